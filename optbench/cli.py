@@ -1,0 +1,149 @@
+"""The ``optbench`` command line: the same engine as the Python API.
+
+    optbench run SUITE.toml [--out DIR] [--resume] [--threads N] [--backend cpu|cuda|auto]
+    optbench list [optimizers|schedules|problems]
+
+Bad input (unknown names, wrong types, out-of-range values, unreadable files) ends with one
+line on stderr naming the offending key or value, and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage too)
+        self.exit(EXIT_BAD_INPUT, f"optbench: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="optbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a suite file and store the results")
+    p.add_argument("suite", help="suite file (TOML), e.g. problems/smoke.toml")
+    p.add_argument("--out", help="run directory (default: runs/<suite name>)")
+    p.add_argument("--resume", action="store_true", help="complete an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous run in --out (only a run directory is ever removed)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
+    p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"optbench {__version__}")
+        return 0
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return {"run": cmd_run, "list": cmd_list}[args.command](args)
+    except (ValueError, OSError) as exc:
+        print(f"optbench: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("optbench: interrupted; finished shards are kept (use --resume)", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args) -> int:
+    from .api import run
+    from .suite import read_suite
+
+    kwargs = read_suite(args.suite)
+    out = Path(args.out) if args.out else Path("runs") / kwargs["name"]
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.overwrite and args.resume:
+        raise ValueError("--overwrite and --resume exclude each other")
+    if args.overwrite:
+        remove_run_dir(out)
+    results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
+                  threads=args.threads, progress=False if args.quiet else None)
+    if not args.quiet:
+        print(summary(results))
+        t = results.manifest["timings"]
+        print(f"\n{len(results)} trajectories x {results.plan.steps} steps in "
+              f"{t['kernel_seconds']:.2f} s of kernel time "
+              f"(jit {'cache load' if t['warm_up']['cache_hit'] else 'compile'} "
+              f"{t['warm_up']['jit_seconds']:.2f} s); results in {out}")
+    return 0
+
+
+def remove_run_dir(path: Path) -> None:
+    """Delete a previous run directory; refuse anything that is not one."""
+    import shutil
+
+    from .store import MANIFEST
+
+    if not path.exists():
+        return
+    if not (path / MANIFEST).exists():
+        raise ValueError(f"{path} exists and is not a run directory; refusing to overwrite it")
+    shutil.rmtree(path)
+
+
+def summary(results) -> str:
+    """Median final suboptimality (or loss) and divergences per configuration."""
+    tr = results.trials
+    keys = list(zip(tr["problem"], tr["optimizer"], tr["schedule"]))
+    value = tr["final_suboptimality"]
+    if np.all(np.isnan(value)):
+        value = tr["final_loss"]
+    lines = [f"{'problem':<28} {'optimizer':<34} {'schedule':<26} {'median final':>13} {'diverged':>9}"]
+    for key in dict.fromkeys(keys):
+        mask = np.array([k == key for k in keys])
+        div = int(np.sum(tr["status"][mask] == "diverged"))
+        med = np.median(value[mask])
+        lines.append(f"{_cut(key[0], 28):<28} {_cut(key[1], 34):<34} {_cut(key[2], 26):<26} "
+                     f"{med:>13.4g} {div:>4}/{int(mask.sum()):<4}")
+    return "\n".join(lines)
+
+
+def _cut(text, n):
+    return text if len(text) <= n else text[: n - 1] + "~"
+
+
+def cmd_list(args) -> int:
+    from . import optimizers, problems, schedules
+
+    families = {"optimizers": optimizers.REGISTRY, "schedules": schedules.REGISTRY,
+                "problems": problems.REGISTRY}
+    for family, registry in families.items():
+        if args.what and args.what != family:
+            continue
+        print(f"{family}:")
+        for name, cls in registry.items():
+            params = []
+            for pname, p in inspect.signature(cls.__init__).parameters.items():
+                if pname == "self":
+                    continue
+                params.append(pname if p.default is inspect.Parameter.empty
+                              else f"{pname}={p.default!r}")
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"  {name}({', '.join(params)})")
+            if doc:
+                print(f"      {doc}")
+        print()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Engine: packs a shard of the plan into arrays and runs it in one compiled call.
+
+Packing happens once per shard, in Python; the kernel then runs every trajectory of the
+shard with no Python per step. Learning-rate/momentum tables are computed once per distinct
+(schedule, optimizer) pair, not per trajectory; ReduceLROnPlateau runs inside the kernel
+because it reacts to each trajectory's own loss.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .kernels import engine as ke
+from .kernels import optimizers as ko
+from .kernels import rng
+from .plan import Plan
+
+
+class Packed:
+    """The kernel's inputs and outputs for trials [start, stop) of a plan."""
+
+    def __init__(self, plan: Plan, start: int, stop: int):
+        trials = plan.trials[start:stop]
+        n = len(trials)
+        dtype = np.dtype(plan.dtype)
+        dmax = plan.max_dim
+        steps = plan.steps
+
+        # problems: one data block per problem used in this shard
+        prob_off, xs_off, blocks, xs_blocks = {}, {}, [], []
+        offset = xs_offset = 0
+        for p_index in sorted({t.problem for t in trials}):
+            problem = plan.problems[p_index]
+            prob_off[p_index], xs_off[p_index] = offset, xs_offset
+            blocks.append(problem.data)
+            xs_blocks.append(problem.minimizers.ravel())
+            offset += problem.data.size
+            xs_offset += problem.minimizers.size
+        self.prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
+        self.xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
+
+        # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
+        rows: dict = {}
+        lr_rows, mom_rows = [], []
+        for t in trials:
+            pair = (t.schedule, t.optimizer)
+            if pair not in rows:
+                lr, mom = _tables(plan, t.schedule, t.optimizer, steps)
+                rows[pair] = len(lr_rows)
+                lr_rows.append(lr)
+                mom_rows.append(mom)
+        self.lr_table = np.ascontiguousarray(np.stack(lr_rows))
+        self.mom_table = np.ascontiguousarray(np.stack(mom_rows))
+
+        work = max(plan.problems[t.problem].work_size for t in trials)
+        self.imeta = np.zeros((n, ke.N_IMETA), dtype=np.int64)
+        self.fmeta = np.zeros((n, ke.N_FMETA))
+        self.hp = np.zeros((n, ko.HP_SIZE))
+        self.noise_keys = np.zeros(n, dtype=np.uint64)
+        self.x = np.zeros((n, dmax), dtype=dtype)
+        x0 = start_points(plan, start, stop)
+        for j, t in enumerate(trials):
+            problem = plan.problems[t.problem]
+            optimizer = plan.optimizers[t.optimizer]
+            im = self.imeta[j]
+            im[ke.I_OPT] = optimizer.code
+            im[ke.I_SCHED_ROW] = rows[(t.schedule, t.optimizer)]
+            im[ke.I_PROB] = problem.code
+            im[ke.I_DIM] = problem.dim
+            im[ke.I_PROB_OFF] = prob_off[t.problem]
+            im[ke.I_PROB_LEN] = problem.data.size
+            im[ke.I_XS_OFF] = xs_off[t.problem]
+            im[ke.I_XS_COUNT] = problem.minimizers.shape[0]
+            fm = self.fmeta[j]
+            fm[ke.F_FSTAR] = problem.f_star
+            fm[ke.F_TARGET] = np.nan if plan.target is None else plan.target
+            fm[ke.F_NOISE_SIGMA] = problem.noise_sigma
+            if t.schedule >= 0 and plan.schedules[t.schedule].is_plateau:
+                im[ke.I_PLATEAU] = 1
+                for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
+                    fm[column] = value
+            self.hp[j] = optimizer.hyperparams()
+            self.noise_keys[j] = rng.stream_key(t.seed, problem.stream_id ^ 0x0153)
+            self.x[j, : problem.dim] = x0[j]
+
+        self.blowup = float(plan.blowup)
+        self.rec_steps = plan.record_steps
+        n_rec = self.rec_steps.size
+        self.g = np.zeros((n, dmax), dtype=dtype)
+        self.w = np.zeros((n, work))
+        self.s = np.zeros((n, ko.STATE_SLOTS, dmax), dtype=dtype)
+        self.sc = np.zeros((n, ko.SCALAR_SLOTS))
+        self.ps = np.zeros((n, ke.N_PLATEAU_STATE))
+        self.out_trace = np.zeros((n, n_rec, len(ke.CHANNELS)))
+        if "x" in plan.record:
+            self.out_x = np.full((n, n_rec, dmax), np.nan, dtype=dtype)
+        else:
+            self.out_x = ke.empty_x_trace(n, dtype)
+        self.out_status = np.zeros((n, 2), dtype=np.int64)
+        self.out_final = np.zeros((n, len(ke.CHANNELS)))
+        self.steps = steps
+
+    def kernel_args(self):
+        return (self.steps, self.imeta, self.fmeta, self.hp, self.lr_table, self.mom_table,
+                self.prob_data, self.xs_data, self.noise_keys, self.blowup, self.rec_steps,
+                self.x, self.g, self.w, self.s, self.sc, self.ps,
+                self.out_trace, self.out_x, self.out_status, self.out_final)
+
+    def outputs(self, record) -> dict:
+        """The shard's stored arrays: requested traces, statuses, final values."""
+        out = {"status": self.out_status[:, 0].copy(), "status_step": self.out_status[:, 1].copy()}
+        for c, name in enumerate(ke.CHANNELS):
+            out[f"final_{name}"] = self.out_final[:, c].copy()
+            if name in record:
+                out[name] = self.out_trace[:, :, c].copy()
+        if "x" in record:
+            out["x"] = self.out_x.copy()
+        return out
+
+
+def _tables(plan: Plan, schedule_index: int, optimizer_index: int, steps: int):
+    optimizer = plan.optimizers[optimizer_index]
+    if schedule_index < 0:
+        return np.full(steps + 1, optimizer.lr, dtype=np.float64), np.full(steps + 1, np.nan)
+    lr, mom = plan.schedules[schedule_index].tables(optimizer, steps)
+    return np.asarray(lr, dtype=np.float64), np.asarray(mom, dtype=np.float64)
+
+
+def start_points(plan: Plan, start: int, stop: int) -> np.ndarray:
+    """x0 of trials [start, stop): explicit ones, or the problem's seeded default."""
+    trials = plan.trials[start:stop]
+    if plan.x0 is not None:
+        if plan.x0.ndim == 1:
+            return np.broadcast_to(plan.x0, (len(trials), plan.x0.size))
+        return plan.x0[start:stop]
+    cache = {}
+    rows = []
+    for t in trials:
+        if (t.problem, t.seed) not in cache:
+            cache[(t.problem, t.seed)] = plan.problems[t.problem].start_points([t.seed])[0]
+        rows.append(cache[(t.problem, t.seed)])
+    return rows
+
+
+def run_shard_cpu(plan: Plan, start: int, stop: int) -> tuple[dict, float]:
+    """Run trials [start, stop) on the CPU; returns (stored arrays, seconds)."""
+    from .kernels.cpu import run_grid_cpu
+
+    packed = Packed(plan, start, stop)
+    t0 = time.perf_counter()
+    run_grid_cpu(*packed.kernel_args())
+    return packed.outputs(plan.record), time.perf_counter() - t0
+
+
+def warm_up(plan: Plan) -> dict:
+    """Compile (or load from cache) the kernel for this plan's dtype, timed on its own."""
+    from .kernels.cpu import run_grid_cpu
+
+    tiny = Plan(problems=plan.problems[:1], optimizers=plan.optimizers[:1], schedules=None,
+                seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
+    hits_before = sum(run_grid_cpu.stats.cache_hits.values())
+    t0 = time.perf_counter()
+    run_grid_cpu(*Packed(tiny, 0, 1).kernel_args())
+    seconds = time.perf_counter() - t0
+    cache_hit = sum(run_grid_cpu.stats.cache_hits.values()) > hits_before
+    return {"jit_seconds": seconds, "cache_hit": bool(cache_hit)}

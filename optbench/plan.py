@@ -1,0 +1,188 @@
+"""The plan: a grid of specs expanded into one row per trajectory, split into shards.
+
+A ``Plan`` is pure data (no kernels): the run configuration, its canonical dict and hash,
+the trial rows in grid order (problem x optimizer x schedule x seed), the record steps and
+the shard boundaries. The store writes it into the manifest; ``load`` rebuilds it from there.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import optimizers as opt_mod
+from . import problems as prob_mod
+from .spec import Spec, choice, integer, real
+
+RECORDABLE = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt", "x")
+DEFAULT_RECORD = ("loss", "lr", "grad_norm", "suboptimality", "dist_to_opt")
+DTYPES = ("float64", "float32")
+
+
+def record_steps(n_steps: int, record_every=1, record_points: int = 200) -> np.ndarray:
+    """Steps at which traces are stored: every k-th step or log-spaced, always 0 and n_steps."""
+    if record_every == "log":
+        pts = np.unique(np.round(np.logspace(0, np.log10(max(n_steps, 1)), record_points)))
+        steps = np.concatenate([[0], pts]).astype(np.int64)
+        return np.unique(np.clip(steps, 0, n_steps))
+    steps = np.arange(0, n_steps + 1, record_every, dtype=np.int64)
+    if steps[-1] != n_steps:
+        steps = np.append(steps, n_steps)
+    return steps
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trajectory: indices into the plan's spec lists, and a seed."""
+
+    problem: int
+    optimizer: int
+    schedule: int  # -1: constant lr
+    seed: int
+
+
+@dataclass
+class Plan:
+    problems: list
+    optimizers: list
+    schedules: list  # may be empty: constant lr
+    seeds: list
+    steps: int
+    record: tuple = DEFAULT_RECORD
+    record_every: object = 1
+    record_points: int = 200
+    dtype: str = "float64"
+    target: float | None = None
+    blowup: float = 1e10
+    shard_size: int = 4096
+    x0: np.ndarray | None = None  # explicit start points: (d,) or (n_trials, d)
+    name: str = "run"
+    trials: list = field(init=False)
+
+    def __post_init__(self):
+        self.problems = [_as_spec(p, prob_mod.Problem, "problem") for p in _listify(self.problems)]
+        self.optimizers = [_as_spec(o, opt_mod.Optimizer, "optimizer")
+                           for o in _listify(self.optimizers)]
+        self.schedules = [] if self.schedules is None else list(_listify(self.schedules))
+        if not self.problems:
+            raise ValueError("run: at least one problem is needed")
+        if not self.optimizers:
+            raise ValueError("run: at least one optimizer is needed")
+        self.steps = integer("run", "steps", self.steps, lo=1)
+        if isinstance(self.seeds, (int, np.integer)) and not isinstance(self.seeds, bool):
+            self.seeds = list(range(integer("run", "seeds", self.seeds, lo=1)))
+        self.seeds = [integer("run", "seeds", s, lo=0) for s in _listify(self.seeds)]
+        if not self.seeds:
+            raise ValueError("run: seeds must not be empty")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"run: seeds must be distinct, got {self.seeds}")
+        self.record = tuple(choice("run", "record", r, RECORDABLE) for r in _listify(self.record))
+        if self.record_every != "log":
+            self.record_every = integer("run", "record_every", self.record_every, lo=1)
+        self.record_points = integer("run", "record_points", self.record_points, lo=2)
+        self.dtype = choice("run", "dtype", self.dtype, DTYPES)
+        if self.target is not None:
+            self.target = real("run", "target", self.target)
+        self.blowup = real("run", "blowup", self.blowup, lo=0.0, lo_open=True)
+        self.shard_size = integer("run", "shard_size", self.shard_size, lo=1)
+        self.schedules = [s.bind(self.steps) for s in self.schedules]
+        for sched in self.schedules:
+            for optimizer in self.optimizers:
+                sched.check(optimizer, self.steps)
+        n_sched = max(len(self.schedules), 1)
+        self.trials = [
+            Trial(p, o, s if self.schedules else -1, seed)
+            for p in range(len(self.problems))
+            for o in range(len(self.optimizers))
+            for s in range(n_sched)
+            for seed in self.seeds
+        ]
+        if self.x0 is not None:
+            self.x0 = self._check_x0(np.asarray(self.x0, dtype=np.float64))
+
+    def _check_x0(self, x0):
+        dims = {p.dim for p in self.problems}
+        if x0.ndim == 1:
+            if dims != {x0.shape[0]}:
+                raise ValueError(f"run: x0 has {x0.shape[0]} entries but the problems have "
+                                 f"dimension {sorted(dims)}")
+            return x0
+        if x0.ndim == 2 and x0.shape[0] == len(self.trials) and dims == {x0.shape[1]}:
+            return x0
+        raise ValueError(f"run: x0 must have shape (d,) or ({len(self.trials)}, d), "
+                         f"got {x0.shape}")
+
+    # ---- derived -----------------------------------------------------------------------
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials)
+
+    @property
+    def record_steps(self) -> np.ndarray:
+        return record_steps(self.steps, self.record_every, self.record_points)
+
+    @property
+    def max_dim(self) -> int:
+        return max(p.dim for p in self.problems)
+
+    def shards(self) -> list[tuple[int, int]]:
+        """[start, stop) trial ranges, each run and stored independently."""
+        n = self.n_trials
+        return [(a, min(a + self.shard_size, n)) for a in range(0, n, self.shard_size)]
+
+    def config(self) -> dict:
+        """The full expanded configuration: what the hash identifies."""
+        return {
+            "name": self.name,
+            "problems": [p.to_dict() for p in self.problems],
+            "optimizers": [o.to_dict() for o in self.optimizers],
+            "schedules": [s.to_dict() for s in self.schedules],
+            "seeds": list(self.seeds),
+            "steps": self.steps,
+            "record": list(self.record),
+            "record_every": self.record_every,
+            "record_points": self.record_points,
+            "dtype": self.dtype,
+            "target": self.target,
+            "blowup": self.blowup,
+            "shard_size": self.shard_size,
+            "x0": None if self.x0 is None else self.x0.tolist(),
+        }
+
+    def config_hash(self) -> str:
+        text = json.dumps(self.config(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Plan":
+        from . import schedules as sched_mod
+
+        return cls(
+            problems=[prob_mod.Problem.from_dict(d) for d in config["problems"]],
+            optimizers=[opt_mod.Optimizer.from_dict(d) for d in config["optimizers"]],
+            schedules=[sched_mod.Schedule.from_dict(d) for d in config["schedules"]],
+            seeds=config["seeds"], steps=config["steps"], record=config["record"],
+            record_every=config["record_every"], record_points=config["record_points"],
+            dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
+            shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
+        )
+
+
+def _listify(value):
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, range):
+        return list(value)
+    return [value]
+
+
+def _as_spec(value, base, what):
+    if isinstance(value, base):
+        return value
+    if isinstance(value, type) and issubclass(value, base):
+        return value()
+    if isinstance(value, Spec):
+        raise ValueError(f"run: expected a {what}, got {type(value).__name__}")
+    raise ValueError(f"run: expected a {what} spec, got {value!r}")

@@ -1,0 +1,170 @@
+"""Results of a run: the trials table (one row per trajectory) and the traces."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+
+from .kernels.engine import CHANNELS, STATUS_NAMES
+from .plan import Plan
+
+
+class Table:
+    """A small column table: ``table["col"]`` is a numpy array, one entry per row."""
+
+    def __init__(self, columns: dict):
+        self.columns = {k: np.asarray(v) for k, v in columns.items()}
+        lengths = {len(v) for v in self.columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"Table: columns differ in length {sorted(lengths)}")
+        self._n = lengths.pop() if lengths else 0
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, name):
+        if name not in self.columns:
+            raise KeyError(f"no column {name!r}; columns: {', '.join(self.columns)}")
+        return self.columns[name]
+
+    def __contains__(self, name):
+        return name in self.columns
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def rows(self) -> list[dict]:
+        return [{k: _scalar(v[i]) for k, v in self.columns.items()} for i in range(self._n)]
+
+    def where(self, mask) -> "Table":
+        mask = np.asarray(mask)
+        return Table({k: v[mask] for k, v in self.columns.items()})
+
+    def to_csv(self, path=None) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.names)
+        for row in self.rows():
+            writer.writerow([_fmt(v) for v in row.values()])
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
+    def to_pandas(self):
+        import pandas as pd  # optional
+
+        return pd.DataFrame(self.columns)
+
+    def __repr__(self):
+        head = self.rows()[:5]
+        return f"Table({self._n} rows, columns={self.names}){' first: ' + str(head[0]) if head else ''}"
+
+
+def _scalar(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return v
+
+
+class Results:
+    """A run's results. ``trials`` has one row per trajectory, in plan order; ``trace(name)``
+    has one row per trajectory and one column per recorded step (``steps``)."""
+
+    def __init__(self, plan: Plan, arrays: dict, manifest: dict | None = None, path=None):
+        self.plan = plan
+        self.arrays = arrays
+        self.manifest = manifest or {}
+        self.path = path
+        self.steps = plan.record_steps
+        self.trials = build_trials(plan, arrays)
+
+    def __len__(self):
+        return self.plan.n_trials
+
+    @property
+    def recorded(self) -> list[str]:
+        return [name for name in self.plan.record if name in self.arrays]
+
+    def trace(self, name: str) -> np.ndarray:
+        if name not in self.arrays or name.startswith("final_") or name.startswith("status"):
+            raise KeyError(f"trace {name!r} was not recorded; recorded: {', '.join(self.recorded)}")
+        return self.arrays[name]
+
+    def status(self) -> np.ndarray:
+        """Status names per trajectory: finished, reached_target or diverged."""
+        return self.trials["status"]
+
+    def __repr__(self):
+        return (f"Results({self.plan.n_trials} trajectories, {self.plan.steps} steps, "
+                f"traces={self.recorded})")
+
+
+def _flatten(prefix: str, params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, (list, tuple)):
+            if all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v) and len(v) <= 4:
+                for i, e in enumerate(v):
+                    out[f"{prefix}{k}.{i}"] = e
+            else:
+                out[f"{prefix}{k}"] = str(list(v))
+        elif isinstance(v, dict):
+            out[f"{prefix}{k}"] = str(v)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def build_trials(plan: Plan, arrays: dict) -> Table:
+    """The trials table from the plan (identifiers, hyper-parameters) and the run's arrays."""
+    rows = []
+    for index, t in enumerate(plan.trials):
+        problem = plan.problems[t.problem]
+        optimizer = plan.optimizers[t.optimizer]
+        schedule = plan.schedules[t.schedule] if t.schedule >= 0 else None
+        row = {
+            "trial": index,
+            "problem": problem.label(),
+            "optimizer": optimizer.label(),
+            "schedule": schedule.label() if schedule is not None else "constant",
+            "problem_type": type(problem).__name__,
+            "optimizer_type": type(optimizer).__name__,
+            "schedule_type": type(schedule).__name__ if schedule is not None else "constant",
+            "seed": t.seed,
+            "dim": problem.dim,
+        }
+        row.update(_flatten("problem.", problem.params()))
+        row.update(_flatten("opt.", optimizer.params()))
+        if schedule is not None:
+            row.update(_flatten("sched.", schedule.params()))
+        rows.append(row)
+    names: list = []
+    for row in rows:
+        names.extend(k for k in row if k not in names)
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        present = [v for v in values if v is not None]
+        if all(isinstance(v, bool) for v in present):
+            columns[name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            columns[name] = np.array([np.nan if v is None else v for v in values])
+            if all(isinstance(v, int) for v in present) and len(present) == len(values):
+                columns[name] = columns[name].astype(np.int64)
+        else:
+            columns[name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+    columns["status"] = np.array([STATUS_NAMES[s] for s in arrays["status"]], dtype=object)
+    columns["status_step"] = arrays["status_step"]
+    for name in CHANNELS:
+        if name not in ("lr", "momentum"):
+            columns[f"final_{name}"] = arrays[f"final_{name}"]
+    return Table(columns)

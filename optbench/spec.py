@@ -1,0 +1,198 @@
+"""Specification base class shared by optimizers, schedules and problems.
+
+A spec is a small immutable value: a class name plus keyword parameters, validated on
+construction. Specs turn into plain dicts (for manifests and suite files) and back, and
+compare and hash by that dict, so a stored run can be matched against a new one.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import math
+from numbers import Integral, Real
+
+
+class Registry(dict):
+    """Name -> spec class, with lookup errors that suggest the closest name."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def register(self, cls):
+        self[cls.__name__] = cls
+        return cls
+
+    def lookup(self, name):
+        if not isinstance(name, str):
+            raise ValueError(f"{self.kind} type must be a string, got {name!r}")
+        if name in self:
+            return self[name]
+        raise ValueError(f"unknown {self.kind} {name!r}{suggest(name, self)}")
+
+
+def suggest(name, choices) -> str:
+    """A ' (did you mean ...?)' hint, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Spec:
+    """Base class: subclasses write an explicit ``__init__`` that validates and calls
+    ``self._store(locals())``; parameters are the ``__init__`` keywords."""
+
+    registry: Registry  # set by each family (optimizers, schedules, problems)
+    #: parameters whose value is itself a sequence (beyond those with a tuple default)
+    extra_sequence_params: tuple = ()
+
+    def _store(self, values: dict) -> None:
+        for name in self.param_names():
+            object.__setattr__(self, name, values[name])
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} is immutable; build a new one")
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    @classmethod
+    def defaults(cls) -> dict:
+        sig = inspect.signature(cls.__init__)
+        return {
+            name: p.default
+            for name, p in sig.parameters.items()
+            if name != "self" and p.default is not inspect.Parameter.empty
+        }
+
+    @classmethod
+    def sequence_params(cls) -> set:
+        """Parameters that take a list as one value (a suite file expands lists of lists)."""
+        tuple_defaults = {k for k, v in cls.defaults().items() if isinstance(v, (tuple, list))}
+        return tuple_defaults | set(cls.extra_sequence_params)
+
+    def params(self) -> dict:
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def to_dict(self) -> dict:
+        return {"type": type(self).__name__, **{k: _plain(v) for k, v in self.params().items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = ""):
+        """Build a spec from ``{"type": Name, **params}``, naming any bad key."""
+        data = dict(data)
+        name = data.pop("type", None) if cls.registry is not None else None
+        target = cls.registry.lookup(name) if name is not None else cls
+        allowed = target.param_names()
+        for key in data:
+            if key not in allowed:
+                raise ValueError(
+                    f"{where}{target.__name__}: unknown parameter {key!r}{suggest(key, allowed)}"
+                )
+        try:
+            return target(**data)
+        except TypeError as exc:  # missing required argument
+            raise ValueError(f"{where}{target.__name__}: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"{where}{exc}") from None
+
+    def replace(self, **changes):
+        return type(self)(**{**self.params(), **changes})
+
+    def key(self) -> str:
+        """Canonical JSON of the spec: equal specs have equal keys."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.key() == other.key()
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def __repr__(self):
+        defaults = self.defaults()
+        shown = [
+            f"{k}={v!r}"
+            for k, v in self.params().items()
+            if k not in defaults or _plain(defaults[k]) != _plain(v)
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def label(self) -> str:
+        """Short human-readable name used in tables and figure legends."""
+        return repr(self)
+
+
+def _plain(value):
+    """JSON-friendly form of a parameter value (tuples become lists)."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Spec):
+        return value.to_dict()
+    return value
+
+
+# ---- validators: each raises ValueError naming the spec and argument ------------------
+
+
+def _fail(owner, name, msg, value):
+    raise ValueError(f"{owner}: {name} {msg}, got {value!r}")
+
+
+def real(owner, name, value, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    """A finite real number in [lo, hi] (open ends when asked)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        _fail(owner, name, "must be a number", value)
+    value = float(value)
+    if math.isnan(value):
+        _fail(owner, name, "must not be NaN", value)
+    bad_lo = value <= lo if lo_open else value < lo
+    bad_hi = value >= hi if hi_open else value > hi
+    if bad_lo or bad_hi or (math.isinf(value) and not (math.isinf(lo) or math.isinf(hi))):
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        _fail(owner, name, f"must be in {left}{lo:g}, {hi:g}{right}", value)
+    return value
+
+
+def integer(owner, name, value, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            _fail(owner, name, "must be an integer", value)
+    value = int(value)
+    if lo is not None and value < lo:
+        _fail(owner, name, f"must be >= {lo}", value)
+    if hi is not None and value > hi:
+        _fail(owner, name, f"must be <= {hi}", value)
+    return value
+
+
+def boolean(owner, name, value):
+    if not isinstance(value, bool):
+        _fail(owner, name, "must be true or false", value)
+    return value
+
+
+def choice(owner, name, value, options):
+    if value not in options:
+        raise ValueError(
+            f"{owner}: {name} must be one of {', '.join(map(repr, options))}, "
+            f"got {value!r}{suggest(value, [str(o) for o in options])}"
+        )
+    return value
+
+
+def real_pair(owner, name, value, lo=0.0, hi=1.0, hi_open=True):
+    """A pair of reals, each in [lo, hi) by default (Adam's betas)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        _fail(owner, name, "must be a pair of numbers", value)
+    return tuple(
+        real(owner, f"{name}[{i}]", v, lo=lo, hi=hi, hi_open=hi_open) for i, v in enumerate(value)
+    )
