@@ -75,13 +75,15 @@ class Packed:
             fm = self.fmeta[j]
             fm[ke.F_FSTAR] = problem.f_star
             fm[ke.F_TARGET] = np.nan if plan.target is None else plan.target
-            fm[ke.F_NOISE_SIGMA] = problem.noise_sigma
+            im[ke.I_BATCH] = problem.batch_size
+            im[ke.I_REPLACE] = problem.with_replacement
+            im[ke.I_NOISE_KIND], fm[ke.F_NOISE_SCALE], fm[ke.F_NOISE_DOF] = problem.noise_model()
             if t.schedule >= 0 and plan.schedules[t.schedule].is_plateau:
                 im[ke.I_PLATEAU] = 1
                 for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
                     fm[column] = value
             self.hp[j] = optimizer.hyperparams()
-            self.noise_keys[j] = rng.stream_key(t.seed, problem.stream_id ^ 0x0153)
+            self.noise_keys[j] = np.uint64(rng.stream_key(t.seed, problem.stream_id ^ 0x0153))
             self.x[j, : problem.dim] = x0[j]
 
         self.blowup = float(plan.blowup)

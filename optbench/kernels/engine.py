@@ -9,8 +9,10 @@ Per step k = 0, 1, ..., n_steps:
   2. status: diverged (non-finite, or f_k above the blow-up bound) or target reached
      (f_k - f* <= target): the trajectory stops and its traces stay frozen;
   3. for k < n_steps: the lr and momentum of step k (schedule table, or ReduceLROnPlateau
-     state), optional gradient noise, then the update rule with t = k + 1;
-  4. ReduceLROnPlateau is fed f_k after the step, as torch's loop does.
+     state); the gradient the optimizer sees (a minibatch gradient for finite-sum problems
+     run with a batch size, then the problem's noise model); the update rule with t = k + 1;
+  4. ReduceLROnPlateau is fed f_k after the step, as torch's loop does (or, when asked, an
+     exponential moving average of the sampled loss).
 
 Packed per-trajectory data (column indices below): ``imeta`` int64 (codes, offsets),
 ``fmeta`` float64 (f*, target, noise, plateau settings).
@@ -20,26 +22,28 @@ import math
 import numpy as np
 from numba import njit
 
-from . import rng
+from .noise import perturb_gradient
 from .optimizers import optimizer_init, optimizer_step
-from .problems import problem_loss_grad
+from .problems import problem_loss_grad, problem_sample_grad
 
 # imeta columns
-I_OPT, I_SCHED_ROW, I_PROB, I_DIM, I_PROB_OFF, I_PROB_LEN, I_XS_OFF, I_XS_COUNT, I_PLATEAU = range(9)
-N_IMETA = 9
+(I_OPT, I_SCHED_ROW, I_PROB, I_DIM, I_PROB_OFF, I_PROB_LEN, I_XS_OFF, I_XS_COUNT, I_PLATEAU,
+ I_BATCH, I_REPLACE, I_NOISE_KIND) = range(12)
+N_IMETA = 12
 # fmeta columns
-(F_FSTAR, F_TARGET, F_NOISE_SIGMA, F_PL_MAXIMIZE, F_PL_FACTOR, F_PL_PATIENCE, F_PL_THRESHOLD,
- F_PL_ABS, F_PL_COOLDOWN, F_PL_MIN_LR, F_PL_EPS) = range(11)
-N_FMETA = 11
+(F_FSTAR, F_TARGET, F_NOISE_SCALE, F_NOISE_DOF, F_PL_MAXIMIZE, F_PL_FACTOR, F_PL_PATIENCE,
+ F_PL_THRESHOLD, F_PL_ABS, F_PL_COOLDOWN, F_PL_MIN_LR, F_PL_EPS, F_PL_EMA) = range(13)
+N_FMETA = 13
 # recorded scalar channels (last axis of the trace array)
-C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST = range(6)
-CHANNELS = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt")
+C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST, C_SAMPLED_LOSS = range(7)
+CHANNELS = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
+            "sampled_loss")
 # statuses
 FINISHED, REACHED_TARGET, DIVERGED = 0, 1, 2
 STATUS_NAMES = ("finished", "reached_target", "diverged")
-# plateau state columns
-P_BEST, P_BAD, P_COOLDOWN, P_LR = range(4)
-N_PLATEAU_STATE = 4
+# plateau state columns (P_EMA: moving average of the sampled loss, when F_PL_EMA > 0)
+P_BEST, P_BAD, P_COOLDOWN, P_LR, P_EMA = range(5)
+N_PLATEAU_STATE = 5
 
 
 @njit
@@ -92,13 +96,14 @@ def _distance_to_opt(x, xs, count):
 
 
 @njit
-def _record(out, r, loss, lr, mom, gnorm, subopt, dist):
+def _record(out, r, loss, lr, mom, gnorm, subopt, dist, sampled):
     out[r, C_LOSS] = loss
     out[r, C_LR] = lr
     out[r, C_MOMENTUM] = mom
     out[r, C_GRAD_NORM] = gnorm
     out[r, C_SUBOPT] = subopt
     out[r, C_DIST] = dist
+    out[r, C_SAMPLED_LOSS] = sampled
 
 
 @njit
@@ -128,7 +133,12 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
     row = im[I_SCHED_ROW]
     fstar = fm[F_FSTAR]
     target = fm[F_TARGET]
-    sigma = fm[F_NOISE_SIGMA]
+    batch = im[I_BATCH]
+    replace = im[I_REPLACE] != 0
+    noise_kind = im[I_NOISE_KIND]
+    noise_scale = fm[F_NOISE_SCALE]
+    noise_dof = fm[F_NOISE_DOF]
+    ema = fm[F_PL_EMA]
     plateau = im[I_PLATEAU] != 0
     key = noise_keys[j]
     record_x = out_x.shape[1] > 0
@@ -141,6 +151,7 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
         psj[P_BAD] = 0.0
         psj[P_COOLDOWN] = 0.0
         psj[P_LR] = hpj[0]
+        psj[P_EMA] = math.nan
 
     status = FINISHED
     status_step = n_steps
@@ -151,6 +162,7 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
     gnorm = math.nan
     subopt = math.nan
     dist = math.nan
+    sampled = math.nan
     bound = math.inf
     for k in range(n_steps + 1):
         loss = problem_loss_grad(prob, pdata, xj, gj, wj)
@@ -160,6 +172,9 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
         gnorm = math.sqrt(acc)
         subopt = loss - fstar
         dist = _distance_to_opt(xj, xs, xs_count)
+        sampled = loss
+        if batch > 0 and k < n_steps:  # minibatch gradient replaces the exact one
+            sampled = problem_sample_grad(prob, pdata, xj, gj, wj, key, k, batch, replace)
         if k == 0:
             bound = loss + blowup * (abs(loss) + 1.0)
         if plateau:
@@ -177,7 +192,7 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
             status = REACHED_TARGET
             stop = True
         while r < n_rec and rec_steps[r] == k:
-            _record(trace, r, loss, lr, mom, gnorm, subopt, dist)
+            _record(trace, r, loss, lr, mom, gnorm, subopt, dist, sampled)
             if record_x:
                 for i in range(d):
                     out_x[j, r, i] = xj[i]
@@ -187,23 +202,29 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
             break
         if k == n_steps:
             break
-        if sigma > 0.0:
-            for i in range(d):
-                gj[i] += sigma * rng.normal(key, k * d + i)
+        if noise_kind != 0:
+            perturb_gradient(noise_kind, noise_scale, noise_dof, key, k, gj)
         optimizer_step(code, hpj, lr, mom, k + 1.0, xj, gj, sj, scj)
         if plateau:
-            plateau_update(fm, psj, loss)
+            if ema > 0.0:  # feed a moving average of the sampled loss (stochastic problems)
+                if math.isnan(psj[P_EMA]):
+                    psj[P_EMA] = sampled
+                else:
+                    psj[P_EMA] = ema * psj[P_EMA] + (1.0 - ema) * sampled
+                plateau_update(fm, psj, psj[P_EMA])
+            else:
+                plateau_update(fm, psj, loss)
 
     # frozen after a stop: the remaining records repeat the last state
     while r < n_rec:
-        _record(trace, r, loss, lr, mom, gnorm, subopt, dist)
+        _record(trace, r, loss, lr, mom, gnorm, subopt, dist, sampled)
         if record_x:
             for i in range(d):
                 out_x[j, r, i] = xj[i]
         r += 1
     out_status[j, 0] = status
     out_status[j, 1] = status_step
-    _record(out_final, j, loss, lr, mom, gnorm, subopt, dist)
+    _record(out_final, j, loss, lr, mom, gnorm, subopt, dist, sampled)
 
 
 def empty_x_trace(n, dtype):

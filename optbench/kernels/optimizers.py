@@ -139,7 +139,7 @@ def adam_step(hp, lr, beta1, t, x, g, s, sc):
         if eps_inside:
             denom = math.sqrt(vi / bias_correction2 + eps)
         else:
-            denom = math.sqrt(vi) / bias_correction2_sqrt + eps
+            denom = math.sqrt(vi / bias_correction2 + eps*eps)
         x[i] = x[i] - step_size * (m[i] / denom)
 
 

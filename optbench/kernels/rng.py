@@ -49,3 +49,17 @@ def normal(key, counter):
     u1 = uniform(key, 2 * counter)
     u2 = uniform(key, 2 * counter + 1)
     return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@njit
+def fill_uniform(key, out):
+    """out[i] = uniform(key, i): a whole vector of the stream (from Python or device code)."""
+    for i in range(out.shape[0]):
+        out[i] = uniform(key, i)
+
+
+@njit
+def fill_normal(key, out):
+    """out[i] = normal(key, i)."""
+    for i in range(out.shape[0]):
+        out[i] = normal(key, i)

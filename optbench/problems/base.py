@@ -6,7 +6,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..kernels import rng
+from ..kernels import noise, rng
 from ..kernels.problems import problem_loss_grad
 from ..spec import Registry, Spec
 
@@ -73,10 +73,19 @@ class Problem(Spec):
         """Strong-convexity constant, or None."""
         return self._built["mu"]
 
+    def noise_model(self) -> tuple:
+        """(kind, scale, dof) of the gradient noise (codes in kernels.noise); kind 0: exact."""
+        sigma = float(getattr(self, "noise", 0.0))
+        return (noise.GAUSSIAN, sigma, 0.0) if sigma > 0.0 else (noise.NONE, 0.0, 0.0)
+
     @property
-    def noise_sigma(self) -> float:
-        """Standard deviation of the additive Gaussian gradient noise (0: exact gradients)."""
-        return float(getattr(self, "noise", 0.0))
+    def batch_size(self) -> int:
+        """Minibatch size for finite-sum problems (0: full-batch gradients)."""
+        return 0
+
+    @property
+    def with_replacement(self) -> bool:
+        return False
 
     @cached_property
     def stream_id(self) -> int:
@@ -92,8 +101,8 @@ class Problem(Spec):
         high = np.broadcast_to(np.asarray(self._built["x0_high"], float), (self.dim,))
         out = np.empty((len(seeds), self.dim))
         for row, seed in enumerate(seeds):
-            key = rng.stream_key(int(seed), self.stream_id)
-            u = np.array([rng.uniform(key, i) for i in range(self.dim)])
+            u = np.empty(self.dim)
+            rng.fill_uniform(np.uint64(rng.stream_key(int(seed), self.stream_id)), u)
             out[row] = low + (high - low) * u
         return out
 

@@ -52,9 +52,9 @@ class Quadratic(Problem):
         d = self.dim
         if not self.rotate:
             return np.eye(d)
-        key = rng.stream_key(self.seed, 0x51A7E)
-        z = np.array([rng.normal(key, i) for i in range(d * d)]).reshape(d, d)
-        q, r = np.linalg.qr(z)
+        z = np.empty(d * d)
+        rng.fill_normal(np.uint64(rng.stream_key(self.seed, 0x51A7E)), z)
+        q, r = np.linalg.qr(z.reshape(d, d))
         return q * np.sign(np.diag(r))
 
     def matrix(self) -> np.ndarray:
