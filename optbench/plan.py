@@ -16,7 +16,8 @@ from . import optimizers as opt_mod
 from . import problems as prob_mod
 from .spec import Spec, choice, integer, real
 
-RECORDABLE = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt", "x")
+RECORDABLE = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
+              "sampled_loss", "x")
 DEFAULT_RECORD = ("loss", "lr", "grad_norm", "suboptimality", "dist_to_opt")
 DTYPES = ("float64", "float32")
 

@@ -126,7 +126,7 @@ def adam_step(hp, lr, beta1, t, x, g, s, sc):
         gi = -g[i] if maximize else g[i]
         if wd != 0.0:
             if decoupled:
-                x[i] = x[i] * (1.0 - lr * wd)
+                x[i] = x[i] * (1.0 - hp[0] * wd)
             else:
                 gi = gi + wd * x[i]
         m[i] = lerp(m[i], gi, 1.0 - beta1)
@@ -139,7 +139,7 @@ def adam_step(hp, lr, beta1, t, x, g, s, sc):
         if eps_inside:
             denom = math.sqrt(vi / bias_correction2 + eps)
         else:
-            denom = math.sqrt(vi / bias_correction2 + eps*eps)
+            denom = math.sqrt(vi) / bias_correction2_sqrt + eps
         x[i] = x[i] - step_size * (m[i] / denom)
 
 
