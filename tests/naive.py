@@ -1,0 +1,30 @@
+"""Slow, obvious reference for the engine loop: a Python for-loop over steps that calls the
+same update rule and gradient the kernel uses. It checks the engine's wiring (start point,
+lr/momentum per step, step count t, records, statuses), not the rules themselves (those are
+checked against torch in test_optimizers_reference.py).
+"""
+import numpy as np
+
+from optbench.kernels import optimizers as ko
+
+
+def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None):
+    """Iterates x_0..x_T, losses f(x_k), grad norms; lr/momentum: optional per-step arrays."""
+    hp = optimizer.hyperparams()
+    d = problem.dim
+    x = np.array(x0, dtype=np.float64)
+    s = np.zeros((ko.STATE_SLOTS, d))
+    sc = np.zeros(ko.SCALAR_SLOTS)
+    ko.optimizer_init(optimizer.code, hp, s, sc)
+    xs, losses, gnorms = [x.copy()], [], []
+    for k in range(steps + 1):
+        f, g = problem.loss_grad(x)
+        losses.append(f)
+        gnorms.append(np.sqrt(np.sum(g * g)))
+        if k == steps:
+            break
+        step_lr = hp[0] if lr is None else lr[k]
+        step_mom = hp[1] if momentum is None or np.isnan(momentum[k]) else momentum[k]
+        ko.optimizer_step(optimizer.code, hp, step_lr, step_mom, k + 1.0, x, g, s, sc)
+        xs.append(x.copy())
+    return np.array(xs), np.array(losses), np.array(gnorms)

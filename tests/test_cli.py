@@ -1,0 +1,125 @@
+"""The command line: run, list, and one-line errors with exit status 2 for bad input."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import optbench
+from optbench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """
+name = "tiny"
+[run]
+steps = 20
+seeds = 2
+[[problems]]
+type = "Quadratic"
+dim = 3
+kappa = [10.0, 100.0]
+[[optimizers]]
+type = "Adam"
+lr = [0.01, 0.1]
+betas = [0.8, 0.99]
+[[optimizers]]
+type = "SGD"
+lr = 0.1
+"""
+
+
+def write(tmp_path, text, name="suite.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_run_expands_the_grid_and_stores_it(tmp_path, capsys):
+    suite = write(tmp_path, GOOD)
+    assert main(["run", str(suite), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    res = optbench.load(tmp_path / "out")
+    # 2 kappas x (2 Adam lrs + 1 SGD) x 2 seeds
+    assert len(res) == 12
+    assert sorted(set(res.trials["opt.lr"])) == [0.01, 0.1]
+    assert set(res.trials["opt.betas.0"][res.trials["optimizer_type"] == "Adam"]) == {0.8}
+
+
+def test_run_prints_a_summary(tmp_path, capsys):
+    suite = write(tmp_path, GOOD)
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "Adam(lr=0.01, betas=(0.8, 0.99))" in out and "trajectories" in out
+
+
+def test_overwrite_replaces_only_a_run_directory(tmp_path):
+    suite = write(tmp_path, GOOD)
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--quiet"]) == 0
+    assert main(["run", str(suite), "--out", str(out), "--quiet"]) == 2
+    assert main(["run", str(suite), "--out", str(out), "--quiet", "--overwrite"]) == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.txt").write_text("x")
+    assert main(["run", str(suite), "--out", str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert (tmp_path / "mine" / "a.txt").exists()
+
+
+BAD = [
+    (GOOD.replace('type = "Adam"', 'type = "Adamm"'), "unknown optimizer 'Adamm' (did you mean 'Adam'?)"),
+    (GOOD.replace("lr = 0.1\n", "lrr = 0.1\n"), "unknown parameter 'lrr' (did you mean 'lr'?)"),
+    (GOOD.replace("lr = 0.1\n", 'lr = "fast"\n'), "lr must be a number"),
+    (GOOD.replace("lr = 0.1\n", "lr = -0.1\n"), "lr must be in"),
+    (GOOD.replace("betas = [0.8, 0.99]", "betas = [0.8, 1.5]"), "betas[1] must be in"),
+    (GOOD.replace("steps = 20", "stepz = 20"), "unknown key 'stepz' (did you mean 'steps'?)"),
+    (GOOD.replace("steps = 20", "steps = 0"), "steps must be >= 1"),
+    (GOOD.replace("dim = 3", "dim = 2.5"), "dim must be an integer"),
+    (GOOD + "\n[[problem]]\ntype='Rosenbrock'\n", "unknown top-level key 'problem' (did you mean 'problems'?)"),
+    (GOOD.replace('type = "Quadratic"', ""), "missing key 'type'"),
+    ("steps = [", "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD)
+def test_bad_suite_gives_one_line_and_exit_2(tmp_path, capsys, text, message):
+    suite = write(tmp_path, text)
+    assert main(["run", str(suite), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("optbench: error: ")
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_suite_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_list_shows_every_registered_name(capsys):
+    from optbench import optimizers, problems, schedules
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for registry in (optimizers.REGISTRY, schedules.REGISTRY, problems.REGISTRY):
+        for name in registry:
+            assert f"  {name}(" in out
+    assert "betas=(0.9, 0.999)" in out
+
+
+def test_installed_entry_point_exits_2_on_bad_input(tmp_path):
+    exe = shutil.which("optbench", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "optbench.cli"]
+    proc = subprocess.run(cmd + ["run", str(tmp_path / "missing.toml")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("optbench: error:") and "Traceback" not in proc.stderr
+
+
+def test_smoke_suite_parses():
+    from optbench.suite import read_suite
+
+    kwargs = read_suite(ROOT / "problems" / "smoke.toml")
+    assert kwargs["name"] == "smoke" and len(kwargs["optimizers"]) >= 10
+    assert np.all([o.lr > 0 for o in kwargs["optimizers"]])

@@ -1,0 +1,158 @@
+"""The engine loop: wiring against a naive Python loop, statuses, determinism, dtypes."""
+import numpy as np
+import pytest
+
+import optbench
+from optbench.optimizers import SGD, Adam, Adagrad, NAdam, RMSprop
+from optbench.plan import record_steps
+from optbench.problems import Quadratic, Rosenbrock
+
+from naive import run_naive
+
+OPTIMIZERS = [SGD(lr=2e-4, momentum=0.9, nesterov=True), Adam(lr=0.02, amsgrad=True),
+              NAdam(lr=0.01), RMSprop(lr=0.01, centered=True, momentum=0.5),
+              Adagrad(lr=0.3, lr_decay=0.01)]
+PROBLEMS = [Quadratic(dim=4, kappa=50.0, rotate=True, seed=7), Rosenbrock(dim=3)]
+
+
+def test_engine_matches_naive_loop_for_every_trace():
+    res = optbench.run(PROBLEMS, OPTIMIZERS, steps=60, seeds=[3, 11],
+                       record=("loss", "lr", "grad_norm", "suboptimality", "dist_to_opt", "x"))
+    x_trace = res.trace("x")
+    for j, t in enumerate(res.plan.trials):
+        problem, optimizer = res.plan.problems[t.problem], res.plan.optimizers[t.optimizer]
+        x0 = problem.start_points([t.seed])[0]
+        xs, losses, gnorms = run_naive(problem, optimizer, x0, 60)
+        d = problem.dim
+        np.testing.assert_array_equal(x_trace[j, :, :d], xs)
+        np.testing.assert_array_equal(res.trace("loss")[j], losses)
+        np.testing.assert_array_equal(res.trace("grad_norm")[j], gnorms)
+        np.testing.assert_array_equal(res.trace("suboptimality")[j], losses - problem.f_star)
+        dist = np.linalg.norm(xs - problem.minimizers[0], axis=1)
+        np.testing.assert_allclose(res.trace("dist_to_opt")[j], dist, rtol=1e-14)
+        np.testing.assert_array_equal(res.trace("lr")[j], optimizer.lr)
+        assert res.trials["status"][j] == "finished"
+        assert res.trials["final_loss"][j] == losses[-1]
+
+
+def test_trace_zero_is_the_start_point_and_same_for_every_optimizer():
+    res = optbench.run(Rosenbrock(dim=5), [Adam(), SGD(lr=1e-4)], steps=5, seeds=[0, 1],
+                       record=("x",))
+    x = res.trace("x")
+    seeds = res.trials["seed"]
+    for seed in (0, 1):
+        rows = np.flatnonzero(seeds == seed)
+        np.testing.assert_array_equal(x[rows[0], 0], x[rows[1], 0])
+        np.testing.assert_array_equal(x[rows[0], 0], Rosenbrock(dim=5).start_points([seed])[0])
+    assert not np.array_equal(x[0, 0], x[1, 0])  # different seeds, different starts
+
+
+def test_explicit_start_points():
+    one = np.array([0.5, -0.5])
+    res = optbench.run(Rosenbrock(), [SGD(lr=1e-3)], steps=3, seeds=2, x0=one, record=("x",))
+    np.testing.assert_array_equal(res.trace("x")[:, 0], [one, one])
+    per = np.array([[0.1, 0.2], [0.3, 0.4]])
+    res = optbench.run(Rosenbrock(), [SGD(lr=1e-3)], steps=3, seeds=2, x0=per, record=("x",))
+    np.testing.assert_array_equal(res.trace("x")[:, 0], per)
+    with pytest.raises(ValueError, match="x0"):
+        optbench.run(Rosenbrock(), [SGD()], steps=3, seeds=2, x0=np.zeros(3))
+    with pytest.raises(ValueError, match="x0"):
+        optbench.run(Rosenbrock(), [SGD()], steps=3, seeds=2, x0=np.zeros((3, 2)))
+
+
+def test_divergence_is_marked_and_frozen_while_others_continue():
+    q = Quadratic(dim=3, kappa=10.0)
+    # lr 2.5 > 2/L = 2: gradient descent blows up geometrically on the top eigenvalue
+    res = optbench.run(q, [SGD(lr=2.5), SGD(lr=0.5)], steps=400, seeds=1,
+                       record=("loss",))
+    status = res.trials["status"]
+    assert list(status) == ["diverged", "finished"]
+    k = res.trials["status_step"][0]
+    assert 0 < k < 400
+    loss = res.trace("loss")[0]
+    assert np.all(loss[k:] == loss[k])  # frozen after the diverging step
+    alone = optbench.run(q, [SGD(lr=0.5)], steps=400, seeds=1, record=("loss",))
+    np.testing.assert_array_equal(alone.trace("loss")[0], res.trace("loss")[1])
+
+
+def test_non_finite_loss_diverges():
+    res = optbench.run(Rosenbrock(), [SGD(lr=1e3)], steps=50, seeds=1, blowup=1e300)
+    assert res.trials["status"][0] == "diverged"
+    final = [res.trials["final_loss"][0], res.trials["final_grad_norm"][0]]
+    assert not np.all(np.isfinite(final))  # the loss or the gradient overflowed
+
+
+def test_target_reached_with_its_step():
+    q = Quadratic(dim=2, eigenvalues=[1.0, 1.0])
+    res = optbench.run(q, [SGD(lr=0.5)], steps=100, seeds=1, target=1e-8, record=("loss",))
+    loss = res.trace("loss")[0]
+    k = int(res.trials["status_step"][0])
+    assert res.trials["status"][0] == "reached_target"
+    assert loss[k] <= 1e-8 < loss[k - 1]
+    assert np.all(loss[k:] == loss[k])
+
+
+def test_record_every_and_log_spacing():
+    np.testing.assert_array_equal(record_steps(10, 3), [0, 3, 6, 9, 10])
+    log = record_steps(1000, "log", 50)
+    assert log[0] == 0 and log[-1] == 1000 and np.all(np.diff(log) > 0)
+    full = optbench.run(Rosenbrock(), [Adam()], steps=30, seeds=1, record=("loss",))
+    thin = optbench.run(Rosenbrock(), [Adam()], steps=30, seeds=1, record=("loss",),
+                        record_every=7)
+    np.testing.assert_array_equal(thin.steps, [0, 7, 14, 21, 28, 30])
+    np.testing.assert_array_equal(thin.trace("loss")[0], full.trace("loss")[0][thin.steps])
+
+
+def test_bitwise_reproducible_across_threads_shards_and_runs():
+    kw = dict(problems=[Quadratic(dim=6, kappa=100.0, rotate=True, noise=0.3), Rosenbrock(4)],
+              optimizers=OPTIMIZERS, steps=80, seeds=3, record=("loss", "x"))
+    a = optbench.run(**kw)
+    b = optbench.run(**kw, threads=1, shard_size=4)
+    c = optbench.run(**kw, threads=2, shard_size=7)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.trace("loss"), other.trace("loss"))
+        np.testing.assert_array_equal(a.trace("x"), other.trace("x"))
+
+
+def test_gradient_noise_changes_the_path_but_not_the_recorded_loss_definition():
+    exact = optbench.run(Quadratic(dim=3), [SGD(lr=0.1)], steps=20, seeds=1, record=("x", "loss"))
+    noisy = optbench.run(Quadratic(dim=3, noise=0.5), [SGD(lr=0.1)], steps=20, seeds=1,
+                         record=("x", "loss"))
+    assert not np.array_equal(exact.trace("x"), noisy.trace("x"))
+    q = Quadratic(dim=3)
+    x = noisy.trace("x")[0]
+    np.testing.assert_allclose(noisy.trace("loss")[0], [q.loss(xi) for xi in x], rtol=1e-15)
+
+
+def test_float32_runs_close_to_float64():
+    kw = dict(problems=Quadratic(dim=5, kappa=10.0), optimizers=[Adam(lr=0.05), SGD(lr=0.5)],
+              steps=100, seeds=2, record=("loss", "x"))
+    r64 = optbench.run(**kw)
+    r32 = optbench.run(**kw, dtype="float32")
+    assert r32.trace("x").dtype == np.float32
+    np.testing.assert_allclose(r32.trace("x"), r64.trace("x"), atol=1e-5)
+
+
+def test_trials_table_columns_and_grid_order():
+    res = optbench.run([Quadratic(dim=2), Rosenbrock()], [Adam(lr=0.1), SGD(lr=1e-4)], steps=3,
+                       seeds=[5, 6])
+    tr = res.trials
+    assert len(tr) == 8
+    assert list(tr["problem_type"]) == ["Quadratic"] * 4 + ["Rosenbrock"] * 4
+    assert list(tr["optimizer_type"][:4]) == ["Adam", "Adam", "SGD", "SGD"]
+    assert list(tr["seed"][:4]) == [5, 6, 5, 6]
+    assert tr["opt.lr"][0] == 0.1 and tr["opt.lr"][2] == 1e-4
+    assert np.isnan(tr["opt.momentum"][0]) and tr["opt.momentum"][2] == 0.0
+    assert set(tr["status"]) == {"finished"}
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(steps=0), "steps"), (dict(seeds=[]), "seeds"), (dict(seeds=[1, 1]), "distinct"),
+    (dict(record=("loss", "los")), "record"), (dict(dtype="float16"), "dtype"),
+    (dict(record_every=0), "record_every"), (dict(backend="tpu"), "backend"),
+])
+def test_bad_run_arguments_name_the_argument(bad, match):
+    kw = dict(problems=Rosenbrock(), optimizers=[Adam()], steps=5, seeds=1)
+    kw.update(bad)
+    with pytest.raises(ValueError, match=match):
+        optbench.run(**kw)
