@@ -126,7 +126,7 @@ def adam_step(hp, lr, beta1, t, x, g, s, sc):
         gi = -g[i] if maximize else g[i]
         if wd != 0.0:
             if decoupled:
-                x[i] = x[i] * (1.0 - hp[0] * wd)
+                x[i] = x[i] * (1.0 - lr * wd)
             else:
                 gi = gi + wd * x[i]
         m[i] = lerp(m[i], gi, 1.0 - beta1)
