@@ -94,7 +94,10 @@ class Packed:
         self.s = np.zeros((n, ko.STATE_SLOTS, dmax), dtype=dtype)
         self.sc = np.zeros((n, ko.SCALAR_SLOTS))
         self.ps = np.zeros((n, ke.N_PLATEAU_STATE))
-        self.out_trace = np.zeros((n, n_rec, len(ke.CHANNELS)))
+        recorded = [c for c in ke.CHANNELS if c in plan.record]
+        self.slots = np.array([recorded.index(c) if c in recorded else -1 for c in ke.CHANNELS],
+                              dtype=np.int64)
+        self.out_trace = np.zeros((n, n_rec, len(recorded)))
         if "x" in plan.record:
             self.out_x = np.full((n, n_rec, dmax), np.nan, dtype=dtype)
         else:
@@ -106,7 +109,7 @@ class Packed:
     def kernel_args(self):
         return (self.steps, self.imeta, self.fmeta, self.hp, self.lr_table, self.mom_table,
                 self.prob_data, self.xs_data, self.noise_keys, self.blowup, self.rec_steps,
-                self.x, self.g, self.w, self.s, self.sc, self.ps,
+                self.slots, self.x, self.g, self.w, self.s, self.sc, self.ps,
                 self.out_trace, self.out_x, self.out_status, self.out_final)
 
     def outputs(self, record) -> dict:
@@ -114,8 +117,8 @@ class Packed:
         out = {"status": self.out_status[:, 0].copy(), "status_step": self.out_status[:, 1].copy()}
         for c, name in enumerate(ke.CHANNELS):
             out[f"final_{name}"] = self.out_final[:, c].copy()
-            if name in record:
-                out[name] = self.out_trace[:, :, c].copy()
+            if self.slots[c] >= 0:
+                out[name] = self.out_trace[:, :, self.slots[c]].copy()
         if "x" in record:
             out["x"] = self.out_x.copy()
         return out

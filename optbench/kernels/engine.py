@@ -24,7 +24,7 @@ from numba import njit
 
 from .noise import perturb_gradient
 from .optimizers import optimizer_init, optimizer_step
-from .problems import problem_loss_grad, problem_sample_grad
+from .problems import problem_loss_grad, problem_project, problem_sample_grad
 
 # imeta columns
 (I_OPT, I_SCHED_ROW, I_PROB, I_DIM, I_PROB_OFF, I_PROB_LEN, I_XS_OFF, I_XS_COUNT, I_PLATEAU,
@@ -38,6 +38,7 @@ N_FMETA = 13
 C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST, C_SAMPLED_LOSS = range(7)
 CHANNELS = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
             "sampled_loss")
+N_CHANNELS = len(CHANNELS)
 # statuses
 FINISHED, REACHED_TARGET, DIVERGED = 0, 1, 2
 STATUS_NAMES = ("finished", "reached_target", "diverged")
@@ -96,24 +97,23 @@ def _distance_to_opt(x, xs, count):
 
 
 @njit
-def _record(out, r, loss, lr, mom, gnorm, subopt, dist, sampled):
-    out[r, C_LOSS] = loss
-    out[r, C_LR] = lr
-    out[r, C_MOMENTUM] = mom
-    out[r, C_GRAD_NORM] = gnorm
-    out[r, C_SUBOPT] = subopt
-    out[r, C_DIST] = dist
-    out[r, C_SAMPLED_LOSS] = sampled
+def _record(out, r, slots, loss, lr, mom, gnorm, subopt, dist, sampled):
+    """Write the channels that have a slot (slots[c] >= 0) into out[r]."""
+    values = (loss, lr, mom, gnorm, subopt, dist, sampled)
+    for c in range(N_CHANNELS):
+        if slots[c] >= 0:
+            out[r, slots[c]] = values[c]
 
 
 @njit
 def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data, xs_data,
-                   noise_keys, blowup, rec_steps, x, g, w, s, sc, ps,
+                   noise_keys, blowup, rec_steps, slots, x, g, w, s, sc, ps,
                    out_trace, out_x, out_status, out_final):
     """Run trajectory ``j``; ``x[j]`` holds its start point on entry, its last iterate on exit.
 
-    Writes out_trace[j] (records x channels), out_x[j] (iterates, when its record axis is
-    non-empty), out_status[j] = (status, step) and out_final[j] = final channel values.
+    Writes out_trace[j] (records x recorded channels; channel c goes to slot slots[c], -1 for
+    channels not recorded), out_x[j] (iterates, when its record axis is non-empty),
+    out_status[j] = (status, step) and out_final[j] = every channel's final value.
     """
     im = imeta[j]
     fm = fmeta[j]
@@ -192,7 +192,7 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
             status = REACHED_TARGET
             stop = True
         while r < n_rec and rec_steps[r] == k:
-            _record(trace, r, loss, lr, mom, gnorm, subopt, dist, sampled)
+            _record(trace, r, slots, loss, lr, mom, gnorm, subopt, dist, sampled)
             if record_x:
                 for i in range(d):
                     out_x[j, r, i] = xj[i]
@@ -205,6 +205,7 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
         if noise_kind != 0:
             perturb_gradient(noise_kind, noise_scale, noise_dof, key, k, gj)
         optimizer_step(code, hpj, lr, mom, k + 1.0, xj, gj, sj, scj)
+        problem_project(prob, pdata, xj)  # constrained families (identity elsewhere)
         if plateau:
             if ema > 0.0:  # feed a moving average of the sampled loss (stochastic problems)
                 if math.isnan(psj[P_EMA]):
@@ -217,14 +218,15 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
 
     # frozen after a stop: the remaining records repeat the last state
     while r < n_rec:
-        _record(trace, r, loss, lr, mom, gnorm, subopt, dist, sampled)
+        _record(trace, r, slots, loss, lr, mom, gnorm, subopt, dist, sampled)
         if record_x:
             for i in range(d):
                 out_x[j, r, i] = xj[i]
         r += 1
+    all_slots = (0, 1, 2, 3, 4, 5, 6)
     out_status[j, 0] = status
     out_status[j, 1] = status_step
-    _record(out_final, j, loss, lr, mom, gnorm, subopt, dist, sampled)
+    _record(out_final, j, all_slots, loss, lr, mom, gnorm, subopt, dist, sampled)
 
 
 def empty_x_trace(n, dtype):
