@@ -9,6 +9,7 @@ line on stderr naming the offending key or value, and exit status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import sys
 from pathlib import Path
@@ -16,6 +17,25 @@ from pathlib import Path
 import numpy as np
 
 EXIT_BAD_INPUT = 2
+
+#: subcommands implemented in their own packages: each module has
+#: ``add_arguments(parser)`` and ``run_command(args) -> int``
+COMMAND_MODULES = {
+    "analyze": ("optbench.analysis.command", "analyse a stored run: rates, theory checks, profiles"),
+    "report": ("optbench.report.command", "build the report (HTML, Markdown, figures, tables) of a run"),
+    "compare": ("optbench.compare.command", "compare two runs: regression verdict and exit code"),
+}
+
+
+def _command_modules() -> dict:
+    modules = {}
+    for name, (path, _) in COMMAND_MODULES.items():
+        try:
+            modules[name] = importlib.import_module(path)
+        except ModuleNotFoundError as exc:
+            if exc.name != path:
+                raise
+    return modules
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
     p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
+
+    for name, module in _command_modules().items():
+        module.add_arguments(sub.add_parser(name, help=COMMAND_MODULES[name][1]))
     return parser
 
 
@@ -54,7 +77,9 @@ def main(argv=None) -> int:
         build_parser().print_help()
         return EXIT_BAD_INPUT
     try:
-        return {"run": cmd_run, "list": cmd_list}[args.command](args)
+        if args.command in ("run", "list"):
+            return {"run": cmd_run, "list": cmd_list}[args.command](args)
+        return _command_modules()[args.command].run_command(args)
     except (ValueError, OSError) as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
