@@ -33,7 +33,7 @@ def _command_modules() -> dict:
         try:
             modules[name] = importlib.import_module(path)
         except ModuleNotFoundError as exc:
-            if exc.name != path:
+            if not path.startswith(exc.name or "?"):
                 raise
     return modules
 
