@@ -1,7 +1,7 @@
 """Engine: packs a shard of the plan into arrays and runs it in one compiled call.
 
-Packing happens once per shard, in Python; the kernel then runs every trajectory of the
-shard with no Python per step. Learning-rate/momentum tables are computed once per distinct
+Packing happens once per shard, in Python: trajectories that share a configuration are grouped
+into blocks of lanes; the kernel then runs every block of the shard with no Python per step. Learning-rate/momentum tables are computed once per distinct
 (schedule, optimizer) pair, not per trajectory; ReduceLROnPlateau runs inside the kernel
 because it reacts to each trajectory's own loss.
 """
@@ -17,15 +17,37 @@ from .kernels import rng
 from .plan import Plan
 
 
-class Packed:
-    """The kernel's inputs and outputs for trials [start, stop) of a plan."""
+#: lanes per block on the CPU: a multiple of the SIMD width, small enough for L1
+CPU_LANES = 16
 
-    def __init__(self, plan: Plan, start: int, stop: int):
+
+def blocks_of(trials, lanes: int) -> list[list[int]]:
+    """Consecutive trials of one configuration (problem, optimizer, schedule), chunked into
+    blocks of at most ``lanes`` (grid order puts the seeds of a configuration together)."""
+    out: list[list[int]] = []
+    for j, t in enumerate(trials):
+        if out and len(out[-1]) < lanes:
+            first = trials[out[-1][0]]
+            if (first.problem, first.optimizer, first.schedule) == (t.problem, t.optimizer,
+                                                                     t.schedule):
+                out[-1].append(j)
+                continue
+        out.append([j])
+    return out
+
+
+class Packed:
+    """The kernel's inputs and outputs for trials [start, stop) of a plan, in blocks."""
+
+    def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES):
         trials = plan.trials[start:stop]
         n = len(trials)
         dtype = np.dtype(plan.dtype)
-        dmax = plan.max_dim
         steps = plan.steps
+        groups = blocks_of(trials, lanes)
+        nb = len(groups)
+        width = max(len(g) for g in groups)
+        dmax = max(plan.problems[t.problem].dim for t in trials)
 
         # problems: one data block per problem used in this shard
         prob_off, xs_off, blocks, xs_blocks = {}, {}, [], []
@@ -54,16 +76,18 @@ class Packed:
         self.mom_table = np.ascontiguousarray(np.stack(mom_rows))
 
         work = max(plan.problems[t.problem].work_size for t in trials)
-        self.imeta = np.zeros((n, ke.N_IMETA), dtype=np.int64)
-        self.fmeta = np.zeros((n, ke.N_FMETA))
-        self.hp = np.zeros((n, ko.HP_SIZE))
-        self.noise_keys = np.zeros(n, dtype=np.uint64)
-        self.x = np.zeros((n, dmax), dtype=dtype)
+        self.bmeta = np.zeros((nb, ke.N_IMETA), dtype=np.int64)
+        self.bfmeta = np.zeros((nb, ke.N_FMETA))
+        self.hp = np.zeros((nb, ko.HP_SIZE))
+        self.lane_traj = np.full((nb, width), -1, dtype=np.int64)
+        self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
+        self.X = np.zeros((nb, dmax, width), dtype=dtype)
         x0 = start_points(plan, start, stop)
-        for j, t in enumerate(trials):
+        for blk, members in enumerate(groups):
+            t = trials[members[0]]
             problem = plan.problems[t.problem]
             optimizer = plan.optimizers[t.optimizer]
-            im = self.imeta[j]
+            im = self.bmeta[blk]
             im[ke.I_OPT] = optimizer.code
             im[ke.I_SCHED_ROW] = rows[(t.schedule, t.optimizer)]
             im[ke.I_PROB] = problem.code
@@ -72,34 +96,39 @@ class Packed:
             im[ke.I_PROB_LEN] = problem.data.size
             im[ke.I_XS_OFF] = xs_off[t.problem]
             im[ke.I_XS_COUNT] = problem.minimizers.shape[0]
-            fm = self.fmeta[j]
-            fm[ke.F_FSTAR] = problem.f_star
-            fm[ke.F_TARGET] = np.nan if plan.target is None else plan.target
             im[ke.I_BATCH] = problem.batch_size
             im[ke.I_REPLACE] = problem.with_replacement
+            fm = self.bfmeta[blk]
+            fm[ke.F_FSTAR] = problem.f_star
+            fm[ke.F_TARGET] = np.nan if plan.target is None else plan.target
             im[ke.I_NOISE_KIND], fm[ke.F_NOISE_SCALE], fm[ke.F_NOISE_DOF] = problem.noise_model()
             if t.schedule >= 0 and plan.schedules[t.schedule].is_plateau:
                 im[ke.I_PLATEAU] = 1
                 for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
                     fm[column] = value
-            self.hp[j] = optimizer.hyperparams()
-            self.noise_keys[j] = np.uint64(rng.stream_key(t.seed, problem.stream_id ^ 0x0153))
-            self.x[j, : problem.dim] = x0[j]
+            self.hp[blk] = optimizer.hyperparams()
+            for b, j in enumerate(members):
+                self.lane_traj[blk, b] = j
+                seed = trials[j].seed
+                self.noise_keys[blk, b] = np.uint64(rng.stream_key(seed, problem.stream_id ^ 0x0153))
+                self.X[blk, : problem.dim, b] = x0[j]
 
         self.blowup = float(plan.blowup)
         self.rec_steps = plan.record_steps
         n_rec = self.rec_steps.size
-        self.g = np.zeros((n, dmax), dtype=dtype)
-        self.w = np.zeros((n, work))
-        self.s = np.zeros((n, ko.STATE_SLOTS, dmax), dtype=dtype)
-        self.sc = np.zeros((n, ko.SCALAR_SLOTS))
-        self.ps = np.zeros((n, ke.N_PLATEAU_STATE))
+        self.G = np.zeros((nb, dmax, width), dtype=dtype)
+        self.W = np.zeros((nb, work, width))
+        self.S = np.zeros((nb, ko.STATE_SLOTS, dmax, width), dtype=dtype)
+        self.SC = np.zeros((nb, ko.SCALAR_SLOTS))
+        self.C = np.zeros((nb, ko.COEF_SLOTS, width))
+        self.PS = np.zeros((nb, ke.N_PLATEAU_STATE, width))
+        self.LS = np.zeros((nb, ke.N_LANE_SCALARS, width))
         recorded = [c for c in ke.CHANNELS if c in plan.record]
         self.slots = np.array([recorded.index(c) if c in recorded else -1 for c in ke.CHANNELS],
                               dtype=np.int64)
         self.out_trace = np.zeros((n, n_rec, len(recorded)))
         if "x" in plan.record:
-            self.out_x = np.full((n, n_rec, dmax), np.nan, dtype=dtype)
+            self.out_x = np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype)
         else:
             self.out_x = ke.empty_x_trace(n, dtype)
         self.out_status = np.zeros((n, 2), dtype=np.int64)
@@ -107,10 +136,10 @@ class Packed:
         self.steps = steps
 
     def kernel_args(self):
-        return (self.steps, self.imeta, self.fmeta, self.hp, self.lr_table, self.mom_table,
-                self.prob_data, self.xs_data, self.noise_keys, self.blowup, self.rec_steps,
-                self.slots, self.x, self.g, self.w, self.s, self.sc, self.ps,
-                self.out_trace, self.out_x, self.out_status, self.out_final)
+        return (self.steps, self.bmeta, self.bfmeta, self.hp, self.lr_table, self.mom_table,
+                self.prob_data, self.xs_data, self.lane_traj, self.noise_keys, self.blowup,
+                self.rec_steps, self.slots, self.X, self.G, self.W, self.S, self.SC, self.C,
+                self.PS, self.LS, self.out_trace, self.out_x, self.out_status, self.out_final)
 
     def outputs(self, record) -> dict:
         """The shard's stored arrays: requested traces, statuses, final values."""

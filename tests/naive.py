@@ -12,19 +12,21 @@ def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None):
     """Iterates x_0..x_T, losses f(x_k), grad norms; lr/momentum: optional per-step arrays."""
     hp = optimizer.hyperparams()
     d = problem.dim
-    x = np.array(x0, dtype=np.float64)
-    s = np.zeros((ko.STATE_SLOTS, d))
+    x = np.array(x0, dtype=np.float64).reshape(d, 1)  # a one-lane block
+    s = np.zeros((ko.STATE_SLOTS, d, 1))
     sc = np.zeros(ko.SCALAR_SLOTS)
+    c = np.zeros((ko.COEF_SLOTS, 1))
     ko.optimizer_init(optimizer.code, hp, s, sc)
-    xs, losses, gnorms = [x.copy()], [], []
+    xs, losses, gnorms = [x[:, 0].copy()], [], []
     for k in range(steps + 1):
-        f, g = problem.loss_grad(x)
+        f, g = problem.loss_grad(x[:, 0])
         losses.append(f)
         gnorms.append(np.sqrt(np.sum(g * g)))
         if k == steps:
             break
         step_lr = hp[0] if lr is None else lr[k]
         step_mom = hp[1] if momentum is None or np.isnan(momentum[k]) else momentum[k]
-        ko.optimizer_step(optimizer.code, hp, step_lr, step_mom, k + 1.0, x, g, s, sc)
-        xs.append(x.copy())
+        ko.optimizer_step(optimizer.code, hp, np.array([step_lr]), step_mom, k + 1.0, x,
+                          g.reshape(d, 1), s, sc, c)
+        xs.append(x[:, 0].copy())
     return np.array(xs), np.array(losses), np.array(gnorms)

@@ -48,40 +48,47 @@ def _case_id(i):
     return f"{i:03d}-{name}({args})-{proto}{tables}"
 
 
+LANES = 3  # every case runs as a block of identical lanes: each lane must match torch
+
+
 def replay(i):
-    """Our trajectory for case ``i``: the njit rule driven by the stored gradient protocol."""
+    """Our trajectory for case ``i``: the njit rule driven by the stored gradient protocol,
+    run on a block of LANES identical lanes (returns lane trajectories, (LANES, steps+1, d))."""
     spec = opt_mod.Optimizer.from_dict(json.loads(str(DATA["config"][i])))
     hp = spec.hyperparams()
     steps = int(DATA["steps"])
     proto = int(DATA["protocol"][i])
     sigma = float(DATA["sigma"][i])
     H, c, s_quad, s_seq = DATA["H"], DATA["c"], DATA["s_quad"], DATA["s_seq"]
-    x = DATA["x0"][i].copy()
-    d = x.shape[0]
-    s = np.zeros((k.STATE_SLOTS, d))
-    sc = np.zeros(k.SCALAR_SLOTS)
-    k.optimizer_init(spec.code, hp, s, sc)
-    traj = np.empty((steps + 1, d))
-    traj[0] = x
+    d = DATA["x0"][i].shape[0]
+    X = np.repeat(DATA["x0"][i][:, None], LANES, axis=1)  # (d, lanes)
+    S = np.zeros((k.STATE_SLOTS, d, LANES))
+    SC = np.zeros(k.SCALAR_SLOTS)
+    C = np.zeros((k.COEF_SLOTS, LANES))
+    k.optimizer_init(spec.code, hp, S, SC)
+    traj = np.empty((LANES, steps + 1, d))
+    traj[:, 0] = X.T
     for step in range(steps):
         if proto == 0:
-            g = sigma * H * (x - c) + s_quad[step]
+            G = sigma * H[:, None] * (X - c[:, None]) + s_quad[step][:, None]
         else:
-            g = s_seq[step].copy()
+            G = np.repeat(s_seq[step][:, None], LANES, axis=1)
         lr = DATA["lr"][i, step] if DATA["has_lr"][i] else hp[k.HP_LR]
         mom = DATA["mom"][i, step] if DATA["has_mom"][i] else hp[k.HP_MOMENTUM]
-        k.optimizer_step(spec.code, hp, float(lr), float(mom), float(step + 1), x, g, s, sc)
-        traj[step + 1] = x
+        k.optimizer_step(spec.code, hp, np.full(LANES, float(lr)), float(mom), float(step + 1),
+                         X, np.ascontiguousarray(G), S, SC, C)
+        traj[:, step + 1] = X.T
     return traj
 
 
 @pytest.mark.parametrize("i", range(N_CASES), ids=_case_id)
 def test_trajectory_matches_reference(i):
-    ours = replay(i)
+    lanes = replay(i)
     ref = DATA["trajectory"][i]
-    assert np.all(np.isfinite(ours))
-    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL,
-                               err_msg=f"{_case_id(i)} vs {DATA['reference'][i]}")
+    assert np.all(np.isfinite(lanes))
+    for ours in lanes:
+        np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL,
+                                   err_msg=f"{_case_id(i)} vs {DATA['reference'][i]}")
 
 
 def test_reference_file_is_meaningful():

@@ -1,8 +1,11 @@
 """The trajectory loop, shared by the CPU engine and the CUDA kernels.
 
-``run_trajectory(j, ...)`` runs trajectory ``j`` of a packed grid from its start point for
-``n_steps`` optimizer steps. It is device-safe (no allocation, no exceptions), so the CPU
-engine calls it inside ``prange`` and the CUDA kernel calls it once per thread.
+Trajectories that share a configuration (problem, optimizer, schedule; seeds differ) are
+grouped into blocks of B lanes stored as (d, B) arrays. ``run_block(blk, ...)`` runs block
+``blk`` for ``n_steps`` optimizer steps; the per-step scalars of the rule (bias corrections,
+schedule values) are computed once per block and the inner loops run over lanes, so they
+vectorise. It is device-safe (no allocation, no exceptions): the CPU engine calls it inside
+``prange`` over blocks, the CUDA kernel once per thread on one-lane blocks.
 
 Per step k = 0, 1, ..., n_steps:
   1. f_k, grad f(x_k) (exact, noise-free) -> recorded channels at k;
@@ -14,8 +17,9 @@ Per step k = 0, 1, ..., n_steps:
   4. ReduceLROnPlateau is fed f_k after the step, as torch's loop does (or, when asked, an
      exponential moving average of the sampled loss).
 
-Packed per-trajectory data (column indices below): ``imeta`` int64 (codes, offsets),
-``fmeta`` float64 (f*, target, noise, plateau settings).
+Packed per-block data (column indices below): ``bmeta`` int64 (codes, offsets),
+``bfmeta`` float64 (f*, target, noise, plateau settings). A lane that stops is frozen: its
+remaining records repeat its state, and its lr is 0 from then on.
 """
 import math
 
@@ -25,6 +29,8 @@ from numba import njit
 from .noise import perturb_gradient
 from .optimizers import optimizer_init, optimizer_step
 from .problems import problem_loss_grad, problem_project, problem_sample_grad
+
+_KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
 
 # imeta columns
 (I_OPT, I_SCHED_ROW, I_PROB, I_DIM, I_PROB_OFF, I_PROB_LEN, I_XS_OFF, I_XS_COUNT, I_PLATEAU,
@@ -39,6 +45,10 @@ C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST, C_SAMPLED_LOSS = range(
 CHANNELS = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
             "sampled_loss")
 N_CHANNELS = len(CHANNELS)
+ALL_SLOTS = (0, 1, 2, 3, 4, 5, 6)
+# per-lane scalars of a block (rows of the LS scratch array)
+L_LOSS, L_GNORM, L_SAMPLED, L_BOUND, L_LR, L_ACTIVE = range(6)
+N_LANE_SCALARS = 6
 # statuses
 FINISHED, REACHED_TARGET, DIVERGED = 0, 1, 2
 STATUS_NAMES = ("finished", "reached_target", "diverged")
@@ -47,7 +57,7 @@ P_BEST, P_BAD, P_COOLDOWN, P_LR, P_EMA = range(5)
 N_PLATEAU_STATE = 5
 
 
-@njit
+@njit(**_KW)
 def plateau_update(fm, ps, metric):
     """One ``ReduceLROnPlateau.step(metric)`` (torch semantics) on state ``ps``.
 
@@ -81,7 +91,7 @@ def plateau_update(fm, ps, metric):
         ps[P_BAD] = 0.0
 
 
-@njit
+@njit(**_KW)
 def _distance_to_opt(x, xs, count):
     """Distance from x to the nearest of ``count`` known minimizers (rows of xs)."""
     d = x.shape[0]
@@ -96,35 +106,61 @@ def _distance_to_opt(x, xs, count):
     return math.sqrt(best) if count > 0 else math.nan
 
 
-@njit
-def _record(out, r, slots, loss, lr, mom, gnorm, subopt, dist, sampled):
-    """Write the channels that have a slot (slots[c] >= 0) into out[r]."""
-    values = (loss, lr, mom, gnorm, subopt, dist, sampled)
+@njit(**_KW)
+def _record(out, r, slots, values):
+    """Write the channels of ``values`` that have a slot (slots[c] >= 0) into out[r]."""
     for c in range(N_CHANNELS):
         if slots[c] >= 0:
             out[r, slots[c]] = values[c]
 
 
-@njit
-def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data, xs_data,
-                   noise_keys, blowup, rec_steps, slots, x, g, w, s, sc, ps,
-                   out_trace, out_x, out_status, out_final):
-    """Run trajectory ``j``; ``x[j]`` holds its start point on entry, its last iterate on exit.
+@njit(**_KW)
+def block_loss_grad(code, p, X, G, W, F):
+    """f and grad f for every lane of a block: F[b], G[:, b] (lane b's column)."""
+    for b in range(X.shape[1]):
+        F[b] = problem_loss_grad(code, p, X[:, b], G[:, b], W[:, b])
 
-    Writes out_trace[j] (records x recorded channels; channel c goes to slot slots[c], -1 for
-    channels not recorded), out_x[j] (iterates, when its record axis is non-empty),
-    out_status[j] = (status, step) and out_final[j] = every channel's final value.
+
+@njit(**_KW)
+def _finish_lane(j, r, n_rec, slots, out_trace, out_x, X, b, d, record_x,
+                 out_status, out_final, status, step, values):
+    """Freeze lane b (trajectory j): records r.. repeat its state; status and finals."""
+    for rr in range(r, n_rec):
+        _record(out_trace[j], rr, slots, values)
+        if record_x:
+            for i in range(d):
+                out_x[j, rr, i] = X[i, b]
+    out_status[j, 0] = status
+    out_status[j, 1] = step
+    _record(out_final, j, ALL_SLOTS, values)
+
+
+@njit(**_KW)
+def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
+              lane_traj, noise_keys, blowup, rec_steps, slots, X_all, G_all, W_all, S_all,
+              SC_all, C_all, PS_all, LS_all, out_trace, out_x, out_status, out_final):
+    """Run block ``blk``: lanes sharing one configuration (problem, optimizer, schedule).
+
+    ``X_all[blk]`` (d, B) holds the lanes' start points on entry. ``lane_traj[blk, b]`` is
+    the shard row of lane b (-1: empty lane). Writes, per trajectory j: out_trace[j] (channel
+    c in slot slots[c], -1 when not recorded), out_x[j] (when its record axis is non-empty),
+    out_status[j] = (status, step), out_final[j] = every channel's final value.
     """
-    im = imeta[j]
-    fm = fmeta[j]
+    im = bmeta[blk]
+    fm = bfmeta[blk]
+    hpb = hp[blk]
     d = im[I_DIM]
-    xj = x[j, :d]
-    gj = g[j, :d]
-    wj = w[j]
-    sj = s[j, :, :d]
-    scj = sc[j]
-    psj = ps[j]
-    hpj = hp[j]
+    X = X_all[blk, :d]
+    G = G_all[blk, :d]
+    W = W_all[blk]
+    S = S_all[blk]
+    SC = SC_all[blk]
+    C = C_all[blk]
+    PS = PS_all[blk]
+    LS = LS_all[blk]
+    lanes = lane_traj[blk]
+    keys = noise_keys[blk]
+    nb = X.shape[1]
     code = im[I_OPT]
     prob = im[I_PROB]
     pdata = prob_data[im[I_PROB_OFF]:im[I_PROB_OFF] + im[I_PROB_LEN]]
@@ -140,93 +176,102 @@ def run_trajectory(j, n_steps, imeta, fmeta, hp, lr_table, mom_table, prob_data,
     noise_dof = fm[F_NOISE_DOF]
     ema = fm[F_PL_EMA]
     plateau = im[I_PLATEAU] != 0
-    key = noise_keys[j]
     record_x = out_x.shape[1] > 0
     n_rec = rec_steps.shape[0]
-    trace = out_trace[j]
+    loss = LS[L_LOSS]
+    gnorm = LS[L_GNORM]
+    sampled = LS[L_SAMPLED]
+    bound = LS[L_BOUND]
+    lr = LS[L_LR]
+    active = LS[L_ACTIVE]
 
-    optimizer_init(code, hpj, sj, scj)
-    if plateau:
-        psj[P_BEST] = -math.inf if fm[F_PL_MAXIMIZE] != 0.0 else math.inf
-        psj[P_BAD] = 0.0
-        psj[P_COOLDOWN] = 0.0
-        psj[P_LR] = hpj[0]
-        psj[P_EMA] = math.nan
-
-    status = FINISHED
-    status_step = n_steps
-    r = 0
-    loss = math.nan
-    lr = math.nan
-    mom = math.nan
-    gnorm = math.nan
-    subopt = math.nan
-    dist = math.nan
-    sampled = math.nan
-    bound = math.inf
-    for k in range(n_steps + 1):
-        loss = problem_loss_grad(prob, pdata, xj, gj, wj)
-        acc = 0.0
-        for i in range(d):
-            acc += gj[i] * gj[i]
-        gnorm = math.sqrt(acc)
-        subopt = loss - fstar
-        dist = _distance_to_opt(xj, xs, xs_count)
-        sampled = loss
-        if batch > 0 and k < n_steps:  # minibatch gradient replaces the exact one
-            sampled = problem_sample_grad(prob, pdata, xj, gj, wj, key, k, batch, replace)
-        if k == 0:
-            bound = loss + blowup * (abs(loss) + 1.0)
+    optimizer_init(code, hpb, S, SC)
+    n_active = 0
+    for b in range(nb):
+        active[b] = 1.0 if lanes[b] >= 0 else 0.0
+        n_active += lanes[b] >= 0
+        lr[b] = 0.0
         if plateau:
-            lr = psj[P_LR]
-        else:
-            lr = lr_table[row, k]
+            PS[P_BEST, b] = -math.inf if fm[F_PL_MAXIMIZE] != 0.0 else math.inf
+            PS[P_BAD, b] = 0.0
+            PS[P_COOLDOWN, b] = 0.0
+            PS[P_LR, b] = hpb[0]
+            PS[P_EMA, b] = math.nan
+
+    r = 0
+    for k in range(n_steps + 1):
+        block_loss_grad(prob, pdata, X, G, W, loss)
+        for b in range(nb):
+            gnorm[b] = 0.0
+        for i in range(d):
+            gi = G[i]
+            for b in range(nb):
+                gnorm[b] += gi[b] * gi[b]
+        for b in range(nb):
+            gnorm[b] = math.sqrt(gnorm[b])
+            sampled[b] = loss[b]
+        if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
+            for b in range(nb):
+                if active[b] != 0.0:
+                    sampled[b] = problem_sample_grad(prob, pdata, X[:, b], G[:, b], W[:, b],
+                                                     keys[b], k, batch, replace)
+        recording = r < n_rec and rec_steps[r] == k
         mom = mom_table[row, k]
         if math.isnan(mom):
-            mom = hpj[1]
-        stop = False
-        if not (math.isfinite(loss) and math.isfinite(gnorm)) or loss > bound:
-            status = DIVERGED
-            stop = True
-        elif subopt <= target:
-            status = REACHED_TARGET
-            stop = True
-        while r < n_rec and rec_steps[r] == k:
-            _record(trace, r, slots, loss, lr, mom, gnorm, subopt, dist, sampled)
-            if record_x:
-                for i in range(d):
-                    out_x[j, r, i] = xj[i]
+            mom = hpb[1]
+        for b in range(nb):
+            if active[b] == 0.0:
+                lr[b] = 0.0  # frozen lanes: the update leaves them in place
+                continue
+            j = lanes[b]
+            f = loss[b]
+            if k == 0:
+                bound[b] = f + blowup * (abs(f) + 1.0)
+            lr[b] = PS[P_LR, b] if plateau else lr_table[row, k]
+            subopt = f - fstar
+            status = FINISHED
+            stop = False
+            if not (math.isfinite(f) and math.isfinite(gnorm[b])) or f > bound[b]:
+                status = DIVERGED
+                stop = True
+            elif subopt <= target:
+                status = REACHED_TARGET
+                stop = True
+            if recording or stop or k == n_steps:
+                dist = _distance_to_opt(X[:, b], xs, xs_count)
+                values = (f, lr[b], mom, gnorm[b], subopt, dist, sampled[b])
+                if recording:
+                    _record(out_trace[j], r, slots, values)
+                    if record_x:
+                        for i in range(d):
+                            out_x[j, r, i] = X[i, b]
+                if stop or k == n_steps:
+                    _finish_lane(j, r + 1 if recording else r, n_rec, slots, out_trace, out_x,
+                                 X, b, d, record_x, out_status, out_final, status, k, values)
+                    active[b] = 0.0
+                    lr[b] = 0.0
+                    n_active -= 1
+        if recording:
             r += 1
-        if stop:
-            status_step = k
-            break
-        if k == n_steps:
+        if n_active == 0 or k == n_steps:
             break
         if noise_kind != 0:
-            perturb_gradient(noise_kind, noise_scale, noise_dof, key, k, gj)
-        optimizer_step(code, hpj, lr, mom, k + 1.0, xj, gj, sj, scj)
-        problem_project(prob, pdata, xj)  # constrained families (identity elsewhere)
-        if plateau:
-            if ema > 0.0:  # feed a moving average of the sampled loss (stochastic problems)
-                if math.isnan(psj[P_EMA]):
-                    psj[P_EMA] = sampled
+            for b in range(nb):
+                perturb_gradient(noise_kind, noise_scale, noise_dof, keys[b], k, G[:, b])
+        optimizer_step(code, hpb, lr, mom, k + 1.0, X, G, S, SC, C)
+        for b in range(nb):
+            if active[b] == 0.0:
+                continue
+            problem_project(prob, pdata, X[:, b])  # constrained families (identity elsewhere)
+            if plateau:
+                if ema > 0.0:  # feed a moving average of the sampled loss (stochastic problems)
+                    if math.isnan(PS[P_EMA, b]):
+                        PS[P_EMA, b] = sampled[b]
+                    else:
+                        PS[P_EMA, b] = ema * PS[P_EMA, b] + (1.0 - ema) * sampled[b]
+                    plateau_update(fm, PS[:, b], PS[P_EMA, b])
                 else:
-                    psj[P_EMA] = ema * psj[P_EMA] + (1.0 - ema) * sampled
-                plateau_update(fm, psj, psj[P_EMA])
-            else:
-                plateau_update(fm, psj, loss)
-
-    # frozen after a stop: the remaining records repeat the last state
-    while r < n_rec:
-        _record(trace, r, slots, loss, lr, mom, gnorm, subopt, dist, sampled)
-        if record_x:
-            for i in range(d):
-                out_x[j, r, i] = xj[i]
-        r += 1
-    all_slots = (0, 1, 2, 3, 4, 5, 6)
-    out_status[j, 0] = status
-    out_status[j, 1] = status_step
-    _record(out_final, j, all_slots, loss, lr, mom, gnorm, subopt, dist, sampled)
+                    plateau_update(fm, PS[:, b], loss[b])
 
 
 def empty_x_trace(n, dtype):

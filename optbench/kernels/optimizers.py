@@ -1,20 +1,24 @@
 """Update rules of every optimizer, written once as device-safe ``@njit`` functions.
 
-Each rule updates one trajectory in place:
+Each rule updates one *block* of trajectories that share a configuration, in place:
 
-    rule(hp, lr, mom, t, x, g, s, sc)
+    rule(hp, lr, mom, t, X, G, S, SC, C)
 
 - ``hp``: the optimizer's hyper-parameters (layout below; ``hp[0]`` is the base lr,
   ``hp[1]`` the base momentum or beta1, ``hp[4]`` weight decay, ``hp[5]`` maximize);
-- ``lr``, ``mom``: the learning rate and momentum/beta1 applied in this step (a schedule may
-  change both every step);
+- ``lr``: the learning rate of this step, one per lane (ReduceLROnPlateau gives every
+  trajectory its own); ``mom``: the momentum/beta1 of this step (a schedule may change both);
 - ``t``: the 1-based step count (torch's ``state['step']`` after its increment);
-- ``x``, ``g``: parameters and gradient (length d); ``g`` is read, never written;
-- ``s``: per-coordinate state, shape (STATE_SLOTS, d); ``sc``: per-trajectory scalar state.
+- ``X``, ``G``: parameters and gradients, shape (d, B): coordinate i of lane b is [i, b];
+  ``G`` is read, never written;
+- ``S``: per-coordinate state, shape (STATE_SLOTS, d, B); ``SC``: scalar state shared by the
+  block (it depends only on the step and the hyper-parameters); ``C``: per-lane scratch for
+  step coefficients, shape (COEF_SLOTS, B).
 
-No rule allocates, so the CPU engine (``prange``) and the CUDA kernels call the same code.
-Semantics follow torch.optim 2.x single-tensor implementations (float64), including the
-order of floating-point operations where it matters; Lion follows optax.
+The CPU engine passes C-contiguous blocks of up to 16 lanes, so the inner loop over lanes
+vectorises; the CUDA kernel passes one-lane column views. Nothing allocates. Semantics follow
+torch.optim 2.x single-tensor implementations (float64), including the order of
+floating-point operations; Lion follows optax.
 """
 import math
 
@@ -33,7 +37,8 @@ LION = 8
 
 HP_SIZE = 10  # length of every hyper-parameter vector
 STATE_SLOTS = 3  # per-coordinate state vectors per trajectory
-SCALAR_SLOTS = 2  # per-trajectory scalar state
+SCALAR_SLOTS = 2  # scalar state per block
+COEF_SLOTS = 2  # per-lane step coefficients (scratch)
 
 # Shared slots of the hyper-parameter vector.
 HP_LR, HP_MOMENTUM, HP_BETA2, HP_EPS, HP_WEIGHT_DECAY, HP_MAXIMIZE = 0, 1, 2, 3, 4, 5
@@ -41,8 +46,10 @@ HP_LR, HP_MOMENTUM, HP_BETA2, HP_EPS, HP_WEIGHT_DECAY, HP_MAXIMIZE = 0, 1, 2, 3,
 # Adam's bias-correction modes (hp[8]).
 BIAS_NONE, BIAS_BOTH, BIAS_SECOND_ONLY = 0.0, 1.0, 2.0
 
+_KW = dict(error_model="numpy")  # IEEE division (inf/nan flag divergence), vectorisable
 
-@njit(inline="always")
+
+@njit(inline="always", **_KW)
 def lerp(start, end, weight):
     """torch.lerp for a scalar weight: the two-branch form torch uses for accuracy."""
     if abs(weight) < 0.5:
@@ -50,17 +57,17 @@ def lerp(start, end, weight):
     return end - (end - start) * (1.0 - weight)
 
 
-@njit(inline="always")
-def _coupled_grad(g, x, i, maximize, wd):
+@njit(inline="always", **_KW)
+def _coupled_grad(g, x, maximize, wd):
     """Gradient with maximize and L2 (coupled) weight decay applied: g + wd * x."""
-    gi = -g[i] if maximize else g[i]
+    gi = -g if maximize else g
     if wd != 0.0:
-        gi = gi + wd * x[i]
+        gi = gi + wd * x
     return gi
 
 
-@njit
-def sgd_step(hp, lr, mom, t, x, g, s, sc):
+@njit(**_KW)
+def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
     """SGD with heavy-ball or Nesterov momentum (torch.optim.SGD).
 
     b <- mom*b + (1 - dampening)*g (b = g on the first momentum step);
@@ -71,27 +78,31 @@ def sgd_step(hp, lr, mom, t, x, g, s, sc):
     wd = hp[4]
     maximize = hp[5] != 0.0
     nesterov = hp[6] != 0.0
-    buf = s[0]
-    first = sc[0] == 0.0
+    first = SC[0] == 0.0
     if mom != 0.0:
-        sc[0] = 1.0
-    for i in range(x.shape[0]):
-        gi = _coupled_grad(g, x, i, maximize, wd)
-        if mom != 0.0:
-            if first:
-                b = gi
-            else:
-                b = buf[i] * mom + (1.0 - dampening) * gi
-            buf[i] = b
-            if nesterov:
-                gi = gi + mom * b
-            else:
-                gi = b
-        x[i] = x[i] - lr * gi
+        SC[0] = 1.0
+    d, nb = X.shape
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        buf = S[0, i]
+        for b in range(nb):
+            gi = _coupled_grad(g[b], x[b], maximize, wd)
+            if mom != 0.0:
+                if first:
+                    bi = gi
+                else:
+                    bi = buf[b] * mom + (1.0 - dampening) * gi
+                buf[b] = bi
+                if nesterov:
+                    gi = gi + mom * bi
+                else:
+                    gi = bi
+            x[b] = x[b] - lr[b] * gi
 
 
-@njit
-def adam_step(hp, lr, beta1, t, x, g, s, sc):
+@njit(**_KW)
+def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
     """Adam / AdamW / AMSGrad and the literature's variants (torch.optim.Adam, AdamW).
 
     m <- lerp(m, g, 1-b1); v <- b2*v + (1-b2)*g^2; (AMSGrad: vmax <- max(vmax, v));
@@ -117,34 +128,40 @@ def adam_step(hp, lr, beta1, t, x, g, s, sc):
         bias_correction2 = 1.0
     elif bias_mode == BIAS_SECOND_ONLY:
         bias_correction1 = 1.0
-    step_size = lr / bias_correction1
     bias_correction2_sqrt = math.sqrt(bias_correction2)
-    m = s[0]
-    v = s[1]
-    vmax = s[2]
-    for i in range(x.shape[0]):
-        gi = -g[i] if maximize else g[i]
-        if wd != 0.0:
-            if decoupled:
-                x[i] = x[i] * (1.0 - lr * wd)
+    d, nb = X.shape
+    step_size = C[0]
+    for b in range(nb):
+        step_size[b] = lr[b] / bias_correction1
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        m = S[0, i]
+        v = S[1, i]
+        vmax = S[2, i]
+        for b in range(nb):
+            gi = -g[b] if maximize else g[b]
+            if wd != 0.0:
+                if decoupled:
+                    x[b] = x[b] * (1.0 - lr[b] * wd)
+                else:
+                    gi = gi + wd * x[b]
+            mi = lerp(m[b], gi, 1.0 - beta1)
+            m[b] = mi
+            vi = v[b] * beta2 + (1.0 - beta2) * gi * gi
+            v[b] = vi
+            if amsgrad:
+                vi = max(vmax[b], vi)
+                vmax[b] = vi
+            if eps_inside:
+                denom = math.sqrt(vi / bias_correction2 + eps)
             else:
-                gi = gi + wd * x[i]
-        m[i] = lerp(m[i], gi, 1.0 - beta1)
-        v[i] = v[i] * beta2 + (1.0 - beta2) * gi * gi
-        vi = v[i]
-        if amsgrad:
-            if vmax[i] < vi:
-                vmax[i] = vi
-            vi = vmax[i]
-        if eps_inside:
-            denom = math.sqrt(vi / bias_correction2 + eps)
-        else:
-            denom = math.sqrt(vi) / bias_correction2_sqrt + eps
-        x[i] = x[i] - step_size * (m[i] / denom)
+                denom = math.sqrt(vi) / bias_correction2_sqrt + eps
+            x[b] = x[b] - step_size[b] * (mi / denom)
 
 
-@njit
-def adamax_step(hp, lr, beta1, t, x, g, s, sc):
+@njit(**_KW)
+def adamax_step(hp, lr, beta1, t, X, G, S, SC, C):
     """Adamax, Adam with the infinity norm (torch.optim.Adamax).
 
     m <- lerp(m, g, 1-b1); u <- max(b2*u, |g| + eps); x <- x - lr/(1-b1^t) * m/u.
@@ -154,26 +171,35 @@ def adamax_step(hp, lr, beta1, t, x, g, s, sc):
     eps = hp[3]
     wd = hp[4]
     maximize = hp[5] != 0.0
-    clr = lr / (1.0 - beta1**t)
-    m = s[0]
-    u = s[1]
-    for i in range(x.shape[0]):
-        gi = _coupled_grad(g, x, i, maximize, wd)
-        m[i] = lerp(m[i], gi, 1.0 - beta1)
-        decayed = u[i] * beta2
-        bound = abs(gi) + eps
-        u[i] = decayed if decayed > bound else bound
-        x[i] = x[i] - clr * (m[i] / u[i])
+    bias_correction = 1.0 - beta1**t
+    d, nb = X.shape
+    clr = C[0]
+    for b in range(nb):
+        clr[b] = lr[b] / bias_correction
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        m = S[0, i]
+        u = S[1, i]
+        for b in range(nb):
+            gi = _coupled_grad(g[b], x[b], maximize, wd)
+            mi = lerp(m[b], gi, 1.0 - beta1)
+            m[b] = mi
+            decayed = u[b] * beta2
+            bound = abs(gi) + eps
+            ui = decayed if decayed > bound else bound
+            u[b] = ui
+            x[b] = x[b] - clr[b] * (mi / ui)
 
 
-@njit
-def nadam_step(hp, lr, beta1, t, x, g, s, sc):
+@njit(**_KW)
+def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
     """NAdam, Adam with Nesterov momentum and momentum decay (torch.optim.NAdam).
 
     mu_t = b1*(1 - 0.5*0.96^(t*psi)); P_t = prod mu_k; m, v as Adam;
     x <- x - lr*(1-mu_t)/(1-P_t) * g/d - lr*mu_{t+1}/(1-P_t*mu_{t+1}) * m/d,
     d = sqrt(v/(1-b2^t)) + eps.  hp: [lr, beta1, beta2, eps, wd, maximize, momentum_decay,
-    decoupled].  sc[0] holds P_t.  Dozat, ICLR workshop 2016.
+    decoupled].  SC[0] holds P_t.  Dozat, ICLR workshop 2016.
     """
     beta2 = hp[2]
     eps = hp[3]
@@ -184,29 +210,38 @@ def nadam_step(hp, lr, beta1, t, x, g, s, sc):
     bias_correction2 = 1.0 - beta2**t
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
-    sc[0] = sc[0] * mu
-    mu_product = sc[0]
+    SC[0] = SC[0] * mu
+    mu_product = SC[0]
     mu_product_next = mu_product * mu_next
-    grad_coef = -lr * (1.0 - mu) / (1.0 - mu_product)
-    avg_coef = (-lr * mu_next) / (1.0 - mu_product_next)
-    m = s[0]
-    v = s[1]
-    for i in range(x.shape[0]):
-        gi = -g[i] if maximize else g[i]
-        if wd != 0.0:
-            if decoupled:
-                x[i] = x[i] * (1.0 - lr * wd)
-            else:
-                gi = gi + wd * x[i]
-        m[i] = lerp(m[i], gi, 1.0 - beta1)
-        v[i] = v[i] * beta2 + (1.0 - beta2) * gi * gi
-        denom = math.sqrt(v[i] / bias_correction2) + eps
-        x[i] = x[i] + grad_coef * (gi / denom)
-        x[i] = x[i] + avg_coef * (m[i] / denom)
+    d, nb = X.shape
+    grad_coef = C[0]
+    avg_coef = C[1]
+    for b in range(nb):
+        grad_coef[b] = -lr[b] * (1.0 - mu) / (1.0 - mu_product)
+        avg_coef[b] = (-lr[b] * mu_next) / (1.0 - mu_product_next)
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        m = S[0, i]
+        v = S[1, i]
+        for b in range(nb):
+            gi = -g[b] if maximize else g[b]
+            if wd != 0.0:
+                if decoupled:
+                    x[b] = x[b] * (1.0 - lr[b] * wd)
+                else:
+                    gi = gi + wd * x[b]
+            mi = lerp(m[b], gi, 1.0 - beta1)
+            m[b] = mi
+            vi = v[b] * beta2 + (1.0 - beta2) * gi * gi
+            v[b] = vi
+            denom = math.sqrt(vi / bias_correction2) + eps
+            xi = x[b] + grad_coef[b] * (gi / denom)
+            x[b] = xi + avg_coef[b] * (mi / denom)
 
 
-@njit
-def radam_step(hp, lr, beta1, t, x, g, s, sc):
+@njit(**_KW)
+def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
     """RAdam, Adam with a variance-rectified step (torch.optim.RAdam).
 
     rho_inf = 2/(1-b2) - 1; rho_t = rho_inf - 2t*b2^t/(1-b2^t); if rho_t > 5:
@@ -230,27 +265,33 @@ def radam_step(hp, lr, beta1, t, x, g, s, sc):
             (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
         )
     bias_correction2_sqrt = math.sqrt(bias_correction2)
-    m = s[0]
-    v = s[1]
-    for i in range(x.shape[0]):
-        gi = -g[i] if maximize else g[i]
-        if wd != 0.0:
-            if decoupled:
-                x[i] = x[i] * (1.0 - lr * wd)
+    d, nb = X.shape
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        m = S[0, i]
+        v = S[1, i]
+        for b in range(nb):
+            gi = -g[b] if maximize else g[b]
+            if wd != 0.0:
+                if decoupled:
+                    x[b] = x[b] * (1.0 - lr[b] * wd)
+                else:
+                    gi = gi + wd * x[b]
+            mi = lerp(m[b], gi, 1.0 - beta1)
+            m[b] = mi
+            vi = v[b] * beta2 + (1.0 - beta2) * gi * gi
+            v[b] = vi
+            corrected = mi / bias_correction1
+            if rectified:
+                adaptive = bias_correction2_sqrt / (math.sqrt(vi) + eps)
+                x[b] = x[b] - corrected * lr[b] * adaptive * rect
             else:
-                gi = gi + wd * x[i]
-        m[i] = lerp(m[i], gi, 1.0 - beta1)
-        v[i] = v[i] * beta2 + (1.0 - beta2) * gi * gi
-        corrected = m[i] / bias_correction1
-        if rectified:
-            adaptive = bias_correction2_sqrt / (math.sqrt(v[i]) + eps)
-            x[i] = x[i] - corrected * lr * adaptive * rect
-        else:
-            x[i] = x[i] - corrected * lr
+                x[b] = x[b] - corrected * lr[b]
 
 
-@njit
-def rmsprop_step(hp, lr, mom, t, x, g, s, sc):
+@njit(**_KW)
+def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
     """RMSprop, optionally centered and with momentum (torch.optim.RMSprop).
 
     a <- alpha*a + (1-alpha)*g^2; (centered: c <- lerp(c, g, 1-alpha), a' = a - c^2);
@@ -262,27 +303,34 @@ def rmsprop_step(hp, lr, mom, t, x, g, s, sc):
     wd = hp[4]
     maximize = hp[5] != 0.0
     centered = hp[6] != 0.0
-    square_avg = s[0]
-    grad_avg = s[1]
-    buf = s[2]
-    for i in range(x.shape[0]):
-        gi = _coupled_grad(g, x, i, maximize, wd)
-        square_avg[i] = square_avg[i] * alpha + (1.0 - alpha) * gi * gi
-        if centered:
-            grad_avg[i] = lerp(grad_avg[i], gi, 1.0 - alpha)
-            avg = math.sqrt(square_avg[i] + (-1.0) * grad_avg[i] * grad_avg[i])
-        else:
-            avg = math.sqrt(square_avg[i])
-        avg = avg + eps
-        if mom > 0.0:
-            buf[i] = buf[i] * mom + gi / avg
-            x[i] = x[i] - lr * buf[i]
-        else:
-            x[i] = x[i] - lr * (gi / avg)
+    d, nb = X.shape
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        square_avg = S[0, i]
+        grad_avg = S[1, i]
+        buf = S[2, i]
+        for b in range(nb):
+            gi = _coupled_grad(g[b], x[b], maximize, wd)
+            sq = square_avg[b] * alpha + (1.0 - alpha) * gi * gi
+            square_avg[b] = sq
+            if centered:
+                ga = lerp(grad_avg[b], gi, 1.0 - alpha)
+                grad_avg[b] = ga
+                avg = math.sqrt(sq + (-1.0) * ga * ga)
+            else:
+                avg = math.sqrt(sq)
+            avg = avg + eps
+            if mom > 0.0:
+                bi = buf[b] * mom + gi / avg
+                buf[b] = bi
+                x[b] = x[b] - lr[b] * bi
+            else:
+                x[b] = x[b] - lr[b] * (gi / avg)
 
 
-@njit
-def adagrad_step(hp, lr, mom, t, x, g, s, sc):
+@njit(**_KW)
+def adagrad_step(hp, lr, mom, t, X, G, S, SC, C):
     """AdaGrad (torch.optim.Adagrad).
 
     clr = lr/(1 + (t-1)*lr_decay); G <- G + g^2; x <- x - clr * g/(sqrt(G) + eps).
@@ -293,17 +341,24 @@ def adagrad_step(hp, lr, mom, t, x, g, s, sc):
     eps = hp[3]
     wd = hp[4]
     maximize = hp[5] != 0.0
-    clr = lr / (1.0 + (t - 1.0) * lr_decay)
-    state_sum = s[0]
-    for i in range(x.shape[0]):
-        gi = _coupled_grad(g, x, i, maximize, wd)
-        state_sum[i] = state_sum[i] + 1.0 * gi * gi
-        std = math.sqrt(state_sum[i]) + eps
-        x[i] = x[i] - clr * (gi / std)
+    d, nb = X.shape
+    clr = C[0]
+    for b in range(nb):
+        clr[b] = lr[b] / (1.0 + (t - 1.0) * lr_decay)
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        state_sum = S[0, i]
+        for b in range(nb):
+            gi = _coupled_grad(g[b], x[b], maximize, wd)
+            acc = state_sum[b] + 1.0 * gi * gi
+            state_sum[b] = acc
+            std = math.sqrt(acc) + eps
+            x[b] = x[b] - clr[b] * (gi / std)
 
 
-@njit
-def adadelta_step(hp, lr, mom, t, x, g, s, sc):
+@njit(**_KW)
+def adadelta_step(hp, lr, mom, t, X, G, S, SC, C):
     """Adadelta (torch.optim.Adadelta).
 
     a <- rho*a + (1-rho)*g^2; d = sqrt(u + eps)/sqrt(a + eps) * g;
@@ -314,20 +369,25 @@ def adadelta_step(hp, lr, mom, t, x, g, s, sc):
     eps = hp[3]
     wd = hp[4]
     maximize = hp[5] != 0.0
-    square_avg = s[0]
-    acc_delta = s[1]
-    for i in range(x.shape[0]):
-        gi = _coupled_grad(g, x, i, maximize, wd)
-        square_avg[i] = square_avg[i] * rho + (1.0 - rho) * gi * gi
-        std = math.sqrt(square_avg[i] + eps)
-        delta = math.sqrt(acc_delta[i] + eps)
-        delta = delta / std * gi
-        acc_delta[i] = acc_delta[i] * rho + (1.0 - rho) * delta * delta
-        x[i] = x[i] - lr * delta
+    d, nb = X.shape
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        square_avg = S[0, i]
+        acc_delta = S[1, i]
+        for b in range(nb):
+            gi = _coupled_grad(g[b], x[b], maximize, wd)
+            sq = square_avg[b] * rho + (1.0 - rho) * gi * gi
+            square_avg[b] = sq
+            std = math.sqrt(sq + eps)
+            delta = math.sqrt(acc_delta[b] + eps)
+            delta = delta / std * gi
+            acc_delta[b] = acc_delta[b] * rho + (1.0 - rho) * delta * delta
+            x[b] = x[b] - lr[b] * delta
 
 
-@njit
-def lion_step(hp, lr, beta1, t, x, g, s, sc):
+@njit(**_KW)
+def lion_step(hp, lr, beta1, t, X, G, S, SC, C):
     """Lion, sign of an interpolated momentum (optax.lion semantics; torch has no Lion).
 
     u = sign((1-b1)*g + b1*m) + wd*x; m <- (1-b2)*g + b2*m; x <- x - lr*u.
@@ -336,49 +396,53 @@ def lion_step(hp, lr, beta1, t, x, g, s, sc):
     beta2 = hp[2]
     wd = hp[4]
     maximize = hp[5] != 0.0
-    m = s[0]
-    for i in range(x.shape[0]):
-        gi = -g[i] if maximize else g[i]
-        c = (1.0 - beta1) * gi + beta1 * m[i]
-        u = 0.0
-        if c > 0.0:
-            u = 1.0
-        elif c < 0.0:
-            u = -1.0
-        u = u + wd * x[i]
-        m[i] = (1.0 - beta2) * gi + beta2 * m[i]
-        x[i] = x[i] - lr * u
+    d, nb = X.shape
+    for i in range(d):
+        x = X[i]
+        g = G[i]
+        m = S[0, i]
+        for b in range(nb):
+            gi = -g[b] if maximize else g[b]
+            c = (1.0 - beta1) * gi + beta1 * m[b]
+            u = 0.0
+            if c > 0.0:
+                u = 1.0
+            elif c < 0.0:
+                u = -1.0
+            u = u + wd * x[b]
+            m[b] = (1.0 - beta2) * gi + beta2 * m[b]
+            x[b] = x[b] - lr[b] * u
 
 
-@njit
-def optimizer_init(code, hp, s, sc):
-    """Fresh optimizer state for one trajectory."""
-    s[:, :] = 0.0
-    sc[:] = 0.0
+@njit(**_KW)
+def optimizer_init(code, hp, S, SC):
+    """Fresh optimizer state for one block."""
+    S[:, :, :] = 0.0
+    SC[:] = 0.0
     if code == ADAGRAD:
-        s[0, :] = hp[6]
+        S[0, :, :] = hp[6]
     elif code == NADAM:
-        sc[0] = 1.0
+        SC[0] = 1.0
 
 
-@njit
-def optimizer_step(code, hp, lr, mom, t, x, g, s, sc):
-    """Apply step ``t`` (1-based) of optimizer ``code`` to one trajectory in place."""
+@njit(**_KW)
+def optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C):
+    """Apply step ``t`` (1-based) of optimizer ``code`` to one block in place."""
     if code == SGD:
-        sgd_step(hp, lr, mom, t, x, g, s, sc)
+        sgd_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == ADAM:
-        adam_step(hp, lr, mom, t, x, g, s, sc)
+        adam_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == ADAMAX:
-        adamax_step(hp, lr, mom, t, x, g, s, sc)
+        adamax_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == NADAM:
-        nadam_step(hp, lr, mom, t, x, g, s, sc)
+        nadam_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == RADAM:
-        radam_step(hp, lr, mom, t, x, g, s, sc)
+        radam_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == RMSPROP:
-        rmsprop_step(hp, lr, mom, t, x, g, s, sc)
+        rmsprop_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == ADAGRAD:
-        adagrad_step(hp, lr, mom, t, x, g, s, sc)
+        adagrad_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == ADADELTA:
-        adadelta_step(hp, lr, mom, t, x, g, s, sc)
+        adadelta_step(hp, lr, mom, t, X, G, S, SC, C)
     elif code == LION:
-        lion_step(hp, lr, mom, t, x, g, s, sc)
+        lion_step(hp, lr, mom, t, X, G, S, SC, C)
