@@ -8,7 +8,7 @@ import numpy as np
 
 from ..kernels import noise, rng
 from ..kernels.problems import problem_loss_grad
-from ..spec import Registry, Spec
+from ..spec import Registry, Spec, boolean, choice, integer, real
 
 REGISTRY = Registry("problem")
 
@@ -26,7 +26,8 @@ class Problem(Spec):
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        REGISTRY.register(cls)
+        if not cls.__name__.startswith("_"):  # private helper bases stay unregistered
+            REGISTRY.register(cls)
 
     def _build(self) -> dict:
         raise NotImplementedError
@@ -74,18 +75,31 @@ class Problem(Spec):
         return self._built["mu"]
 
     def noise_model(self) -> tuple:
-        """(kind, scale, dof) of the gradient noise (codes in kernels.noise); kind 0: exact."""
-        sigma = float(getattr(self, "noise", 0.0))
-        return (noise.GAUSSIAN, sigma, 0.0) if sigma > 0.0 else (noise.NONE, 0.0, 0.0)
+        """(kind, scale, dof) of the gradient noise (codes in kernels.noise); kind 0: exact.
 
-    @property
-    def batch_size(self) -> int:
-        """Minibatch size for finite-sum problems (0: full-batch gradients)."""
-        return 0
+        Read from the spec's ``noise`` (scale), ``noise_kind`` ("gaussian", "student_t",
+        "multiplicative") and ``noise_dof`` (Student-t degrees of freedom) parameters.
+        """
+        sigma = float(getattr(self, "noise", 0.0))
+        if sigma <= 0.0:
+            return (noise.NONE, 0.0, 0.0)
+        kind = noise.KINDS[getattr(self, "noise_kind", "gaussian")]
+        dof = float(getattr(self, "noise_dof", 0.0)) if kind == noise.STUDENT_T else 0.0
+        return (kind, sigma, dof)
+
+    #: Minibatch size for finite-sum problems (0: full-batch gradients); specs with a
+    #: ``batch_size`` parameter shadow this default. The engine calls the kernel's
+    #: ``problem_sample_grad`` every step when it is > 0.
+    batch_size = 0
 
     @property
     def with_replacement(self) -> bool:
-        return False
+        return bool(getattr(self, "replacement", False))
+
+    @property
+    def is_stochastic(self) -> bool:
+        """True when the gradient the optimizer sees is random or step-dependent."""
+        return self.batch_size > 0 or self.noise_model()[0] != noise.NONE
 
     @cached_property
     def stream_id(self) -> int:
@@ -99,12 +113,9 @@ class Problem(Spec):
         """
         low = np.broadcast_to(np.asarray(self._built["x0_low"], float), (self.dim,))
         high = np.broadcast_to(np.asarray(self._built["x0_high"], float), (self.dim,))
-        out = np.empty((len(seeds), self.dim))
-        for row, seed in enumerate(seeds):
-            u = np.empty(self.dim)
-            rng.fill_uniform(np.uint64(rng.stream_key(int(seed), self.stream_id)), u)
-            out[row] = low + (high - low) * u
-        return out
+        u = np.empty((len(seeds), self.dim))
+        rng.fill_uniform_rows(np.asarray(seeds, dtype=np.int64), self.stream_id, u)
+        return low + (high - low) * u
 
     # ---- Python-side evaluation (users, tests, plots) --------------------------------
     def loss_grad(self, x):
@@ -121,3 +132,25 @@ class Problem(Spec):
 
     def grad(self, x) -> np.ndarray:
         return self.loss_grad(x)[1]
+
+
+# ---- shared argument checks ------------------------------------------------------------
+
+NOISE_KINDS = tuple(noise.KINDS)
+
+
+def check_noise(owner, noise_, noise_kind, noise_dof):
+    """Validate the noise options every problem takes; returns them normalised."""
+    noise_ = real(owner, "noise", noise_, lo=0.0)
+    noise_kind = choice(owner, "noise_kind", noise_kind, NOISE_KINDS)
+    noise_dof = real(owner, "noise_dof", noise_dof, lo=0.0, lo_open=True)
+    return noise_, noise_kind, noise_dof
+
+
+def check_batch(owner, batch_size, replacement, n):
+    """Validate minibatch options against the number of samples n (0: full batch)."""
+    batch_size = integer(owner, "batch_size", batch_size, lo=0)
+    if batch_size > n:
+        raise ValueError(f"{owner}: batch_size must be <= the {n} samples, got {batch_size}")
+    replacement = boolean(owner, "replacement", replacement)
+    return batch_size, replacement
