@@ -168,12 +168,14 @@ def start_points(plan: Plan, start: int, stop: int) -> np.ndarray:
         if plan.x0.ndim == 1:
             return np.broadcast_to(plan.x0, (len(trials), plan.x0.size))
         return plan.x0[start:stop]
-    cache = {}
-    rows = []
-    for t in trials:
-        if (t.problem, t.seed) not in cache:
-            cache[(t.problem, t.seed)] = plan.problems[t.problem].start_points([t.seed])[0]
-        rows.append(cache[(t.problem, t.seed)])
+    by_problem: dict = {}
+    for j, t in enumerate(trials):
+        by_problem.setdefault(t.problem, []).append(j)
+    rows = [None] * len(trials)
+    for p, members in by_problem.items():
+        points = plan.problems[p].start_points([trials[j].seed for j in members])
+        for j, point in zip(members, points):
+            rows[j] = point
     return rows
 
 

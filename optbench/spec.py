@@ -58,17 +58,11 @@ class Spec:
 
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        return list(_signature(cls)[0])
 
     @classmethod
     def defaults(cls) -> dict:
-        sig = inspect.signature(cls.__init__)
-        return {
-            name: p.default
-            for name, p in sig.parameters.items()
-            if name != "self" and p.default is not inspect.Parameter.empty
-        }
+        return dict(_signature(cls)[1])
 
     @classmethod
     def sequence_params(cls) -> set:
@@ -126,6 +120,20 @@ class Spec:
     def label(self) -> str:
         """Short human-readable name used in tables and figure legends."""
         return repr(self)
+
+
+_SIGNATURES: dict = {}
+
+
+def _signature(cls) -> tuple:
+    """(parameter names, defaults) of ``cls.__init__``, computed once per class."""
+    if cls not in _SIGNATURES:
+        params = inspect.signature(cls.__init__).parameters
+        names = tuple(p for p in params if p != "self")
+        defaults = {n: params[n].default for n in names
+                    if params[n].default is not inspect.Parameter.empty}
+        _SIGNATURES[cls] = (names, defaults)
+    return _SIGNATURES[cls]
 
 
 def _plain(value):

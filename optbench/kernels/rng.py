@@ -63,3 +63,12 @@ def fill_normal(key, out):
     """out[i] = normal(key, i)."""
     for i in range(out.shape[0]):
         out[i] = normal(key, i)
+
+
+@njit
+def fill_uniform_rows(seeds, stream, out):
+    """out[r, i] = uniform(stream_key(seeds[r], stream), i): one row per seed."""
+    for r in range(out.shape[0]):
+        key = stream_key(seeds[r], stream)
+        for i in range(out.shape[1]):
+            out[r, i] = uniform(key, i)
