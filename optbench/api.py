@@ -17,7 +17,7 @@ BACKENDS = ("cpu", "cuda", "auto")
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
         blowup=1e10, shard_size=4096, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run") -> Results:
+        progress=None, name="run", calibrate=False) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -28,6 +28,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
     diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
+    calibrate: also time a fixed reference workload (and the run's best of a few repeats when
+    short) and store them in ``manifest["timings"]``, for ``optbench compare``'s speed check.
     """
     if backend not in BACKENDS:
         raise ValueError(f"run: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -63,6 +65,10 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
             bar.advance()
     timings.update(kernel_seconds=kernel_seconds, total_seconds=time.perf_counter() - t_run,
                    shards_run=len(shards) - len(done), shards_resumed=len(done))
+    if calibrate:
+        from .compare.calibrate import calibrate as _calibrate
+
+        timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done)))
     manifest["timings"] = timings
     manifest["provenance"] = provenance()
     results = Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest,
