@@ -46,7 +46,7 @@ def student_t(key, counter, dof):
     return 0.0
 
 
-@njit
+@njit(cache=True)
 def perturb_gradient(kind, scale, dof, key, step, g):
     """Add noise of model ``kind`` to g in place (step k uses counters k*d .. k*d + d - 1)."""
     d = g.shape[0]

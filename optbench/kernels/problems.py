@@ -628,7 +628,7 @@ def permuted_index(r, n, key):
     return np.int64(v)
 
 
-@njit
+@njit(cache=True)
 def sample_index(key, step, j, batch, n, replace):
     """Index of the j-th sample of step ``step``'s minibatch.
 
@@ -690,7 +690,7 @@ def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace):
 # ---- dispatch ---------------------------------------------------------------------------
 
 
-@njit
+@njit(cache=True)
 def problem_loss_grad(code, p, x, g, w):
     """f(x) of family ``code``; writes grad f(x) into g."""
     if code == QUADRATIC:
@@ -724,7 +724,7 @@ def problem_loss_grad(code, p, x, g, w):
     return math.nan  # unknown code: surfaces as a diverged trajectory, never silently
 
 
-@njit
+@njit(cache=True)
 def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):
     """The gradient the optimizer sees in step ``step`` (0-based) into g; returns its loss.
 
