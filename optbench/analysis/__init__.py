@@ -1,0 +1,50 @@
+"""Analysis of stored results: pure functions of a ``Results`` object (never runs kernels).
+
+Rates (:mod:`.rates`)
+    ``linear_rate(values, steps=None)``      contraction factor q of e_t ~ C q^t, with CI
+    ``sublinear_order(values, steps=None)``  order p of e_t ~ C t^-p (log-log fit), with CI
+    ``noise_floor(values, steps=None)``      stationary level of stochastic runs
+    ``classify(values, steps=None, ...)``    linear / sublinear / plateau / stalled /
+                                             oscillating / diverged
+    ``rate_table(results)``, ``trajectory_rates(results)``
+Theory (:mod:`.theory`)
+    ``theory_checks(results)`` -> [TheoryCheck], ``theory_table(results)``; closed-form
+    bounds ``gd_quadratic_rate``, ``heavy_ball_rate``, ``nesterov_rate``, ``sgd_noise_floor``...
+Targets and profiles (:mod:`.targets`)
+    ``steps_to_target(results, eps)``, ``success_rates``, ``performance_profile(costs, taus)``,
+    ``data_profile(costs, dims, alphas)``, ``profile_costs(results, tau)``,
+    ``ecdf_steps_to_target(results, targets)``
+Statistics (:mod:`.stats`)
+    ``convergence_summary(results, metric)``, ``final_value_stats(results)``,
+    ``median_iqr``, ``bootstrap_ci``, ``holm``, ``pairwise_tests``, ``average_ranks``,
+    ``rank_table``
+Tuning (:mod:`.tuning`)
+    ``tune(results, ...)``, ``lr_sensitivity(results)``, ``stability_map(results)``
+Everything at once: ``analyze(results)`` (what ``optbench analyze RUN_DIR`` writes).
+"""
+from .rates import (CLASSES, LinearRate, NoiseFloor, SublinearOrder, classify, group_rate,
+                    linear_rate, noise_floor, rate_table, sublinear_order, trajectory_rates)
+from .stats import (Bands, average_ranks, bootstrap_ci, compare_two, convergence_summary,
+                    final_value_stats, holm, median_iqr, pairwise_tests, rank_table)
+from .summary import analyze, to_json
+from .targets import (COCO_TARGETS, ECDF, ProfileCosts, data_profile, ecdf_steps_to_target,
+                      first_hit, performance_profile, profile_costs, steps_to_target,
+                      success_rates, target_table)
+from .theory import (TheoryCheck, gd_convex_bound, gd_quadratic_rate, heavy_ball_parameters,
+                     heavy_ball_rate, nesterov_convex_bound, nesterov_parameters, nesterov_rate,
+                     sgd_noise_floor, theory_checks, theory_table)
+from .tuning import lr_sensitivity, stability_map, tune
+
+__all__ = [
+    "CLASSES", "LinearRate", "NoiseFloor", "SublinearOrder", "classify", "group_rate",
+    "linear_rate", "noise_floor", "rate_table", "sublinear_order", "trajectory_rates",
+    "Bands", "average_ranks", "bootstrap_ci", "compare_two", "convergence_summary",
+    "final_value_stats", "holm", "median_iqr", "pairwise_tests", "rank_table",
+    "analyze", "to_json",
+    "COCO_TARGETS", "ECDF", "ProfileCosts", "data_profile", "ecdf_steps_to_target", "first_hit",
+    "performance_profile", "profile_costs", "steps_to_target", "success_rates", "target_table",
+    "TheoryCheck", "gd_convex_bound", "gd_quadratic_rate", "heavy_ball_parameters",
+    "heavy_ball_rate", "nesterov_convex_bound", "nesterov_parameters", "nesterov_rate",
+    "sgd_noise_floor", "theory_checks", "theory_table",
+    "lr_sensitivity", "stability_map", "tune",
+]

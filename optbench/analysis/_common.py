@@ -1,0 +1,137 @@
+"""Shared helpers of the analysis: configurations (groups of seeds), metric traces, JSON."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: metrics that are >= 0 and go to 0 at a solution (rates and targets use these)
+ERROR_METRICS = ("suboptimality", "dist_to_opt", "grad_norm")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration (problem, optimizer, schedule): its plan indices, its labels and
+    the trials (rows of ``results.trials``) that ran it, one per seed."""
+
+    problem: int
+    optimizer: int
+    schedule: int  # -1: constant lr
+    problem_label: str
+    optimizer_label: str
+    schedule_label: str
+    trials: tuple
+
+    @property
+    def key(self) -> tuple:
+        return (self.problem_label, self.optimizer_label, self.schedule_label)
+
+    @property
+    def name(self) -> str:
+        return " | ".join(self.key)
+
+
+def configs(results) -> list[Config]:
+    """The run's configurations in plan order, each with the trial indices of its seeds."""
+    plan = results.plan
+    order: dict = {}
+    for index, t in enumerate(plan.trials):
+        order.setdefault((t.problem, t.optimizer, t.schedule), []).append(index)
+    out = []
+    for (p, o, s), rows in order.items():
+        out.append(Config(p, o, s, plan.problems[p].label(), plan.optimizers[o].label(),
+                          plan.schedules[s].label() if s >= 0 else "constant", tuple(rows)))
+    return out
+
+
+def problem_of(results, trial: int):
+    return results.plan.problems[results.plan.trials[trial].problem]
+
+
+def has_trace(results, name: str) -> bool:
+    return name in results.arrays and name in results.plan.record
+
+
+def metric_trace(results, metric: str) -> np.ndarray:
+    """Trace ``metric`` (n_trials x n_recorded). ``suboptimality`` falls back to loss - f*
+    where the loss was recorded and f* is known; ``dist_to_opt`` and ``grad_norm`` must have
+    been recorded. Unknown values are NaN."""
+    if has_trace(results, metric):
+        return np.asarray(results.trace(metric), dtype=np.float64)
+    if metric == "suboptimality" and has_trace(results, "loss"):
+        fstar = np.array([problem_of(results, i).f_star for i in range(len(results))])
+        return np.asarray(results.trace("loss"), dtype=np.float64) - fstar[:, None]
+    raise KeyError(f"metric {metric!r} was not recorded; recorded: {', '.join(results.recorded)}")
+
+
+def default_metric(results) -> str:
+    """suboptimality where f* is known for every problem, else loss."""
+    known = all(np.isfinite(p.f_star) for p in results.plan.problems)
+    if known and (has_trace(results, "suboptimality") or has_trace(results, "loss")):
+        return "suboptimality"
+    if has_trace(results, "loss"):
+        return "loss"
+    for name in ("dist_to_opt", "grad_norm"):
+        if has_trace(results, name):
+            return name
+    raise KeyError("no loss-like trace was recorded (loss, suboptimality, dist_to_opt, grad_norm)")
+
+
+def final_values(results, metric: str) -> np.ndarray:
+    """Final value of ``metric`` per trajectory from the trials table (inf when diverged)."""
+    tr = results.trials
+    col = f"final_{metric}"
+    if col in tr:
+        v = np.asarray(tr[col], dtype=np.float64).copy()
+    else:
+        v = metric_trace(results, metric)[:, -1].copy()
+    if metric == "suboptimality" and np.all(np.isnan(v)) and "final_loss" in tr:
+        fstar = np.array([problem_of(results, i).f_star for i in range(len(results))])
+        v = np.asarray(tr["final_loss"], dtype=np.float64) - fstar
+    v[np.asarray(tr["status"]) == "diverged"] = np.inf
+    return v
+
+
+def stochastic_flags(results) -> np.ndarray:
+    return np.array([problem_of(results, i).is_stochastic for i in range(len(results))])
+
+
+def jsonable(obj):
+    """numpy / dataclass / tuple structures -> JSON-safe Python (NaN -> None, inf -> "inf")."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+    return obj
+
+
+def table_from_rows(rows: list[dict]):
+    """A results ``Table`` from a list of dicts (missing entries: NaN / empty string)."""
+    from ..results import Table
+
+    names: list = []
+    for row in rows:
+        names.extend(k for k in row if k not in names)
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        present = [v for v in values if v is not None]
+        numeric = all(isinstance(v, (int, float, np.integer, np.floating))
+                      and not isinstance(v, (bool, np.bool_)) for v in present)
+        if numeric and present:
+            columns[name] = np.array([np.nan if v is None else float(v) for v in values])
+        else:
+            columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
+    return Table(columns)

@@ -1,0 +1,271 @@
+"""Targets, performance and data profiles, runtime distributions (ECDFs).
+
+Costs count function evaluations the way More & Wild (2009) do: the start point is the first
+evaluation and every optimizer step evaluates once more, so a target first met after k steps
+costs k + 1 evaluations. Traces recorded every k-th or log-spaced step give the first
+*recorded* step at which a target is met, an upper bound on the true one (exact with
+``record_every=1``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._common import configs, default_metric, metric_trace, table_from_rows
+
+#: COCO's default targets f - f* = 10^2 ... 10^-8 (51 values, Hansen et al. 2021)
+COCO_TARGETS = 10.0 ** np.linspace(2.0, -8.0, 51)
+
+
+def first_hit(values, steps, thresholds) -> np.ndarray:
+    """First recorded step at which ``values`` (n, R) is <= each threshold.
+
+    values: (n, R) traces; thresholds: scalar, (T,) shared, or (n, T) per row.
+    Returns (n, T) floats: the step, or inf where never reached. NaN values never hit.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[None, :]
+    steps = np.asarray(steps, dtype=np.float64)
+    th = np.asarray(thresholds, dtype=np.float64)
+    if th.ndim == 0:
+        th = th[None]
+    if th.ndim == 1:
+        th = np.broadcast_to(th, (v.shape[0], th.shape[0]))
+    # running minimum (nan -> +inf): the first hit of v <= eps equals that of min_{j<=r} v_j
+    run = np.minimum.accumulate(np.where(np.isnan(v), np.inf, v), axis=1)
+    out = np.full(th.shape, np.inf)
+    for j in range(th.shape[1]):
+        hit = run <= th[:, j:j + 1]
+        any_ = hit.any(axis=1)
+        first = np.argmax(hit, axis=1)
+        out[any_, j] = steps[first[any_]]
+    return out
+
+
+def _diverged_mask(results):
+    return np.asarray(results.trials["status"]) == "diverged"
+
+
+def steps_to_target(results, eps, metric: str = "suboptimality", relative: bool = False):
+    """Steps to reach ``metric <= eps`` for each trajectory and each eps.
+
+    With ``relative=False`` the target is absolute: f - f* <= eps (needs f*; any error metric
+    works). With ``relative=True`` (for problems with unknown f*) it is More & Wild's test
+    f(x0) - f(x) >= (1 - eps)(f(x0) - f_L) on the loss, f_L the best loss any trajectory of
+    the run reached on that (problem, seed) pair. Returns an (n_trials, n_eps) float array
+    of recorded steps, inf where never reached (a diverged trajectory only counts steps
+    before its divergence).
+    """
+    eps = np.atleast_1d(np.asarray(eps, dtype=np.float64))
+    if relative:
+        return _relative_hits(results, eps)[0]
+    v = metric_trace(results, metric).copy()
+    div = _diverged_mask(results)
+    if np.any(div):
+        step_of_div = np.asarray(results.trials["status_step"], dtype=np.float64)
+        after = results.steps[None, :] >= step_of_div[:, None]
+        v[div[:, None] & after] = np.inf
+    return first_hit(v, results.steps, eps)
+
+
+def _relative_hits(results, taus, metric="loss"):
+    """(steps (n, T), f0 (n,), fL (n,)) for More & Wild's convergence test."""
+    f = metric_trace(results, metric).copy()
+    div = _diverged_mask(results)
+    if np.any(div):
+        step_of_div = np.asarray(results.trials["status_step"], dtype=np.float64)
+        after = results.steps[None, :] >= step_of_div[:, None]
+        f[div[:, None] & after] = np.inf
+    f[~np.isfinite(f)] = np.inf
+    f0 = f[:, 0]
+    keys = [(t.problem, t.seed) for t in results.plan.trials]
+    fL = np.empty(len(keys))
+    for key in set(keys):
+        rows = np.array([k == key for k in keys])
+        fL[rows] = np.min(f[rows])
+    # f0 - f >= (1 - tau)(f0 - fL)  <=>  f <= f0 - (1 - tau)(f0 - fL)
+    th = f0[:, None] - (1.0 - np.asarray(taus)[None, :]) * (f0 - fL)[:, None]
+    return first_hit(f, results.steps, th), f0, fL
+
+
+def success_rates(results, eps, metric: str = "suboptimality", relative: bool = False):
+    """Fraction of seeds of each configuration that reach each target. Returns a ``Table``
+    with one row per (configuration, eps): success rate, median steps over the successful
+    seeds, and COCO's expected running time ERT = (sum of steps over all seeds, a failed
+    seed counting its full run) / (number of successes) (Hansen et al. 2021)."""
+    eps = np.atleast_1d(np.asarray(eps, dtype=np.float64))
+    hits = steps_to_target(results, eps, metric, relative)
+    status = np.asarray(results.trials["status"])
+    status_step = np.asarray(results.trials["status_step"], dtype=np.float64)
+    used = np.where(status == "diverged", status_step, float(results.plan.steps))
+    rows = []
+    for cfg in configs(results):
+        idx = list(cfg.trials)
+        for j, e in enumerate(eps):
+            h = hits[idx, j]
+            ok = np.isfinite(h)
+            spent = np.where(ok, h, used[idx]).sum()
+            rows.append({"problem": cfg.problem_label, "optimizer": cfg.optimizer_label,
+                         "schedule": cfg.schedule_label, "eps": float(e),
+                         "relative": bool(relative), "n_seeds": len(idx),
+                         "success_rate": float(ok.mean()),
+                         "median_steps": float(np.median(h[ok])) if ok.any() else np.inf,
+                         "ert": float(spent / ok.sum()) if ok.any() else np.inf})
+    return table_from_rows(rows)
+
+
+def performance_profile(costs, taus) -> np.ndarray:
+    """Dolan-More performance profile.
+
+    costs: (n_problems, n_solvers), t_{p,s} > 0, inf (or NaN) for a failure. With the
+    performance ratio r_{p,s} = t_{p,s} / min_s t_{p,s}, the profile of solver s is
+    rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems. A problem no solver solves counts as
+    a failure for all. Returns (len(taus), n_solvers).
+
+    Reference: Dolan & More, Benchmarking optimization software with performance profiles,
+    Math. Program. 91 (2002) 201-213.
+    """
+    t = np.asarray(costs, dtype=np.float64)
+    if t.ndim != 2:
+        raise ValueError(f"performance_profile: costs must be problems x solvers, "
+                         f"got shape {t.shape}")
+    t = np.where(np.isnan(t), np.inf, t)
+    if np.any(t < 0):
+        raise ValueError("performance_profile: costs must be >= 0")
+    best = t.min(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isfinite(t), np.where(t == best, 1.0, t / best), np.inf)
+    taus = np.atleast_1d(np.asarray(taus, dtype=np.float64))
+    return (ratio[None, :, :] <= taus[:, None, None]).mean(axis=1)
+
+
+def data_profile(costs, dims, alphas) -> np.ndarray:
+    """More-Wild data profile.
+
+    costs: (n_problems, n_solvers) function evaluations t_{p,s} to pass the convergence test
+    (the start point is the first evaluation), inf for a failure; dims: n_p, the dimension
+    of each problem. d_s(alpha) = |{p : t_{p,s} / (n_p + 1) <= alpha}| / n_problems, the
+    fraction of problems solved within alpha simplex gradients. Returns
+    (len(alphas), n_solvers).
+
+    Reference: More & Wild, Benchmarking derivative-free optimization algorithms,
+    SIAM J. Optim. 20(1) (2009) 172-191.
+    """
+    t = np.asarray(costs, dtype=np.float64)
+    if t.ndim != 2:
+        raise ValueError(f"data_profile: costs must be problems x solvers, got shape {t.shape}")
+    t = np.where(np.isnan(t), np.inf, t)
+    n = np.asarray(dims, dtype=np.float64).reshape(-1)
+    if len(n) != t.shape[0]:
+        raise ValueError(f"data_profile: {len(n)} dims for {t.shape[0]} problems")
+    units = t / (n[:, None] + 1.0)
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    return (units[None, :, :] <= alphas[:, None, None]).mean(axis=1)
+
+
+@dataclass
+class ProfileCosts:
+    """Costs of a run for profiles: ``costs`` (n_problems, n_solvers) in evaluations (inf:
+    failure), ``problems`` the (problem label, seed) pairs, ``solvers`` the (optimizer,
+    schedule) labels, ``dims`` n_p, ``tau`` the convergence-test tolerance."""
+
+    costs: np.ndarray
+    problems: list
+    solvers: list
+    dims: np.ndarray
+    tau: float
+
+
+def profile_costs(results, tau: float = 1e-3, metric: str = "loss") -> ProfileCosts:
+    """Evaluations each solver needs on each problem to pass More & Wild's test
+    f(x0) - f(x) >= (1 - tau)(f(x0) - f_L).
+
+    A "problem" is a (problem, seed) pair (the seed fixes the start point, shared by all
+    optimizers); a "solver" an (optimizer, schedule) pair; histories are replaced by their
+    running minimum; f_L is the smallest value any solver reached on the problem; the cost of
+    a pass after k steps is k + 1 (the start point is the first evaluation).
+    """
+    hits, _, _ = _relative_hits(results, np.array([tau]), metric)
+    plan = results.plan
+    pkeys, skeys = [], []
+    for t in plan.trials:
+        pk, sk = (t.problem, t.seed), (t.optimizer, t.schedule)
+        if pk not in pkeys:
+            pkeys.append(pk)
+        if sk not in skeys:
+            skeys.append(sk)
+    costs = np.full((len(pkeys), len(skeys)), np.inf)
+    for i, t in enumerate(plan.trials):
+        c = hits[i, 0] + 1.0
+        a, b = pkeys.index((t.problem, t.seed)), skeys.index((t.optimizer, t.schedule))
+        costs[a, b] = min(costs[a, b], c)
+    problems = [(plan.problems[p].label(), s) for p, s in pkeys]
+    solvers = [(plan.optimizers[o].label(), plan.schedules[s].label() if s >= 0 else "constant")
+               for o, s in skeys]
+    dims = np.array([plan.problems[p].dim for p, _ in pkeys], dtype=np.float64)
+    return ProfileCosts(costs, problems, solvers, dims, float(tau))
+
+
+@dataclass
+class ECDF:
+    """Runtime distribution per solver: ``fraction[s, b]`` of (problem, target, seed)
+    triples solved within ``budgets[b]`` (steps, or steps / dim with ``per_dim``)."""
+
+    budgets: np.ndarray
+    fraction: np.ndarray
+    solvers: list
+    targets: np.ndarray
+    per_dim: bool
+
+
+def ecdf_steps_to_target(results, targets=None, metric: str = "suboptimality",
+                         budgets=None, per_dim: bool = False) -> ECDF:
+    """COCO-style empirical cumulative distribution of the runtime to reach targets.
+
+    For each solver (optimizer, schedule) and budget b: the fraction of all (problem, target,
+    seed) triples whose target f - f* <= target was reached within b steps (b (steps) / dim
+    with ``per_dim``), the runtime being the evaluations k + 1 to the first hit (start point
+    included), inf when never reached. Targets default to COCO's 10^2 .. 10^-8 (51 values).
+    Budgets default to 100 log-spaced values from 1 to the run's last step + 1.
+
+    Reference: Hansen, Auger, Ros, Mersmann, Tusar & Brockhoff, COCO: a platform for
+    comparing continuous optimizers in a black-box setting, Optim. Methods Softw. 36 (2021).
+    """
+    targets = COCO_TARGETS if targets is None else np.atleast_1d(np.asarray(targets, float))
+    hits = steps_to_target(results, targets, metric) + 1.0  # evaluations
+    dims = np.array([results.plan.problems[t.problem].dim for t in results.plan.trials], float)
+    if per_dim:
+        hits = hits / dims[:, None]
+    if budgets is None:
+        top = (results.plan.steps + 1.0) / (dims.min() if per_dim else 1.0)
+        budgets = np.logspace(0.0 if not per_dim else np.log10(1.0 / dims.max()),
+                              np.log10(top), 100)
+    budgets = np.asarray(budgets, dtype=np.float64)
+    skeys = []
+    for t in results.plan.trials:
+        if (t.optimizer, t.schedule) not in skeys:
+            skeys.append((t.optimizer, t.schedule))
+    frac = np.zeros((len(skeys), len(budgets)))
+    for s, key in enumerate(skeys):
+        rows = [i for i, t in enumerate(results.plan.trials) if (t.optimizer, t.schedule) == key]
+        h = hits[rows].ravel()
+        frac[s] = (h[None, :] <= budgets[:, None]).mean(axis=1)
+    plan = results.plan
+    solvers = [(plan.optimizers[o].label(), plan.schedules[s].label() if s >= 0 else "constant")
+               for o, s in skeys]
+    return ECDF(budgets, frac, solvers, targets, per_dim)
+
+
+def target_table(results, eps=(1e-2, 1e-4, 1e-6), metric: str | None = None):
+    """``success_rates`` at absolute targets where f* is known, else at relative ones."""
+    metric = metric or default_metric(results)
+    if metric == "loss":
+        return success_rates(results, eps, relative=True)
+    return success_rates(results, eps, metric)
+
+
+__all__ = ["COCO_TARGETS", "first_hit", "steps_to_target", "success_rates",
+           "performance_profile", "data_profile", "ProfileCosts", "profile_costs", "ECDF",
+           "ecdf_steps_to_target", "target_table"]

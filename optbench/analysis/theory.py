@@ -1,0 +1,502 @@
+"""Theory checks: measured rates against the classical bounds, where a bound is known.
+
+Each configuration (problem, optimizer, schedule) of a run is matched against the bounds
+below. A bound is claimed only when its hypotheses hold for that configuration (problem
+class and constants, optimizer and its exact parameters, schedule); otherwise the row says
+"no bound" with the reason. Notation: mu, L the strong-convexity and smoothness constants,
+kappa = L/mu, x* the minimizer, t the number of steps, eta the lr.
+
+torch parametrisations (optbench's SGD is torch.optim.SGD):
+
+* Heavy ball. torch keeps b_{k+1} = m b_k + (1 - tau) g_k (b_1 = g_0) and steps
+  x_{k+1} = x_k - eta b_{k+1}. Since x_k - x_{k-1} = -eta b_k,
+      x_{k+1} = x_k - eta (1 - tau) g_k + m (x_k - x_{k-1}),
+  which is Polyak's heavy ball x_{k+1} = x_k - alpha g_k + beta (x_k - x_{k-1}) with
+  alpha = eta (1 - tau), beta = m, started with x_{-1} = x_0 (torch's first step uses the
+  undamped g_0; this changes one step, not the rate). Polyak's optimal parameters
+  alpha = 4/(sqrt(L) + sqrt(mu))^2, beta = ((sqrt(kappa) - 1)/(sqrt(kappa) + 1))^2 give, on
+  quadratics, iterates contracting by rho = (sqrt(kappa) - 1)/(sqrt(kappa) + 1) per step
+  (Polyak 1964; every eigenvalue of the iteration has modulus sqrt(beta) = rho, with a double
+  root at mu and at L, so the error behaves like t rho^t).
+* Nesterov. torch's SGD(nesterov=True) steps x_{k+1} = x_k - eta (g_k + m b_{k+1}) with
+  b_{k+1} = m b_k + g_k. With v_k = -eta b_k this is x_{k+1} = x_k + m^2 v_k - (1 + m) eta
+  g(x_k), which is Sutskever et al.'s (2013) form v_{k+1} = m v_k - eta g(z_k + m v_k),
+  z_{k+1} = z_k + v_{k+1} written in the look-ahead variable x_k = z_k + m v_k, i.e.
+  Nesterov's (2004, scheme 2.2.19) extrapolated point y_k. On an eigenvalue lam of a
+  quadratic, y_{k+1} = (1 + m)(1 - eta lam) y_k - m (1 - eta lam) y_{k-1}; with eta = 1/L,
+  m = (sqrt(kappa) - 1)/(sqrt(kappa) + 1) the characteristic polynomial has at lam = mu
+  the double root 1 - 1/sqrt(kappa), and for lam > mu complex roots of modulus
+  sqrt(m (1 - lam/L)) < 1 - 1/sqrt(kappa). So the iterates contract by 1 - 1/sqrt(kappa)
+  per step (times a factor t), and f - f* by its square. (Checked numerically in
+  tests/test_analysis.py.)
+
+Bounds (``quantity`` says what is compared):
+
+=================================  ==========================================  =================
+configuration                      bound                                        quantity
+=================================  ==========================================  =================
+GD, constant eta in (0, 2/L),      rho = max(|1 - eta mu|, |1 - eta L|):         iterate rate
+quadratic (mu > 0)                 1 - 1/kappa at 1/L, (kappa-1)/(kappa+1) at
+                                   2/(mu+L) (Nesterov 2004, 1.2.2 and 2.1.5)
+GD, eta = 1/L, strongly convex     f - f* rate <= 1 - 1/kappa (Nesterov 2004,    f rate
+(not quadratic)                    Thm 2.1.15 / Polyak-Lojasiewicz)
+GD, eta = 2/(mu+L), str. convex    ||x - x*|| rate <= (kappa-1)/(kappa+1)        iterate rate
+(not quadratic)                    (Nesterov 2004, Thm 2.1.15)
+GD, eta <= 1/L, smooth convex      f(x_t) - f* <= ||x0 - x*||^2/(2 eta t)         f(x_t) - f*, all t
+                                   (= L ||x0-x*||^2/(2t) at 1/L; Beck & Teboulle
+                                   2009, Thm 3.1)
+heavy ball, Polyak's parameters,   (sqrt(kappa)-1)/(sqrt(kappa)+1) (Polyak 1964)  iterate rate
+quadratic
+Nesterov (torch), eta = 1/L,       1 - 1/sqrt(kappa) (quadratic: iterate rate;   iterate / f rate
+m = (sqrt(k)-1)/(sqrt(k)+1)        else f rate, Nesterov 2004, Thm 2.2.3)
+Nesterov, smooth convex            2 L ||x0-x*||^2/(t+1)^2 needs the momentum     (no bound with a
+                                   sequence (t_k - 1)/t_{k+1} (Nesterov 1983;     constant momentum)
+                                   Beck & Teboulle 2009, Thm 4.4)
+SGD, eta_k = beta/(gamma + k),     E[f - f*] = O(1/t) (Bottou, Curtis & Nocedal  order of the mean
+beta mu >= 1, eta_0 <= 1/L,        2018, Thm 4.7; exactly sigma^2/(2 mu t) in 1-D over seeds
+quadratic with Gaussian noise      with eta_k = 1/(mu (k+1)))
+SGD, constant eta < 2/L,           E[f - f*] -> sum_i eta sigma^2/(2(2 - eta      tail mean over
+quadratic with Gaussian noise      lam_i)) (1-D: eta sigma^2/(2(2 - eta a)))      seeds
+Adam, betas = (0, 1/(1+C^2)),      x_t -> +1, the worst point (Reddi et al.       final x
+Reddi online counterexample        2018, Thm 1)
+AMSGrad (beta1 < sqrt(beta2),      x_t near x* = -1 (Reddi et al. 2018, Thm 4;   final x
+lr <= 0.1), same problem           with a constant lr, within O(lr))
+=================================  ==========================================  =================
+
+The noise floor: for x_{k+1} = x_k - eta (a x_k + sigma z_k), z_k ~ N(0, 1) independent,
+the mean stays 0 (x* = 0) and V_k = E[x_k^2] obeys V_{k+1} = (1 - eta a)^2 V_k + eta^2 sigma^2,
+whose fixed point (stable iff |1 - eta a| < 1, i.e. 0 < eta a < 2) is
+V = eta^2 sigma^2 / (1 - (1 - eta a)^2) = eta sigma^2 / (a (2 - eta a)); so
+E[f - f*] = a/2 V = eta sigma^2 / (2 (2 - eta a)). Isotropic noise keeps the eigen-coordinates
+independent, so a d-dimensional quadratic sums this over its eigenvalues.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._common import configs, final_values, has_trace, metric_trace, table_from_rows
+from .rates import linear_rate, noise_floor, sublinear_order
+
+QUADRATIC_TYPES = ("Quadratic", "LeastSquares", "Booth")
+CONVEX_TYPES = ("Quadratic", "LeastSquares", "LogisticRegression", "SoftmaxRegression", "Huber",
+                "ReddiCounterexample", "Booth")
+
+REFERENCES = {
+    "polyak1964": "Polyak, Some methods of speeding up the convergence of iteration methods, "
+                  "USSR Comp. Math. Math. Phys. 4(5), 1964",
+    "nesterov2004": "Nesterov, Introductory Lectures on Convex Optimization, Kluwer 2004",
+    "beck2009": "Beck & Teboulle, A fast iterative shrinkage-thresholding algorithm, "
+                "SIAM J. Imaging Sci. 2(1), 2009",
+    "bottou2018": "Bottou, Curtis & Nocedal, Optimization methods for large-scale machine "
+                  "learning, SIAM Review 60(2), 2018",
+    "reddi2018": "Reddi, Kale & Kumar, On the convergence of Adam and beyond, ICLR 2018",
+}
+
+
+@dataclass(frozen=True)
+class TheoryCheck:
+    """One check: ``status`` is "pass", "fail" or "no bound"; ``measured`` and ``bound``
+    are the two numbers compared (NaN with "no bound"); ``ci`` the measured value's
+    interval where it has one; ``detail`` says how they were compared or why no bound
+    applies."""
+
+    problem: str
+    optimizer: str
+    schedule: str
+    check: str
+    quantity: str
+    bound: float
+    measured: float
+    status: str
+    detail: str
+    reference: str = ""
+    ci: tuple = field(default=(float("nan"), float("nan")))
+
+    @property
+    def passed(self):
+        return None if self.status == "no bound" else self.status == "pass"
+
+
+# ---- closed-form bounds (pure functions, usable on their own) ---------------------------
+
+def gd_quadratic_rate(lr, mu, L) -> float:
+    """Contraction factor max(|1 - lr mu|, |1 - lr L|) of gradient descent on a quadratic
+    with spectrum in [mu, L] (1 - 1/kappa at lr = 1/L, (kappa-1)/(kappa+1) at 2/(mu+L))."""
+    return max(abs(1.0 - lr * mu), abs(1.0 - lr * L))
+
+
+def heavy_ball_parameters(mu, L) -> tuple:
+    """Polyak's optimal heavy-ball parameters as torch SGD keywords (dampening=0):
+    (lr, momentum) = (4/(sqrt(L) + sqrt(mu))^2, ((sqrt(kappa) - 1)/(sqrt(kappa) + 1))^2)."""
+    k = math.sqrt(L / mu)
+    return 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((k - 1.0) / (k + 1.0)) ** 2
+
+
+def heavy_ball_rate(mu, L) -> float:
+    """(sqrt(kappa) - 1)/(sqrt(kappa) + 1) (Polyak 1964)."""
+    k = math.sqrt(L / mu)
+    return (k - 1.0) / (k + 1.0)
+
+
+def nesterov_parameters(mu, L) -> tuple:
+    """torch SGD(nesterov=True) keywords (lr, momentum) = (1/L, (sqrt(k)-1)/(sqrt(k)+1))."""
+    k = math.sqrt(L / mu)
+    return 1.0 / L, (k - 1.0) / (k + 1.0)
+
+
+def nesterov_rate(mu, L) -> float:
+    """1 - 1/sqrt(kappa) (Nesterov 2004, Thm 2.2.3)."""
+    return 1.0 - math.sqrt(mu / L)
+
+
+def gd_convex_bound(t, dist0_sq, lr) -> np.ndarray:
+    """||x0 - x*||^2 / (2 lr t) for lr <= 1/L (L ||x0 - x*||^2/(2t) at lr = 1/L)."""
+    return dist0_sq / (2.0 * lr * np.asarray(t, dtype=np.float64))
+
+
+def nesterov_convex_bound(t, dist0_sq, L) -> np.ndarray:
+    """2 L ||x0 - x*||^2 / (t + 1)^2 (Beck & Teboulle 2009, Thm 4.4; needs the momentum
+    sequence of Nesterov 1983, not a constant momentum)."""
+    return 2.0 * L * dist0_sq / (np.asarray(t, dtype=np.float64) + 1.0) ** 2
+
+
+def sgd_noise_floor(lr, sigma, eigenvalues) -> float:
+    """Stationary E[f - f*] of constant-step SGD on 1/2 x^T A x with gradient noise
+    sigma z, z ~ N(0, I): sum_i lr sigma^2 / (2 (2 - lr lam_i)) (needs lr lam_i < 2)."""
+    lam = np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64))
+    if np.any(lr * lam >= 2.0) or lr <= 0:
+        return float("inf")
+    return float(np.sum(lr * sigma ** 2 / (2.0 * (2.0 - lr * lam))))
+
+
+# ---- matching configurations to bounds ----------------------------------------------------
+
+def _close(a, b, rtol=1e-6):
+    return abs(a - b) <= rtol * max(abs(a), abs(b), 1e-300)
+
+
+class _Ctx:
+    """What the checks read about one configuration."""
+
+    def __init__(self, results, cfg):
+        self.results, self.cfg = results, cfg
+        plan = results.plan
+        self.problem = plan.problems[cfg.problem]
+        self.opt = plan.optimizers[cfg.optimizer]
+        self.sched = plan.schedules[cfg.schedule] if cfg.schedule >= 0 else None
+        self.ptype = type(self.problem).__name__
+        self.otype = type(self.opt).__name__
+        self.idx = list(cfg.trials)
+        self.mu = self.problem.mu
+        self.L = self.problem.L
+        self.stochastic = self.problem.is_stochastic
+        self.status = np.asarray(results.trials["status"])[self.idx]
+
+    def row(self, check, quantity, bound, measured, ok, detail, ref, ci=(np.nan, np.nan)):
+        status = "no bound" if ok is None else ("pass" if ok else "fail")
+        return TheoryCheck(self.cfg.problem_label, self.cfg.optimizer_label,
+                           self.cfg.schedule_label, check, quantity, float(bound),
+                           float(measured), status, detail, REFERENCES.get(ref, ref),
+                           tuple(float(c) for c in ci))
+
+    @property
+    def constant_lr(self) -> bool:
+        if self.sched is None:
+            return True
+        if has_trace(self.results, "lr"):
+            lr = self.results.trace("lr")[self.idx]
+            return bool(np.all(lr == float(self.opt.lr)))
+        return False
+
+    @property
+    def plain_sgd(self) -> bool:
+        o = self.opt
+        return (self.otype == "SGD" and o.momentum == 0.0 and o.weight_decay == 0.0
+                and not o.maximize)
+
+    @property
+    def known_constants(self) -> bool:
+        return (self.L is not None and self.mu is not None and self.L > 0
+                and math.isfinite(self.L))
+
+    @property
+    def strongly_convex(self) -> bool:
+        return self.ptype in CONVEX_TYPES and self.known_constants and self.mu > 0
+
+
+def _iterate_error(ctx):
+    """Per-step median over seeds of ||x - x*|| (or sqrt(f - f*)), and its floor."""
+    if has_trace(ctx.results, "dist_to_opt"):
+        e, name, floor = metric_trace(ctx.results, "dist_to_opt")[ctx.idx], "||x - x*||", 1e-12
+    else:
+        e = np.sqrt(np.maximum(metric_trace(ctx.results, "suboptimality")[ctx.idx], 0.0))
+        name, floor = "sqrt(f - f*)", 1e-6
+    with np.errstate(all="ignore"):
+        return np.median(e, axis=0), name, floor
+
+
+def _rate_row(ctx, check, bound, ref, rate_rtol, kind="iterate"):
+    if np.any(ctx.status == "diverged"):
+        return ctx.row(check, f"{kind} rate", bound, np.nan, False,
+                       f"{int(np.sum(ctx.status == 'diverged'))} seed(s) diverged", ref)
+    if kind == "iterate":
+        e, name, floor = _iterate_error(ctx)
+    else:
+        with np.errstate(all="ignore"):
+            e = np.median(metric_trace(ctx.results, "suboptimality")[ctx.idx], axis=0)
+        name, floor = "f - f*", 1e-12
+    fit = linear_rate(e, ctx.results.steps, floor=floor)
+    if not np.isfinite(fit.rate):
+        return ctx.row(check, f"{kind} rate", bound, np.nan, None,
+                       "too few recorded points above the round-off floor to fit a rate", ref)
+    # measured convergence speed -log(q) must reach (1 - rate_rtol) of the bound's
+    ok = math.log(fit.rate) <= (1.0 - rate_rtol) * math.log(bound) if bound < 1 else True
+    detail = (f"tail fit of median {name} over steps {fit.start}-{fit.stop} (r2 {fit.r2:.4f}); "
+              f"pass if log(measured) <= {1 - rate_rtol:g} log(bound); "
+              f"speed ratio log(measured)/log(bound) = {math.log(fit.rate) / math.log(bound):.3f}")
+    return ctx.row(check, f"{kind} rate", bound, fit.rate, ok, detail, ref, fit.ci)
+
+
+def _check_gd(ctx, rate_rtol):
+    """Plain GD, deterministic, constant lr: the rate checks."""
+    if not ctx.plain_sgd:
+        return None
+    if ctx.stochastic:
+        return None  # handled by the SGD checks
+    if not ctx.constant_lr:
+        return "GD bounds need a constant lr"
+    if not ctx.known_constants or ctx.ptype not in CONVEX_TYPES:
+        return f"{ctx.ptype} does not know L (or is not convex)"
+    lr, L, mu = float(ctx.opt.lr), ctx.L, ctx.mu
+    out = []
+    if mu > 0:
+        if ctx.ptype in QUADRATIC_TYPES:
+            if lr * L >= 2.0:
+                return f"lr = {lr:g} >= 2/L = {2 / L:g}: GD diverges on this quadratic"
+            name = ("GD step 1/L" if _close(lr, 1 / L) else
+                    "GD step 2/(mu+L)" if _close(lr, 2 / (mu + L)) else "GD constant step")
+            out.append(_rate_row(ctx, name + " (quadratic)", gd_quadratic_rate(lr, mu, L),
+                                 "nesterov2004", rate_rtol))
+        elif _close(lr, 1 / L):
+            out.append(_rate_row(ctx, "GD step 1/L (strongly convex)", 1 - mu / L,
+                                 "nesterov2004", rate_rtol, kind="f"))
+        elif _close(lr, 2 / (mu + L)):
+            out.append(_rate_row(ctx, "GD step 2/(mu+L) (strongly convex)", (L - mu) / (L + mu),
+                                 "nesterov2004", rate_rtol))
+    if lr <= L ** -1 * (1 + 1e-9):
+        out.append(_check_gd_convex(ctx, lr))
+    return out or f"no rate bound for GD with lr = {lr:g} on {ctx.ptype} (mu = {mu})"
+
+
+def _check_gd_convex(ctx, lr):
+    ref = "beck2009"
+    name = "GD smooth convex O(1/t)"
+    res = ctx.results
+    if len(ctx.problem.minimizers) == 0 or not np.isfinite(ctx.problem.f_star):
+        return ctx.row(name, "f(x_t) - f*", np.nan, np.nan, None, "x* or f* unknown", ref)
+    if not has_trace(res, "dist_to_opt"):
+        return ctx.row(name, "f(x_t) - f*", np.nan, np.nan, None,
+                       "needs the dist_to_opt trace (for ||x0 - x*||)", ref)
+    if np.any(ctx.status == "diverged"):
+        return ctx.row(name, "f(x_t) - f*", np.nan, np.nan, False, "diverged", ref)
+    gap = metric_trace(res, "suboptimality")[ctx.idx]
+    d0 = metric_trace(res, "dist_to_opt")[ctx.idx, 0]
+    t = res.steps.astype(np.float64)
+    pos = t >= 1
+    bound = gd_convex_bound(t[pos][None, :], (d0 ** 2)[:, None], lr)
+    slack = 1e-12 * (abs(ctx.problem.f_star) + 1.0)  # round-off of f - f*
+    ratio = (gap[:, pos] - slack) / bound
+    worst = float(np.nanmax(ratio))
+    ok = worst <= 1.0 + 1e-9
+    detail = (f"for every recorded t >= 1 and seed, f - f* <= ||x0-x*||^2/(2 lr t); "
+              f"max ratio (f - f*)/bound = {worst:.3g}; numbers: median at t = {int(t[-1])}")
+    return ctx.row(name, "f(x_t) - f*", float(np.median(bound[:, -1])),
+                   float(np.median(gap[:, -1])), ok, detail, ref)
+
+
+def _check_heavy_ball(ctx, rate_rtol):
+    o = ctx.opt
+    if not (ctx.otype == "SGD" and o.momentum > 0 and not o.nesterov):
+        return None
+    if ctx.stochastic or not ctx.constant_lr or o.weight_decay != 0 or o.maximize:
+        return "heavy-ball bound: needs a deterministic problem, constant lr, no weight decay"
+    if ctx.ptype not in QUADRATIC_TYPES or not ctx.strongly_convex:
+        return (f"heavy ball has an accelerated bound only on strongly convex quadratics "
+                f"({ctx.ptype} is not one)")
+    lr_hb, m_hb = heavy_ball_parameters(ctx.mu, ctx.L)
+    alpha = float(o.lr) * (1.0 - float(o.dampening))
+    if not (_close(alpha, lr_hb) and _close(float(o.momentum), m_hb)):
+        return (f"momentum {o.momentum:g}, lr*(1-dampening) {alpha:g} are not Polyak's "
+                f"(momentum {m_hb:.6g}, lr {lr_hb:.6g})")
+    return [_rate_row(ctx, "heavy ball, Polyak's parameters", heavy_ball_rate(ctx.mu, ctx.L),
+                      "polyak1964", rate_rtol)]
+
+
+def _check_nesterov(ctx, rate_rtol):
+    o = ctx.opt
+    if not (ctx.otype == "SGD" and o.nesterov):
+        return None
+    if ctx.stochastic or not ctx.constant_lr or o.weight_decay != 0 or o.maximize:
+        return "Nesterov bound: needs a deterministic problem, constant lr, no weight decay"
+    if not ctx.known_constants or ctx.ptype not in CONVEX_TYPES:
+        return f"{ctx.ptype} does not know L (or is not convex)"
+    if ctx.mu <= 0:
+        return ("Nesterov's O(1/t^2) bound on smooth convex problems needs the momentum "
+                "sequence (t_k - 1)/t_{k+1}; a constant momentum has no such bound")
+    lr_n, m_n = nesterov_parameters(ctx.mu, ctx.L)
+    if not (_close(float(o.lr), lr_n) and _close(float(o.momentum), m_n)):
+        return (f"lr {o.lr:g}, momentum {o.momentum:g} are not (1/L, (sqrt(kappa)-1)/"
+                f"(sqrt(kappa)+1)) = ({lr_n:.6g}, {m_n:.6g})")
+    kind = "iterate" if ctx.ptype in QUADRATIC_TYPES else "f"
+    return [_rate_row(ctx, "Nesterov (torch form), strongly convex", nesterov_rate(ctx.mu, ctx.L),
+                      "nesterov2004", rate_rtol, kind=kind)]
+
+
+def _gaussian_quadratic(ctx):
+    kind, sigma, _ = ctx.problem.noise_model()
+    return (ctx.ptype == "Quadratic" and kind == 1 and ctx.problem.batch_size == 0, sigma)
+
+
+def _check_sgd_decay(ctx, order_tol):
+    if not (ctx.plain_sgd and ctx.stochastic) or ctx.sched is None:
+        return None
+    ok, _ = _gaussian_quadratic(ctx)
+    s = ctx.sched
+    if type(s).__name__ != "InverseTimeDecay":
+        return f"no bound for SGD under {type(s).__name__}"
+    if not ok:
+        return "the 1/(mu t) check needs a Quadratic with Gaussian additive gradient noise"
+    if s.staircase or s.decay_rate <= 0 or isinstance(s.decay_steps, str):
+        return "InverseTimeDecay must be smooth (staircase=False) with decay_rate > 0"
+    beta = float(ctx.opt.lr) * s.decay_steps / s.decay_rate
+    if beta * ctx.mu < 1.0 - 1e-9 or float(ctx.opt.lr) > (1 + 1e-9) / ctx.L:
+        return (f"lr_k = beta/(gamma + k) with beta mu = {beta * ctx.mu:.3g} (needs >= 1) and "
+                f"lr_0 = {ctx.opt.lr:g} (needs <= 1/L)")
+    ref = "bottou2018"
+    name = "SGD lr = beta/(gamma+k), beta >= 1/mu: O(1/t)"
+    if np.any(ctx.status == "diverged"):
+        return [ctx.row(name, "order p of E[f - f*]", 1.0, np.nan, False, "diverged", ref)]
+    with np.errstate(all="ignore"):
+        mean = np.mean(metric_trace(ctx.results, "suboptimality")[ctx.idx], axis=0)
+    fit = sublinear_order(mean, ctx.results.steps)
+    ok_ = bool(fit.order >= 1.0 - order_tol)
+    detail = (f"log-log fit of the mean over {len(ctx.idx)} seeds, steps {fit.start}-{fit.stop} "
+              f"(r2 {fit.r2:.3f}); pass if order >= {1 - order_tol:g}")
+    return [ctx.row(name, "order p of E[f - f*]", 1.0, fit.order, ok_, detail, ref, fit.ci)]
+
+
+def _check_sgd_floor(ctx, z_tol):
+    if not (ctx.plain_sgd and ctx.stochastic) or not ctx.constant_lr:
+        return None
+    ok, sigma = _gaussian_quadratic(ctx)
+    if not ok:
+        return "the noise-floor formula needs a Quadratic with Gaussian additive gradient noise"
+    lr = float(ctx.opt.lr)
+    lam = ctx.problem.eigenvalues_array()
+    if lr * lam.max() >= 2.0:
+        return f"lr = {lr:g} >= 2/L: constant-step SGD has no stationary regime"
+    ref = "bottou2018"
+    name = "SGD constant step: noise floor"
+    predicted = sgd_noise_floor(lr, sigma, lam)
+    if np.any(ctx.status == "diverged"):
+        return [ctx.row(name, "E[f - f*] stationary", predicted, np.nan, False, "diverged", ref)]
+    steps = ctx.results.steps
+    gap = metric_trace(ctx.results, "suboptimality")[ctx.idx]
+    t0 = steps[-1] / 2.0
+    transient = float(np.median(gap[:, 0])) * (1.0 - lr * lam.min()) ** (2 * t0)
+    if transient > 0.01 * predicted:
+        return ("run too short for the stationary regime (transient "
+                f"{transient:.3g} > 1% of the floor at step {int(t0)})")
+    if len(ctx.idx) < 2:
+        return "the noise-floor check needs at least 2 seeds"
+    nf = noise_floor(gap, steps, tail=0.5)
+    z = (nf.value - predicted) / nf.stderr if nf.stderr > 0 else np.inf
+    detail = (f"mean over {nf.n} seeds of each seed's mean f - f* over steps >= {int(t0)}, "
+              f"standard error {nf.stderr:.3g}; pass if |z| <= {z_tol:g}, z = {z:.2f}")
+    ci = (nf.value - 1.96 * nf.stderr, nf.value + 1.96 * nf.stderr)
+    return [ctx.row(name, "E[f - f*] stationary", predicted, nf.value, abs(z) <= z_tol,
+                    detail, ref, ci)]
+
+
+def _check_reddi(ctx):
+    if ctx.ptype != "ReddiCounterexample" or ctx.otype not in ("Adam", "AdamW"):
+        return None
+    p, o = ctx.problem, ctx.opt
+    if p.stochastic:
+        return "no check for the stochastic counterexample (Theorem 3 needs C, delta tuned)"
+    if o.weight_decay != 0 or o.maximize or p.noise > 0:
+        return "Reddi check: needs no weight decay, no extra noise"
+    b1, b2 = o.betas
+    x_final = final_values(ctx.results, "loss")[ctx.idx] / p.slope  # F(x) = slope * x
+    ref = "reddi2018"
+    med = float(np.median(x_final))
+    q = (float(np.min(x_final)), float(np.max(x_final)))
+    if not o.amsgrad:
+        if not (b1 == 0.0 and _close(b2, 1.0 / (1.0 + p.C ** 2))):
+            return (f"Adam fails provably on this instance only with betas = (0, 1/(1+C^2)) = "
+                    f"(0, {1 / (1 + p.C ** 2):.6g}); got {tuple(o.betas)}")
+        return [ctx.row("Adam on Reddi's counterexample ends at x = +1", "final x", 1.0, med,
+                        med >= 0.75, "median final x over seeds (x* = -1); pass if >= 0.75 "
+                        "(the wrong end of [-1, 1])", ref, q)]
+    lr_final = float(o.lr)
+    if has_trace(ctx.results, "lr"):
+        lr_final = float(np.max(ctx.results.trace("lr")[ctx.idx, -1]))
+    if not (b1 < math.sqrt(b2)) or lr_final > 0.1:
+        return "AMSGrad check: needs beta1 < sqrt(beta2) and a final lr <= 0.1"
+    return [ctx.row("AMSGrad on Reddi's counterexample ends near x* = -1", "final x", -1.0, med,
+                    med <= -0.75, "median final x over seeds; pass if <= -0.75 "
+                    "(constant lr: a neighbourhood of size O(lr))", ref, q)]
+
+
+def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.2,
+                  z_tol: float = 4.0) -> list[TheoryCheck]:
+    """Compare each configuration's measured behaviour with the bound that applies to it.
+
+    Returns one ``TheoryCheck`` per (configuration, bound), and a "no bound" row (with the
+    reason) for every configuration no bound applies to. Rate bounds pass when the measured
+    contraction factor q (``linear_rate`` of the per-step median over seeds) satisfies
+    log q <= (1 - rate_rtol) log(bound), i.e. the run converges at least (1 - rate_rtol) as
+    fast as the bound says (slack for the t rho^t transients of double eigenvalues); the
+    smooth-convex bound must hold at every recorded step; the 1/t order must reach
+    1 - order_tol; the noise floor must agree within z_tol standard errors over seeds. See
+    the module docstring for the bounds, their hypotheses and references (Polyak 1964;
+    Nesterov 2004; Beck & Teboulle 2009; Bottou et al. 2018; Reddi et al. 2018).
+    """
+    out = []
+    for cfg in configs(results):
+        ctx = _Ctx(results, cfg)
+        reasons, rows = [], []
+        for check in (lambda: _check_gd(ctx, rate_rtol), lambda: _check_heavy_ball(ctx, rate_rtol),
+                      lambda: _check_nesterov(ctx, rate_rtol),
+                      lambda: _check_sgd_decay(ctx, order_tol),
+                      lambda: _check_sgd_floor(ctx, z_tol), lambda: _check_reddi(ctx)):
+            got = check()
+            if isinstance(got, str):
+                reasons.append(got)
+            elif got:
+                rows.extend(got)
+        if not rows:
+            why = "; ".join(reasons) or f"no known bound for {ctx.otype} on {ctx.ptype}"
+            rows.append(ctx.row("no bound", "", np.nan, np.nan, None, why, ""))
+        out.extend(rows)
+    return out
+
+
+def theory_table(results, **kw):
+    """``theory_checks`` as a ``Table`` (for CSV and the terminal)."""
+    rows = []
+    for c in theory_checks(results, **kw):
+        rows.append({"problem": c.problem, "optimizer": c.optimizer, "schedule": c.schedule,
+                     "check": c.check, "quantity": c.quantity, "measured": c.measured,
+                     "measured_low": c.ci[0], "measured_high": c.ci[1], "bound": c.bound,
+                     "status": c.status, "detail": c.detail, "reference": c.reference})
+    return table_from_rows(rows)
+
+
+__all__ = ["TheoryCheck", "theory_checks", "theory_table", "gd_quadratic_rate",
+           "heavy_ball_parameters", "heavy_ball_rate", "nesterov_parameters", "nesterov_rate",
+           "gd_convex_bound", "nesterov_convex_bound", "sgd_noise_floor", "QUADRATIC_TYPES",
+           "CONVEX_TYPES"]
