@@ -18,7 +18,7 @@ from .plan import Plan
 
 
 #: lanes per block on the CPU: a multiple of the SIMD width, small enough for L1
-CPU_LANES = 16
+CPU_LANES = 32
 
 
 def blocks_of(trials, lanes: int) -> list[list[int]]:

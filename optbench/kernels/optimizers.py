@@ -129,10 +129,23 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
     elif bias_mode == BIAS_SECOND_ONLY:
         bias_correction1 = 1.0
     bias_correction2_sqrt = math.sqrt(bias_correction2)
-    d, nb = X.shape
     step_size = C[0]
-    for b in range(nb):
+    for b in range(X.shape[1]):
         step_size[b] = lr[b] / bias_correction1
+    # one loop per denominator form: no branch on it in the inner loop
+    if eps_inside:
+        _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
+                   bias_correction2, bias_correction2_sqrt, True)
+    else:
+        _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
+                   bias_correction2, bias_correction2_sqrt, False)
+
+
+@njit(inline="always", **_KW)
+def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
+               bias_correction2, bias_correction2_sqrt, eps_inside):
+    """Adam's per-coordinate update over a block (flags constant after inlining)."""
+    d, nb = X.shape
     for i in range(d):
         x = X[i]
         g = G[i]
