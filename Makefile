@@ -2,28 +2,47 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+CLI    := $(VENV)/bin/optbench
 STAMP  := $(VENV)/.installed-stamp
-SUITE  ?= problems/default.toml
+SUITE  ?= problems/standard.toml
+RUN    ?= runs/bench
 PYTEST_ARGS ?=
 
-.PHONY: setup test bench bench-speed clean
+.PHONY: setup test bench report bench-speed bench-gpu regress baseline clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,cuda]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
+## make test: set up .venv and pass the tests (CUDA kernels: PTX + simulator, no GPU needed)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## make bench: run the benchmark suite and write its report into reports/<suite name>/
 bench: $(STAMP)
-	$(VENV)/bin/optbench run $(SUITE) --out reports/default/run --overwrite
+	$(CLI) run $(SUITE) --out $(RUN) --overwrite
+	$(CLI) report $(RUN)
 
+## make bench-speed: engine throughput against numpy, compile and cache times
 bench-speed: $(STAMP)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
+
+bench-gpu: $(STAMP)
+	$(PY) benchmarks/bench_gpu.py
+
+## make regress: run the smoke suite and compare it with the committed baseline
+regress: $(STAMP)
+	$(CLI) run problems/smoke.toml --out runs/regress --overwrite --calibrate --quiet
+	$(CLI) compare reports/baseline runs/regress --json runs/regress-compare.json --markdown runs/regress-compare.md
+
+## make baseline: refresh reports/baseline/ (commit it when a change in results is intended)
+baseline: $(STAMP)
+	$(CLI) run problems/smoke.toml --out runs/baseline-full --overwrite --calibrate --quiet
+	$(PY) -m optbench.compare.baseline runs/baseline-full reports/baseline
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks runs

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--calibrate", action="store_true",
+                   help="also time a fixed reference kernel in this process (for the "
+                        "machine-independent speed check of `optbench compare`)")
 
     p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
     p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
@@ -101,7 +104,8 @@ def cmd_run(args) -> int:
     if args.overwrite:
         remove_run_dir(out)
     results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
-                  threads=args.threads, progress=False if args.quiet else None)
+                  threads=args.threads, progress=False if args.quiet else None,
+                  calibrate=args.calibrate)
     if not args.quiet:
         print(summary(results))
         t = results.manifest["timings"]
