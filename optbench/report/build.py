@@ -1,0 +1,136 @@
+"""Build a report from a run: prepare data, render figures, write tables and documents."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import data as D
+from . import document, render, style
+from . import tables as T
+from . import theory
+
+
+@dataclass
+class RenderedFigure:
+    data: object
+    files: dict
+
+
+class ReportContext:
+    """What the documents are written from."""
+
+    def __init__(self, results):
+        from .. import __version__
+
+        self.results = results
+        self.view = D.RunView(results)
+        manifest = results.manifest or {}
+        self.manifest = manifest
+        config_hash = manifest.get("config_hash") or results.plan.config_hash()
+        self.stamp = {"version": __version__, "config_hash": config_hash,
+                      "run": results.plan.name, "date": style.build_date(manifest)}
+        self.created = manifest.get("created", "unknown")
+        self.figures: list = []
+        self.tables: list = []
+        self.notes: list = []
+        self.bibtex = document.bibtex(__version__)
+        plan = results.plan
+        n_div = int(self.view.diverged.sum())
+        self.summary = (
+            f"{plan.n_trials} trajectories: {len(plan.problems)} problems x "
+            f"{len(plan.optimizers)} optimizer settings ({len(self.view.variant_keys)} variants) x "
+            f"{len(self.view.schedule_labels)} schedules x {len(plan.seeds)} seeds, "
+            f"{plan.steps} steps each, {len(results.steps)} recorded steps "
+            f"({'log-spaced' if plan.record_every == 'log' else f'every {plan.record_every}'}); "
+            f"{n_div} diverged. Recorded traces: {', '.join(results.recorded)}.")
+        prov = manifest.get("provenance", {})
+        self.provenance_rows = [("run name", plan.name), ("configuration hash", config_hash),
+                                ("report built by", f"optbench {__version__}")]
+        for key in ("optbench_version", "git_commit", "python", "numba", "numpy", "platform",
+                    "cpu", "cpu_count", "threads"):
+            if key in prov:
+                self.provenance_rows.append((key, str(prov[key])))
+        timings = manifest.get("timings", {})
+        if "kernel_seconds" in timings:
+            self.provenance_rows.append(("kernel seconds", f"{timings['kernel_seconds']:.3g}"))
+        self.provenance_rows.append(("run directory", str(results.path) if results.path else "-"))
+
+
+def prepare(ctx: ReportContext) -> tuple[list, list]:
+    """All figure and table data of a report (pure: no files, no matplotlib)."""
+    view = ctx.view
+    checks = theory.checks(ctx.results, view)
+    ctx.notes.extend(checks.notes)
+    figures = list(D.convergence_figures(view, checks.bounds))
+    lr = D.lr_figure(view)
+    if lr is not None:
+        figures.append(lr)
+    else:
+        ctx.notes.append("The lr-over-steps figure is skipped: the run did not record `lr`.")
+    paths, notes = D.path_figures(view)
+    figures += paths
+    ctx.notes.extend(notes)
+    figures += D.profile_figures(view)
+    sens, notes = D.lr_sensitivity_figure(view)
+    figures.append(sens)
+    ctx.notes.extend(notes)
+    figures.append(D.heatmap_figure(view))
+    tables = T.final_tables(view)
+    if checks.table is not None:
+        tables.append(checks.table)
+    tables.append(T.tuned_table(view))
+    _unique_names(figures)
+    _unique_names(tables)
+    return figures, tables
+
+
+def _unique_names(items):
+    seen = {}
+    for it in items:
+        base = it.name
+        if base in seen:
+            seen[base] += 1
+            it.name = f"{base}_{seen[base]}"
+        else:
+            seen[base] = 0
+
+
+def build_report(run, out=None, progress=None) -> Path:
+    """Write the report of ``run`` (a ``Results`` or a run directory) into ``out``
+    (default ``reports/<run name>``); returns the output directory. Runs no kernel."""
+    from ..progress import Progress
+    from ..results import Results
+    from ..store import load
+
+    results = run if isinstance(run, Results) else load(run)
+    ctx = ReportContext(results)
+    out = Path(out) if out is not None else Path("reports") / results.plan.name
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    fig_dir, tab_dir = out / "figures", out / "tables"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    tab_dir.mkdir(parents=True, exist_ok=True)
+
+    figures, tables = prepare(ctx)
+    styles = style.StyleMap(ctx.view.variant_keys)
+    with Progress(len(figures) + len(tables) + 1, "items", enabled=progress) as bar:
+        for fig in figures:
+            ctx.figures.append(RenderedFigure(fig, render.save(fig, styles, fig_dir, ctx.stamp)))
+            bar.advance()
+        for tab in tables:
+            _write(tab_dir / f"{tab.name}.csv", T.to_csv(tab, ctx.stamp))
+            _write(tab_dir / f"{tab.name}.tex", T.to_latex(tab, ctx.stamp))
+            ctx.tables.append(tab)
+            bar.advance()
+        _write(out / "manifest.json", json.dumps(ctx.manifest or {"config": results.plan.config(),
+                                                                  "config_hash": ctx.stamp["config_hash"]},
+                                                 indent=2, sort_keys=True) + "\n")
+        _write(out / "report.md", document.markdown_document(ctx))
+        _write(out / "index.html", document.html_document(ctx))
+        bar.advance()
+    return out
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")

@@ -1,0 +1,571 @@
+"""Figure data: pure functions of a run's ``Results`` (and its analysis), no drawing.
+
+Conventions used across the report:
+
+* the *metric* of a problem is ``suboptimality`` (f - f*) where f* is known and recorded,
+  else ``loss``;
+* an optimizer *variant* is its spec without the learning rate (``Adam(amsgrad=True)``); a
+  variant keeps one colour in every figure, and its *tuned* setting on a (problem, schedule) is
+  the lr of lowest median final metric over seeds;
+* a diverged trajectory counts as +inf from its divergence step on (worse than any value);
+* a trajectory *reaches target tau* at the first recorded step k with
+  f(x_k) - f_low <= tau (f(x_0) - f_low) (More & Wild's test), where f_low is f* if known, else
+  the lowest loss any trajectory of the run reached on that problem and seed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import Contour, FigureData, Heatmap, Panel, Series
+
+BIG = 1e300  # sentinel for "diverged" inside percentiles (inf would give nan)
+PROFILE_TAU = 1e-3
+ECDF_TAUS = tuple(10.0 ** -k for k in range(1, 8))
+
+
+# ---- grouping of the trials ---------------------------------------------------------------
+
+def variant_of(optimizer) -> str:
+    """The optimizer spec without its lr: ``Adam(amsgrad=True)``, ``SGD(momentum=0.9)``."""
+    defaults = optimizer.defaults()
+    parts = [f"{k}={v!r}" for k, v in optimizer.params().items()
+             if k != "lr" and (k not in defaults or defaults[k] != v)]
+    name = type(optimizer).__name__
+    return f"{name}({', '.join(parts)})" if parts else name
+
+
+def lr_of(optimizer) -> float:
+    return float(optimizer.params().get("lr", math.nan))
+
+
+def fmt_num(v: float, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if math.isinf(v):
+        return "diverged" if v > 0 else "-inf"
+    return f"{v:.{digits}g}"
+
+
+@dataclass
+class Config:
+    """One configuration: a problem, an optimizer setting and a schedule; its seeds' trials."""
+
+    problem: int
+    optimizer: int
+    schedule: int
+    trials: np.ndarray  # trial indices, in seed order
+
+
+class RunView:
+    """Indices and per-trial values of a run that every figure and table shares."""
+
+    def __init__(self, results):
+        self.results = results
+        plan = results.plan
+        self.plan = plan
+        self.problem_labels = [p.label() for p in plan.problems]
+        self.optimizer_labels = [o.label() for o in plan.optimizers]
+        self.schedule_labels = [s.label() for s in plan.schedules] or ["constant"]
+        self.variants = [variant_of(o) for o in plan.optimizers]
+        self.variant_keys = list(dict.fromkeys(self.variants))
+        self.lrs = [lr_of(o) for o in plan.optimizers]
+        self.steps = np.asarray(results.steps)
+        self.log_steps = plan.record_every == "log"
+        trials = plan.trials
+        self.t_problem = np.array([t.problem for t in trials])
+        self.t_optimizer = np.array([t.optimizer for t in trials])
+        self.t_schedule = np.array([max(t.schedule, 0) for t in trials])
+        self.t_seed = np.array([t.seed for t in trials])
+        tr = results.trials
+        self.status = np.asarray(tr["status"])
+        self.status_step = np.asarray(tr["status_step"])
+        self.diverged = self.status == "diverged"
+        # metric per problem
+        recorded = set(results.recorded)
+        self.metric = []
+        for p in plan.problems:
+            known = np.isfinite(p.f_star)
+            self.metric.append("suboptimality" if known and "suboptimality" in recorded
+                               else "loss")
+        final = np.empty(len(trials))
+        for i, p in enumerate(plan.problems):
+            m = self.t_problem == i
+            col = "final_suboptimality" if self.metric[i] == "suboptimality" else "final_loss"
+            final[m] = np.asarray(tr[col], dtype=float)[m]
+        final[self.diverged | ~np.isfinite(final)] = np.inf
+        self.final = final
+        # configurations in plan order
+        keys = list(zip(self.t_problem, self.t_optimizer, self.t_schedule))
+        groups: dict = {}
+        for i, k in enumerate(keys):
+            groups.setdefault(k, []).append(i)
+        self.configs = [Config(int(k[0]), int(k[1]), int(k[2]), np.array(v))
+                        for k, v in groups.items()]
+        self._trace_cache: dict = {}
+
+    # ---- labels -------------------------------------------------------------------------
+    def setting_label(self, o: int) -> str:
+        lr = self.lrs[o]
+        return f"{self.variants[o]}, lr={lr:g}" if np.isfinite(lr) else self.variants[o]
+
+    def metric_label(self, p: int) -> str:
+        return "f(x) - f*" if self.metric[p] == "suboptimality" else "f(x)"
+
+    # ---- values -------------------------------------------------------------------------
+    def trace(self, name: str) -> np.ndarray:
+        """A trace with diverged trajectories set to +inf from their divergence on."""
+        if name not in self._trace_cache:
+            t = np.array(self.results.trace(name), dtype=float)
+            if self.diverged.any():
+                after = self.steps[None, :] >= self.status_step[:, None]
+                t[self.diverged[:, None] & after] = np.inf
+            t[np.isnan(t)] = np.inf
+            self._trace_cache[name] = t
+        return self._trace_cache[name]
+
+    def metric_trace(self, p: int) -> np.ndarray:
+        return self.trace(self.metric[p])
+
+    def configs_of(self, p=None, o=None, s=None) -> list:
+        return [c for c in self.configs if (p is None or c.problem == p)
+                and (o is None or c.optimizer == o) and (s is None or c.schedule == s)]
+
+    def median_final(self, c: Config) -> float:
+        return float(np.median(self.final[c.trials]))
+
+    def tuned(self, p: int, s: int) -> dict:
+        """variant -> the configuration of its best lr on problem p with schedule s."""
+        best: dict = {}
+        for c in self.configs_of(p=p, s=s):
+            v = self.variants[c.optimizer]
+            score = (self.median_final(c), np.mean(self.final[c.trials]))
+            if v not in best or score < best[v][0]:
+                best[v] = (score, c)
+        return {v: best[v][1] for v in self.variant_keys if v in best}
+
+    def steps_to_target(self, tau: float) -> np.ndarray:
+        """Per trial: the first recorded step meeting the target tau (inf if never)."""
+        loss = self.trace("loss")
+        out = np.full(len(loss), np.inf)
+        for p, prob in enumerate(self.plan.problems):
+            rows = np.flatnonzero(self.t_problem == p)
+            if self.metric[p] == "suboptimality":
+                gap = self.trace("suboptimality")[rows]
+                gap0 = gap[:, :1]
+            else:
+                f_low = np.empty(len(rows))
+                for seed in np.unique(self.t_seed[rows]):
+                    m = self.t_seed[rows] == seed
+                    f_low[m] = np.min(loss[rows][m])
+                gap = loss[rows] - f_low[:, None]
+                gap0 = gap[:, :1]
+            hit = gap <= tau * gap0
+            first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+            out[rows] = np.where(first >= 0, self.steps[np.maximum(first, 0)], np.inf)
+        return out
+
+
+def percentile_band(values: np.ndarray, axis=0):
+    """(median, 25th, 75th percentiles) with +inf treated as larger than anything; entries
+    that are +inf come back as nan (not drawn)."""
+    v = np.where(np.isfinite(values), values, BIG)
+    q = np.percentile(v, [50, 25, 75], axis=axis)
+    q[q >= BIG / 10] = np.nan
+    return q[0], q[1], q[2]
+
+
+FLOOR = 1e-16  # relative to the initial value: below it, differences are round-off
+
+
+def _positive(y, floor: float = 0.0):
+    """Values for a log axis: non-positive -> nan (not drawn), tiny values -> ``floor``."""
+    if y is None:
+        return None
+    y = np.array(y, dtype=float)
+    y[~(y > 0)] = np.nan
+    if floor > 0:
+        y[y < floor] = floor
+    return y
+
+
+def display_floor(view: "RunView", p: int) -> float:
+    """FLOOR times the median initial value of problem p's metric (0 if unknown)."""
+    start = view.metric_trace(p)[view.t_problem == p][:, 0]
+    start = start[np.isfinite(start) & (start > 0)]
+    return float(FLOOR * np.median(start)) if start.size else 0.0
+
+
+def _diverged_ends(label, key, x, med):
+    """An 'x' at the last drawn point of a median curve that ends in divergence."""
+    ok = np.isfinite(med)
+    if ok.any() and not ok[-1]:
+        last = np.flatnonzero(ok)[-1]
+        return [Series(f"{label} diverged", x[last:last + 1], med[last:last + 1], key=key,
+                       kind="points", marker="x")]
+    return []
+
+
+def _xsteps(view: RunView):
+    """Recorded steps as plotted (log axes drop step 0)."""
+    keep = view.steps > 0 if view.log_steps else np.ones(len(view.steps), bool)
+    return view.steps[keep], keep, ("log" if view.log_steps else "linear")
+
+
+# ---- figures ----------------------------------------------------------------------------
+
+def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
+    """Per problem: median and interquartile band over seeds of the metric, one series per
+    optimizer variant at its tuned lr, one panel per schedule; theory bounds overlaid.
+
+    ``bounds``: {(problem, optimizer, schedule): [(steps, values, label)]} from the analysis.
+    """
+    bounds = bounds or {}
+    x, keep, xscale = _xsteps(view)
+    figures = []
+    for p, plabel in enumerate(view.problem_labels):
+        panels = []
+        trace = view.metric_trace(p)
+        floor = display_floor(view, p)
+        top = 0.0
+        for s, slabel in enumerate(view.schedule_labels):
+            series = []
+            for v, c in view.tuned(p, s).items():
+                med, lo, hi = percentile_band(trace[c.trials][:, keep])
+                med = _positive(med, floor)
+                series.append(Series(view.setting_label(c.optimizer), x, med, key=v,
+                                     lo=_positive(lo, floor), hi=_positive(hi, floor)))
+                series += _diverged_ends(view.setting_label(c.optimizer), v, x, med)
+                start = trace[c.trials, 0]
+                start = start[np.isfinite(start)]
+                top = max(top, float(np.max(start)) if start.size else 0.0)
+                for bx, by, blabel in bounds.get((p, c.optimizer, s), []):
+                    bx = np.asarray(bx, float)
+                    m = bx > 0 if xscale == "log" else np.ones(len(bx), bool)
+                    series.append(Series(f"{blabel} ({view.variants[c.optimizer]})", bx[m],
+                                         _positive(np.asarray(by, float)[m]), key=v,
+                                         kind="bound"))
+            panels.append(Panel(title=slabel if len(view.schedule_labels) > 1 else plabel,
+                                xlabel="step", ylabel=view.metric_label(p), xscale=xscale,
+                                yscale="log", series=series))
+        if top > 0:  # keep blow-ups from squashing the curves: they leave through the top
+            for pn in panels:
+                pn.ylim = (None, top * 1e3)
+        has_bound = any(sr.kind == "bound" for pn in panels for sr in pn.series)
+        figures.append(FigureData(
+            name=f"convergence_{slug(plabel)}",
+            title=f"Convergence on {plabel}",
+            caption=(f"{view.metric_label(p)} on {plabel} over steps: median (line) and "
+                     f"interquartile range (band) over {len(view.plan.seeds)} seeds, each "
+                     "optimizer at its best lr (lowest median final value)"
+                     + ("; dotted lines in an optimizer's colour: the theory bounds that apply "
+                        "to it (see the rate-check table)" if has_bound else "")
+                     + "; x: the median run diverged there (curves leave through the top)"
+                     + f"; values below {FLOOR:g} of the initial value are drawn at that floor"
+                     + (", one panel per schedule" if len(panels) > 1 else "") + "."),
+            panels=panels,
+            legend=_legend(view, panels),
+            legend_extra=[("theory bound", "bound")] if has_bound else [],
+        ))
+    return figures
+
+
+def lr_figure(view: RunView) -> FigureData | None:
+    """The lr multiplier (lr / base lr) over steps, per schedule: median and band over all
+    trajectories with that schedule (the band shows loss-driven schedules' spread)."""
+    if "lr" not in view.results.recorded:
+        return None
+    x, keep, xscale = _xsteps(view)
+    lr = view.trace("lr")[:, keep]
+    base = np.array([view.lrs[o] for o in view.t_optimizer])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mult = lr / base[:, None]
+    panels = []
+    for s, slabel in enumerate(view.schedule_labels):
+        rows = np.flatnonzero((view.t_schedule == s) & (base > 0))
+        if not len(rows):
+            continue
+        med, lo, hi = percentile_band(mult[rows])
+        series = [Series("all trajectories", x, med, key=None, lo=lo, hi=hi)]
+        panels.append(Panel(title=slabel, xlabel="step", ylabel="lr / base lr", xscale=xscale,
+                            yscale="linear", series=series))
+    return FigureData(
+        name="lr_schedules", title="Learning rate over steps",
+        caption=("Learning-rate multiplier (applied lr divided by the optimizer's lr) over "
+                 "steps, one panel per schedule: median and interquartile range over all "
+                 "trajectories (the band is non-zero only for loss-driven schedules such as "
+                 "ReduceLROnPlateau). The effective per-coordinate step size of the adaptive "
+                 "methods (lr / (sqrt(v) + eps)) is not shown: it needs the optimizer's "
+                 "second-moment state, which runs do not record."),
+        panels=panels)
+
+
+def path_figures(view: RunView, grid: int = 120) -> tuple[list[FigureData], list[str]]:
+    """Iterate paths on loss contours for the two-dimensional problems (seed of the first
+    trial, each variant at its tuned lr, one panel per schedule)."""
+    notes = []
+    two_d = [p for p, prob in enumerate(view.plan.problems) if prob.dim == 2]
+    if not two_d:
+        return [], notes
+    if "x" not in view.results.recorded:
+        names = ", ".join(view.problem_labels[p] for p in two_d)
+        notes.append(f"Iterate paths on contour plots of the two-dimensional problems ({names}) "
+                     "are skipped: the run did not record the `x` trace (add \"x\" to record).")
+        return [], notes
+    xs = view.results.trace("x")
+    figures = []
+    for p in two_d:
+        prob = view.plan.problems[p]
+        seed = view.plan.seeds[0]
+        paths = []  # (schedule, variant, setting label, path)
+        for s in range(len(view.schedule_labels)):
+            for v, c in view.tuned(p, s).items():
+                t = c.trials[view.t_seed[c.trials] == seed][0]
+                path = np.array(xs[t, :, :2], dtype=float)
+                if view.diverged[t]:
+                    path = path[view.steps < view.status_step[t]]
+                path = path[np.all(np.isfinite(path), axis=1)]
+                paths.append((s, v, view.setting_label(c.optimizer), path))
+        pts = [pa for *_, pa in paths if len(pa)]
+        mins = np.asarray(prob.minimizers, dtype=float).reshape(-1, 2)
+        allpts = np.concatenate(pts + [mins]) if pts or len(mins) else np.zeros((1, 2))
+        lo = np.percentile(allpts, 1, axis=0)
+        hi = np.percentile(allpts, 99, axis=0)
+        starts = np.array([pa[0] for pa in pts]) if pts else np.zeros((0, 2))
+        box = np.concatenate([[lo, hi], starts, mins]) if len(starts) or len(mins) else np.array([lo, hi])
+        lo, hi = box.min(axis=0), box.max(axis=0)
+        span = np.maximum(hi - lo, 1e-3)
+        lo, hi = lo - 0.12 * span, hi + 0.12 * span
+        gx = np.linspace(lo[0], hi[0], grid)
+        gy = np.linspace(lo[1], hi[1], grid)
+        z = np.empty((grid, grid))
+        for j, yv in enumerate(gy):
+            for i, xv in enumerate(gx):
+                z[j, i] = prob.loss(np.array([xv, yv]))
+        f_low = prob.f_star if np.isfinite(prob.f_star) else np.nanmin(z)
+        z = np.maximum(z - f_low, 0) + max(1e-12, 1e-9 * np.nanmax(np.abs(z - f_low)))
+        contour = Contour(gx, gy, z, mins)
+        panels = []
+        for s, slabel in enumerate(view.schedule_labels):
+            series = [Series(label, pa[:, 0], pa[:, 1], key=v, kind="path")
+                      for ss, v, label, pa in paths if ss == s and len(pa)]
+            panels.append(Panel(title=slabel if len(view.schedule_labels) > 1 else "",
+                                xlabel="x1", ylabel="x2", series=series,
+                                contour=Contour(gx, gy, z, mins),
+                                xscale="linear", yscale="linear"))
+        del contour
+        plabel = view.problem_labels[p]
+        figures.append(FigureData(
+            name=f"paths_{slug(plabel)}", title=f"Iterate paths on {plabel}",
+            caption=(f"Iterates x_k of each optimizer (best lr) from the start point of seed "
+                     f"{seed} on {plabel}, over log-scaled contours of f(x) - f*; circle: start, "
+                     "star: known minimizer(s)"
+                     + (", one panel per schedule" if len(panels) > 1 else "") + "."),
+            panels=panels, legend=_legend(view, panels), panel_height=2.6))
+    return figures, notes
+
+
+def profile_figures(view: RunView, tau: float = PROFILE_TAU,
+                    taus=ECDF_TAUS) -> list[FigureData]:
+    """Performance profile, data profile (tau fixed) and ECDF of steps to target (over taus),
+    one panel per schedule.
+
+    Solvers: optimizer variants at their tuned lr per problem (and schedule); instances:
+    (problem, seed) pairs.
+    """
+    instances = [(p, seed) for p in range(len(view.problem_labels)) for seed in view.plan.seeds]
+    multi = len(view.schedule_labels) > 1
+    stt = {t: view.steps_to_target(t) for t in set(taus) | {tau}}
+    xscale = "log" if view.log_steps else "linear"
+    s_grid = np.unique(np.concatenate([view.steps, [max(view.plan.steps, 1)]]).astype(float))
+    sx = s_grid[s_grid > 0] if view.log_steps else s_grid
+    perf_panels, data_panels, ecdf_panels = [], [], []
+    for s, slabel in enumerate(view.schedule_labels):
+        solvers: dict = {}  # variant -> {instance: trial}
+        for p in range(len(view.problem_labels)):
+            for v, c in view.tuned(p, s).items():
+                for t in c.trials:
+                    solvers.setdefault(v, {})[(p, int(view.t_seed[t]))] = t
+        keys = [v for v in view.variant_keys if v in solvers]
+
+        def costs(tau_):
+            out = np.full((len(instances), len(keys)), np.inf)
+            for j, k in enumerate(keys):
+                for i, inst in enumerate(instances):
+                    if inst in solvers[k]:
+                        out[i, j] = stt[tau_][solvers[k][inst]]
+            # steps count gradient evaluations; meeting the target at step 0 costs 1
+            return np.where(np.isfinite(out), np.maximum(out, 1), np.inf)
+
+        cost = costs(tau)
+        best = np.min(cost, axis=1, keepdims=True) if keys else np.full((len(instances), 1), np.inf)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(np.isfinite(best), cost / best, np.inf)
+        finite = ratio[np.isfinite(ratio)]
+        rmax = max(float(finite.max()) if finite.size else 2.0, 2.0) * 1.5
+        r_grid = np.unique(np.concatenate([np.logspace(0, np.log10(rmax), 200), finite]))
+        title = slabel if multi else ""
+        perf = Panel(title=title, xlabel="performance ratio r (steps / best steps)",
+                     ylabel="fraction of problems", xscale="log", ylim=(0, 1.02))
+        data = Panel(title=title, xlabel="steps (gradient evaluations)",
+                     ylabel="fraction of problems solved", xscale=xscale, ylim=(0, 1.02))
+        ecdf = Panel(title=title, xlabel="steps (gradient evaluations)",
+                     ylabel="fraction of (problem, target) pairs", xscale=xscale, ylim=(0, 1.02))
+        all_costs = [costs(t) for t in taus]
+        for j, v in enumerate(keys):
+            perf.series.append(Series(v, r_grid, np.mean(ratio[:, j][:, None] <= r_grid[None, :],
+                                                         axis=0), key=v, kind="step"))
+            data.series.append(Series(v, sx, np.mean(cost[:, j][:, None] <= sx[None, :], axis=0),
+                                      key=v, kind="step"))
+            stack = np.concatenate([c[:, j] for c in all_costs])
+            ecdf.series.append(Series(v, sx, np.mean(stack[:, None] <= sx[None, :], axis=0),
+                                      key=v, kind="step"))
+        perf_panels.append(perf)
+        data_panels.append(data)
+        ecdf_panels.append(ecdf)
+    n_inst = len(instances)
+    tail = (" Solvers are optimizer variants at their best lr per problem"
+            + (" (one panel per schedule)" if multi else "") + f"; problems are the {n_inst} "
+            "(problem, seed) pairs. A trajectory meets target tau when "
+            "f(x_k) - f_low <= tau (f(x_0) - f_low), f_low = f* where known, else the lowest value "
+            "of the run on that problem and seed; steps are resolved to the recorded steps.")
+    return [
+        FigureData("performance_profile", "Performance profile",
+                   f"Performance profile (Dolan & More 2002) for tau = {tau:g}: fraction of "
+                   "problems a solver meets the target within r times the steps of the fastest "
+                   "solver." + tail, perf_panels, legend=_legend(view, perf_panels)),
+        FigureData("data_profile", "Data profile",
+                   f"Data profile (More & Wild 2009) for tau = {tau:g}: fraction of problems "
+                   "solved within a budget of steps." + tail, data_panels,
+                   legend=_legend(view, data_panels)),
+        FigureData("ecdf_steps_to_target", "ECDF of steps to target",
+                   "Empirical cumulative distribution of steps to target (COCO-style runtime "
+                   f"distribution) over the targets tau = {', '.join(f'{t:g}' for t in taus)} "
+                   "and all problems." + tail, ecdf_panels, legend=_legend(view, ecdf_panels)),
+    ]
+
+
+def lr_sensitivity_figure(view: RunView, max_panels: int = 12) -> tuple[FigureData | None, list]:
+    """Median final metric (with interquartile band) against lr, per optimizer variant; one
+    panel per problem (x schedule when several). Diverged medians are marked at the top."""
+    notes = []
+    panels = []
+    pairs = [(p, s) for s in range(len(view.schedule_labels))
+             for p in range(len(view.problem_labels))]
+    if len(pairs) > max_panels:
+        notes.append(f"lr sensitivity: only the first {max_panels} (problem, schedule) pairs "
+                     "are drawn.")
+        pairs = pairs[:max_panels]
+    any_grid = False
+    for p, s in pairs:
+        floor = display_floor(view, p)
+        series = []
+        for v in view.variant_keys:
+            cs = [c for c in view.configs_of(p=p, s=s) if view.variants[c.optimizer] == v]
+            if not cs:
+                continue
+            cs.sort(key=lambda c: view.lrs[c.optimizer])
+            lrs = np.array([view.lrs[c.optimizer] for c in cs])
+            vals = np.array([view.final[c.trials] for c in cs], dtype=object)
+            med, lo, hi = zip(*[percentile_band(np.asarray(v_, float)) for v_ in vals])
+            med = np.array(med, float)
+            any_grid |= len(lrs) > 1
+            series.append(Series(v, lrs, _positive(med, floor), key=v,
+                                 lo=_positive(np.array(lo, float), floor),
+                                 hi=_positive(np.array(hi, float), floor), marker="o"))
+            div = np.isnan(med)
+            if div.any():
+                series.append(Series(f"{v} diverged", lrs[div], np.full(div.sum(), np.inf), key=v,
+                                     kind="points", marker="x"))
+        title = view.problem_labels[p] + (f" / {view.schedule_labels[s]}"
+                                          if len(view.schedule_labels) > 1 else "")
+        panels.append(Panel(title=title, xlabel="lr", ylabel=f"final {view.metric_label(p)}",
+                            xscale="log", yscale="log", series=series))
+    if not any_grid:
+        notes.append("lr sensitivity curves need more than one lr per optimizer; the run has one.")
+    return FigureData(
+        "lr_sensitivity", "Sensitivity to the learning rate",
+        ("Final value against the learning rate: median (markers) and interquartile range "
+         "(band) over seeds per optimizer variant; x at the top: median run diverged; values "
+         f"below {FLOOR:g} of the initial value are drawn at that floor."),
+        panels, legend=_legend(view, panels)), notes
+
+
+HEAT_CAP = 12.0  # orders of magnitude above the best: the colour scale ends there
+
+
+def heatmap_figure(view: RunView) -> FigureData:
+    """Median final metric, optimizer variant (tuned lr) x schedule, per problem; coloured by
+    orders of magnitude above the best cell of its problem (one shared scale). With a single
+    schedule the problems become the columns of one panel."""
+    single = len(view.schedule_labels) == 1
+    cells = {}  # (p, s, row) -> median
+    for p in range(len(view.problem_labels)):
+        for s in range(len(view.schedule_labels)):
+            for v, c in view.tuned(p, s).items():
+                cells[(p, s, view.variant_keys.index(v))] = view.median_final(c)
+
+    def block(ps):  # list of (p, s) columns -> Heatmap
+        vals = np.full((len(view.variant_keys), len(ps)), np.nan)
+        text = [["" for _ in ps] for _ in view.variant_keys]
+        for j, (p, s) in enumerate(ps):
+            floor = display_floor(view, p)
+            col = [cells.get((p, s, r), np.nan) for r in range(len(view.variant_keys))]
+            finite = [m for m in col if np.isfinite(m)]
+            best = max(min(finite), floor, 1e-300) if finite else np.nan
+            for r, med in enumerate(col):
+                if (p, s, r) not in cells:
+                    continue
+                if np.isinf(med):
+                    text[r][j] = "div."
+                    continue
+                vals[r, j] = min(math.log10(max(med, floor, 1e-300) / best), HEAT_CAP)
+                text[r][j] = f"{med:.1e}"
+        return vals, text
+
+    label = "log10(median / best median of the problem)"
+    if single:
+        ps = [(p, 0) for p in range(len(view.problem_labels))]
+        vals, text = block(ps)
+        panels = [Panel(title=f"schedule: {view.schedule_labels[0]}", heatmap=Heatmap(
+            vals, list(view.variant_keys), list(view.problem_labels), text, colorbar_label=label))]
+    else:
+        panels = []
+        for p, plabel in enumerate(view.problem_labels):
+            ps = [(p, s) for s in range(len(view.schedule_labels))]
+            vals, text = block(ps)
+            panels.append(Panel(title=plabel, heatmap=Heatmap(
+                vals, list(view.variant_keys), list(view.schedule_labels), text,
+                colorbar_label=label)))
+    n_cols = len(panels[0].heatmap.col_labels)
+    return FigureData(
+        "final_heatmap", "Final value: optimizer x " + ("problem" if single else "schedule"),
+        ("Median final value over seeds (cell text) per optimizer variant at its best lr "
+         + ("(rows) and problem (columns; the run has a single schedule)" if single else
+            "(rows) and schedule (columns), one panel per problem")
+         + "; colour: orders of magnitude above the best cell of the same problem (0 = best, "
+         f"capped at {HEAT_CAP:g}; shared scale); grey 'div.': the median run diverged."),
+        panels, ncols=1 if single else min(len(panels), 2),
+        width="two" if n_cols > 2 or not single else "one",
+        panel_height=max(1.6, 0.2 * len(view.variant_keys) + 0.4 + 0.05 * min(n_cols, 6)))
+
+
+def _legend(view: RunView, panels) -> list:
+    seen = {}
+    for pn in panels:
+        for sr in pn.series:
+            if sr.key is not None and sr.kind not in ("bound", "points") and sr.key not in seen:
+                seen[sr.key] = sr.key
+    return [(k, k) for k in view.variant_keys if k in seen]
+
+
+def slug(text: str) -> str:
+    out = []
+    for ch in text:
+        out.append(ch if ch.isalnum() else "_")
+    s = "".join(out).strip("_")
+    while "__" in s:
+        s = s.replace("__", "_")
+    return s or "x"

@@ -1,0 +1,174 @@
+"""Reports: figures, tables and documents built from small stored runs (no kernels run by the
+report itself)."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import struct
+
+import numpy as np
+import pytest
+
+import optbench
+from optbench.cli import main
+from optbench.optimizers import SGD, Adam, RMSprop
+from optbench.problems import Quadratic, Rosenbrock
+from optbench.report import build_report, prepare
+from optbench.report.build import ReportContext
+from optbench.report.data import RunView
+from optbench.schedules import CosineAnnealingLR, StepLR
+
+RECORD = ("loss", "lr", "suboptimality", "grad_norm", "dist_to_opt", "x")
+OPTIMIZERS = [SGD(lr=1e-3), SGD(lr=1e-2), Adam(lr=1e-2), RMSprop(lr=1e-2)]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "small"
+    optbench.run([Rosenbrock(dim=2), Quadratic(dim=2)], OPTIMIZERS,
+                 schedules=[CosineAnnealingLR(T_max=50), StepLR(step_size=20)], steps=50,
+                 seeds=2, record=RECORD, out=out, name="small", progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(run_dir, tmp_path_factory):
+    return build_report(run_dir, out=tmp_path_factory.mktemp("rep") / "small", progress=False)
+
+
+def _png_size(data: bytes):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def _pdf_pages(data: bytes) -> int:
+    assert data.startswith(b"%PDF-")
+    assert data.rstrip().endswith(b"%%EOF")
+    return len(re.findall(rb"/Type\s*/Page[^s]", data))
+
+
+EXPECTED_FIGURES = ["convergence_Rosenbrock", "convergence_Quadratic_dim_2", "lr_schedules",
+                    "paths_Rosenbrock", "paths_Quadratic_dim_2", "performance_profile",
+                    "data_profile", "ecdf_steps_to_target", "lr_sensitivity", "final_heatmap"]
+
+
+def test_every_figure_in_three_formats(report):
+    figs = report / "figures"
+    for name in EXPECTED_FIGURES:
+        pdf = (figs / f"{name}.pdf").read_bytes()
+        assert _pdf_pages(pdf) == 1, name
+        assert b"/FontFile2" in pdf, "fonts must be embedded as TrueType (pdf.fonttype 42)"
+        assert b"config" in pdf and b"optbench 0.1.0" in pdf  # metadata
+        w, h = _png_size((figs / f"{name}.png").read_bytes())
+        assert 500 < w <= 1500 and 200 < h < 3000, (name, w, h)  # one or two columns at 200 dpi
+        svg = (figs / f"{name}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "optbench 0.1.0" in svg
+
+
+def test_stamp_in_metadata_and_captions(report, run_dir):
+    config_hash = optbench.load(run_dir).manifest["config_hash"]
+    png = (report / "figures" / "lr_sensitivity.png").read_bytes()
+    assert config_hash.encode() in png
+    assert config_hash in (report / "figures" / "lr_sensitivity.svg").read_text()
+    md = (report / "report.md").read_text()
+    assert md.count(f"config {config_hash}]") >= len(EXPECTED_FIGURES) + 3
+    tex = (report / "tables" / "tuned_hyperparameters.tex").read_text()
+    assert f"config {config_hash}" in tex and r"\caption{" in tex
+    assert (report / "manifest.json").exists()
+    assert "@software{optbench," in md and "version = {0.1.0}" in md
+
+
+def test_series_hold_the_data(run_dir):
+    res = optbench.load(run_dir)
+    ctx = ReportContext(res)
+    figures, tables = prepare(ctx)
+    by_name = {f.name: f for f in figures}
+    conv = by_name["convergence_Quadratic_dim_2"]
+    assert [p.title for p in conv.panels] == ["CosineAnnealingLR(T_max=50)", "StepLR(step_size=20)"]
+    view = RunView(res)
+    # one series per optimizer variant (SGD, Adam, RMSprop), each its best lr's median
+    lines = [s for s in conv.panels[0].series if s.kind == "line"]
+    assert [s.key for s in lines] == ["SGD", "Adam", "RMSprop"]
+    sgd = lines[0]
+    tuned = view.tuned(1, 0)["SGD"]
+    want = np.median(res.trace("suboptimality")[tuned.trials], axis=0)
+    np.testing.assert_allclose(sgd.y, np.maximum(want, 1e-16 * np.median(
+        res.trace("suboptimality")[view.t_problem == 1][:, 0])))
+    # lr figure: the schedule's multiplier
+    lr = by_name["lr_schedules"].panels[1].series[0]
+    assert lr.y[0] == 1.0 and np.isclose(lr.y[-1], 0.01)
+    # paths: the stored iterates, starting at the start point
+    path = by_name["paths_Rosenbrock"].panels[0].series[0]
+    t = view.tuned(0, 0)["SGD"].trials[0]
+    np.testing.assert_array_equal(path.x, res.trace("x")[t, :, 0])
+    # profiles end at fractions in [0, 1], non-decreasing
+    for name in ("performance_profile", "data_profile", "ecdf_steps_to_target"):
+        for panel in by_name[name].panels:
+            for s in panel.series:
+                assert np.all(np.diff(s.y) >= 0) and 0 <= s.y[-1] <= 1
+    heat = by_name["final_heatmap"].panels[0].heatmap
+    assert heat.values.shape == (3, 2) and np.nanmin(heat.values) == 0.0
+
+
+def test_tables_rows_and_bold_best(report, run_dir):
+    res = optbench.load(run_dir)
+    tab = report / "tables"
+    rows = list(csv.DictReader(io.StringIO((tab / "final_Rosenbrock.csv").read_text())))
+    assert len(rows) == len(OPTIMIZERS) * 2  # one per configuration (optimizer x schedule)
+    mask = res.trials["problem"] == "Rosenbrock()"
+    finals = res.trials["final_suboptimality"][mask]
+    meds = [float(r["median"]) for r in rows]
+    assert min(meds) == pytest.approx(min(np.median(finals.reshape(-1, 2), axis=1)))
+    best = f"{min(meds):.3g}"
+    tex = (tab / "final_Rosenbrock.tex").read_text()
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+    assert rf"\textbf{{{best}}}" in tex
+    tuned = list(csv.DictReader(io.StringIO((tab / "tuned_hyperparameters.csv").read_text())))
+    assert {r["optimizer"] for r in tuned} == {"SGD", "Adam", "RMSprop"}
+    assert len(tuned) == 2 * 2 * 3  # problems x schedules x variants
+    sgd = [r for r in tuned if r["optimizer"] == "SGD"]
+    assert all(r["lr_grid"] == "0.001 0.01" for r in sgd)
+
+
+def test_html_self_contained(report):
+    html = (report / "index.html").read_text()
+    for name in EXPECTED_FIGURES:
+        assert f'data-figure="{name}"' in html
+        assert f"figures/{name}.pdf" in html
+    assert "data:image/png;base64," in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "http://" not in html and "https://" not in html
+    for tabname in ("final_Rosenbrock", "final_Quadratic_dim_2", "tuned_hyperparameters"):
+        assert f"tables/{tabname}.csv" in html
+
+
+def test_cli_default_out_and_identical_rebuild(run_dir, report, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(run_dir), "--quiet"]) == 0  # default: reports/<run name>
+    again = tmp_path / "reports" / "small"
+    for rel in ["report.md", "index.html", "tables/final_Rosenbrock.csv",
+                "tables/final_Rosenbrock.tex", "tables/tuned_hyperparameters.tex",
+                "figures/lr_sensitivity.svg", "figures/lr_sensitivity.png",
+                "figures/lr_sensitivity.pdf"]:
+        assert (report / rel).read_bytes() == (again / rel).read_bytes(), rel
+    capsys.readouterr()
+    bad_out = tmp_path / "file.txt"
+    bad_out.write_text("x")
+    for argv in (["report", str(tmp_path / "missing")], ["report", str(tmp_path)],
+                 ["report", str(run_dir), "--out", str(bad_out)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("optbench: error:") and err.count("\n") == 1, err
+    assert bad_out.read_text() == "x"
+
+
+def test_skips_paths_without_x(tmp_path):
+    res = optbench.run(Rosenbrock(dim=2), [SGD(lr=1e-3)], steps=10, seeds=2,
+                       record=("loss", "suboptimality"), progress=False)
+    ctx = ReportContext(res)
+    figures, tables = prepare(ctx)
+    assert not any(f.name.startswith("paths_") for f in figures)
+    assert any("`x` trace" in n for n in ctx.notes)
+    assert any("lr" in n and "record" in n for n in ctx.notes)
