@@ -28,7 +28,7 @@ from numba import njit
 
 from .noise import perturb_gradient
 from .optimizers import optimizer_init, optimizer_step
-from .problems import problem_loss_grad, problem_project, problem_sample_grad
+from .problems import problem_block_loss_grad, problem_project, problem_sample_grad
 
 _KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
 
@@ -115,13 +115,6 @@ def _record(out, r, slots, values):
 
 
 @njit(**_KW)
-def block_loss_grad(code, p, X, G, W, F):
-    """f and grad f for every lane of a block: F[b], G[:, b] (lane b's column)."""
-    for b in range(X.shape[1]):
-        F[b] = problem_loss_grad(code, p, X[:, b], G[:, b], W[:, b])
-
-
-@njit(**_KW)
 def _finish_lane(j, r, n_rec, slots, out_trace, out_x, X, b, d, record_x,
                  out_status, out_final, status, step, values):
     """Freeze lane b (trajectory j): records r.. repeat its state; status and finals."""
@@ -200,7 +193,7 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
 
     r = 0
     for k in range(n_steps + 1):
-        block_loss_grad(prob, pdata, X, G, W, loss)
+        problem_block_loss_grad(prob, pdata, X, G, W, loss)
         for b in range(nb):
             gnorm[b] = 0.0
         for i in range(d):

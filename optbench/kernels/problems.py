@@ -1,10 +1,13 @@
 """Objective functions and their analytic gradients, written once as ``@njit`` functions.
 
-Every problem family has one function
+Every problem family has one function: either the per-point form
 
     loss = family_loss_grad(p, x, g, w)
 
-that returns f(x) and writes the gradient into ``g``. ``p`` is the instance's parameter
+that returns f(x) and writes the gradient into ``g``, or the block form
+``family_block(p, X, G, W, F)`` over the lanes of a block (columns of X), with the loop over
+lanes innermost so it vectorises (the engine's hot families: Quadratic, Rosenbrock).
+``problem_block_loss_grad`` serves both kinds to the engine; ``evaluate`` to Python. ``p`` is the instance's parameter
 vector (layout in each docstring, built by the spec in :mod:`optbench.problems`), ``w`` a
 scratch vector of the length the spec asks for. Nothing allocates, so the CPU engine and the
 CUDA kernels share these functions; ``problem_loss_grad`` dispatches on the family code.
@@ -66,42 +69,58 @@ _U0 = np.uint64(0)
 # ---- convex ---------------------------------------------------------------------------
 
 
-@njit
-def quadratic_loss_grad(p, x, g, w):
+@njit(error_model="numpy")
+def quadratic_block(p, X, G, W, F):
     """f(x) = 1/2 (x - c)^T Q diag(lam) Q^T (x - c);  grad = Q diag(lam) Q^T (x - c).
 
-    p = [rotated, lam (d), c (d), Q (d*d, row-major, only when rotated)]; w: 2d.
+    Block form: lane b is column b of X (d, B); F[b] = f, G[:, b] = grad f.
+    p = [rotated, lam (d), c (d), Q (d*d, row-major, only when rotated)]; W: (2d, B).
     """
-    d = x.shape[0]
+    d, nb = X.shape
     rotated = p[0] != 0.0
     lam = p[1:1 + d]
     c = p[1 + d:1 + 2 * d]
+    for b in range(nb):
+        F[b] = 0.0
     if not rotated:
-        f = 0.0
         for i in range(d):
-            z = x[i] - c[i]
-            gi = lam[i] * z
-            g[i] = gi
-            f += gi * z
-        return 0.5 * f
-    q = p[1 + 2 * d:1 + 2 * d + d * d]
-    z = w[:d]
-    y = w[d:2 * d]
-    for i in range(d):
-        z[i] = x[i] - c[i]
-    f = 0.0
-    for k in range(d):  # y = Q^T z, scaled by lam
-        acc = 0.0
+            x = X[i]
+            g = G[i]
+            for b in range(nb):
+                z = x[b] - c[i]
+                gi = lam[i] * z
+                g[b] = gi
+                F[b] += gi * z
+    else:
+        q = p[1 + 2 * d:1 + 2 * d + d * d]
+        Z = W[:d]
+        Y = W[d:2 * d]
         for i in range(d):
-            acc += q[i * d + k] * z[i]
-        f += lam[k] * acc * acc
-        y[k] = lam[k] * acc
-    for i in range(d):  # g = Q y
-        acc = 0.0
-        for k in range(d):
-            acc += q[i * d + k] * y[k]
-        g[i] = acc
-    return 0.5 * f
+            for b in range(nb):
+                Z[i, b] = X[i, b] - c[i]
+        for k in range(d):  # y = Q^T z, scaled by lam
+            y = Y[k]
+            for b in range(nb):
+                y[b] = 0.0
+            for i in range(d):
+                qik = q[i * d + k]
+                z = Z[i]
+                for b in range(nb):
+                    y[b] += qik * z[b]
+            for b in range(nb):
+                F[b] += lam[k] * y[b] * y[b]
+                y[b] = lam[k] * y[b]
+        for i in range(d):  # g = Q y
+            g = G[i]
+            for b in range(nb):
+                g[b] = 0.0
+            for k in range(d):
+                qik = q[i * d + k]
+                y = Y[k]
+                for b in range(nb):
+                    g[b] += qik * y[b]
+    for b in range(nb):
+        F[b] = 0.5 * F[b]
 
 
 @njit
@@ -260,25 +279,33 @@ def reddi_sample_grad(p, x, g, key, step):
 # ---- nonconvex ------------------------------------------------------------------------
 
 
-@njit
-def rosenbrock_loss_grad(p, x, g, w):
+@njit(error_model="numpy")
+def rosenbrock_block(p, X, G, F):
     """f(x) = sum_{i<d-1} a (x_{i+1} - x_i^2)^2 + (1 - x_i)^2  (Rosenbrock, 1960).
 
-    p = [a] (a = 100 classically); minimum 0 at x = (1, ..., 1).
+    Block form: lane b is column b of X (d, B). p = [a] (a = 100 classically); minimum 0 at
+    x = (1, ..., 1).
     """
     a = p[0]
-    d = x.shape[0]
-    f = 0.0
+    d, nb = X.shape
+    for b in range(nb):
+        F[b] = 0.0
     for i in range(d):
-        g[i] = 0.0
+        g = G[i]
+        for b in range(nb):
+            g[b] = 0.0
     for i in range(d - 1):
-        xi = x[i]
-        r = x[i + 1] - xi * xi
-        s = 1.0 - xi
-        f += a * r * r + s * s
-        g[i] += -4.0 * a * r * xi - 2.0 * s
-        g[i + 1] += 2.0 * a * r
-    return f
+        x0 = X[i]
+        x1 = X[i + 1]
+        g0 = G[i]
+        g1 = G[i + 1]
+        for b in range(nb):
+            xi = x0[b]
+            r = x1[b] - xi * xi
+            s = 1.0 - xi
+            F[b] += a * r * r + s * s
+            g0[b] += -4.0 * a * r * xi - 2.0 * s
+            g1[b] += 2.0 * a * r
 
 
 @njit
@@ -693,11 +720,7 @@ def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace):
 @njit(cache=True)
 def problem_loss_grad(code, p, x, g, w):
     """f(x) of family ``code``; writes grad f(x) into g."""
-    if code == QUADRATIC:
-        return quadratic_loss_grad(p, x, g, w)
-    elif code == ROSENBROCK:
-        return rosenbrock_loss_grad(p, x, g, w)
-    elif is_finite_sum(code):
+    if is_finite_sum(code):
         return finite_sum_loss_grad(code, p, x, g, w, _U0, 0, 0, False)
     elif code == REDDI:
         return reddi_loss_grad(p, x, g, w)
@@ -721,7 +744,34 @@ def problem_loss_grad(code, p, x, g, w):
         return goldstein_price_loss_grad(p, x, g, w)
     elif code == SIX_HUMP_CAMEL:
         return six_hump_camel_loss_grad(p, x, g, w)
-    return math.nan  # unknown code: surfaces as a diverged trajectory, never silently
+    return math.nan  # block families and unknown codes: never silently a number
+
+
+@njit(error_model="numpy")
+def problem_block_loss_grad(code, p, X, G, W, F):
+    """f and grad f for every lane of a block: F[b], G[:, b] for lane b = column b of X.
+
+    Families written in block form (the loop over lanes innermost, so it vectorises) are
+    called directly; the others once per lane on column views.
+    """
+    if code == QUADRATIC:
+        quadratic_block(p, X, G, W, F)
+    elif code == ROSENBROCK:
+        rosenbrock_block(p, X, G, F)
+    else:
+        for b in range(X.shape[1]):
+            F[b] = problem_loss_grad(code, p, X[:, b], G[:, b], W[:, b])
+
+
+def evaluate(code, p, x, work=1):
+    """(f(x), grad f(x)) for one point, from Python (specs, tests, plots)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    X = x.reshape(-1, 1).copy()
+    G = np.empty_like(X)
+    W = np.empty((max(int(work), 1), 1))
+    F = np.empty(1)
+    problem_block_loss_grad(code, p, X, G, W, F)
+    return float(F[0]), G[:, 0].copy()
 
 
 @njit(cache=True)

@@ -7,7 +7,7 @@ from functools import cached_property
 import numpy as np
 
 from ..kernels import noise, rng
-from ..kernels.problems import problem_loss_grad
+from ..kernels.problems import evaluate
 from ..spec import Registry, Spec, boolean, choice, integer, real
 
 REGISTRY = Registry("problem")
@@ -122,10 +122,7 @@ class Problem(Spec):
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"{type(self).__name__}: x must have shape ({self.dim},), got {x.shape}")
-        g = np.empty_like(x)
-        w = np.empty(self.work_size)
-        f = problem_loss_grad(self.code, self.data, x, g, w)
-        return f, g
+        return evaluate(self.code, self.data, x, self.work_size)
 
     def loss(self, x) -> float:
         return self.loss_grad(x)[0]

@@ -37,12 +37,8 @@ def _newton_optimum(problem, data, work, hess, x0):
         return _FSTAR_CACHE[key]
     from scipy.optimize import minimize
 
-    scratch = np.empty(work)
-
     def loss_grad(z):
-        z = np.ascontiguousarray(z, dtype=np.float64)
-        g = np.empty_like(z)
-        return k.problem_loss_grad(problem.code, data, z, g, scratch), g
+        return k.evaluate(problem.code, data, z, work)
 
     res = minimize(loss_grad, x0, jac=True, hess=hess, method="trust-exact",
                    options={"gtol": 1e-13, "maxiter": 500})

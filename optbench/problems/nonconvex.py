@@ -25,12 +25,9 @@ def _polish(code, data, x, work=1, steps=8):
     minimizer to the exact zero of the gradient, to round-off."""
     x = np.array(x, dtype=np.float64)
     d = x.size
-    w = np.empty(max(work, 1))
 
     def grad(z):
-        g = np.empty(d)
-        k.problem_loss_grad(code, data, np.ascontiguousarray(z), g, w)
-        return g
+        return k.evaluate(code, data, z, work)[1]
 
     for _ in range(steps):
         g = grad(x)
@@ -46,9 +43,7 @@ def _polish(code, data, x, work=1, steps=8):
 
 
 def _value(code, data, x, work=1):
-    g = np.empty(len(x))
-    return float(k.problem_loss_grad(code, data, np.ascontiguousarray(x, dtype=np.float64), g,
-                                     np.empty(max(work, 1))))
+    return k.evaluate(code, data, x, work)[0]
 
 
 class Rosenbrock(Problem):
