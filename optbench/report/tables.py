@@ -112,6 +112,11 @@ def final_tables(view: RunView) -> list[TableData]:
                 b = view.final[[t for t, sd in zip(c.trials, seeds) if sd in by_seed]]
                 pvals.append(1.0 if c is ref else float(p_worse(a, b)))
         adj = adjust(pvals) if pvals else []
+        m = max(len(cs) - 1, 1)
+        p_min = min(1.0, m * 2.0 ** (1 - n_seeds))  # all n paired differences of one sign
+        power = (f" With {n_seeds} seeds and {m} comparisons the smallest attainable adjusted "
+                 f"p is {p_min:.2g}, so no difference can reach significance; add seeds."
+                 if p_min >= ALPHA else "")
         rows, bold = [], []
         for i, c in enumerate(cs):
             med, lo, hi = ci_of(view.final[c.trials])
@@ -127,7 +132,7 @@ def final_tables(view: RunView) -> list[TableData]:
         tables.append(TableData(
             name=f"final_{slug(plabel)}", title=f"Final {view.metric_label(p)} on {plabel}",
             caption=(f"Final {view.metric_label(p)} on {plabel} over {n_seeds} seeds per "
-                     f"configuration (diverged = inf): {how}; bold: best median; {test}."),
+                     f"configuration (diverged = inf): {how}; bold: best median; {test}.{power}"),
             columns=["optimizer", "lr", "schedule", "median", "ci_low", "ci_high", "diverged",
                      "mark", "p_holm"],
             rows=rows, bold=bold,
