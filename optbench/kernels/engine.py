@@ -212,38 +212,54 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
         mom = mom_table[row, k]
         if math.isnan(mom):
             mom = hpb[1]
-        for b in range(nb):
-            if active[b] == 0.0:
-                lr[b] = 0.0  # frozen lanes: the update leaves them in place
-                continue
-            j = lanes[b]
-            f = loss[b]
-            if k == 0:
-                bound[b] = f + blowup * (abs(f) + 1.0)
-            lr[b] = PS[P_LR, b] if plateau else lr_table[row, k]
-            subopt = f - fstar
-            status = FINISHED
-            stop = False
-            if not (math.isfinite(f) and math.isfinite(gnorm[b])) or f > bound[b]:
-                status = DIVERGED
-                stop = True
-            elif subopt <= target:
-                status = REACHED_TARGET
-                stop = True
-            if recording or stop or k == n_steps:
-                dist = _distance_to_opt(X[:, b], xs, xs_count)
-                values = (f, lr[b], mom, gnorm[b], subopt, dist, sampled[b])
-                if recording:
-                    _record(out_trace[j], r, slots, values)
-                    if record_x:
-                        for i in range(d):
-                            out_x[j, r, i] = X[i, b]
-                if stop or k == n_steps:
-                    _finish_lane(j, r + 1 if recording else r, n_rec, slots, out_trace, out_x,
-                                 X, b, d, record_x, out_status, out_final, status, k, values)
-                    active[b] = 0.0
-                    lr[b] = 0.0
-                    n_active -= 1
+        lr_k = lr_table[row, k]
+        # fast path: one branch-free pass over the lanes finds whether any lane needs attention
+        attention = recording or k == 0 or k == n_steps
+        if not attention:
+            flagged = 0.0
+            for b in range(nb):
+                f = loss[b]
+                ok = (f <= bound[b]) and (f > -math.inf) and (gnorm[b] < math.inf) and not (
+                    f - fstar <= target)
+                flagged += active[b] * (0.0 if ok else 1.0)
+            attention = flagged > 0.0
+        if not attention:
+            for b in range(nb):
+                lr[b] = (PS[P_LR, b] if plateau else lr_k) * active[b]
+        else:
+            for b in range(nb):
+                if active[b] == 0.0:
+                    lr[b] = 0.0  # frozen lanes: the update leaves them in place
+                    continue
+                j = lanes[b]
+                f = loss[b]
+                if k == 0:
+                    bound[b] = f + blowup * (abs(f) + 1.0)
+                lr[b] = PS[P_LR, b] if plateau else lr_k
+                subopt = f - fstar
+                status = FINISHED
+                stop = False
+                if not (math.isfinite(f) and math.isfinite(gnorm[b])) or f > bound[b]:
+                    status = DIVERGED
+                    stop = True
+                elif subopt <= target:
+                    status = REACHED_TARGET
+                    stop = True
+                if recording or stop or k == n_steps:
+                    dist = _distance_to_opt(X[:, b], xs, xs_count)
+                    values = (f, lr[b], mom, gnorm[b], subopt, dist, sampled[b])
+                    if recording:
+                        _record(out_trace[j], r, slots, values)
+                        if record_x:
+                            for i in range(d):
+                                out_x[j, r, i] = X[i, b]
+                    if stop or k == n_steps:
+                        _finish_lane(j, r + 1 if recording else r, n_rec, slots, out_trace,
+                                     out_x, X, b, d, record_x, out_status, out_final, status, k,
+                                     values)
+                        active[b] = 0.0
+                        lr[b] = 0.0
+                        n_active -= 1
         if recording:
             r += 1
         if n_active == 0 or k == n_steps:
@@ -252,11 +268,11 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
             for b in range(nb):
                 perturb_gradient(noise_kind, noise_scale, noise_dof, keys[b], k, G[:, b])
         optimizer_step(code, hpb, lr, mom, k + 1.0, X, G, S, SC, C)
-        for b in range(nb):
-            if active[b] == 0.0:
-                continue
-            problem_project(prob, pdata, X[:, b])  # constrained families (identity elsewhere)
-            if plateau:
+        problem_project(prob, pdata, X)  # constrained families (identity elsewhere)
+        if plateau:
+            for b in range(nb):
+                if active[b] == 0.0:
+                    continue
                 if ema > 0.0:  # feed a moving average of the sampled loss (stochastic problems)
                     if math.isnan(PS[P_EMA, b]):
                         PS[P_EMA, b] = sampled[b]

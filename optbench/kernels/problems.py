@@ -26,7 +26,7 @@ Stochastic hooks used by the engine:
 * ``problem_sample_grad(code, p, x, g, w, key, step, batch, replace)``: called every step
   when the spec's ``batch_size`` > 0; replaces g by a minibatch (or, for online problems such
   as Reddi et al.'s counterexample, the step's own) gradient and returns its loss;
-* ``problem_project(code, p, x)``: called after every optimizer step; projects x onto the
+* ``problem_project(code, p, X)``: called after every optimizer step; projects the lanes onto the
   feasible set of constrained families (the identity elsewhere).
 """
 import math
@@ -789,11 +789,13 @@ def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):
     return math.nan
 
 
-@njit
-def problem_project(code, p, x):
-    """Project x onto the family's feasible set after a step (Reddi: [-1, 1])."""
+@njit(error_model="numpy")
+def problem_project(code, p, X):
+    """Project every lane (column of X) onto the family's feasible set after a step
+    (Reddi: [-1, 1]); the identity for unconstrained families."""
     if code == REDDI:
-        if x[0] > 1.0:
-            x[0] = 1.0
-        elif x[0] < -1.0:
-            x[0] = -1.0
+        for b in range(X.shape[1]):
+            if X[0, b] > 1.0:
+                X[0, b] = 1.0
+            elif X[0, b] < -1.0:
+                X[0, b] = -1.0
