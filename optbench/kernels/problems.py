@@ -747,7 +747,7 @@ def problem_loss_grad(code, p, x, g, w):
     return math.nan  # block families and unknown codes: never silently a number
 
 
-@njit(error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def problem_block_loss_grad(code, p, X, G, W, F):
     """f and grad f for every lane of a block: F[b], G[:, b] for lane b = column b of X.
 
