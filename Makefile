@@ -8,7 +8,7 @@ SUITE  ?= problems/standard.toml
 RUN    ?= runs/bench
 PYTEST_ARGS ?=
 
-.PHONY: setup test bench report bench-speed bench-gpu regress baseline clean
+.PHONY: setup test bench bench-speed bench-gpu bench-peers regress baseline clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ bench-speed: $(STAMP)
 
 bench-gpu: $(STAMP)
 	$(PY) benchmarks/bench_gpu.py
+
+## make bench-peers: optbench against numpy, torch.optim and optax on the same work
+bench-peers: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[peers]"
+	$(PY) benchmarks/bench_peers.py
 
 ## make regress: run the smoke suite and compare it with the committed baseline
 regress: $(STAMP)
