@@ -10,6 +10,7 @@ leaves only whole shards; ``resume`` runs the missing ones and gives the same re
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -57,6 +58,7 @@ def provenance() -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit():
     here = Path(__file__).resolve().parent
     try:
