@@ -79,6 +79,13 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
 
 
 def _backend(name):
-    if name in ("cpu", "auto"):
+    """The shard runner of backend ``name``: 'cuda' needs a usable GPU (else a one-line
+    ValueError naming why), 'auto' takes the GPU when there is one and the CPU otherwise."""
+    if name == "cpu":
         return engine.run_shard_cpu
-    raise ValueError("run: backend 'cuda' is not available in this build; use 'cpu'")
+    from . import cuda_backend
+
+    if name == "cuda":
+        cuda_backend.require_gpu()
+        return cuda_backend.run_shard_cuda
+    return cuda_backend.run_shard_cuda if cuda_backend.available() else engine.run_shard_cpu

@@ -1,0 +1,443 @@
+"""The CUDA backend, checked without a GPU (and on one, where there is one).
+
+What each check verifies, plainly:
+
+* PTX (``test_kernel_compiles_to_ptx``): numba-cuda types and lowers the CUDA kernel and its
+  *whole* call tree (run_block, every update rule, problem, noise model, RNG, plateau step:
+  the CPU's ``@njit`` functions retargeted as device functions) and NVVM turns it into PTX for
+  compute capabilities 8.0 and 9.0, in float64 and float32; nvJitLink then assembles that PTX
+  into machine code (SASS) for the same architectures. This proves the shared math is valid
+  CUDA device code. It runs nothing, so it says nothing about the GPU's numbers. (numba-cuda
+  asks the current device for its compute capability while compiling device functions even
+  inside ``compile_ptx``; without a GPU the check answers with the target capability.)
+* Simulator (``test_simulator_matches_cpu``, NUMBA_ENABLE_CUDASIM=1 in a subprocess, since it
+  must be set before numba.cuda is imported): ``optbench.run(..., backend="cuda")`` end to end
+  on grids covering every optimizer, every schedule and every problem family (with their
+  stochastic options), compared with ``backend="cpu"``: the host side (packing in warp-sized
+  blocks, per-lane scalar state, launch configuration, transfers, copying back, shards) and
+  the kernel's thread -> (block, lane) mapping and one-lane views. The simulator runs the
+  kernel body as Python, and the ``@njit`` functions it calls are the *CPU-compiled* ones
+  (compiled code cannot run under a Python simulator), so agreement here (bitwise, in fact)
+  does NOT verify the CUDA compilation of the math, nor race freedom between threads (the
+  simulator runs each thread's call to completion under the GIL).
+* Not verified without a GPU: the numbers the GPU computes. They are expected to agree with
+  the CPU's to round-off, not bitwise: NVVM contracts a*b + c into fused multiply-adds and
+  libdevice supplies exp/log/sin/cos/pow. ``test_gpu_matches_cpu`` checks that on a machine
+  with a GPU, and says why it is skipped elsewhere.
+
+numba-cuda is required: without it these tests fail (``pip install -e '.[cuda]'``), they do not
+skip. Run as a script (``python tests/test_cuda.py ptx|sim|gpu``) to see the raw report.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MISSING = ("numba-cuda is not installed: the CUDA backend cannot be checked "
+           "(pip install -e '.[cuda]', which `make test` does)")
+RTOL = 1e-12
+SUBPROCESS_TIMEOUT = 1500
+
+
+def _has_numba_cuda() -> bool:
+    return importlib.util.find_spec("numba_cuda") is not None
+
+
+# ---- the grids (shared by the simulator and GPU checks) -----------------------------------
+
+
+def _decay(k):
+    """A FunctionLR factor (numba-compiled by the schedule)."""
+    return 1.0 / (1.0 + 0.1 * k)
+
+
+def grids():
+    """Runs whose union covers every optimizer, schedule and problem family (and every option
+    that changes a kernel code path: noise kinds, minibatches, rotations, maximize, ...).
+    Several seeds per configuration, so blocks have several lanes."""
+    from optbench import optimizers as O
+    from optbench import problems as P
+    from optbench import schedules as S
+
+    every_record = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
+                    "sampled_loss", "x")
+    optimizers = [
+        O.SGD(lr=1e-3), O.SGD(lr=1e-3, momentum=0.9, nesterov=True, weight_decay=0.01),
+        O.SGD(lr=1e-3, momentum=0.8, dampening=0.3, maximize=True),
+        O.Adam(lr=0.01), O.Adam(lr=0.01, amsgrad=True, weight_decay=0.01),
+        O.Adam(lr=0.01, bias_correction=False, eps_inside_sqrt=True),
+        O.AdamW(lr=0.01), O.Adamax(lr=0.01), O.NAdam(lr=0.01),
+        O.NAdam(lr=0.01, decoupled_weight_decay=True, weight_decay=0.01),
+        O.RAdam(lr=0.01), O.RMSprop(lr=0.003), O.RMSprop(lr=0.003, centered=True, momentum=0.5),
+        O.Adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1), O.Adadelta(lr=1.0),
+        O.Lion(lr=1e-3),
+    ]
+    schedules = [
+        S.ConstantLR(), S.StepLR(10, gamma=0.5), S.MultiStepLR([5, "steps/2"]),
+        S.ExponentialLR(0.95), S.LinearLR(0.1, 0.9, "steps"), S.PolynomialLR(30, 2.0),
+        S.CosineAnnealingLR("steps", eta_min=1e-4), S.CosineAnnealingWarmRestarts(10, 2),
+        S.CyclicLR(0.001, 0.01, 5, 7, "exp_range", 0.99), S.OneCycleLR(0.01, "steps"),
+        S.ReduceLROnPlateau(factor=0.5, patience=2, threshold=0.2),
+        S.ReduceLROnPlateau(mode="max", patience=1, cooldown=2),
+        S.InverseTimeDecay(10, 0.5, True), S.WarmupCosine(5, 30, 0.01, end_lr=0.001),
+        S.PerStepLR([1.0 - 0.02 * k for k in range(41)], relative=True), S.FunctionLR(_decay),
+        S.SequentialLR([S.LinearLR(), S.CosineAnnealingLR("steps")], ["steps/10"]),
+        S.ChainedScheduler([S.ConstantLR(0.5, 10), S.OneCycleLR(0.01, total_steps=40)]),
+    ]
+    problems = [
+        P.Quadratic(dim=4, kappa=30.0, rotate=True, seed=3),
+        P.Quadratic(dim=3, kappa=10.0, noise=0.1),
+        P.Quadratic(dim=3, kappa=10.0, noise=0.1, noise_kind="student_t", noise_dof=2.5),
+        P.Quadratic(dim=3, kappa=10.0, noise=0.2, noise_kind="multiplicative"),
+        P.LeastSquares(n=30, features=4), P.LeastSquares(n=30, features=4, batch_size=5),
+        P.LogisticRegression(n=40, features=5, batch_size=8, replacement=True),
+        P.SoftmaxRegression(n=40, features=3, classes=3, batch_size=7),
+        P.Huber(n=40, features=3, delta=0.5, outliers=0.3),
+        P.ReddiCounterexample(), P.ReddiCounterexample(C=10.0, stochastic=True, delta=0.2),
+        P.Rosenbrock(dim=4), P.Rastrigin(dim=3), P.Ackley(dim=3), P.Griewank(dim=4),
+        P.Levy(dim=3), P.StyblinskiTang(dim=3), P.Beale(), P.Booth(), P.Himmelblau(),
+        P.GoldsteinPrice(), P.SixHumpCamel(), P.MatrixFactorization(rows=6, cols=5, rank=2),
+        P.PhaseRetrieval(dim=4, m=30), P.MLP(hidden=(5,), activation="tanh", n=15),
+        P.MLP(hidden=(4, 3), activation="relu", n=15, batch_size=4),
+    ]
+    return {
+        "optimizers": dict(problems=[P.Rosenbrock(dim=3), P.Quadratic(dim=5, kappa=20.0)],
+                           optimizers=optimizers, steps=40, seeds=3, record=every_record),
+        "schedules": dict(problems=[P.Rosenbrock(dim=2)],
+                          optimizers=[O.SGD(lr=1e-3, momentum=0.9), O.Adam(lr=0.01)],
+                          schedules=schedules, steps=40, seeds=2, record=every_record),
+        "problems": dict(problems=problems, optimizers=[O.SGD(lr=1e-4), O.Adam(lr=1e-3)],
+                         steps=30, seeds=2, record=every_record),
+        # statuses: reached target / diverged mid-run, several shards, log-spaced records
+        "statuses": dict(problems=[P.Booth(), P.Rosenbrock(dim=3)],
+                         optimizers=[O.SGD(lr=0.02), O.SGD(lr=0.5), O.Adam(lr=0.1)],
+                         steps=300, seeds=3, target=1e-6, blowup=1e4, shard_size=5,
+                         record=("loss", "lr", "x"), record_every="log", record_points=20),
+    }
+
+
+def coverage(specs):
+    """Registry names covered by the grids."""
+    names = {"optimizers": set(), "schedules": set(), "problems": set()}
+
+    def walk(kind, spec):
+        names[kind].add(type(spec).__name__)
+        for child in getattr(spec, "schedules", None) or ():
+            walk(kind, child)
+
+    for kw in specs.values():
+        for kind in names:
+            for spec in kw.get(kind) or ():
+                walk(kind, spec)
+    return {k: sorted(v) for k, v in names.items()}
+
+
+def compare(kw, backend, rtol):
+    """Run ``kw`` on ``backend`` and on the CPU; a summary of how they agree."""
+    import optbench
+
+    t0 = time.perf_counter()
+    dev = optbench.run(**kw, backend=backend)
+    t_dev = time.perf_counter() - t0
+    cpu = optbench.run(**kw, backend="cpu")
+    out = {"trajectories": len(cpu), "seconds": round(t_dev, 3), "bitwise": True,
+           "close": True, "max_rel_diff": 0.0, "problems": []}
+    arrays = [(name, dev.trace(name), cpu.trace(name)) for name in kw["record"]]
+    if dev.trials.names != cpu.trials.names:
+        out["close"] = False
+        out["problems"].append("trials tables have different columns")
+    for column in cpu.trials.names:  # the whole trials table
+        a, b = dev.trials[column], cpu.trials[column]
+        if a.dtype.kind in "fiub" and b.dtype.kind in "fiub":
+            arrays.append((f"trials[{column}]", a, b))
+        elif list(a) != list(b):
+            out["close"] = False
+            out["problems"].append(f"trials[{column}] differs")
+    for name, a, b in arrays:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if a.shape != b.shape:
+            out["problems"].append(f"{name}: shape {a.shape} != {b.shape}")
+            continue
+        same_nan = np.array_equal(np.isnan(a), np.isnan(b))
+        if not np.array_equal(a, b, equal_nan=True):
+            out["bitwise"] = False
+        ok = np.isfinite(a) & np.isfinite(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-300)
+        exact_elsewhere = np.array_equal(a[~ok], b[~ok], equal_nan=True)
+        worst = float(rel.max()) if rel.size else 0.0
+        out["max_rel_diff"] = max(out["max_rel_diff"], worst)
+        if not (same_nan and exact_elsewhere and worst <= rtol):
+            out["close"] = False
+            out["problems"].append(f"{name}: max rel diff {worst:.3g}, nan pattern "
+                                   f"{'same' if same_nan else 'differs'}")
+    for column in ("status", "status_step"):
+        if list(dev.trials[column]) != list(cpu.trials[column]):
+            out["close"] = False
+            out["problems"].append(f"{column} differs")
+    out["statuses"] = sorted(set(cpu.status()))
+    return out
+
+
+# ---- subprocess bodies ----------------------------------------------------------------------
+
+
+def _main_ptx():
+    """Compile the kernel to PTX for cc 8.0 and 9.0 (float64, float32), assemble with
+    nvJitLink; one JSON line per (dtype, cc)."""
+    import numba
+    import numba.cuda.dispatcher as cuda_dispatcher
+    from numba import cuda
+
+    class _Target:  # what numba-cuda asks the current device while compiling device functions
+        compute_capability = (8, 0)
+
+    cuda_dispatcher.get_current_device = lambda: _Target
+
+    from optbench import optimizers as O
+    from optbench import problems as P
+    from optbench.cuda_backend import kernel_args
+    from optbench.engine import Packed
+    from optbench.kernels.cuda import run_grid_cuda
+    from optbench.plan import Plan
+
+    for dtype in ("float64", "float32"):
+        plan = Plan(problems=[P.Rosenbrock()], optimizers=[O.Adam()], schedules=None, seeds=[0],
+                    steps=2, record=("loss", "x"), dtype=dtype)
+        sig = tuple(numba.typeof(a) for a in kernel_args(Packed(plan, 0, 1, lanes=32)))
+        for cc in ((8, 0), (9, 0)):
+            _Target.compute_capability = cc
+            t0 = time.perf_counter()
+            ptx, _ = cuda.compile_ptx(run_grid_cuda.py_func, sig, cc=cc)
+            seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            sass = _assemble(ptx, cc)
+            print(json.dumps({
+                "dtype": dtype, "cc": list(cc), "ptx_seconds": round(seconds, 2),
+                "ptx_bytes": len(ptx), "target": f".target sm_{cc[0]}{cc[1]}" in ptx,
+                "entry": ".entry _ZN8optbench7kernels4cuda13run_grid_cuda" in ptx,
+                "assemble_seconds": round(time.perf_counter() - t0, 2), **sass}), flush=True)
+
+
+def _assemble(ptx, cc):
+    """PTX -> SASS with nvJitLink (no GPU needed); registers and stack of the kernel."""
+    import re
+
+    from cuda.bindings import nvjitlink as nj
+
+    options = [f"-arch=sm_{cc[0]}{cc[1]}", "-verbose"]
+    handle = nj.create(len(options), options)
+    try:
+        data = ptx.encode()
+        nj.add_data(handle, nj.InputType.PTX, data, len(data), "run_grid_cuda.ptx")
+        try:
+            nj.complete(handle)
+        except Exception as exc:
+            log = bytearray(nj.get_error_log_size(handle))
+            nj.get_error_log(handle, log)
+            return {"cubin_bytes": 0, "error": f"{exc}: {log.decode(errors='replace')[-2000:]}"}
+        cubin = bytearray(nj.get_linked_cubin_size(handle))
+        nj.get_linked_cubin(handle, cubin)
+        info = bytearray(nj.get_info_log_size(handle))
+        nj.get_info_log(handle, info)
+    finally:
+        nj.destroy(handle)
+    text = info.decode(errors="replace")
+    entry = text[text.find("run_grid_cuda"):]
+    regs = re.search(r"Used (\d+) registers", entry)
+    stack = re.search(r"(\d+) bytes stack frame", entry)
+    return {"cubin_bytes": len(cubin), "registers": int(regs.group(1)) if regs else None,
+            "stack_bytes": int(stack.group(1)) if stack else None}
+
+
+def _main_compare(backend, rtol):
+    from optbench import cuda_backend
+
+    launches = []
+    run_packed = cuda_backend.run_packed
+
+    def counted(packed):  # proof that the CUDA kernel ran, not a CPU fallback
+        launches.append(packed.lane_traj.size)
+        return run_packed(packed)
+
+    cuda_backend.run_packed = counted
+    specs = grids()
+    print(json.dumps({"coverage": coverage(specs)}), flush=True)
+    for name, kw in specs.items():
+        del launches[:]
+        summary = compare(kw, backend, rtol)
+        print(json.dumps({"grid": name, "kernel_launches": len(launches),
+                          "threads": sum(launches), **summary}), flush=True)
+
+
+# ---- the tests ---------------------------------------------------------------------------------
+
+
+def _require_numba_cuda():
+    if not _has_numba_cuda():
+        pytest.fail(MISSING, pytrace=False)
+
+
+def _start(mode, **env):
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__), mode], cwd=HERE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+
+
+@pytest.fixture(scope="module")
+def subprocesses():
+    """The PTX and simulator checks, started together (they are independent and slow)."""
+    if not _has_numba_cuda():
+        yield {}
+        return
+    procs = {"ptx": _start("ptx", NUMBA_ENABLE_CUDASIM="0"),
+             "sim": _start("sim", NUMBA_ENABLE_CUDASIM="1")}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _finish(procs, mode):
+    proc = procs[mode]
+    t0 = time.perf_counter()
+    try:
+        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{mode} check did not finish in {SUBPROCESS_TIMEOUT} s")
+    assert proc.returncode == 0, f"{mode} check failed:\n{err[-6000:]}"
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    print(f"{mode} check ({time.perf_counter() - t0:.0f} s waited):")
+    for row in rows:
+        print("  ", json.dumps(row))
+    return rows
+
+
+def test_numba_cuda_is_installed():
+    _require_numba_cuda()
+    from numba import cuda
+
+    assert cuda.implementation == "NVIDIA", "numba.cuda is numba's built-in target"
+
+
+def test_kernel_compiles_to_ptx(subprocesses):
+    _require_numba_cuda()
+    rows = _finish(subprocesses, "ptx")
+    done = {(r["dtype"], tuple(r["cc"])) for r in rows}
+    assert done == {(d, cc) for d in ("float64", "float32") for cc in ((8, 0), (9, 0))}
+    for r in rows:
+        assert r["target"] and r["entry"] and r["ptx_bytes"] > 10_000, r
+        assert r["cubin_bytes"] > 0, r.get("error", r)
+
+
+def test_simulator_matches_cpu(subprocesses):
+    _require_numba_cuda()
+    rows = _finish(subprocesses, "sim")
+    from optbench import optimizers as O
+    from optbench import problems as P
+    from optbench import schedules as S
+
+    covered = rows[0]["coverage"]
+    assert set(covered["optimizers"]) == set(O.REGISTRY), "grid misses an optimizer"
+    assert set(covered["schedules"]) == set(S.REGISTRY), "grid misses a schedule"
+    assert set(covered["problems"]) == set(P.REGISTRY), "grid misses a problem family"
+    results = {r["grid"]: r for r in rows[1:]}
+    assert set(results) == set(grids())
+    for name, r in results.items():
+        assert r["kernel_launches"] > 0 and r["threads"] >= r["trajectories"] > 0, r
+        assert r["close"], f"{name}: {r['problems']}"
+    assert results["statuses"]["kernel_launches"] > 1  # one per shard
+    assert set(results["statuses"]["statuses"]) == {"finished", "reached_target", "diverged"}
+
+
+def test_without_a_gpu_cuda_is_a_one_line_error_and_auto_uses_the_cpu(monkeypatch, tmp_path):
+    import optbench
+    from optbench import cuda_backend
+    from optbench.cli import main
+    from optbench.problems import Booth
+
+    reason = "no usable CUDA GPU (test double)"
+    monkeypatch.setattr(cuda_backend, "gpu_unavailable_reason", lambda: reason)
+    with pytest.raises(ValueError) as info:
+        optbench.run(Booth(), optbench.optimizers.SGD(), steps=3, backend="cuda")
+    message = str(info.value)
+    assert "\n" not in message and reason in message and "'cuda'" in message
+    auto = optbench.run(Booth(), optbench.optimizers.SGD(), steps=3, backend="auto",
+                        record=("loss",))
+    cpu = optbench.run(Booth(), optbench.optimizers.SGD(), steps=3, backend="cpu",
+                       record=("loss",))
+    np.testing.assert_array_equal(auto.trace("loss"), cpu.trace("loss"))
+    suite = tmp_path / "s.toml"
+    suite.write_text('name = "t"\n[run]\nsteps = 3\n[[problems]]\ntype = "Booth"\n'
+                     '[[optimizers]]\ntype = "SGD"\n')
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "--out", str(out), "--backend", "cuda", "--quiet"]) == 2
+    assert not out.exists()  # nothing stored
+    assert main(["run", str(suite), "--out", str(out), "--backend", "auto", "--quiet"]) == 0
+
+
+def test_unavailable_reason_is_one_line_or_none():
+    _require_numba_cuda()
+    from optbench import cuda_backend
+
+    reason = cuda_backend.gpu_unavailable_reason()
+    assert reason is None or (reason and "\n" not in reason)
+
+
+def test_cuda_kernel_arguments_give_each_lane_its_own_scalar_state():
+    from optbench import cuda_backend
+    from optbench.engine import Packed
+    from optbench.kernels import optimizers as ko
+    from optbench.optimizers import NAdam
+    from optbench.plan import Plan
+    from optbench.problems import Booth
+
+    plan = Plan(problems=[Booth()], optimizers=[NAdam()], schedules=None, seeds=40, steps=2,
+                record=("loss",), dtype="float64")
+    packed = Packed(plan, 0, 40, lanes=cuda_backend.WARP)
+    args = cuda_backend.kernel_args(packed)
+    sc = [a for a in args if isinstance(a, np.ndarray) and a.ndim == 3
+          and a.shape[-1] == ko.SCALAR_SLOTS]
+    assert [a.shape for a in sc] == [(2, 32, ko.SCALAR_SLOTS)]
+    assert cuda_backend.launch_config(packed) == (1, cuda_backend.THREADS_PER_BLOCK)
+
+
+def test_gpu_matches_cpu():
+    """On a machine with a GPU: the grids on the GPU agree with the CPU to round-off (FMA
+    contraction and libdevice make bitwise agreement impossible) with identical statuses."""
+    _require_numba_cuda()
+    from optbench import cuda_backend
+
+    reason = cuda_backend.gpu_unavailable_reason()
+    if reason is not None or cuda_backend.is_simulator():
+        pytest.skip(f"no GPU here ({reason or 'simulator'}); PTX and simulator checks ran instead")
+    for name, kw in grids().items():
+        r = compare(kw, "cuda", rtol=1e-9)
+        assert r["close"], f"{name}: {r['problems']}"
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if not _has_numba_cuda():
+        sys.exit(MISSING)
+    if mode == "ptx":
+        _main_ptx()
+    elif mode == "sim":
+        from numba import config
+
+        if not config.ENABLE_CUDASIM:
+            sys.exit("sim: set NUMBA_ENABLE_CUDASIM=1 before running")
+        _main_compare("cuda", RTOL)
+    elif mode == "gpu":
+        _main_compare("cuda", 1e-9)
+    else:
+        sys.exit("usage: python tests/test_cuda.py ptx|sim|gpu")
