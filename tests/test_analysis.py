@@ -37,6 +37,16 @@ def test_data_profile_hand_computed():
     np.testing.assert_allclose(d, expected)
 
 
+def test_ratios_runtime_fraction_and_budgets_in_evaluations():
+    costs = np.array([[1.0, 2.0, INF], [4.0, 2.0, 8.0], [INF, INF, INF]])
+    np.testing.assert_array_equal(an.performance_ratios(costs),
+                                  [[1, 2, INF], [2, 1, 4], [INF, INF, INF]])
+    np.testing.assert_allclose(an.runtime_fraction(costs, [2.0, 8.0]),
+                               [[1 / 3, 2 / 3, 0], [2 / 3, 2 / 3, 1 / 3]])
+    np.testing.assert_array_equal(an.data_profile(costs, None, [2.0, 8.0]),
+                                  an.runtime_fraction(costs, [2.0, 8.0]))
+
+
 def test_profile_costs_follow_more_wild_test():
     # heavy ball with momentum 0.9 is far from monotone: f_L is its best value, not its last
     res = optbench.run(Quadratic(dim=3, kappa=10.0),
@@ -253,6 +263,62 @@ def test_bootstrap_ci_is_reproducible():
     assert est == 50.5 and 40 < lo < est < hi < 61
 
 
+def test_signed_rank_batches_match_scipy_row_by_row():
+    # rows without ties (exact), with ties or zeros (permutation up to 13 pairs, normal
+    # approximation above), long rows (normal approximation), all-zero rows (p = 1)
+    from scipy import stats
+
+    from optbench.analysis.stats import _signed_rank_rows
+
+    rng = np.random.default_rng(3)
+    for n in (3, 6, 10, 13, 14, 30, 60):
+        a = rng.normal(size=(24, n))
+        b = a + rng.normal(size=(24, n))
+        b[1::4] = np.round(b[1::4], 0)
+        a[1::4] = np.round(a[1::4], 0)  # ties and zeros
+        b[2::4, :2] = a[2::4, :2]  # zeros only
+        b[3] = a[3]  # identical
+        stat, p = _signed_rank_rows(a, b)
+        for i in range(len(a)):
+            if np.all(a[i] == b[i]):
+                assert (stat[i], p[i]) == (0.0, 1.0)
+                continue
+            ref = stats.wilcoxon(a[i], b[i])
+            assert (stat[i], p[i]) == (ref.statistic, ref.pvalue), (n, i)
+
+
+def test_pairwise_against_the_best():
+    rng = np.random.default_rng(7)
+    base = rng.random(12)
+    samples = {"slow": base + 1.0, "best": base, "close": base + 1e-3 * (-1.0) ** np.arange(12),
+               "worse": base + 0.5}
+    t = an.pairwise_tests(samples, against="best")
+    assert list(t["a"]) == ["best"] * 3 and list(t["b"]) == ["slow", "close", "worse"]
+    assert list(t["reject"]) == [True, False, True]
+    full = {(r["a"], r["b"]): r["p"] for r in an.pairwise_tests(samples).rows()}
+    for r in t.rows():  # the same tests as in the full table, fewer of them to correct for
+        assert r["p"] == full.get((r["a"], r["b"]), full.get((r["b"], r["a"])))
+    np.testing.assert_allclose(t["p_holm"], an.holm(t["p"]))
+    with pytest.raises(ValueError, match="against"):
+        an.pairwise_tests(samples, against="worst")
+
+
+def test_quantiles_with_failures_interpolate_linearly():
+    med, q25, q75 = an.median_iqr([1.0, 2.0, 3.0, INF])
+    assert (med, q25, q75) == (2.5, 1.75, INF)  # as numpy on finite data; inf where it reaches
+    assert an.median_iqr([1.0, INF])[0] == INF and an.median_iqr([INF, INF])[0] == INF
+    rows = np.array([[1.0, 2.0, np.nan], [3.0, INF, 5.0]])
+    np.testing.assert_array_equal(an.median_iqr(rows, axis=1)[0], [1.5, 5.0])
+
+
+def test_bootstrap_ci_vectorised_as_the_loop():
+    x = np.random.default_rng(2).lognormal(size=9)
+    x[3] = INF
+    fast = an.bootstrap_ci(x, seed=4)  # np.median takes axis: all resamples at once
+    slow = an.bootstrap_ci(x, statistic=lambda v: np.median(v), seed=4)  # one at a time
+    assert fast == slow
+
+
 def test_pairwise_tests_and_ranks():
     rng = np.random.default_rng(5)
     base = rng.random(20)
@@ -275,9 +341,15 @@ def test_summaries_of_a_run(quad_run):
     sub = quad_run.trace("suboptimality")
     np.testing.assert_allclose(bands.median[0], np.median(sub[:2], axis=0))
     assert bands.median.shape == (7, len(quad_run.steps)) and bands.configs[0][1] == "SGD(lr=1.0)"
+    # a diverged trajectory is inf from its divergence on: the median band of SGD(lr=2.5) ends
+    first, last = np.sort(quad_run.trials["status_step"][10:12])  # its two seeds
+    assert np.all(np.isinf(bands.median[5][quad_run.steps >= first]))
+    assert np.all(np.isfinite(bands.median[5][quad_run.steps < first]))
+    assert np.all(np.isinf(bands.q25[5][quad_run.steps >= last]))
     fs = an.final_value_stats(quad_run)
     assert fs["median"][0] == pytest.approx(np.median(quad_run.trials["final_suboptimality"][:2]))
     assert fs["diverged"][5] == 2 and fs["median"][5] == INF  # SGD(lr=2.5)
+    assert list(an.final_value_stats(quad_run, an.AUTO)["median"][:5]) == list(fs["median"][:5])
     classes = list(an.rate_table(quad_run)["class"])
     assert classes[:4] == ["linear"] * 4 and classes[5] == "diverged"
 
@@ -295,6 +367,15 @@ def test_steps_to_target_and_ecdf():
     np.testing.assert_array_equal(an.steps_to_target(sparse, [0.1, 1e-3]), [[2, 6]])
     e = an.ecdf_steps_to_target(res, [0.1, 1e-3, 1e-30], budgets=[1, 2, 3, 6, 100])
     np.testing.assert_allclose(e.fraction, [[0, 0, 1 / 3, 2 / 3, 2 / 3]])  # evaluations k + 1
+    # relative targets: f - f_low <= tau (f0 - f_low); f0 = 0.5; f_low = f* = 0 or the run's best
+    np.testing.assert_array_equal(
+        an.steps_to_target(res, [0.2, 2e-3], relative=True, f_low="f_star"), [[2, 5]])
+    best = res.trace("loss")[0].min()
+    th = 0.5 - (1 - 2e-3) * (0.5 - best)
+    want = np.flatnonzero(res.trace("loss")[0] <= th)[0]
+    np.testing.assert_array_equal(an.steps_to_target(res, [2e-3], relative=True), [[want]])
+    with pytest.raises(ValueError, match="f_low"):
+        an.steps_to_target(res, [0.1], relative=True, f_low="zero")
     sr = an.success_rates(res, [1e-3, 1e-30])
     np.testing.assert_allclose(sr["success_rate"], [1.0, 0.0])
     assert sr["ert"][0] == 5 and sr["ert"][1] == INF
@@ -312,8 +393,15 @@ def test_tune_sensitivity_stability():
     seeds, lrs = res.trials["seed"], res.trials["opt.lr"]
     assert t["eval_median"][0] == pytest.approx(np.median(fv[(lrs == 1.0) & (seeds >= 2)]))
     assert t["default_eval_median"][0] > 1e3 * t["eval_median"][0]
+    assert t["optimizer"][0] == "SGD" and t["tuned_optimizer"][0] == "SGD(lr=1.0)"
+    assert t["default_optimizer"][0] == SGD(lr=1e-3).label()
     with pytest.raises(ValueError, match="overlap"):
         an.tune(res, tuning_seeds=[0, 1], eval_seeds=[1, 2])
+    assert an.split_seeds(res) == ([0, 1], [2, 3])
+    inside = an.tune(res, held_out=False)  # in-sample: every seed tunes and evaluates
+    assert inside["eval_median"][0] == pytest.approx(np.median(fv[lrs == inside["best_lr"][0]]))
+    assert an.variant_label(SGD(lr=0.5, momentum=0.9)) == "SGD(momentum=0.9)"
+    assert an.variant_label(Adam(lr=0.5)) == "Adam"
     (sens,) = an.lr_sensitivity(res)
     np.testing.assert_array_equal(sens["lr"], [1e-3, 0.1, 0.5, 1.0, 1.9, 2.1, 3.0])
     np.testing.assert_array_equal(sens["diverged"], [0, 0, 0, 0, 0, 1, 1])

@@ -132,6 +132,61 @@ def test_tables_rows_and_bold_best(report, run_dir):
     assert all(r["lr_grid"] == "0.001 0.01" for r in sgd)
 
 
+def test_numbers_come_from_the_analysis(report, run_dir):
+    from optbench import analysis as an
+
+    res = optbench.load(run_dir)
+    tab = report / "tables"
+    # final tables: analysis.final_value_stats and pairwise_tests(against="best")
+    stats = {(r["problem"], r["optimizer"], r["schedule"]): r
+             for r in an.final_value_stats(res, an.AUTO).rows()}
+    tests = {r["b"]: r["p_holm"]
+             for r in an.pairwise_tests(res, an.AUTO, against="best").rows()
+             if r["problem"] == "Rosenbrock()"}
+    rows = list(csv.DictReader(io.StringIO((tab / "final_Rosenbrock.csv").read_text())))
+    view = RunView(res)
+    for r, c in zip(rows, view.configs_of(p=0)):
+        o, s = view.optimizer_labels[c.optimizer], view.schedule_labels[c.schedule]
+        want = stats[("Rosenbrock()", o, s)]
+        assert [float(r[k]) for k in ("median", "ci_low", "ci_high")] == \
+            [want[k] for k in ("median", "ci_low", "ci_high")]
+        p = tests.get(f"{o} | {s}")
+        assert (r["p_holm"] == "") if p is None else float(r["p_holm"]) == p
+    assert len(tests) == len(rows) - 1  # each configuration against the best only
+    # tuned table: analysis.tune (tuning seed 0, evaluation seed 1)
+    tuned = {(r["problem"], r["schedule"], r["optimizer"]): r for r in
+             csv.DictReader(io.StringIO((tab / "tuned_hyperparameters.csv").read_text()))}
+    for r in an.tune(res, metric=an.AUTO).rows():
+        row = tuned[(r["problem"], r["schedule"], r["optimizer"])]
+        assert float(row["best_lr"]) == r["best_lr"]
+        assert float(row["median_final"]) == r["eval_median"]
+    sgd = tuned[("Rosenbrock()", "StepLR(step_size=20)", "SGD")]
+    assert float(sgd["default_lr"]) == 1e-3  # torch's SGD default is in the grid
+    # stability table: analysis.stability_map
+    stab = list(csv.DictReader(io.StringIO((tab / "stability.csv").read_text())))
+    sm = [r for r in an.stability_map(res).rows() if r["n_lr"] > 1]
+    assert [float(r["largest_stable_lr"]) for r in stab] == [r["largest_stable_lr"] for r in sm]
+    # figures: lr sensitivity and the data profile
+    figures, _ = prepare(ReportContext(res))
+    by_name = {f.name: f for f in figures}
+    sens = {(d["problem"], d["optimizer"], d["schedule"]): d for d in an.lr_sensitivity(res, "auto")}
+    panel = by_name["lr_sensitivity"].panels[0]  # Rosenbrock, first schedule
+    curve = [sr for sr in panel.series if sr.key == "SGD" and sr.kind == "line"][0]
+    d = sens[("Rosenbrock()", "SGD", "CosineAnnealingLR(T_max=50)")]
+    np.testing.assert_array_equal(curve.x, d["lr"])
+    finite = np.isfinite(d["median"]) & (d["median"] > 1e-10)
+    np.testing.assert_array_equal(curve.y[finite], d["median"][finite])
+    pc = an.profile_costs(res, 1e-3, f_low="f_star")
+    data = by_name["data_profile"].panels[0]
+    for sr in data.series:
+        cols = [pc.solvers.index((view.optimizer_labels[view.tuned(p, 0)[sr.key].optimizer],
+                                  view.schedule_labels[0])) for p, _ in
+                [(view.problem_labels.index(pl), seed) for pl, seed in pc.problems]]
+        cost = pc.costs[np.arange(len(cols)), cols]
+        np.testing.assert_array_equal(sr.y, an.data_profile(cost[:, None], None, sr.x)[:, 0])
+        assert sr.x[0] == 1.0  # evaluations: step 0 is the first
+
+
 def test_html_self_contained(report):
     html = (report / "index.html").read_text()
     for name in EXPECTED_FIGURES:

@@ -19,7 +19,12 @@ Statistics (:mod:`.stats`)
     ``median_iqr``, ``bootstrap_ci``, ``holm``, ``pairwise_tests``, ``average_ranks``,
     ``rank_table``
 Tuning (:mod:`.tuning`)
-    ``tune(results, ...)``, ``lr_sensitivity(results)``, ``stability_map(results)``
+    ``tune(results, ...)``, ``split_seeds``, ``lr_sensitivity(results)``,
+    ``stability_map(results)``
+Metrics: a metric name, or ``"auto"`` (``AUTO``): per problem, suboptimality where its f* is
+known, else loss (``problem_metric``). Helpers: ``configs(results)`` (the configurations and
+their trials), ``metric_trace``, ``censored_trace`` (diverged = inf from the divergence on),
+``final_values``, ``variant_label(spec)`` (an optimizer without its lr).
 Everything at once: ``analyze(results)`` (what ``optbench analyze RUN_DIR`` writes).
 """
 from .rates import (CLASSES, LinearRate, NoiseFloor, SublinearOrder, classify, group_rate,
@@ -27,13 +32,15 @@ from .rates import (CLASSES, LinearRate, NoiseFloor, SublinearOrder, classify, g
 from .stats import (Bands, average_ranks, bootstrap_ci, compare_two, convergence_summary,
                     final_value_stats, holm, median_iqr, pairwise_tests, rank_table)
 from .summary import analyze, to_json
+from ._common import (AUTO, censored_trace, configs, final_values, metric_trace,
+                      problem_metric, variant_label)
 from .targets import (COCO_TARGETS, ECDF, ProfileCosts, data_profile, ecdf_steps_to_target,
-                      first_hit, performance_profile, profile_costs, steps_to_target,
-                      success_rates, target_table)
+                      first_hit, performance_profile, performance_ratios, profile_costs,
+                      runtime_fraction, steps_to_target, success_rates, target_table)
 from .theory import (TheoryCheck, gd_convex_bound, gd_quadratic_rate, heavy_ball_parameters,
                      heavy_ball_rate, nesterov_convex_bound, nesterov_parameters, nesterov_rate,
                      sgd_noise_floor, theory_checks, theory_table)
-from .tuning import lr_sensitivity, stability_map, tune
+from .tuning import lr_sensitivity, split_seeds, stability_map, tune
 
 __all__ = [
     "CLASSES", "LinearRate", "NoiseFloor", "SublinearOrder", "classify", "group_rate",
@@ -42,9 +49,12 @@ __all__ = [
     "final_value_stats", "holm", "median_iqr", "pairwise_tests", "rank_table",
     "analyze", "to_json",
     "COCO_TARGETS", "ECDF", "ProfileCosts", "data_profile", "ecdf_steps_to_target", "first_hit",
-    "performance_profile", "profile_costs", "steps_to_target", "success_rates", "target_table",
+    "performance_profile", "performance_ratios", "profile_costs", "runtime_fraction",
+    "steps_to_target", "success_rates", "target_table",
     "TheoryCheck", "gd_convex_bound", "gd_quadratic_rate", "heavy_ball_parameters",
     "heavy_ball_rate", "nesterov_convex_bound", "nesterov_parameters", "nesterov_rate",
     "sgd_noise_floor", "theory_checks", "theory_table",
-    "lr_sensitivity", "stability_map", "tune",
+    "lr_sensitivity", "split_seeds", "stability_map", "tune",
+    "AUTO", "censored_trace", "configs", "final_values", "metric_trace", "problem_metric",
+    "variant_label",
 ]

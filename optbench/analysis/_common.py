@@ -1,6 +1,7 @@
 """Shared helpers of the analysis: configurations (groups of seeds), metric traces, JSON."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -8,6 +9,8 @@ import numpy as np
 
 #: metrics that are >= 0 and go to 0 at a solution (rates and targets use these)
 ERROR_METRICS = ("suboptimality", "dist_to_opt", "grad_norm")
+#: metric name meaning "per problem: suboptimality where its f* is known, else loss"
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,74 @@ def has_trace(results, name: str) -> bool:
     return name in results.arrays and name in results.plan.record
 
 
+def problem_metric(results, problem: int) -> str:
+    """The natural metric of plan problem ``problem``: suboptimality (f - f*) where its f* is
+    known and the loss or the suboptimality was recorded, else loss."""
+    known = np.isfinite(results.plan.problems[problem].f_star)
+    if known and (has_trace(results, "suboptimality") or has_trace(results, "loss")):
+        return "suboptimality"
+    return "loss"
+
+
+def _per_problem(results, fn) -> np.ndarray:
+    """Rows of ``fn(metric)`` for each problem's ``problem_metric`` (metric ``"auto"``)."""
+    t_problem = np.array([t.problem for t in results.plan.trials])
+    out = None
+    cache: dict = {}
+    for p in range(len(results.plan.problems)):
+        rows = t_problem == p
+        if not rows.any():
+            continue
+        m = problem_metric(results, p)
+        if m not in cache:
+            cache[m] = fn(m)
+        if out is None:
+            out = np.full(cache[m].shape, np.nan)
+        out[rows] = cache[m][rows]
+    return out
+
+
 def metric_trace(results, metric: str) -> np.ndarray:
     """Trace ``metric`` (n_trials x n_recorded). ``suboptimality`` falls back to loss - f*
     where the loss was recorded and f* is known; ``dist_to_opt`` and ``grad_norm`` must have
-    been recorded. Unknown values are NaN."""
+    been recorded; ``"auto"``: each problem's ``problem_metric``. Unknown values are NaN."""
+    if metric == AUTO:
+        return _per_problem(results, lambda m: metric_trace(results, m))
     if has_trace(results, metric):
         return np.asarray(results.trace(metric), dtype=np.float64)
     if metric == "suboptimality" and has_trace(results, "loss"):
         fstar = np.array([problem_of(results, i).f_star for i in range(len(results))])
         return np.asarray(results.trace("loss"), dtype=np.float64) - fstar[:, None]
     raise KeyError(f"metric {metric!r} was not recorded; recorded: {', '.join(results.recorded)}")
+
+
+def censored_trace(results, metric: str) -> np.ndarray:
+    """``metric_trace`` with each diverged trajectory set to +inf from its divergence step
+    on (a failure counts as worse than any value)."""
+    v = metric_trace(results, metric).copy()
+    div = np.asarray(results.trials["status"]) == "diverged"
+    if np.any(div):
+        step_of_div = np.asarray(results.trials["status_step"], dtype=np.float64)
+        after = np.asarray(results.steps)[None, :] >= step_of_div[:, None]
+        v[div[:, None] & (after | ~np.isfinite(v))] = np.inf
+    return v
+
+
+def metric_names(results, metric: str) -> list:
+    """The metric of each plan problem: ``metric``, or each ``problem_metric`` for "auto"."""
+    return [problem_metric(results, p) if metric == AUTO else metric
+            for p in range(len(results.plan.problems))]
+
+
+def variant_label(optimizer, params=("lr",)) -> str:
+    """An optimizer spec without the hyper-parameters ``params``, showing only its settings
+    that differ from the class defaults: ``Adam(amsgrad=True)``, ``SGD(momentum=0.9)``."""
+    defaults = type(optimizer).defaults()
+    shown = [f"{k}={v!r}" for k, v in optimizer.params().items()
+             if k not in params and (k not in defaults or json.dumps(v, default=str)
+                                     != json.dumps(defaults[k], default=str))]
+    name = type(optimizer).__name__
+    return f"{name}({', '.join(shown)})" if shown else name
 
 
 def default_metric(results) -> str:
@@ -79,7 +140,10 @@ def default_metric(results) -> str:
 
 
 def final_values(results, metric: str) -> np.ndarray:
-    """Final value of ``metric`` per trajectory from the trials table (inf when diverged)."""
+    """Final value of ``metric`` per trajectory from the trials table (inf when diverged;
+    ``"auto"``: each problem's ``problem_metric``)."""
+    if metric == AUTO:
+        return _per_problem(results, lambda m: final_values(results, m))
     tr = results.trials
     col = f"final_{metric}"
     if col in tr:
@@ -91,6 +155,14 @@ def final_values(results, metric: str) -> np.ndarray:
         v = np.asarray(tr["final_loss"], dtype=np.float64) - fstar
     v[np.asarray(tr["status"]) == "diverged"] = np.inf
     return v
+
+
+def final_context(results, metric: str | None) -> tuple:
+    """(metric, final values, metric name per problem, status per trial) of a run: what the
+    analyses of final values start from (metric None: ``default_metric``)."""
+    metric = metric or default_metric(results)
+    return (metric, final_values(results, metric), metric_names(results, metric),
+            np.asarray(results.trials["status"]))
 
 
 def stochastic_flags(results) -> np.ndarray:

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ._common import configs, default_metric, final_values, metric_trace, table_from_rows
+from ._common import (censored_trace, configs, default_metric, final_context, final_values,
+                      table_from_rows)
+
+
+_BIG = 1e300  # +-inf stand-in inside quantiles (interpolating with inf itself gives nan)
 
 
 def _quantile(x, q, axis=None):
+    """``numpy.nanquantile`` (linear interpolation, NaN ignored) where +-inf is a legitimate
+    extreme value: a quantile that interpolates with an infinite value is that infinity."""
     x = np.asarray(x, dtype=np.float64)
-    method = "linear" if np.all(np.isfinite(x[~np.isnan(x)])) else "nearest"
-    with np.errstate(all="ignore"):
-        return np.nanquantile(x, q, axis=axis, method=method)
+    y = np.where(np.isposinf(x), _BIG, np.where(np.isneginf(x), -_BIG, x))
+    with np.errstate(all="ignore"):  # nanquantile loops in Python over slices: only for NaN
+        r = np.asarray((np.nanquantile if np.isnan(y).any() else np.quantile)(y, q, axis=axis))
+    return np.where(r >= _BIG / 10, np.inf, np.where(r <= -_BIG / 10, -np.inf, r))
 
 
 def median_iqr(values, axis=None) -> tuple:
@@ -41,7 +48,12 @@ def bootstrap_ci(values, statistic=np.median, level: float = 0.95, n_boot: int =
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(x), size=(n_boot, len(x)))
     with np.errstate(all="ignore"):
-        boot = np.array([statistic(x[row]) for row in idx])
+        try:  # numpy reductions take axis: all resamples at once
+            boot = np.asarray(statistic(x[idx], axis=1), dtype=np.float64)
+            if boot.shape != (n_boot,):
+                raise TypeError
+        except TypeError:
+            boot = np.array([statistic(x[row]) for row in idx])
     lo, hi = _quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return (float(statistic(x)), float(lo), float(hi))
 
@@ -69,6 +81,65 @@ def _finite_for_ranks(a, b):
     return np.where(np.isposinf(a), big, a), np.where(np.isposinf(b), big, b)
 
 
+def _signed_rank_rows(a, b) -> tuple:
+    """(statistics, p-values) of two-sided Wilcoxon signed-rank tests of the paired rows
+    a[i], b[i] (2-D arrays of one shape, finite), each exactly what
+    ``scipy.stats.wilcoxon(a[i], b[i])`` gives: the rows are tested in batches that scipy
+    treats alike (exact null distribution without ties or zeros; with them, the exact
+    permutation distribution up to 13 pairs, the normal approximation above 13; the normal
+    approximation above 50 pairs). Rows with all differences zero get statistic 0, p = 1."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n_rows, n = a.shape
+    stat, p = np.zeros(n_rows), np.ones(n_rows)
+    if n_rows == 0 or n == 0:
+        return stat, p
+    d = a - b
+    zero = d == 0
+    live = ~zero.all(axis=1)
+    srt = np.sort(np.where(zero, np.nan, np.abs(d)), axis=1)
+    tied = zero.any(axis=1) | (np.diff(srt, axis=1) == 0).any(axis=1)
+    if n > 50:
+        kinds = [("asymptotic", live)]
+    else:
+        kinds = [("exact", live & ~tied),
+                 (stats.PermutationMethod() if n <= 13 else "asymptotic", live & tied)]
+    for method, rows in kinds:
+        if not rows.any():
+            continue
+        if isinstance(method, stats.PermutationMethod):
+            stat[rows], p[rows] = _signed_rank_permutation(d[rows])
+        else:
+            res = stats.wilcoxon(a[rows], b[rows], axis=1, method=method)
+            stat[rows], p[rows] = res.statistic, res.pvalue
+    return stat, p
+
+
+def _signed_rank_permutation(d, chunk: int = 256) -> tuple:
+    """What ``scipy.stats.wilcoxon(d, method=PermutationMethod())`` gives for each row of d
+    (n <= 13 pairs: all 2^n sign flips enumerated, an exact test), vectorised over the rows:
+    the null distribution of W+ (sum of the average ranks of |d| over positive d; zero
+    differences dropped, Wilcoxon's rule) is the sum of the ranks over every subset of the
+    pairs; the two-sided p-value is twice the smaller tail, with scipy's relative tolerance
+    100 eps for ties of the statistic with the null distribution."""
+    n = d.shape[1]
+    absd = np.where(d == 0, np.nan, np.abs(d))
+    ranks = stats.rankdata(absd, axis=1, nan_policy="omit")
+    ranks = np.where(np.isnan(ranks), 0.0, ranks)
+    w_plus = np.sum(np.where(d > 0, ranks, 0.0), axis=1)
+    w_minus = np.sum(np.where(d < 0, ranks, 0.0), axis=1)
+    flips = ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
+    gamma = np.abs(np.finfo(np.float64).eps * 100 * w_plus)
+    p = np.empty(len(d))
+    for lo in range(0, len(d), chunk):
+        null = flips @ ranks[lo:lo + chunk].T  # (2^n, rows)
+        obs, g = w_plus[lo:lo + chunk], gamma[lo:lo + chunk]
+        less = np.count_nonzero(null <= obs + g, axis=0) / float(2 ** n)
+        greater = np.count_nonzero(null >= obs - g, axis=0) / float(2 ** n)
+        p[lo:lo + chunk] = np.clip(np.minimum(less, greater) * 2, 0.0, 1.0)
+    return np.minimum(w_plus, w_minus), p
+
+
 def compare_two(a, b, paired: bool = True) -> tuple:
     """(test name, statistic, p-value): two-sided Wilcoxon signed-rank test on paired
     samples (a_i, b_i) (Wilcoxon 1945), else Mann-Whitney U (Mann & Whitney 1947).
@@ -78,11 +149,8 @@ def compare_two(a, b, paired: bool = True) -> tuple:
         if len(a) != len(b):
             raise ValueError(f"paired test needs equal sample sizes, got {len(a)} and {len(b)}")
         ok = ~(np.isnan(a) | np.isnan(b))
-        d = a[ok] - b[ok]
-        if len(d) == 0 or np.all(d == 0):
-            return ("wilcoxon", 0.0, 1.0)
-        res = stats.wilcoxon(a[ok], b[ok])
-        return ("wilcoxon", float(res.statistic), float(res.pvalue))
+        stat, p = _signed_rank_rows(a[None, ok], b[None, ok])
+        return ("wilcoxon", float(stat[0]), float(p[0]))
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) == 0 or len(b) == 0:
         return ("mannwhitneyu", np.nan, 1.0)
@@ -92,18 +160,42 @@ def compare_two(a, b, paired: bool = True) -> tuple:
     return ("mannwhitneyu", float(res.statistic), float(res.pvalue))
 
 
+def _test_pairs(pairs, paired) -> list:
+    """compare_two over a list of (a, b) samples; paired tests of equal-length NaN-free pairs
+    run as one batch of rows per length (``_signed_rank_rows``)."""
+    out = [None] * len(pairs)
+    batches: dict = {}
+    for k, (xa, xb) in enumerate(pairs):
+        pr = (len(xa) == len(xb)) if paired is None else paired
+        if pr and len(xa) == len(xb) and not (np.isnan(xa).any() or np.isnan(xb).any()):
+            batches.setdefault(len(xa), []).append(k)
+        else:
+            out[k] = compare_two(xa, xb, pr)
+    for ks in batches.values():
+        fa, fb = zip(*(_finite_for_ranks(*pairs[k]) for k in ks))
+        stat, p = _signed_rank_rows(np.array(fa), np.array(fb))
+        for k, st, pv in zip(ks, stat, p):
+            out[k] = ("wilcoxon", float(st), float(pv))
+    return out
+
+
 def pairwise_tests(data, metric: str | None = None, paired: bool | None = None,
-                   alpha: float = 0.05):
-    """All pairwise two-sided tests between methods, Holm-corrected.
+                   alpha: float = 0.05, against: str | None = None):
+    """Pairwise two-sided tests between methods, Holm-corrected.
 
     data: a dict {method name: sample} (one family of tests), or a ``Results``: then for each
     problem the methods are its (optimizer, schedule) configurations, the sample the final
-    ``metric`` per seed (default suboptimality where f* is known, else loss; diverged =
-    inf), and each problem is one family. paired (default: True when the samples have equal
-    length, or share their seeds): Wilcoxon signed-rank on paired seeds, else Mann-Whitney U.
-    Holm (1979) adjusts the p-values within each family. Returns a ``Table`` with columns
-    problem, a, b, test, statistic, p, p_holm, reject, median_a, median_b, better.
+    ``metric`` per seed (default suboptimality where f* is known, else loss; ``"auto"``: per
+    problem; diverged = inf), and each problem is one family. against: None tests every
+    pair; ``"best"`` tests each method against the best of its family only (lowest median,
+    the first one on ties), m - 1 tests instead of m (m - 1) / 2. paired (default: True when
+    the samples have equal length, or share their seeds): Wilcoxon signed-rank on paired
+    seeds, else Mann-Whitney U. Holm (1979) adjusts the p-values within each family.
+    Returns a ``Table`` with columns problem, a, b, test, statistic, p, p_holm, reject,
+    median_a, median_b, better (with ``against="best"``, a is the best).
     """
+    if against not in (None, "best"):
+        raise ValueError(f"pairwise_tests: against must be None or 'best', got {against!r}")
     families = []
     if isinstance(data, dict):
         families.append(("", {k: np.asarray(v, float) for k, v in data.items()}))
@@ -119,15 +211,26 @@ def pairwise_tests(data, metric: str | None = None, paired: bool | None = None,
             name = f"{cfg.optimizer_label} | {cfg.schedule_label}"
             by_problem.setdefault(cfg.problem_label, {})[name] = fv[idx[order]]
         families.extend(by_problem.items())
-    rows = []
+    fams, meds = [], []
     for problem, samples in families:
         names = list(samples)
+        med = {k: float(_quantile(samples[k], 0.5)) for k in names}
+        meds.append(med)
+        if against == "best" and names:
+            best = min(names, key=lambda k: (np.isnan(med[k]), med[k]))
+            fams.append((problem, [(best, k) for k in names if k != best]))
+        else:
+            fams.append((problem, list(itertools.combinations(names, 2))))
+    samples_of = dict(families)
+    flat = [(samples_of[problem][a], samples_of[problem][b])
+            for problem, pairs in fams for a, b in pairs]
+    tested = iter(_test_pairs(flat, paired))
+    rows = []
+    for (problem, pairs), med in zip(fams, meds):
         fam = []
-        for a, b in itertools.combinations(names, 2):
-            xa, xb = samples[a], samples[b]
-            pr = (len(xa) == len(xb)) if paired is None else paired
-            test, stat, p = compare_two(xa, xb, pr)
-            ma, mb = float(_quantile(xa, 0.5)), float(_quantile(xb, 0.5))
+        for a, b in pairs:
+            test, stat, p = next(tested)
+            ma, mb = med[a], med[b]
             fam.append({"problem": problem, "a": a, "b": b, "test": test, "statistic": stat,
                         "p": p, "median_a": ma, "median_b": mb,
                         "better": a if ma < mb else b if mb < ma else ""})
@@ -192,9 +295,7 @@ def final_value_stats(results, metric: str | None = None, level: float = 0.95,
     """Per configuration: n, median, IQR, mean, min, max of the final ``metric`` over seeds
     (diverged = inf), a seeded percentile-bootstrap interval of the median
     (``bootstrap_ci``) and the number diverged. Returns a ``Table``."""
-    metric = metric or default_metric(results)
-    fv = final_values(results, metric)
-    status = np.asarray(results.trials["status"])
+    metric, fv, names, status = final_context(results, metric)
     rows = []
     for cfg in configs(results):
         x = fv[list(cfg.trials)]
@@ -202,7 +303,8 @@ def final_value_stats(results, metric: str | None = None, level: float = 0.95,
         est, lo, hi = bootstrap_ci(x, level=level, n_boot=n_boot, seed=seed)
         with np.errstate(all="ignore"):
             rows.append({"problem": cfg.problem_label, "optimizer": cfg.optimizer_label,
-                         "schedule": cfg.schedule_label, "metric": metric, "n": len(x),
+                         "schedule": cfg.schedule_label, "metric": names[cfg.problem],
+                         "n": len(x),
                          "median": float(med), "q25": float(q25), "q75": float(q75),
                          "ci_low": lo, "ci_high": hi, "mean": float(np.mean(x)),
                          "min": float(np.min(x)), "max": float(np.max(x)),
@@ -226,16 +328,22 @@ class Bands:
 
 def convergence_summary(results, metric: str | None = None) -> Bands:
     """Per configuration and recorded step, the median and interquartile range over seeds of
-    ``metric`` (a diverged trajectory keeps its last value, so it sits at the top of the
-    band). The data of convergence plots with IQR bands."""
+    ``metric`` (``"auto"``: per problem). A diverged trajectory counts as +inf from its
+    divergence step on, so a band quantile that reaches a diverged seed is inf there (a
+    median curve ends where the median run diverged). The data of convergence plots with
+    IQR bands."""
     metric = metric or default_metric(results)
-    tr = metric_trace(results, metric)
+    tr = censored_trace(results, metric)
     cfgs = configs(results)
     R = len(results.steps)
     med, q25, q75 = (np.full((len(cfgs), R), np.nan) for _ in range(3))
+    by_size: dict = {}  # configurations with as many seeds: one quantile call
     for c, cfg in enumerate(cfgs):
-        m, a, b = median_iqr(tr[list(cfg.trials)], axis=0)
-        med[c], q25[c], q75[c] = m, a, b
+        by_size.setdefault(len(cfg.trials), []).append(c)
+    for cs in by_size.values():
+        idx = np.array([cfgs[c].trials for c in cs])  # (configs, seeds)
+        m, a, b = median_iqr(tr[idx], axis=1)
+        med[cs], q25[cs], q75[cs] = m, a, b
     return Bands(metric, np.asarray(results.steps), [c.key for c in cfgs], med, q25, q75,
                  np.array([len(c.trials) for c in cfgs]))
 

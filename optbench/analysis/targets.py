@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import configs, default_metric, metric_trace, table_from_rows
+from ._common import censored_trace, configs, default_metric, table_from_rows
 
 #: COCO's default targets f - f* = 10^2 ... 10^-8 (51 values, Hansen et al. 2021)
 COCO_TARGETS = 10.0 ** np.linspace(2.0, -8.0, 51)
@@ -44,50 +44,50 @@ def first_hit(values, steps, thresholds) -> np.ndarray:
     return out
 
 
-def _diverged_mask(results):
-    return np.asarray(results.trials["status"]) == "diverged"
-
-
-def steps_to_target(results, eps, metric: str = "suboptimality", relative: bool = False):
+def steps_to_target(results, eps, metric: str = "suboptimality", relative: bool = False,
+                    f_low: str = "best"):
     """Steps to reach ``metric <= eps`` for each trajectory and each eps.
 
     With ``relative=False`` the target is absolute: f - f* <= eps (needs f*; any error metric
     works). With ``relative=True`` (for problems with unknown f*) it is More & Wild's test
     f(x0) - f(x) >= (1 - eps)(f(x0) - f_L) on the loss, f_L the best loss any trajectory of
-    the run reached on that (problem, seed) pair. Returns an (n_trials, n_eps) float array
-    of recorded steps, inf where never reached (a diverged trajectory only counts steps
-    before its divergence).
+    the run reached on that (problem, seed) pair (``f_low="best"``), or f* where the problem
+    knows it (``f_low="f_star"``: then f - f* <= eps (f(x0) - f*) on the suboptimality).
+    Returns an (n_trials, n_eps) float array of recorded steps, inf where never reached (a
+    diverged trajectory only counts steps before its divergence).
     """
     eps = np.atleast_1d(np.asarray(eps, dtype=np.float64))
     if relative:
-        return _relative_hits(results, eps)[0]
-    v = metric_trace(results, metric).copy()
-    div = _diverged_mask(results)
-    if np.any(div):
-        step_of_div = np.asarray(results.trials["status_step"], dtype=np.float64)
-        after = results.steps[None, :] >= step_of_div[:, None]
-        v[div[:, None] & after] = np.inf
-    return first_hit(v, results.steps, eps)
+        return _relative_hits(results, eps, f_low=f_low)
+    return first_hit(censored_trace(results, metric), results.steps, eps)
 
 
-def _relative_hits(results, taus, metric="loss"):
-    """(steps (n, T), f0 (n,), fL (n,)) for More & Wild's convergence test."""
-    f = metric_trace(results, metric).copy()
-    div = _diverged_mask(results)
-    if np.any(div):
-        step_of_div = np.asarray(results.trials["status_step"], dtype=np.float64)
-        after = results.steps[None, :] >= step_of_div[:, None]
-        f[div[:, None] & after] = np.inf
+def _relative_hits(results, taus, metric="loss", f_low="best"):
+    """First recorded steps (n, T) of More & Wild's convergence test (see steps_to_target)."""
+    if f_low not in ("best", "f_star"):
+        raise ValueError(f"f_low must be 'best' or 'f_star', got {f_low!r}")
+    taus = np.asarray(taus, dtype=np.float64)
+    f = censored_trace(results, metric)
     f[~np.isfinite(f)] = np.inf
     f0 = f[:, 0]
-    keys = [(t.problem, t.seed) for t in results.plan.trials]
-    fL = np.empty(len(keys))
-    for key in set(keys):
-        rows = np.array([k == key for k in keys])
-        fL[rows] = np.min(f[rows])
+    # f_L per (problem, seed): the lowest value of the run there
+    keys = np.array([(t.problem, t.seed) for t in results.plan.trials]).reshape(-1, 2)
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.ravel()
+    fL = np.full(group.max() + 1 if len(group) else 0, np.inf)
+    np.minimum.at(fL, group, f.min(axis=1))
+    fL = fL[group]
     # f0 - f >= (1 - tau)(f0 - fL)  <=>  f <= f0 - (1 - tau)(f0 - fL)
-    th = f0[:, None] - (1.0 - np.asarray(taus)[None, :]) * (f0 - fL)[:, None]
-    return first_hit(f, results.steps, th), f0, fL
+    th = f0[:, None] - (1.0 - taus[None, :]) * (f0 - fL)[:, None]
+    if f_low == "f_star":
+        known = np.array([np.isfinite(results.plan.problems[t.problem].f_star)
+                          for t in results.plan.trials], dtype=bool)
+        if known.any():  # f - f* <= tau (f(x0) - f*), on the suboptimality trace
+            gap = censored_trace(results, "suboptimality")
+            gap[~np.isfinite(gap)] = np.inf
+            f[known] = gap[known]
+            th[known] = taus[None, :] * gap[known, :1]
+    return first_hit(f, results.steps, th)
 
 
 def success_rates(results, eps, metric: str = "suboptimality", relative: bool = False):
@@ -116,29 +116,44 @@ def success_rates(results, eps, metric: str = "suboptimality", relative: bool = 
     return table_from_rows(rows)
 
 
-def performance_profile(costs, taus) -> np.ndarray:
-    """Dolan-More performance profile.
-
-    costs: (n_problems, n_solvers), t_{p,s} > 0, inf (or NaN) for a failure. With the
-    performance ratio r_{p,s} = t_{p,s} / min_s t_{p,s}, the profile of solver s is
-    rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems. A problem no solver solves counts as
-    a failure for all. Returns (len(taus), n_solvers).
-
-    Reference: Dolan & More, Benchmarking optimization software with performance profiles,
-    Math. Program. 91 (2002) 201-213.
-    """
+def _costs(costs, who: str) -> np.ndarray:
     t = np.asarray(costs, dtype=np.float64)
     if t.ndim != 2:
-        raise ValueError(f"performance_profile: costs must be problems x solvers, "
-                         f"got shape {t.shape}")
-    t = np.where(np.isnan(t), np.inf, t)
+        raise ValueError(f"{who}: costs must be problems x solvers, got shape {t.shape}")
+    return np.where(np.isnan(t), np.inf, t)
+
+
+def performance_ratios(costs) -> np.ndarray:
+    """Dolan-More performance ratios r_{p,s} = t_{p,s} / min_s t_{p,s} (inf for a failure,
+    and for every solver on a problem no solver solves). costs as in performance_profile."""
+    t = _costs(costs, "performance_profile")
     if np.any(t < 0):
         raise ValueError("performance_profile: costs must be >= 0")
     best = t.min(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(np.isfinite(t), np.where(t == best, 1.0, t / best), np.inf)
-    taus = np.atleast_1d(np.asarray(taus, dtype=np.float64))
-    return (ratio[None, :, :] <= taus[:, None, None]).mean(axis=1)
+        return np.where(np.isfinite(t), np.where(t == best, 1.0, t / best), np.inf)
+
+
+def runtime_fraction(runtimes, budgets) -> np.ndarray:
+    """Fraction of the runtimes (n, n_solvers) that are <= each budget, per solver (inf:
+    never): an empirical cumulative distribution. Returns (len(budgets), n_solvers)."""
+    r = np.asarray(runtimes, dtype=np.float64)
+    budgets = np.atleast_1d(np.asarray(budgets, dtype=np.float64))
+    return (r[None, :, :] <= budgets[:, None, None]).mean(axis=1)
+
+
+def performance_profile(costs, taus) -> np.ndarray:
+    """Dolan-More performance profile.
+
+    costs: (n_problems, n_solvers), t_{p,s} > 0, inf (or NaN) for a failure. With the
+    performance ratio r_{p,s} = t_{p,s} / min_s t_{p,s} (``performance_ratios``), the
+    profile of solver s is rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems. A problem no
+    solver solves counts as a failure for all. Returns (len(taus), n_solvers).
+
+    Reference: Dolan & More, Benchmarking optimization software with performance profiles,
+    Math. Program. 91 (2002) 201-213.
+    """
+    return runtime_fraction(performance_ratios(costs), taus)
 
 
 def data_profile(costs, dims, alphas) -> np.ndarray:
@@ -147,22 +162,20 @@ def data_profile(costs, dims, alphas) -> np.ndarray:
     costs: (n_problems, n_solvers) function evaluations t_{p,s} to pass the convergence test
     (the start point is the first evaluation), inf for a failure; dims: n_p, the dimension
     of each problem. d_s(alpha) = |{p : t_{p,s} / (n_p + 1) <= alpha}| / n_problems, the
-    fraction of problems solved within alpha simplex gradients. Returns
+    fraction of problems solved within alpha simplex gradients. With ``dims=None`` the
+    budgets alpha are evaluations (gradient methods: one gradient per step). Returns
     (len(alphas), n_solvers).
 
     Reference: More & Wild, Benchmarking derivative-free optimization algorithms,
     SIAM J. Optim. 20(1) (2009) 172-191.
     """
-    t = np.asarray(costs, dtype=np.float64)
-    if t.ndim != 2:
-        raise ValueError(f"data_profile: costs must be problems x solvers, got shape {t.shape}")
-    t = np.where(np.isnan(t), np.inf, t)
+    t = _costs(costs, "data_profile")
+    if dims is None:
+        return runtime_fraction(t, alphas)
     n = np.asarray(dims, dtype=np.float64).reshape(-1)
     if len(n) != t.shape[0]:
         raise ValueError(f"data_profile: {len(n)} dims for {t.shape[0]} problems")
-    units = t / (n[:, None] + 1.0)
-    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    return (units[None, :, :] <= alphas[:, None, None]).mean(axis=1)
+    return runtime_fraction(t / (n[:, None] + 1.0), alphas)
 
 
 @dataclass
@@ -178,29 +191,28 @@ class ProfileCosts:
     tau: float
 
 
-def profile_costs(results, tau: float = 1e-3, metric: str = "loss") -> ProfileCosts:
+def profile_costs(results, tau: float = 1e-3, metric: str = "loss",
+                  f_low: str = "best") -> ProfileCosts:
     """Evaluations each solver needs on each problem to pass More & Wild's test
     f(x0) - f(x) >= (1 - tau)(f(x0) - f_L).
 
     A "problem" is a (problem, seed) pair (the seed fixes the start point, shared by all
     optimizers); a "solver" an (optimizer, schedule) pair; histories are replaced by their
-    running minimum; f_L is the smallest value any solver reached on the problem; the cost of
-    a pass after k steps is k + 1 (the start point is the first evaluation).
+    running minimum; f_L is the smallest value any solver reached on the problem
+    (``f_low="f_star"``: f* where the problem knows it, see ``steps_to_target``); the cost
+    of a pass after k steps is k + 1 (the start point is the first evaluation).
     """
-    hits, _, _ = _relative_hits(results, np.array([tau]), metric)
+    hits = _relative_hits(results, np.array([tau]), metric, f_low)
     plan = results.plan
-    pkeys, skeys = [], []
+    pkeys: dict = {}
+    skeys: dict = {}
     for t in plan.trials:
-        pk, sk = (t.problem, t.seed), (t.optimizer, t.schedule)
-        if pk not in pkeys:
-            pkeys.append(pk)
-        if sk not in skeys:
-            skeys.append(sk)
+        pkeys.setdefault((t.problem, t.seed), len(pkeys))
+        skeys.setdefault((t.optimizer, t.schedule), len(skeys))
+    a = np.array([pkeys[(t.problem, t.seed)] for t in plan.trials], dtype=np.intp)
+    b = np.array([skeys[(t.optimizer, t.schedule)] for t in plan.trials], dtype=np.intp)
     costs = np.full((len(pkeys), len(skeys)), np.inf)
-    for i, t in enumerate(plan.trials):
-        c = hits[i, 0] + 1.0
-        a, b = pkeys.index((t.problem, t.seed)), skeys.index((t.optimizer, t.schedule))
-        costs[a, b] = min(costs[a, b], c)
+    np.minimum.at(costs, (a, b), hits[:, 0] + 1.0)
     problems = [(plan.problems[p].label(), s) for p, s in pkeys]
     solvers = [(plan.optimizers[o].label(), plan.schedules[s].label() if s >= 0 else "constant")
                for o, s in skeys]
@@ -243,15 +255,12 @@ def ecdf_steps_to_target(results, targets=None, metric: str = "suboptimality",
         budgets = np.logspace(0.0 if not per_dim else np.log10(1.0 / dims.max()),
                               np.log10(top), 100)
     budgets = np.asarray(budgets, dtype=np.float64)
-    skeys = []
-    for t in results.plan.trials:
-        if (t.optimizer, t.schedule) not in skeys:
-            skeys.append((t.optimizer, t.schedule))
+    skeys: dict = {}
+    for i, t in enumerate(results.plan.trials):
+        skeys.setdefault((t.optimizer, t.schedule), []).append(i)
     frac = np.zeros((len(skeys), len(budgets)))
-    for s, key in enumerate(skeys):
-        rows = [i for i, t in enumerate(results.plan.trials) if (t.optimizer, t.schedule) == key]
-        h = hits[rows].ravel()
-        frac[s] = (h[None, :] <= budgets[:, None]).mean(axis=1)
+    for s, rows in enumerate(skeys.values()):
+        frac[s] = runtime_fraction(hits[rows].reshape(-1, 1), budgets)[:, 0]
     plan = results.plan
     solvers = [(plan.optimizers[o].label(), plan.schedules[s].label() if s >= 0 else "constant")
                for o, s in skeys]
@@ -267,5 +276,5 @@ def target_table(results, eps=(1e-2, 1e-4, 1e-6), metric: str | None = None):
 
 
 __all__ = ["COCO_TARGETS", "first_hit", "steps_to_target", "success_rates",
-           "performance_profile", "data_profile", "ProfileCosts", "profile_costs", "ECDF",
+           "performance_ratios", "runtime_fraction", "performance_profile", "data_profile", "ProfileCosts", "profile_costs", "ECDF",
            "ecdf_steps_to_target", "target_table"]

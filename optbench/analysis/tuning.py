@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from ._common import default_metric, final_values, has_trace, table_from_rows
+from ._common import final_context, has_trace, table_from_rows, variant_label
 from .stats import median_iqr
 
 
@@ -32,12 +32,7 @@ def _groups(results, params):
                 raise ValueError(f"tune: {type(opt).__name__} has no hyper-parameter {p!r}")
         cand_of[o] = tuple(_hashable(d.pop(p)) for p in params)
         base_of[o] = json.dumps(d, sort_keys=True)
-        shown = {k: v for k, v in opt.params().items() if k not in params
-                 and json.dumps(v, default=str)
-                 != json.dumps(type(opt).defaults().get(k), default=str)}
-        labels[base_of[o]] = (f"{type(opt).__name__}("
-                              + ", ".join([f"{p}=*" for p in params]
-                                          + [f"{k}={v!r}" for k, v in shown.items()]) + ")")
+        labels[base_of[o]] = variant_label(opt, params)
     groups: dict = {}
     for i, t in enumerate(plan.trials):
         key = (t.problem, base_of[t.optimizer], t.schedule)
@@ -52,25 +47,25 @@ def _names(results, key, labels):
             plan.schedules[s].label() if s >= 0 else "constant")
 
 
+def _lr_grids(results):
+    """(group key, its (problem, family, schedule) labels, its sorted lrs, its candidates)
+    for each (problem, optimizer family, schedule) of the run."""
+    groups, labels = _groups(results, ("lr",))
+    for key, cands in groups.items():
+        yield key, _names(results, key, labels), sorted(c[0] for c in cands), cands
+
+
 def _fmt(params, cand):
     return ", ".join(f"{p}={v!r}" for p, v in zip(params, cand))
 
 
-def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
-         params=("lr",)):
-    """Tuned against default settings, per (problem, optimizer family, schedule).
-
-    For each group, every candidate value of ``params`` is scored by the median over
-    ``tuning_seeds`` of the final ``metric`` (diverged = inf; default metric suboptimality
-    where f* is known, else loss); the best candidate is then reported by its median and IQR
-    over ``eval_seeds``, which must be disjoint from the tuning seeds (default: the first
-    half of the run's seeds tunes, the second half evaluates). The default candidate is the
-    one equal to the optimizer class's defaults (torch's), when the grid has it. Returns a
-    ``Table``.
-    """
-    metric = metric or default_metric(results)
-    params = tuple(params)
+def split_seeds(results, tuning_seeds=None, eval_seeds=None, held_out: bool = True) -> tuple:
+    """(tuning seeds, evaluation seeds) of ``tune``, as sorted lists: by default the first
+    half of the run's seeds tunes and the second half evaluates; ``held_out=False`` tunes and
+    evaluates on all seeds (in-sample, for runs with a single seed)."""
     seeds = sorted(set(int(s) for s in results.trials["seed"]))
+    if not held_out:
+        return seeds, seeds
     if tuning_seeds is None and eval_seeds is None:
         if len(seeds) < 2:
             raise ValueError("tune: needs at least 2 seeds (tuning and evaluation seeds "
@@ -85,38 +80,63 @@ def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
                          f"{sorted(tuning_seeds & eval_seeds)}")
     if not eval_seeds:
         raise ValueError("tune: no evaluation seeds")
-    fv = final_values(results, metric)
+    return sorted(tuning_seeds), sorted(eval_seeds)
+
+
+def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
+         params=("lr",), held_out: bool = True):
+    """Tuned against default settings, per (problem, optimizer family, schedule).
+
+    For each group, every candidate value of ``params`` is scored by the median over
+    ``tuning_seeds`` of the final ``metric`` (diverged = inf; default metric suboptimality
+    where f* is known, else loss; ``"auto"``: per problem); the best candidate (lowest
+    score, ties broken by the candidate's text) is then reported by its median and IQR over
+    ``eval_seeds``, which must be disjoint from the tuning seeds (default: the first half of
+    the run's seeds tunes, the second half evaluates; ``held_out=False``: all seeds do both,
+    an in-sample choice). The default candidate is the one equal to the optimizer class's
+    defaults (torch's), when the grid has it. Returns a ``Table``; ``tuned_optimizer`` and
+    ``default_optimizer`` are the plan labels of the chosen and the default settings.
+    """
+    params = tuple(params)
+    tuning_seeds, eval_seeds = split_seeds(results, tuning_seeds, eval_seeds, held_out)
+    metric, fv, names, _ = final_context(results, metric)
     seed_col = np.asarray(results.trials["seed"])
+    in_tuning, in_eval = np.isin(seed_col, tuning_seeds), np.isin(seed_col, eval_seeds)
     groups, labels = _groups(results, params)
+    plan = results.plan
     rows = []
     for key, cands in groups.items():
         problem, base, sched = _names(results, key, labels)
-        first = results.plan.trials[next(iter(cands.values()))[0]]
-        opt_cls = type(results.plan.optimizers[first.optimizer])
-        defaults = opt_cls.defaults()
+        first = plan.trials[next(iter(cands.values()))[0]]
+        defaults = type(plan.optimizers[first.optimizer]).defaults()
         default_cand = tuple(_hashable(defaults.get(p)) for p in params)
         scores = {}
         for cand, idx in cands.items():
-            tune_idx = [i for i in idx if seed_col[i] in tuning_seeds]
+            tune_idx = [i for i in idx if in_tuning[i]]
             scores[cand] = float(median_iqr(fv[tune_idx])[0]) if tune_idx else np.inf
         best = min(scores, key=lambda c: (scores[c], str(c)))
 
         def evaluate(cand):
-            ev = [i for i in cands[cand] if seed_col[i] in eval_seeds]
+            ev = [i for i in cands[cand] if in_eval[i]]
             return median_iqr(fv[ev]) if ev else (np.nan, np.nan, np.nan)
 
+        def label(cand):
+            return plan.optimizers[plan.trials[cands[cand][0]].optimizer].label()
+
         bm, b25, b75 = evaluate(best)
-        row = {"problem": problem, "optimizer": base, "schedule": sched, "metric": metric,
-               "candidates": len(cands), "tuned": _fmt(params, best),
+        row = {"problem": problem, "optimizer": base, "schedule": sched,
+               "metric": names[key[0]], "candidates": len(cands), "tuned": _fmt(params, best),
                "tuning_score": scores[best], "eval_median": float(bm), "eval_q25": float(b25),
                "eval_q75": float(b75), "default": "", "default_eval_median": np.nan,
-               "default_eval_q25": np.nan, "default_eval_q75": np.nan}
+               "default_eval_q25": np.nan, "default_eval_q75": np.nan,
+               "tuned_optimizer": label(best), "default_optimizer": ""}
         for p, v in zip(params, best):
             row[f"best_{p}"] = v if isinstance(v, (int, float)) else str(v)
         if default_cand in cands:
             dm, d25, d75 = evaluate(default_cand)
             row.update({"default": _fmt(params, default_cand), "default_eval_median": float(dm),
-                        "default_eval_q25": float(d25), "default_eval_q75": float(d75)})
+                        "default_eval_q25": float(d25), "default_eval_q75": float(d75),
+                        "default_optimizer": label(default_cand)})
         rows.append(row)
     return table_from_rows(rows)
 
@@ -127,14 +147,9 @@ def lr_sensitivity(results, metric: str | None = None) -> list[dict]:
     ``q25``, ``q75`` over seeds of the final ``metric`` (diverged = inf) and the
     ``diverged`` fraction at each lr. Returns a list of dicts (problem, optimizer,
     schedule, metric, lr, median, q25, q75, diverged)."""
-    metric = metric or default_metric(results)
-    fv = final_values(results, metric)
-    status = np.asarray(results.trials["status"])
-    groups, labels = _groups(results, ("lr",))
+    metric, fv, names, status = final_context(results, metric)
     out = []
-    for key, cands in groups.items():
-        problem, base, sched = _names(results, key, labels)
-        lrs = sorted(c[0] for c in cands)
+    for key, (problem, base, sched), lrs, cands in _lr_grids(results):
         med, q25, q75, div = [], [], [], []
         for lr in lrs:
             idx = cands[(lr,)]
@@ -143,7 +158,8 @@ def lr_sensitivity(results, metric: str | None = None) -> list[dict]:
             q25.append(float(a))
             q75.append(float(b))
             div.append(float(np.mean(status[idx] == "diverged")))
-        out.append({"problem": problem, "optimizer": base, "schedule": sched, "metric": metric,
+        out.append({"problem": problem, "optimizer": base, "schedule": sched,
+                    "metric": names[key[0]],
                     "lr": np.array(lrs, float), "median": np.array(med), "q25": np.array(q25),
                     "q75": np.array(q75), "diverged": np.array(div)})
     return out
@@ -160,11 +176,8 @@ def stability_map(results):
     """
     status = np.asarray(results.trials["status"])
     loss = results.trace("loss") if has_trace(results, "loss") else None
-    groups, labels = _groups(results, ("lr",))
     rows = []
-    for key, cands in groups.items():
-        problem, base, sched = _names(results, key, labels)
-        lrs = sorted(c[0] for c in cands)
+    for key, (problem, base, sched), lrs, cands in _lr_grids(results):
         stable = []
         for lr in lrs:
             idx = cands[(lr,)]
@@ -186,4 +199,4 @@ def stability_map(results):
     return table_from_rows(rows)
 
 
-__all__ = ["tune", "lr_sensitivity", "stability_map"]
+__all__ = ["split_seeds", "tune", "lr_sensitivity", "stability_map"]

@@ -80,6 +80,9 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
     if checks.table is not None:
         tables.append(checks.table)
     tables.append(T.tuned_table(view))
+    stability = T.stability_table(view)
+    if stability is not None:
+        tables.append(stability)
     _unique_names(figures)
     _unique_names(tables)
     return figures, tables

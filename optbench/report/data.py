@@ -1,16 +1,20 @@
-"""Figure data: pure functions of a run's ``Results`` (and its analysis), no drawing.
+"""Figure data: pure functions of a run's ``Results`` and its analysis, no drawing.
 
-Conventions used across the report:
+Every number comes from :mod:`optbench.analysis`; this module selects and arranges it:
 
-* the *metric* of a problem is ``suboptimality`` (f - f*) where f* is known and recorded,
-  else ``loss``;
-* an optimizer *variant* is its spec without the learning rate (``Adam(amsgrad=True)``); a
-  variant keeps one colour in every figure, and its *tuned* setting on a (problem, schedule) is
-  the lr of lowest median final metric over seeds;
+* the *metric* of a problem is ``suboptimality`` (f - f*) where f* is known, else ``loss``
+  (``analysis.problem_metric``, metric ``"auto"``);
+* an optimizer *variant* is its spec without the learning rate (``analysis.variant_label``:
+  ``Adam(amsgrad=True)``); a variant keeps one colour in every figure, and its *tuned*
+  setting on a (problem, schedule) is the lr ``analysis.tune`` picks: lowest median final
+  metric over the tuning seeds (the first half of the seeds), reported on the held-out
+  seeds (all seeds both tune and evaluate when the run has a single seed);
 * a diverged trajectory counts as +inf from its divergence step on (worse than any value);
 * a trajectory *reaches target tau* at the first recorded step k with
-  f(x_k) - f_low <= tau (f(x_0) - f_low) (More & Wild's test), where f_low is f* if known, else
-  the lowest loss any trajectory of the run reached on that problem and seed.
+  f(x_k) - f_low <= tau (f(x_0) - f_low) (More & Wild's test,
+  ``analysis.steps_to_target(relative=True, f_low="f_star")``), where f_low is f* if known,
+  else the lowest loss any trajectory of the run reached on that problem and seed; it costs
+  k + 1 evaluations (the start point is the first).
 """
 from __future__ import annotations
 
@@ -19,23 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import analysis as an
 from .model import Contour, FigureData, Heatmap, Panel, Series
 
-BIG = 1e300  # sentinel for "diverged" inside percentiles (inf would give nan)
 PROFILE_TAU = 1e-3
 ECDF_TAUS = tuple(10.0 ** -k for k in range(1, 8))
 
 
 # ---- grouping of the trials ---------------------------------------------------------------
-
-def variant_of(optimizer) -> str:
-    """The optimizer spec without its lr: ``Adam(amsgrad=True)``, ``SGD(momentum=0.9)``."""
-    defaults = optimizer.defaults()
-    parts = [f"{k}={v!r}" for k, v in optimizer.params().items()
-             if k != "lr" and (k not in defaults or defaults[k] != v)]
-    name = type(optimizer).__name__
-    return f"{name}({', '.join(parts)})" if parts else name
-
 
 def lr_of(optimizer) -> float:
     return float(optimizer.params().get("lr", math.nan))
@@ -51,16 +46,18 @@ def fmt_num(v: float, digits: int = 3) -> str:
 
 @dataclass
 class Config:
-    """One configuration: a problem, an optimizer setting and a schedule; its seeds' trials."""
+    """One configuration: a problem, an optimizer setting and a schedule; its seeds' trials;
+    ``index``: its row in the analysis's per-configuration tables (``analysis.configs``)."""
 
     problem: int
     optimizer: int
     schedule: int
     trials: np.ndarray  # trial indices, in seed order
+    index: int = 0
 
 
 class RunView:
-    """Indices and per-trial values of a run that every figure and table shares."""
+    """Indices of a run and the analysis results that every figure and table shares."""
 
     def __init__(self, results):
         self.results = results
@@ -69,7 +66,7 @@ class RunView:
         self.problem_labels = [p.label() for p in plan.problems]
         self.optimizer_labels = [o.label() for o in plan.optimizers]
         self.schedule_labels = [s.label() for s in plan.schedules] or ["constant"]
-        self.variants = [variant_of(o) for o in plan.optimizers]
+        self.variants = [an.variant_label(o) for o in plan.optimizers]
         self.variant_keys = list(dict.fromkeys(self.variants))
         self.lrs = [lr_of(o) for o in plan.optimizers]
         self.steps = np.asarray(results.steps)
@@ -83,28 +80,18 @@ class RunView:
         self.status = np.asarray(tr["status"])
         self.status_step = np.asarray(tr["status_step"])
         self.diverged = self.status == "diverged"
-        # metric per problem
-        recorded = set(results.recorded)
-        self.metric = []
-        for p in plan.problems:
-            known = np.isfinite(p.f_star)
-            self.metric.append("suboptimality" if known and "suboptimality" in recorded
-                               else "loss")
-        final = np.empty(len(trials))
-        for i, p in enumerate(plan.problems):
-            m = self.t_problem == i
-            col = "final_suboptimality" if self.metric[i] == "suboptimality" else "final_loss"
-            final[m] = np.asarray(tr[col], dtype=float)[m]
-        final[self.diverged | ~np.isfinite(final)] = np.inf
-        self.final = final
-        # configurations in plan order
-        keys = list(zip(self.t_problem, self.t_optimizer, self.t_schedule))
-        groups: dict = {}
-        for i, k in enumerate(keys):
-            groups.setdefault(k, []).append(i)
-        self.configs = [Config(int(k[0]), int(k[1]), int(k[2]), np.array(v))
-                        for k, v in groups.items()]
-        self._trace_cache: dict = {}
+        self.seeds = sorted(set(int(s) for s in self.t_seed))
+        self.metric = [an.problem_metric(results, p) for p in range(len(plan.problems))]
+        self.final = an.final_values(results, an.AUTO)
+        self.configs = [Config(c.problem, c.optimizer, max(c.schedule, 0), np.array(c.trials), i)
+                        for i, c in enumerate(an.configs(results))]
+        self._by_key = {(c.problem, c.optimizer, c.schedule): c for c in self.configs}
+        self._cache: dict = {}
+
+    def _cached(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     # ---- labels -------------------------------------------------------------------------
     def setting_label(self, o: int) -> str:
@@ -114,78 +101,69 @@ class RunView:
     def metric_label(self, p: int) -> str:
         return "f(x) - f*" if self.metric[p] == "suboptimality" else "f(x)"
 
-    # ---- values -------------------------------------------------------------------------
-    def trace(self, name: str) -> np.ndarray:
-        """A trace with diverged trajectories set to +inf from their divergence on."""
-        if name not in self._trace_cache:
-            t = np.array(self.results.trace(name), dtype=float)
-            if self.diverged.any():
-                after = self.steps[None, :] >= self.status_step[:, None]
-                t[self.diverged[:, None] & after] = np.inf
-            t[np.isnan(t)] = np.inf
-            self._trace_cache[name] = t
-        return self._trace_cache[name]
-
+    # ---- analysis results ---------------------------------------------------------------
     def metric_trace(self, p: int) -> np.ndarray:
-        return self.trace(self.metric[p])
+        """Each trial's trace of its problem's metric (rows of all problems)."""
+        return self._cached("trace", lambda: an.metric_trace(self.results, an.AUTO))
+
+    def bands(self) -> "an.Bands":
+        """Median and IQR bands per configuration (``analysis.convergence_summary``)."""
+        return self._cached("bands", lambda: an.convergence_summary(self.results, an.AUTO))
+
+    def final_stats(self) -> list:
+        """Rows of ``analysis.final_value_stats`` per configuration (in ``configs`` order)."""
+        return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO).rows())
+
+    def tuning(self) -> list:
+        """Rows of ``analysis.tune`` (held out seeds where the run has two or more)."""
+        return self._cached("tune", lambda: an.tune(self.results, metric=an.AUTO,
+                                                    held_out=self.held_out).rows())
+
+    @property
+    def held_out(self) -> bool:
+        return len(self.seeds) >= 2
+
+    def eval_seeds(self) -> list:
+        return an.split_seeds(self.results, held_out=self.held_out)[1]
+
+    def config(self, p: int, o: int, s: int) -> Config | None:
+        return self._by_key.get((p, o, s))
 
     def configs_of(self, p=None, o=None, s=None) -> list:
         return [c for c in self.configs if (p is None or c.problem == p)
                 and (o is None or c.optimizer == o) and (s is None or c.schedule == s)]
 
     def median_final(self, c: Config) -> float:
-        return float(np.median(self.final[c.trials]))
+        return float(self.final_stats()[c.index]["median"])
 
     def tuned(self, p: int, s: int) -> dict:
-        """variant -> the configuration of its best lr on problem p with schedule s."""
-        best: dict = {}
-        for c in self.configs_of(p=p, s=s):
-            v = self.variants[c.optimizer]
-            score = (self.median_final(c), np.mean(self.final[c.trials]))
-            if v not in best or score < best[v][0]:
-                best[v] = (score, c)
-        return {v: best[v][1] for v in self.variant_keys if v in best}
+        """variant -> the configuration of its tuned lr on problem p with schedule s."""
+        def make():
+            out: dict = {}
+            for row in self.tuning():
+                key = (self.problem_labels.index(row["problem"]),
+                       self.schedule_labels.index(row["schedule"]))
+                o = self.optimizer_labels.index(row["tuned_optimizer"])
+                out.setdefault(key, {})[row["optimizer"]] = self.config(key[0], o, key[1])
+            return {k: {v: d[v] for v in self.variant_keys if v in d} for k, d in out.items()}
+        return self._cached("tuned", make).get((p, s), {})
 
     def steps_to_target(self, tau: float) -> np.ndarray:
         """Per trial: the first recorded step meeting the target tau (inf if never)."""
-        loss = self.trace("loss")
-        out = np.full(len(loss), np.inf)
-        for p, prob in enumerate(self.plan.problems):
-            rows = np.flatnonzero(self.t_problem == p)
-            if self.metric[p] == "suboptimality":
-                gap = self.trace("suboptimality")[rows]
-                gap0 = gap[:, :1]
-            else:
-                f_low = np.empty(len(rows))
-                for seed in np.unique(self.t_seed[rows]):
-                    m = self.t_seed[rows] == seed
-                    f_low[m] = np.min(loss[rows][m])
-                gap = loss[rows] - f_low[:, None]
-                gap0 = gap[:, :1]
-            hit = gap <= tau * gap0
-            first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-            out[rows] = np.where(first >= 0, self.steps[np.maximum(first, 0)], np.inf)
-        return out
-
-
-def percentile_band(values: np.ndarray, axis=0):
-    """(median, 25th, 75th percentiles) with +inf treated as larger than anything; entries
-    that are +inf come back as nan (not drawn)."""
-    v = np.where(np.isfinite(values), values, BIG)
-    q = np.percentile(v, [50, 25, 75], axis=axis)
-    q[q >= BIG / 10] = np.nan
-    return q[0], q[1], q[2]
+        return self._cached(("stt", tau), lambda: an.steps_to_target(
+            self.results, [tau], relative=True, f_low="f_star")[:, 0])
 
 
 FLOOR = 1e-16  # relative to the initial value: below it, differences are round-off
 
 
 def _positive(y, floor: float = 0.0):
-    """Values for a log axis: non-positive -> nan (not drawn), tiny values -> ``floor``."""
+    """Values for a log axis: non-positive or infinite (diverged) -> nan (not drawn), tiny
+    values -> ``floor``."""
     if y is None:
         return None
     y = np.array(y, dtype=float)
-    y[~(y > 0)] = np.nan
+    y[~((y > 0) & np.isfinite(y))] = np.nan
     if floor > 0:
         y[y < floor] = floor
     return y
@@ -208,6 +186,15 @@ def _diverged_ends(label, key, x, med):
     return []
 
 
+def tuned_text(view: RunView) -> str:
+    """How the tuned lr was chosen, for captions."""
+    if view.held_out:
+        return ("tuned lr (optbench.analysis.tune: lowest median final value over the tuning "
+                "seeds, the first half of the seeds)")
+    return ("tuned lr (optbench.analysis.tune: lowest median final value; the run has one "
+            "seed, so the choice is in-sample)")
+
+
 def _xsteps(view: RunView):
     """Recorded steps as plotted (log axes drop step 0)."""
     keep = view.steps > 0 if view.log_steps else np.ones(len(view.steps), bool)
@@ -228,12 +215,13 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
     for p, plabel in enumerate(view.problem_labels):
         panels = []
         trace = view.metric_trace(p)
+        bands = view.bands()
         floor = display_floor(view, p)
         top = 0.0
         for s, slabel in enumerate(view.schedule_labels):
             series = []
             for v, c in view.tuned(p, s).items():
-                med, lo, hi = percentile_band(trace[c.trials][:, keep])
+                med, lo, hi = (b[c.index, keep] for b in (bands.median, bands.q25, bands.q75))
                 med = _positive(med, floor)
                 series.append(Series(view.setting_label(c.optimizer), x, med, key=v,
                                      lo=_positive(lo, floor), hi=_positive(hi, floor)))
@@ -259,7 +247,7 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
             title=f"Convergence on {plabel}",
             caption=(f"{view.metric_label(p)} on {plabel} over steps: median (line) and "
                      f"interquartile range (band) over {len(view.plan.seeds)} seeds, each "
-                     "optimizer at its best lr (lowest median final value)"
+                     f"optimizer at its {tuned_text(view)}"
                      + ("; dotted lines in an optimizer's colour: the theory bounds that apply "
                         "to it (see the rate-check table)" if has_bound else "")
                      + "; x: the median run diverged there (curves leave through the top)"
@@ -278,7 +266,7 @@ def lr_figure(view: RunView) -> FigureData | None:
     if "lr" not in view.results.recorded:
         return None
     x, keep, xscale = _xsteps(view)
-    lr = view.trace("lr")[:, keep]
+    lr = an.censored_trace(view.results, "lr")[:, keep]
     base = np.array([view.lrs[o] for o in view.t_optimizer])
     with np.errstate(divide="ignore", invalid="ignore"):
         mult = lr / base[:, None]
@@ -287,7 +275,8 @@ def lr_figure(view: RunView) -> FigureData | None:
         rows = np.flatnonzero((view.t_schedule == s) & (base > 0))
         if not len(rows):
             continue
-        med, lo, hi = percentile_band(mult[rows])
+        med, lo, hi = (np.where(np.isfinite(q), q, np.nan)
+                       for q in an.median_iqr(mult[rows], axis=0))
         series = [Series("all trajectories", x, med, key=None, lo=lo, hi=hi)]
         panels.append(Panel(title=slabel, xlabel="step", ylabel="lr / base lr", xscale=xscale,
                             yscale="linear", series=series))
@@ -369,89 +358,90 @@ def path_figures(view: RunView, grid: int = 120) -> tuple[list[FigureData], list
 
 def profile_figures(view: RunView, tau: float = PROFILE_TAU,
                     taus=ECDF_TAUS) -> list[FigureData]:
-    """Performance profile, data profile (tau fixed) and ECDF of steps to target (over taus),
-    one panel per schedule.
+    """Performance profile, data profile (tau fixed) and ECDF of evaluations to target (over
+    taus), one panel per schedule: ``analysis.profile_costs`` (f_low = f* where known),
+    ``performance_profile``, ``data_profile`` and ``runtime_fraction``.
 
     Solvers: optimizer variants at their tuned lr per problem (and schedule); instances:
     (problem, seed) pairs.
     """
-    instances = [(p, seed) for p in range(len(view.problem_labels)) for seed in view.plan.seeds]
     multi = len(view.schedule_labels) > 1
-    stt = {t: view.steps_to_target(t) for t in set(taus) | {tau}}
+    pcs = {t: an.profile_costs(view.results, t, f_low="f_star") for t in set(taus) | {tau}}
+    first = pcs[tau]
+    instances = [(view.problem_labels.index(pl), seed) for pl, seed in first.problems]
+    solver_col = {key: j for j, key in enumerate(first.solvers)}
     xscale = "log" if view.log_steps else "linear"
-    s_grid = np.unique(np.concatenate([view.steps, [max(view.plan.steps, 1)]]).astype(float))
-    sx = s_grid[s_grid > 0] if view.log_steps else s_grid
+    # budgets in evaluations: each recorded step k costs k + 1
+    budgets = np.unique(np.concatenate([view.steps, [max(view.plan.steps, 1)]]).astype(float)) + 1
     perf_panels, data_panels, ecdf_panels = [], [], []
     for s, slabel in enumerate(view.schedule_labels):
-        solvers: dict = {}  # variant -> {instance: trial}
-        for p in range(len(view.problem_labels)):
-            for v, c in view.tuned(p, s).items():
-                for t in c.trials:
-                    solvers.setdefault(v, {})[(p, int(view.t_seed[t]))] = t
-        keys = [v for v in view.variant_keys if v in solvers]
+        keys = [v for v in view.variant_keys
+                if any(v in view.tuned(p, s) for p in range(len(view.problem_labels)))]
+        cols = np.full((len(instances), len(keys)), -1)
+        for i, (p, _) in enumerate(instances):
+            for j, v in enumerate(keys):
+                c = view.tuned(p, s).get(v)
+                if c is not None:
+                    cols[i, j] = solver_col[(view.optimizer_labels[c.optimizer], slabel)]
 
         def costs(tau_):
-            out = np.full((len(instances), len(keys)), np.inf)
-            for j, k in enumerate(keys):
-                for i, inst in enumerate(instances):
-                    if inst in solvers[k]:
-                        out[i, j] = stt[tau_][solvers[k][inst]]
-            # steps count gradient evaluations; meeting the target at step 0 costs 1
-            return np.where(np.isfinite(out), np.maximum(out, 1), np.inf)
+            pc = pcs[tau_].costs
+            rows = np.arange(len(instances))[:, None]
+            return np.where(cols >= 0, pc[rows, np.maximum(cols, 0)], np.inf)
 
         cost = costs(tau)
-        best = np.min(cost, axis=1, keepdims=True) if keys else np.full((len(instances), 1), np.inf)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(np.isfinite(best), cost / best, np.inf)
+        ratio = an.performance_ratios(cost)
         finite = ratio[np.isfinite(ratio)]
         rmax = max(float(finite.max()) if finite.size else 2.0, 2.0) * 1.5
         r_grid = np.unique(np.concatenate([np.logspace(0, np.log10(rmax), 200), finite]))
+        rho = an.performance_profile(cost, r_grid)
+        solved = an.data_profile(cost, None, budgets)
+        runtimes = an.runtime_fraction(np.concatenate([costs(t) for t in taus]), budgets)
         title = slabel if multi else ""
-        perf = Panel(title=title, xlabel="performance ratio r (steps / best steps)",
+        perf = Panel(title=title, xlabel="performance ratio r (evaluations / best evaluations)",
                      ylabel="fraction of problems", xscale="log", ylim=(0, 1.02))
-        data = Panel(title=title, xlabel="steps (gradient evaluations)",
+        data = Panel(title=title, xlabel="evaluations (steps + 1)",
                      ylabel="fraction of problems solved", xscale=xscale, ylim=(0, 1.02))
-        ecdf = Panel(title=title, xlabel="steps (gradient evaluations)",
+        ecdf = Panel(title=title, xlabel="evaluations (steps + 1)",
                      ylabel="fraction of (problem, target) pairs", xscale=xscale, ylim=(0, 1.02))
-        all_costs = [costs(t) for t in taus]
         for j, v in enumerate(keys):
-            perf.series.append(Series(v, r_grid, np.mean(ratio[:, j][:, None] <= r_grid[None, :],
-                                                         axis=0), key=v, kind="step"))
-            data.series.append(Series(v, sx, np.mean(cost[:, j][:, None] <= sx[None, :], axis=0),
-                                      key=v, kind="step"))
-            stack = np.concatenate([c[:, j] for c in all_costs])
-            ecdf.series.append(Series(v, sx, np.mean(stack[:, None] <= sx[None, :], axis=0),
-                                      key=v, kind="step"))
+            perf.series.append(Series(v, r_grid, rho[:, j], key=v, kind="step"))
+            data.series.append(Series(v, budgets, solved[:, j], key=v, kind="step"))
+            ecdf.series.append(Series(v, budgets, runtimes[:, j], key=v, kind="step"))
         perf_panels.append(perf)
         data_panels.append(data)
         ecdf_panels.append(ecdf)
     n_inst = len(instances)
-    tail = (" Solvers are optimizer variants at their best lr per problem"
+    tail = (" Solvers are optimizer variants at their " + tuned_text(view) + " per problem"
             + (" (one panel per schedule)" if multi else "") + f"; problems are the {n_inst} "
             "(problem, seed) pairs. A trajectory meets target tau when "
             "f(x_k) - f_low <= tau (f(x_0) - f_low), f_low = f* where known, else the lowest value "
-            "of the run on that problem and seed; steps are resolved to the recorded steps.")
+            "of the run on that problem and seed (optbench.analysis.profile_costs); meeting it "
+            "at recorded step k costs k + 1 evaluations (the start point is the first).")
     return [
         FigureData("performance_profile", "Performance profile",
                    f"Performance profile (Dolan & More 2002) for tau = {tau:g}: fraction of "
-                   "problems a solver meets the target within r times the steps of the fastest "
-                   "solver." + tail, perf_panels, legend=_legend(view, perf_panels)),
+                   "problems a solver meets the target within r times the evaluations of the "
+                   "fastest solver." + tail, perf_panels, legend=_legend(view, perf_panels)),
         FigureData("data_profile", "Data profile",
                    f"Data profile (More & Wild 2009) for tau = {tau:g}: fraction of problems "
-                   "solved within a budget of steps." + tail, data_panels,
+                   "solved within a budget of evaluations." + tail, data_panels,
                    legend=_legend(view, data_panels)),
         FigureData("ecdf_steps_to_target", "ECDF of steps to target",
-                   "Empirical cumulative distribution of steps to target (COCO-style runtime "
-                   f"distribution) over the targets tau = {', '.join(f'{t:g}' for t in taus)} "
+                   "Empirical cumulative distribution of evaluations to target (COCO-style "
+                   f"runtime distribution) over the targets tau = {', '.join(f'{t:g}' for t in taus)} "
                    "and all problems." + tail, ecdf_panels, legend=_legend(view, ecdf_panels)),
     ]
 
 
 def lr_sensitivity_figure(view: RunView, max_panels: int = 12) -> tuple[FigureData | None, list]:
-    """Median final metric (with interquartile band) against lr, per optimizer variant; one
-    panel per problem (x schedule when several). Diverged medians are marked at the top."""
+    """Median final metric (with interquartile band) against lr, per optimizer variant
+    (``analysis.lr_sensitivity``); one panel per problem (x schedule when several). Diverged
+    medians are marked at the top."""
     notes = []
     panels = []
+    curves = {(d["problem"], d["optimizer"], d["schedule"]): d
+              for d in view._cached("sens", lambda: an.lr_sensitivity(view.results, an.AUTO))}
     pairs = [(p, s) for s in range(len(view.schedule_labels))
              for p in range(len(view.problem_labels))]
     if len(pairs) > max_panels:
@@ -463,19 +453,15 @@ def lr_sensitivity_figure(view: RunView, max_panels: int = 12) -> tuple[FigureDa
         floor = display_floor(view, p)
         series = []
         for v in view.variant_keys:
-            cs = [c for c in view.configs_of(p=p, s=s) if view.variants[c.optimizer] == v]
-            if not cs:
+            d = curves.get((view.problem_labels[p], v, view.schedule_labels[s]))
+            if d is None:
                 continue
-            cs.sort(key=lambda c: view.lrs[c.optimizer])
-            lrs = np.array([view.lrs[c.optimizer] for c in cs])
-            vals = np.array([view.final[c.trials] for c in cs], dtype=object)
-            med, lo, hi = zip(*[percentile_band(np.asarray(v_, float)) for v_ in vals])
-            med = np.array(med, float)
+            lrs, med = d["lr"], d["median"]
             any_grid |= len(lrs) > 1
             series.append(Series(v, lrs, _positive(med, floor), key=v,
-                                 lo=_positive(np.array(lo, float), floor),
-                                 hi=_positive(np.array(hi, float), floor), marker="o"))
-            div = np.isnan(med)
+                                 lo=_positive(d["q25"], floor), hi=_positive(d["q75"], floor),
+                                 marker="o"))
+            div = np.isposinf(med)
             if div.any():
                 series.append(Series(f"{v} diverged", lrs[div], np.full(div.sum(), np.inf), key=v,
                                      kind="points", marker="x"))
@@ -488,7 +474,8 @@ def lr_sensitivity_figure(view: RunView, max_panels: int = 12) -> tuple[FigureDa
     return FigureData(
         "lr_sensitivity", "Sensitivity to the learning rate",
         ("Final value against the learning rate: median (markers) and interquartile range "
-         "(band) over seeds per optimizer variant; x at the top: median run diverged; values "
+         "(band) over seeds per optimizer variant (optbench.analysis.lr_sensitivity); x at the "
+         "top: median run diverged; values "
          f"below {FLOOR:g} of the initial value are drawn at that floor."),
         panels, legend=_legend(view, panels)), notes
 
@@ -542,7 +529,8 @@ def heatmap_figure(view: RunView) -> FigureData:
     n_cols = len(panels[0].heatmap.col_labels)
     return FigureData(
         "final_heatmap", "Final value: optimizer x " + ("problem" if single else "schedule"),
-        ("Median final value over seeds (cell text) per optimizer variant at its best lr "
+        ("Median final value over seeds (cell text, optbench.analysis.final_value_stats) per "
+         f"optimizer variant at its {tuned_text(view)} "
          + ("(rows) and problem (columns; the run has a single schedule)" if single else
             "(rows) and schedule (columns), one panel per problem")
          + "; colour: orders of magnitude above the best cell of the same problem (0 = best, "

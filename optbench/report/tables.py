@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import analysis as an
 from .data import RunView, fmt_num, slug
 from .model import TableData
 
@@ -16,83 +17,22 @@ ALPHA = 0.05
 TIE_MARK = "\u2248"  # not significantly worse than the best
 
 
-# ---- simple statistics (used where the analysis module provides none) ---------------------
-
-def median_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Median and its distribution-free confidence interval from order statistics (binomial):
-    the narrowest symmetric pair (x_(j), x_(n-j+1)) covering the median with probability
-    >= level, or (min, max) when n is too small for that."""
-    from scipy.stats import binom
-
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    med = float(np.median(x))
-    # [x_(k), x_(n-k+1)] covers the median with probability 1 - 2 P(B <= k - 1), B ~ Bin(n, 1/2)
-    k = 1
-    for cand in range(n // 2, 0, -1):
-        if 1.0 - 2.0 * binom.cdf(cand - 1, n, 0.5) >= level:
-            k = cand
-            break
-    return med, float(x[k - 1]), float(x[n - k])
-
-
-def worse_than_best(best_vals, vals) -> float:
-    """p-value of a one-sided paired test (Wilcoxon signed-rank over seeds, which share start
-    points) that ``vals`` are larger than ``best_vals``; 1.0 when it cannot be computed."""
-    from scipy.stats import wilcoxon
-
-    a = np.where(np.isfinite(best_vals), best_vals, 1e300)
-    b = np.where(np.isfinite(vals), vals, 1e300)
-    d = b - a
-    if len(d) < 2 or np.all(d == 0):
-        return 1.0
-    try:
-        return float(wilcoxon(b, a, alternative="greater", zero_method="zsplit").pvalue)
-    except ValueError:
-        return 1.0
-
-
-def holm(pvalues) -> np.ndarray:
-    p = np.asarray(pvalues, dtype=float)
-    order = np.argsort(p, kind="stable")
-    adj = np.empty_like(p)
-    running = 0.0
-    m = len(p)
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adj[i] = running
-    return adj
-
-
 # ---- tables -------------------------------------------------------------------------------
 
 def final_tables(view: RunView) -> list[TableData]:
     """Per problem: one row per configuration (optimizer setting x schedule): median final
-    metric with 95% CI, divergences; best median in bold; mark for configurations the tests
-    cannot tell from the best."""
-    from .theory import analysis_module
-
-    an = analysis_module()
-    if an is not None and all(hasattr(an, f) for f in ("bootstrap_ci", "compare_two", "holm")):
-        ci_of = an.bootstrap_ci  # seeded percentile bootstrap: deterministic
-
-        def p_worse(a, b):
-            return an.compare_two(a, b, paired=True)[2]
-
-        adjust = an.holm
-        how = ("median with a 95% percentile-bootstrap interval (seeded, "
-               "optbench.analysis.bootstrap_ci)")
-        test = (f"{TIE_MARK}: not significantly different from the best (two-sided paired "
-                "Wilcoxon signed-rank test over seeds, optbench.analysis.compare_two, "
-                f"Holm-corrected, alpha = {ALPHA})")
-    else:
-        ci_of, p_worse, adjust = median_ci, worse_than_best, holm
-        how = ("median with a distribution-free 95% interval (order statistics; (min, max) for "
-               "few seeds)")
-        test = (f"{TIE_MARK}: not significantly worse than the best (one-sided paired Wilcoxon "
-                f"signed-rank test over seeds, Holm-corrected, alpha = {ALPHA})")
+    metric with 95% CI and divergences (``analysis.final_value_stats``); best median in
+    bold; mark for configurations the tests against the best cannot tell from it
+    (``analysis.pairwise_tests(against="best")``)."""
+    stats = view.final_stats()
+    tests = an.pairwise_tests(view.results, an.AUTO, alpha=ALPHA, against="best")
+    p_holm = {(r["problem"], r["b"]): r["p_holm"] for r in tests.rows()}
+    how = ("median with a 95% percentile-bootstrap interval (seeded, "
+           "optbench.analysis.final_value_stats)")
+    test = (f"{TIE_MARK}: not significantly different from the best (two-sided paired "
+            "Wilcoxon signed-rank test over seeds against the best configuration, "
+            "optbench.analysis.pairwise_tests(against='best'), Holm-corrected, "
+            f"alpha = {ALPHA})")
     tables = []
     n_seeds = len(view.plan.seeds)
     for p, plabel in enumerate(view.problem_labels):
@@ -101,17 +41,6 @@ def final_tables(view: RunView) -> list[TableData]:
         finite = np.isfinite(meds)
         best = np.nanmin(meds[finite]) if finite.any() else math.nan
         best_idx = [i for i, m in enumerate(meds) if m == best]
-        pvals = []
-        if best_idx:
-            by_seed = {int(view.t_seed[t]): t for t in cs[best_idx[0]].trials}
-            ref = cs[best_idx[0]]
-            for c in cs:
-                seeds = [int(view.t_seed[t]) for t in c.trials]
-                common = [sd for sd in seeds if sd in by_seed]
-                a = view.final[[by_seed[sd] for sd in common]]
-                b = view.final[[t for t, sd in zip(c.trials, seeds) if sd in by_seed]]
-                pvals.append(1.0 if c is ref else float(p_worse(a, b)))
-        adj = adjust(pvals) if pvals else []
         m = max(len(cs) - 1, 1)
         p_min = min(1.0, m * 2.0 ** (1 - n_seeds))  # all n paired differences of one sign
         power = (f" With {n_seeds} seeds and {m} comparisons the smallest attainable adjusted "
@@ -119,15 +48,13 @@ def final_tables(view: RunView) -> list[TableData]:
                  if p_min >= ALPHA else "")
         rows, bold = [], []
         for i, c in enumerate(cs):
-            med, lo, hi = ci_of(view.final[c.trials])
-            ndiv = int(view.diverged[c.trials].sum())
-            mark = ""
-            if best_idx and i not in best_idx and adj[i] >= ALPHA:
-                mark = TIE_MARK
+            st = stats[c.index]
+            name = f"{view.optimizer_labels[c.optimizer]} | {view.schedule_labels[c.schedule]}"
+            adj = p_holm.get((plabel, name), math.nan)
+            mark = TIE_MARK if best_idx and i not in best_idx and adj >= ALPHA else ""
             rows.append([view.variants[c.optimizer], view.lrs[c.optimizer],
-                         view.schedule_labels[c.schedule], med, lo, hi,
-                         f"{ndiv}/{len(c.trials)}", mark,
-                         float(adj[i]) if len(adj) else math.nan])
+                         view.schedule_labels[c.schedule], st["median"], st["ci_low"],
+                         st["ci_high"], f"{int(st['diverged'])}/{int(st['n'])}", mark, adj])
             bold.append({3} if i in best_idx else set())
         tables.append(TableData(
             name=f"final_{slug(plabel)}", title=f"Final {view.metric_label(p)} on {plabel}",
@@ -142,35 +69,70 @@ def final_tables(view: RunView) -> list[TableData]:
 
 
 def tuned_table(view: RunView) -> TableData:
-    """Tuned hyper-parameters: per problem, schedule and variant, the lr of lowest median
-    final value, with that median and the median steps to the target tau = 1e-3."""
-    from .data import PROFILE_TAU
+    """Tuned against default hyper-parameters (``analysis.tune``): per problem, schedule and
+    variant, the lr chosen on the tuning seeds and the class default lr, each with its median
+    final value over the evaluation seeds, and the tuned setting's median steps to the
+    target tau = 1e-3 over those seeds (``analysis.steps_to_target``)."""
+    from .data import PROFILE_TAU, tuned_text
 
     stt = view.steps_to_target(PROFILE_TAU)
+    evaluated = np.isin(view.t_seed, view.eval_seeds())
+    grid: dict = {}
+    for c in view.configs:
+        grid.setdefault((c.problem, c.schedule, view.variants[c.optimizer]), []).append(
+            view.lrs[c.optimizer])
+    by_key = {(r["problem"], r["schedule"], r["optimizer"]): r for r in view.tuning()}
     rows, bold = [], []
     for p, plabel in enumerate(view.problem_labels):
         for s, slabel in enumerate(view.schedule_labels):
             tuned = view.tuned(p, s)
-            grid = {}
-            for c in view.configs_of(p=p, s=s):
-                grid.setdefault(view.variants[c.optimizer], []).append(view.lrs[c.optimizer])
-            meds = {v: view.median_final(c) for v, c in tuned.items()}
+            found = {v: by_key[(plabel, slabel, v)] for v in tuned}
+            meds = {v: r["eval_median"] for v, r in found.items()}
             best = min(meds.values()) if meds else math.nan
             for v, c in tuned.items():
-                st = np.median(np.where(np.isfinite(stt[c.trials]), stt[c.trials], 1e300))
+                r = found[v]
+                d_lr = (view.lrs[view.optimizer_labels.index(r["default_optimizer"])]
+                        if r["default_optimizer"] else math.nan)
+                st = float(an.median_iqr(stt[c.trials[evaluated[c.trials]]])[0])
                 rows.append([plabel, slabel, v, view.lrs[c.optimizer],
-                             " ".join(f"{x:g}" for x in sorted(grid[v])), meds[v],
-                             "never" if st >= 1e299 else int(st)])
+                             " ".join(f"{x:g}" for x in sorted(grid[(p, s, v)])), meds[v],
+                             d_lr, r["default_eval_median"],
+                             int(st) if np.isfinite(st) else "never"])
                 bold.append({5} if meds[v] == best and np.isfinite(best) else set())
+    seeds = ("the evaluation seeds (the second half, held out from tuning)" if view.held_out
+             else "the run's single seed")
     return TableData(
         name="tuned_hyperparameters", title="Tuned hyper-parameters",
-        caption=("Best lr per problem, schedule and optimizer variant (lowest median final value "
-                 f"over seeds, chosen from the lr grid shown), its median final value (bold: best "
-                 "on the problem and schedule) and median steps to reach target "
-                 f"tau = {PROFILE_TAU:g} (resolved to recorded steps)."),
+        caption=(f"Tuned against default lr per problem, schedule and optimizer variant: the "
+                 f"{tuned_text(view)}, chosen from the lr grid shown, and the class default lr "
+                 "(torch's; n/a: not in the grid), each with its median final value over "
+                 f"{seeds} (bold: best on the problem and schedule), and the tuned setting's "
+                 f"median steps to reach target tau = {PROFILE_TAU:g} over those seeds "
+                 "(resolved to recorded steps)."),
         columns=["problem", "schedule", "optimizer", "best_lr", "lr_grid", "median_final",
-                 "median_steps_to_target"],
-        rows=rows, bold=bold, formats={"best_lr": "g", "median_final": ".3g"})
+                 "default_lr", "default_median_final", "median_steps_to_target"],
+        rows=rows, bold=bold, formats={"best_lr": "g", "median_final": ".3g",
+                                       "default_lr": "g", "default_median_final": ".3g"})
+
+
+def stability_table(view: RunView) -> TableData | None:
+    """Largest stable lr of the grid against 2/L (``analysis.stability_map``), for runs with
+    an lr grid; None otherwise."""
+    rows = [r for r in an.stability_map(view.results).rows() if r["n_lr"] > 1]
+    if not rows:
+        return None
+    cols = ["problem", "optimizer", "schedule", "n_lr", "largest_stable_lr",
+            "smallest_unstable_lr", "two_over_L", "ratio_to_2_over_L"]
+    return TableData(
+        name="stability", title="Stability over the lr grid",
+        caption=("Largest stable lr of the grid per problem, optimizer variant and schedule "
+                 "(stable: no seed diverged and every seed ends at or below its start value), "
+                 "the smallest unstable lr above it (inf: none), 2/L where the problem knows its "
+                 "smoothness L (gradient descent is stable for lr < 2/L) and their ratio "
+                 "(optbench.analysis.stability_map)."),
+        columns=cols, rows=[[r[k] for k in cols] for r in rows],
+        formats={"largest_stable_lr": "g", "smallest_unstable_lr": "g", "two_over_L": ".3g",
+                 "ratio_to_2_over_L": ".3g"})
 
 
 # ---- writers ------------------------------------------------------------------------------
@@ -281,5 +243,5 @@ def _numeric_col(table: TableData, i: int) -> bool:
                               and not isinstance(v, bool) for v in vals)
 
 
-__all__ = ["final_tables", "tuned_table", "to_csv", "to_latex", "to_markdown", "to_html",
-           "median_ci", "holm", "fmt_num"]
+__all__ = ["final_tables", "tuned_table", "stability_table", "to_csv", "to_latex",
+           "to_markdown", "to_html", "fmt_num"]

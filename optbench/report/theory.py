@@ -9,9 +9,6 @@ of each check that is a curve in f - f* over steps:
 * ``GD constant step (quadratic)`` (an iterate rate rho): (f(x0) - f*) rho^(2t), since on a
   quadratic every eigen-component of x - x* contracts by at most rho per step, so f - f*
   (a weighted sum of their squares) contracts by rho^2.
-
-Where the analysis module is not available, figures go without bounds, the rate-check table
-is left out and the notes say so.
 """
 from __future__ import annotations
 
@@ -19,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import analysis
 from .model import TableData
 
 
@@ -29,20 +27,7 @@ class Checks:
     notes: list = field(default_factory=list)
 
 
-def analysis_module():
-    """optbench.analysis, or None when it is not available."""
-    try:
-        from .. import analysis
-    except ImportError:
-        return None
-    return analysis
-
-
 def checks(results, view) -> Checks:
-    analysis = analysis_module()
-    if analysis is None or not hasattr(analysis, "theory_checks"):
-        return Checks(notes=["Theory bounds and the rate-check table are left out: the analysis "
-                             "module (optbench.analysis.theory_checks) is not available."])
     all_checks = analysis.theory_checks(results)
     out = Checks()
     index = {(p, o, s): (p, o, s) for p in range(len(view.problem_labels))
@@ -61,7 +46,7 @@ def checks(results, view) -> Checks:
         key = by_label.get((c.problem, c.optimizer, c.schedule))
         if key is None or c.status == "fail" and not np.isfinite(c.bound):
             continue
-        curve = _bound_curve(results, view, key, c, analysis)
+        curve = _bound_curve(results, view, key, c)
         if curve is not None:
             out.bounds.setdefault(key, []).append(curve)
     if rows:
@@ -83,10 +68,9 @@ def checks(results, view) -> Checks:
     return out
 
 
-def _bound_curve(results, view, key, c, analysis):
+def _bound_curve(results, view, key, c):
     p, o, s = key
-    rows = [i for i in range(len(view.t_problem)) if view.t_problem[i] == p
-            and view.t_optimizer[i] == o and view.t_schedule[i] == s]
+    rows = view.config(p, o, s).trials
     steps = view.steps.astype(float)
     if "suboptimality" not in results.recorded:
         return None
