@@ -30,7 +30,7 @@ _STUDENT_SALT = np.uint64(0x7D2B5E0F13A9C647)
 _MAX_TRIES = 64  # rejection tries per draw; P(all fail) = (1 - pi/4)^64 < 1e-42
 
 
-@njit
+@njit(error_model="numpy")
 def student_t(key, counter, dof):
     """A Student-t draw with ``dof`` > 0 degrees of freedom: Bailey's polar method
     (Math. Comp. 62, 1994): (u, v) uniform in the unit disc, w = u^2 + v^2,
@@ -46,7 +46,7 @@ def student_t(key, counter, dof):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def perturb_gradient(kind, scale, dof, key, step, g):
     """Add noise of model ``kind`` to g in place (step k uses counters k*d .. k*d + d - 1)."""
     d = g.shape[0]

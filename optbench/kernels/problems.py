@@ -123,7 +123,7 @@ def quadratic_block(p, X, G, W, F):
         F[b] = 0.5 * F[b]
 
 
-@njit
+@njit(error_model="numpy")
 def least_squares_term(p, x, g, w, i):
     """l_i = (a_i . w + b - y_i)^2 (squared error, torch's MSELoss summand).
 
@@ -145,7 +145,7 @@ def least_squares_term(p, x, g, w, i):
     return r * r
 
 
-@njit
+@njit(error_model="numpy")
 def logistic_term(p, x, g, w, i):
     """l_i = log(1 + exp(-y_i (a_i . w + b))), y_i in {-1, +1}.
 
@@ -178,7 +178,7 @@ def logistic_term(p, x, g, w, i):
     return loss
 
 
-@njit
+@njit(error_model="numpy")
 def softmax_term(p, x, g, w, i):
     """l_i = logsumexp(W a_i + b) - (W a_i + b)_{y_i}  (multinomial cross-entropy).
 
@@ -217,7 +217,7 @@ def softmax_term(p, x, g, w, i):
     return loss
 
 
-@njit
+@njit(error_model="numpy")
 def huber_term(p, x, g, w, i):
     """l_i = h_delta(a_i . w + b - y_i), h(r) = r^2/2 (|r| <= delta), delta (|r| - delta/2).
 
@@ -246,7 +246,7 @@ def huber_term(p, x, g, w, i):
     return loss
 
 
-@njit
+@njit(error_model="numpy")
 def reddi_loss_grad(p, x, g, w):
     """The averaged objective of Reddi et al.'s counterexample: F(x) = s x on [-1, 1].
 
@@ -262,7 +262,7 @@ def reddi_loss_grad(p, x, g, w):
     return s * x[0]
 
 
-@njit
+@njit(error_model="numpy")
 def reddi_sample_grad(p, x, g, key, step):
     """f_t(x) of step t = step + 1: C x if t mod 3 = 1 else -x (online); stochastic:
     C x with probability prob, else -x (a draw of the trajectory's stream)."""
@@ -308,7 +308,7 @@ def rosenbrock_block(p, X, G, F):
             g1[b] += 2.0 * a * r
 
 
-@njit
+@njit(error_model="numpy")
 def rastrigin_loss_grad(p, x, g, w):
     """f(x) = A d + sum_i x_i^2 - A cos(2 pi x_i); p = [A]."""
     a = p[0]
@@ -322,7 +322,7 @@ def rastrigin_loss_grad(p, x, g, w):
     return f
 
 
-@njit
+@njit(error_model="numpy")
 def ackley_loss_grad(p, x, g, w):
     """f(x) = -a exp(-b sqrt(mean x^2)) - exp(mean cos(c x)) + a + e; p = [a, b, c]."""
     a = p[0]
@@ -343,7 +343,7 @@ def ackley_loss_grad(p, x, g, w):
     return -a * e1 - e2 + a + math.e
 
 
-@njit
+@njit(error_model="numpy")
 def griewank_loss_grad(p, x, g, w):
     """f(x) = 1 + sum x_i^2/4000 - prod cos(x_i / sqrt(i+1)); w: d (prefix products)."""
     d = x.shape[0]
@@ -361,7 +361,7 @@ def griewank_loss_grad(p, x, g, w):
     return f - prod
 
 
-@njit
+@njit(error_model="numpy")
 def levy_loss_grad(p, x, g, w):
     """Levy: with v_i = 1 + (x_i - 1)/4,
     f = sin^2(pi v_1) + sum_{i<d} (v_i - 1)^2 (1 + 10 sin^2(pi v_i + 1))
@@ -387,7 +387,7 @@ def levy_loss_grad(p, x, g, w):
     return f
 
 
-@njit
+@njit(error_model="numpy")
 def styblinski_tang_loss_grad(p, x, g, w):
     """f(x) = 1/2 sum_i x_i^4 - 16 x_i^2 + 5 x_i."""
     d = x.shape[0]
@@ -400,7 +400,7 @@ def styblinski_tang_loss_grad(p, x, g, w):
     return 0.5 * f
 
 
-@njit
+@njit(error_model="numpy")
 def beale_loss_grad(p, x, g, w):
     """f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2."""
     u = x[0]
@@ -413,7 +413,7 @@ def beale_loss_grad(p, x, g, w):
     return t1 * t1 + t2 * t2 + t3 * t3
 
 
-@njit
+@njit(error_model="numpy")
 def booth_loss_grad(p, x, g, w):
     """f = (x + 2y - 7)^2 + (2x + y - 5)^2."""
     t1 = x[0] + 2.0 * x[1] - 7.0
@@ -423,7 +423,7 @@ def booth_loss_grad(p, x, g, w):
     return t1 * t1 + t2 * t2
 
 
-@njit
+@njit(error_model="numpy")
 def himmelblau_loss_grad(p, x, g, w):
     """f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2."""
     u = x[0]
@@ -435,7 +435,7 @@ def himmelblau_loss_grad(p, x, g, w):
     return t1 * t1 + t2 * t2
 
 
-@njit
+@njit(error_model="numpy")
 def goldstein_price_loss_grad(p, x, g, w):
     """f = [1 + (x+y+1)^2 (19 - 14x + 3x^2 - 14y + 6xy + 3y^2)]
          * [30 + (2x-3y)^2 (18 - 32x + 12x^2 + 48y - 36xy + 27y^2)]."""
@@ -456,7 +456,7 @@ def goldstein_price_loss_grad(p, x, g, w):
     return fa * fb
 
 
-@njit
+@njit(error_model="numpy")
 def six_hump_camel_loss_grad(p, x, g, w):
     """f = (4 - 2.1 x^2 + x^4/3) x^2 + x y + (-4 + 4 y^2) y^2."""
     u = x[0]
@@ -468,7 +468,7 @@ def six_hump_camel_loss_grad(p, x, g, w):
     return (4.0 - 2.1 * u2 + u2 * u2 / 3.0) * u2 + u * v + (-4.0 + 4.0 * v2) * v2
 
 
-@njit
+@njit(error_model="numpy")
 def matrix_factorization_term(p, x, g, w, i):
     """l_i = 1/2 ||U_i V^T - M_i||^2 (row i of M); f = sum_i l_i = 1/2 ||U V^T - M||_F^2.
 
@@ -491,7 +491,7 @@ def matrix_factorization_term(p, x, g, w, i):
     return loss
 
 
-@njit
+@njit(error_model="numpy")
 def phase_retrieval_term(p, x, g, w, i):
     """l_i = 1/4 ((a_i . x)^2 - y_i)^2 (real Wirtinger-flow loss; weight 1/m).
 
@@ -510,14 +510,14 @@ def phase_retrieval_term(p, x, g, w, i):
     return 0.25 * r * r
 
 
-@njit
+@njit(error_model="numpy")
 def _act(z, relu):
     if relu:
         return z if z > 0.0 else 0.0
     return math.tanh(z)
 
 
-@njit
+@njit(error_model="numpy")
 def _act_deriv(a, relu):
     """Derivative of the activation, written in terms of its output a."""
     if relu:
@@ -525,7 +525,7 @@ def _act_deriv(a, relu):
     return 1.0 - a * a
 
 
-@njit
+@njit(error_model="numpy")
 def mlp_term(p, x, g, w, i):
     """Softmax cross-entropy of sample i through a 1- or 2-hidden-layer perceptron.
 
@@ -617,13 +617,13 @@ def mlp_term(p, x, g, w, i):
 # ---- finite sums: one loop for the full objective and the minibatch -------------------
 
 
-@njit
+@njit(error_model="numpy")
 def is_finite_sum(code):
     return (code == LEAST_SQUARES or code == LOGISTIC or code == SOFTMAX or code == HUBER
             or code == MATRIX_FACTORIZATION or code == PHASE_RETRIEVAL or code == MLP)
 
 
-@njit
+@njit(error_model="numpy")
 def _feistel(v, half, mask, key):
     """A 4-round balanced Feistel bijection on [0, 4^half) keyed by ``key`` (uint64)."""
     left = v >> half
@@ -634,7 +634,7 @@ def _feistel(v, half, mask, key):
     return (left << half) | right
 
 
-@njit
+@njit(error_model="numpy")
 def permuted_index(r, n, key):
     """perm_key(r) for a keyed random permutation of 0..n-1 (no allocation).
 
@@ -655,7 +655,7 @@ def permuted_index(r, n, key):
     return np.int64(v)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sample_index(key, step, j, batch, n, replace):
     """Index of the j-th sample of step ``step``'s minibatch.
 
@@ -672,7 +672,7 @@ def sample_index(key, step, j, batch, n, replace):
     return permuted_index(s - epoch * n, n, rng.mix64(skey + np.uint64(epoch) * _FEISTEL_GAMMA))
 
 
-@njit
+@njit(error_model="numpy")
 def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace):
     """Finite-sum family ``code``: f = weight * sum_i l_i + l2/2 ||x||^2 and its gradient
     (batch = 0), or the unbiased minibatch estimate weight * n/b * sum_{i in B_step} l_i +
@@ -717,7 +717,7 @@ def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace):
 # ---- dispatch ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def problem_loss_grad(code, p, x, g, w):
     """f(x) of family ``code``; writes grad f(x) into g."""
     if is_finite_sum(code):
@@ -774,7 +774,7 @@ def evaluate(code, p, x, work=1):
     return float(F[0]), G[:, 0].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):
     """The gradient the optimizer sees in step ``step`` (0-based) into g; returns its loss.
 
