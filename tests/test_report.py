@@ -227,3 +227,18 @@ def test_skips_paths_without_x(tmp_path):
     assert not any(f.name.startswith("paths_") for f in figures)
     assert any("`x` trace" in n for n in ctx.notes)
     assert any("lr" in n and "record" in n for n in ctx.notes)
+
+
+def test_converged_round_off_is_drawn_at_the_floor_not_marked_diverged():
+    """f - f* can end at 0 or a hair below it by round-off: that is convergence, drawn at the
+    display floor; only non-finite values (divergence) end a curve with an 'x'."""
+    from optbench.report.data import _bound_curve, _diverged_ends, _positive
+
+    med = np.array([1.0, 1e-20, 0.0, -1e-31])
+    shown = _positive(med, floor=1e-16)
+    np.testing.assert_array_equal(shown, [1.0, 1e-16, 1e-16, 1e-16])
+    assert _diverged_ends("SGD", 0, np.arange(4.0), shown) == []
+    blown = _positive(np.array([1.0, 10.0, np.inf]), floor=1e-16)
+    assert len(_diverged_ends("SGD", 0, np.arange(3.0), blown)) == 1
+    bound = _bound_curve(np.array([1.0, 1e-10, 1e-100]), floor=1e-16)
+    assert np.isnan(bound[2]) and bound[1] == 1e-10

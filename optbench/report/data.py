@@ -158,14 +158,25 @@ FLOOR = 1e-16  # relative to the initial value: below it, differences are round-
 
 
 def _positive(y, floor: float = 0.0):
-    """Values for a log axis: non-positive or infinite (diverged) -> nan (not drawn), tiny
-    values -> ``floor``."""
+    """Values for a log axis: infinite (diverged) or NaN -> nan (not drawn); with a floor,
+    values below it -> ``floor`` (zero and round-off below f* included: converged, not
+    failed); without one, non-positive values -> nan."""
     if y is None:
         return None
     y = np.array(y, dtype=float)
-    y[~((y > 0) & np.isfinite(y))] = np.nan
+    finite = np.isfinite(y)
+    y[~finite] = np.nan
     if floor > 0:
-        y[y < floor] = floor
+        y[finite & (y < floor)] = floor
+    else:
+        y[finite & (y <= 0)] = np.nan
+    return y
+
+
+def _bound_curve(y, floor: float):
+    """A theory bound for a log axis: drawn down to the display floor, not below it."""
+    y = np.array(y, dtype=float)
+    y[~(np.isfinite(y) & (y > max(floor, 0.0)))] = np.nan
     return y
 
 
@@ -233,8 +244,8 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
                     bx = np.asarray(bx, float)
                     m = bx > 0 if xscale == "log" else np.ones(len(bx), bool)
                     series.append(Series(f"{blabel} ({view.variants[c.optimizer]})", bx[m],
-                                         _positive(np.asarray(by, float)[m]), key=v,
-                                         kind="bound"))
+                                         _bound_curve(np.asarray(by, float)[m], floor),
+                                         key=v, kind="bound"))
             panels.append(Panel(title=slabel if len(view.schedule_labels) > 1 else plabel,
                                 xlabel="step", ylabel=view.metric_label(p), xscale=xscale,
                                 yscale="log", series=series))
