@@ -409,7 +409,7 @@ def profile_figures(view: RunView, tau: float = PROFILE_TAU,
         solved = an.data_profile(cost, None, budgets)
         runtimes = an.runtime_fraction(np.concatenate([costs(t) for t in taus]), budgets)
         title = slabel if multi else ""
-        perf = Panel(title=title, xlabel="performance ratio r (evaluations / best evaluations)",
+        perf = Panel(title=title, xlabel="performance ratio r",
                      ylabel="fraction of problems", xscale="log", ylim=(0, 1.02))
         data = Panel(title=title, xlabel="evaluations (steps + 1)",
                      ylabel="fraction of problems solved", xscale=xscale, ylim=(0, 1.02))

@@ -136,7 +136,7 @@ def _draw_panel(ax, panel: Panel, styles):
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     if panel.title:
-        ax.set_title(_wrap(panel.title, 48), fontsize=style.FONT_SIZE)
+        ax.set_title(_wrap(panel.title, 34), fontsize=style.FONT_SIZE)
     if panel.note:
         ax.text(0.5, 0.5, panel.note, transform=ax.transAxes, ha="center", va="center",
                 fontsize=style.FONT_SIZE - 1, color="#555555", wrap=True)
