@@ -66,6 +66,21 @@ def _coupled_grad(g, x, maximize, wd):
     return gi
 
 
+@njit(inline="always", **_KW)
+def _decayed(g, x, lr, maximize, wd, decoupled):
+    """(gradient, parameter) after maximize and weight decay, coupled (g + wd*x) or
+    decoupled (x*(1 - lr*wd), AdamW), as the Adam family applies them before the moments."""
+    if decoupled and wd != 0.0:
+        return (-g if maximize else g), x * (1.0 - lr * wd)
+    return _coupled_grad(g, x, maximize, wd), x
+
+
+@njit(inline="always", **_KW)
+def _moments(m, v, g, beta1, beta2):
+    """Adam's moments: m <- lerp(m, g, 1 - b1), v <- b2*v + (1 - b2)*g^2."""
+    return lerp(m, g, 1.0 - beta1), v * beta2 + (1.0 - beta2) * g * g
+
+
 @njit(**_KW)
 def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
     """SGD with heavy-ball or Nesterov momentum (torch.optim.SGD).
@@ -153,15 +168,9 @@ def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad,
         v = S[1, i]
         vmax = S[2, i]
         for b in range(nb):
-            gi = -g[b] if maximize else g[b]
-            if wd != 0.0:
-                if decoupled:
-                    x[b] = x[b] * (1.0 - lr[b] * wd)
-                else:
-                    gi = gi + wd * x[b]
-            mi = lerp(m[b], gi, 1.0 - beta1)
+            gi, xi = _decayed(g[b], x[b], lr[b], maximize, wd, decoupled)
+            mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
             m[b] = mi
-            vi = v[b] * beta2 + (1.0 - beta2) * gi * gi
             v[b] = vi
             if amsgrad:
                 vi = max(vmax[b], vi)
@@ -170,7 +179,7 @@ def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad,
                 denom = math.sqrt(vi / bias_correction2 + eps)
             else:
                 denom = math.sqrt(vi) / bias_correction2_sqrt + eps
-            x[b] = x[b] - step_size[b] * (mi / denom)
+            x[b] = xi - step_size[b] * (mi / denom)
 
 
 @njit(**_KW)
@@ -238,18 +247,12 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
         m = S[0, i]
         v = S[1, i]
         for b in range(nb):
-            gi = -g[b] if maximize else g[b]
-            if wd != 0.0:
-                if decoupled:
-                    x[b] = x[b] * (1.0 - lr[b] * wd)
-                else:
-                    gi = gi + wd * x[b]
-            mi = lerp(m[b], gi, 1.0 - beta1)
+            gi, xi = _decayed(g[b], x[b], lr[b], maximize, wd, decoupled)
+            mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
             m[b] = mi
-            vi = v[b] * beta2 + (1.0 - beta2) * gi * gi
             v[b] = vi
             denom = math.sqrt(vi / bias_correction2) + eps
-            xi = x[b] + grad_coef[b] * (gi / denom)
+            xi = xi + grad_coef[b] * (gi / denom)
             x[b] = xi + avg_coef[b] * (mi / denom)
 
 
@@ -285,22 +288,16 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
         m = S[0, i]
         v = S[1, i]
         for b in range(nb):
-            gi = -g[b] if maximize else g[b]
-            if wd != 0.0:
-                if decoupled:
-                    x[b] = x[b] * (1.0 - lr[b] * wd)
-                else:
-                    gi = gi + wd * x[b]
-            mi = lerp(m[b], gi, 1.0 - beta1)
+            gi, xi = _decayed(g[b], x[b], lr[b], maximize, wd, decoupled)
+            mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
             m[b] = mi
-            vi = v[b] * beta2 + (1.0 - beta2) * gi * gi
             v[b] = vi
             corrected = mi / bias_correction1
             if rectified:
                 adaptive = bias_correction2_sqrt / (math.sqrt(vi) + eps)
-                x[b] = x[b] - corrected * lr[b] * adaptive * rect
+                x[b] = xi - corrected * lr[b] * adaptive * rect
             else:
-                x[b] = x[b] - corrected * lr[b]
+                x[b] = xi - corrected * lr[b]
 
 
 @njit(**_KW)
