@@ -179,6 +179,28 @@ def logistic_term(p, x, g, w, i):
 
 
 @njit(error_model="numpy")
+def softmax_cross_entropy(z, nk, y):
+    """Cross-entropy logsumexp(z) - z_y of logits z[:nk] against class y (max-shifted for
+    stability); z is overwritten with its gradient softmax(z) - onehot(y)."""
+    zmax = -math.inf
+    for k in range(nk):
+        if z[k] > zmax:
+            zmax = z[k]
+    total = 0.0
+    for k in range(nk):
+        z[k] = math.exp(z[k] - zmax)
+        total += z[k]
+    loss = math.log(total) + zmax
+    for k in range(nk):
+        prob = z[k] / total
+        if k == y:
+            loss -= math.log(z[k]) + zmax
+            prob -= 1.0
+        z[k] = prob
+    return loss
+
+
+@njit(error_model="numpy")
 def softmax_term(p, x, g, w, i):
     """l_i = logsumexp(W a_i + b) - (W a_i + b)_{y_i}  (multinomial cross-entropy).
 
@@ -192,24 +214,14 @@ def softmax_term(p, x, g, w, i):
     a = p[6 + i * m:6 + (i + 1) * m]
     y = int(p[6 + n * m + i])
     z = w[:nk]
-    zmax = -math.inf
     for k in range(nk):
         acc = x[nk * m + k] if bias else 0.0
         for j in range(m):
             acc += x[k * m + j] * a[j]
         z[k] = acc
-        if acc > zmax:
-            zmax = acc
-    total = 0.0
+    loss = softmax_cross_entropy(z, nk, y)
     for k in range(nk):
-        z[k] = math.exp(z[k] - zmax)
-        total += z[k]
-    loss = math.log(total) + zmax
-    for k in range(nk):
-        prob = z[k] / total
-        if k == y:
-            loss -= math.log(z[k]) + zmax
-            prob -= 1.0
+        prob = z[k]
         for j in range(m):
             g[k * m + j] += prob * a[j]
         if bias:
@@ -569,26 +581,15 @@ def mlp_term(p, x, g, w, i):
             a2[u] = _act(acc, relu)
         last = a2
         dlast = d2
-    zmax = -math.inf
     for k in range(nk):
         acc = x[o_b3 + k]
         for j in range(hl):
             acc += x[o_w3 + k * hl + j] * last[j]
         z[k] = acc
-        if acc > zmax:
-            zmax = acc
-    total = 0.0
+    loss = softmax_cross_entropy(z, nk, y)
+    # backward: z now holds dz = softmax - onehot
     for k in range(nk):
-        z[k] = math.exp(z[k] - zmax)
-        total += z[k]
-    loss = math.log(total) + zmax
-    # backward: dz = softmax - onehot
-    for k in range(nk):
-        dz = z[k] / total
-        if k == y:
-            loss -= math.log(z[k]) + zmax
-            dz -= 1.0
-        z[k] = dz
+        dz = z[k]
         g[o_b3 + k] += dz
         for j in range(hl):
             g[o_w3 + k * hl + j] += dz * last[j]
