@@ -548,12 +548,18 @@ class ReduceLROnPlateau(Schedule):
     ``cooldown`` steps during which bad steps are not counted. The engine feeds it, after
     each step, the loss recorded for that step, per trajectory (``plateau_update`` in
     :mod:`optbench.kernels.engine`); ``tables`` only holds the base lr.
+
+    Extra keyword (not in torch): ``loss_ema`` in [0, 1). With 0 (the default) the metric is
+    the exact recorded loss, as in torch. For stochastic problems, ``loss_ema = beta`` feeds
+    instead an exponential moving average of the sampled (minibatch) loss,
+    a_k = beta*a_{k-1} + (1 - beta)*l_k with a_0 = l_0: what a training loop without access to
+    the full objective would monitor.
     """
 
     is_plateau = True
 
     def __init__(self, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8, loss_ema=0.0):
         n = "ReduceLROnPlateau"
         choice(n, "mode", mode, ["min", "max"])
         factor = real(n, "factor", factor, lo=0.0, hi=1.0, hi_open=True)
@@ -563,6 +569,7 @@ class ReduceLROnPlateau(Schedule):
         cooldown = integer(n, "cooldown", cooldown, lo=0)
         min_lr = _lr_value(n, "min_lr", min_lr)
         eps = real(n, "eps", eps, lo=0.0)
+        loss_ema = real(n, "loss_ema", loss_ema, lo=0.0, hi=1.0, hi_open=True)
         self._store(locals())
 
     def plateau_fmeta(self) -> dict:
@@ -578,6 +585,7 @@ class ReduceLROnPlateau(Schedule):
             ke.F_PL_COOLDOWN: float(self.cooldown),
             ke.F_PL_MIN_LR: self.min_lr,
             ke.F_PL_EPS: self.eps,
+            ke.F_PL_EMA: self.loss_ema,
         }
 
     def _encode(self, n_steps, data):
