@@ -421,7 +421,8 @@ def test_analyze_command(tmp_path, capsys):
     manifest = (run_dir / "manifest.json").read_bytes()
     assert main(["analyze", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "theory checks:" in out and "GD step 1/L (quadratic)" in out and "pass" in out
+    assert "theory checks" in out and "GD step 1/L (quadratic)" in out and "pass" in out
+    assert "without a bound" in out and "  no bound" not in out  # counted, not listed
     assert "SGD(lr=0.1)" in out
     doc = json.loads((run_dir / "analysis" / "analysis.json").read_text())
     assert {"rates", "theory", "final", "targets", "profiles", "pairwise"} <= set(doc)
