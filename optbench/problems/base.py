@@ -136,6 +136,14 @@ class Problem(Spec):
 NOISE_KINDS = tuple(noise.KINDS)
 
 
+def check_unset_by_dataset(owner, dataset, **sizes):
+    """Refuse size arguments (n, features, ...) that a shipped data set already fixes."""
+    for name, value in sizes.items():
+        if value is not None:
+            raise ValueError(f"{owner}: {name} is fixed by dataset {dataset!r}; leave it unset, "
+                             f"got {value!r}")
+
+
 def check_noise(owner, noise_, noise_kind, noise_dof):
     """Validate the noise options every problem takes; returns them normalised."""
     noise_ = real(owner, "noise", noise_, lo=0.0)

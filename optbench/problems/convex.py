@@ -17,7 +17,7 @@ from ..kernels import problems as k
 from ..kernels import rng
 from ..spec import boolean, choice, integer, real
 from . import _data
-from .base import Problem, check_batch, check_noise
+from .base import Problem, check_batch, check_noise, check_unset_by_dataset
 
 _DATA_ONLY_SKIP = ("batch_size", "replacement", "noise", "noise_kind", "noise_dof")
 _FSTAR_CACHE: dict = {}
@@ -230,10 +230,7 @@ class LogisticRegression(Problem):
         o = "LogisticRegression"
         dataset = choice(o, "dataset", dataset, ("synthetic", "wdbc"))
         if dataset != "synthetic":
-            for name, value in (("n", n), ("features", features)):
-                if value is not None:
-                    raise ValueError(f"{o}: {name} is fixed by dataset {dataset!r}; leave it "
-                                     f"unset, got {value!r}")
+            check_unset_by_dataset(o, dataset, n=n, features=features)
         else:
             n = integer(o, "n", 200 if n is None else n, lo=1)
             features = integer(o, "features", 10 if features is None else features, lo=1)
@@ -303,10 +300,7 @@ class SoftmaxRegression(Problem):
         o = "SoftmaxRegression"
         dataset = choice(o, "dataset", dataset, ("synthetic", "iris"))
         if dataset != "synthetic":
-            for name, value in (("n", n), ("features", features), ("classes", classes)):
-                if value is not None:
-                    raise ValueError(f"{o}: {name} is fixed by dataset {dataset!r}; leave it "
-                                     f"unset, got {value!r}")
+            check_unset_by_dataset(o, dataset, n=n, features=features, classes=classes)
         else:
             n = integer(o, "n", 200 if n is None else n, lo=1)
             features = integer(o, "features", 10 if features is None else features, lo=1)
