@@ -144,8 +144,11 @@ def test_plateau_fmeta_columns():
                              eps=1e-9).plateau_fmeta()
     assert fm == {ke.F_PL_MAXIMIZE: 1.0, ke.F_PL_FACTOR: 0.5, ke.F_PL_PATIENCE: 3.0,
                   ke.F_PL_THRESHOLD: 0.01, ke.F_PL_ABS: 1.0, ke.F_PL_COOLDOWN: 2.0,
-                  ke.F_PL_MIN_LR: 1e-4, ke.F_PL_EPS: 1e-9}
+                  ke.F_PL_MIN_LR: 1e-4, ke.F_PL_EPS: 1e-9, ke.F_PL_EMA: 0.0}
     assert S.ReduceLROnPlateau().plateau_fmeta()[ke.F_PL_MAXIMIZE] == 0.0
+    assert S.ReduceLROnPlateau(loss_ema=0.9).plateau_fmeta()[ke.F_PL_EMA] == 0.9
+    with pytest.raises(ValueError, match="loss_ema"):
+        S.ReduceLROnPlateau(loss_ema=1.0)
     assert not S.StepLR(10).is_plateau and S.ReduceLROnPlateau.is_plateau
 
 
@@ -411,7 +414,8 @@ def test_torch_defaults():
     assert S.OneCycleLR.defaults()["final_div_factor"] == 1e4
     assert S.ReduceLROnPlateau.defaults() == {
         "mode": "min", "factor": 0.1, "patience": 10, "threshold": 1e-4,
-        "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8}
+        "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8,
+        "loss_ema": 0.0}  # the one extra keyword; 0 is torch's behaviour
 
 
 def test_optimizer_momentum_keywords():
