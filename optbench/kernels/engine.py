@@ -32,11 +32,11 @@ from .problems import problem_block_loss_grad, problem_project, problem_sample_g
 
 _KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
 
-# imeta columns
+# bmeta columns (int64, one row per block)
 (I_OPT, I_SCHED_ROW, I_PROB, I_DIM, I_PROB_OFF, I_PROB_LEN, I_XS_OFF, I_XS_COUNT, I_PLATEAU,
  I_BATCH, I_REPLACE, I_NOISE_KIND) = range(12)
 N_IMETA = 12
-# fmeta columns
+# bfmeta columns (float64, one row per block)
 (F_FSTAR, F_TARGET, F_NOISE_SCALE, F_NOISE_DOF, F_PL_MAXIMIZE, F_PL_FACTOR, F_PL_PATIENCE,
  F_PL_THRESHOLD, F_PL_ABS, F_PL_COOLDOWN, F_PL_MIN_LR, F_PL_EPS, F_PL_EMA) = range(13)
 N_FMETA = 13
