@@ -40,8 +40,8 @@ STATE_SLOTS = 3  # per-coordinate state vectors per trajectory
 SCALAR_SLOTS = 2  # scalar state per block
 COEF_SLOTS = 2  # per-lane step coefficients (scratch)
 
-# Shared slots of the hyper-parameter vector.
-HP_LR, HP_MOMENTUM, HP_BETA2, HP_EPS, HP_WEIGHT_DECAY, HP_MAXIMIZE = 0, 1, 2, 3, 4, 5
+# Shared slots of the hyper-parameter vector (the rest are per rule, in each docstring).
+HP_LR, HP_MOMENTUM, HP_WEIGHT_DECAY = 0, 1, 4
 
 # Adam's bias-correction modes (hp[8]).
 BIAS_NONE, BIAS_BOTH, BIAS_SECOND_ONLY = 0.0, 1.0, 2.0
