@@ -157,11 +157,11 @@ def real(owner, name, value, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=F
     if isinstance(value, bool) or not isinstance(value, Real):
         _fail(owner, name, "must be a number", value)
     value = float(value)
-    if math.isnan(value):
-        _fail(owner, name, "must not be NaN", value)
+    if not math.isfinite(value):
+        _fail(owner, name, "must be finite", value)
     bad_lo = value <= lo if lo_open else value < lo
     bad_hi = value >= hi if hi_open else value > hi
-    if bad_lo or bad_hi or (math.isinf(value) and not (math.isinf(lo) or math.isinf(hi))):
+    if bad_lo or bad_hi:
         left = "(" if lo_open else "["
         right = ")" if hi_open else "]"
         _fail(owner, name, f"must be in {left}{lo:g}, {hi:g}{right}", value)

@@ -123,3 +123,11 @@ def test_smoke_suite_parses():
     kwargs = read_suite(ROOT / "problems" / "smoke.toml")
     assert kwargs["name"] == "smoke" and len(kwargs["optimizers"]) >= 10
     assert np.all([o.lr > 0 for o in kwargs["optimizers"]])
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_finite_numbers_are_refused(value):
+    from optbench.optimizers import Adam
+
+    with pytest.raises(ValueError, match="lr must be finite"):
+        Adam(lr=value)
