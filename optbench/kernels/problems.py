@@ -291,33 +291,52 @@ def reddi_sample_grad(p, x, g, key, step):
 # ---- nonconvex ------------------------------------------------------------------------
 
 
+@njit(inline="always", error_model="numpy")
+def _rosenbrock_coordinate(a, x_prev, x_i, x_next, first, last):
+    """Term i of f and coordinate i of grad f for Rosenbrock:
+    f_i = a r_i^2 + s_i^2 (i < d-1),  g_i = 2a r_{i-1} - 4a r_i x_i - 2 s_i,
+    with r_i = x_{i+1} - x_i^2, s_i = 1 - x_i (terms past either end are absent)."""
+    f = 0.0
+    g = 0.0
+    if not first:
+        g = 2.0 * a * (x_i - x_prev * x_prev)
+    if not last:
+        r = x_next - x_i * x_i
+        s = 1.0 - x_i
+        f = a * r * r + s * s
+        g = g + (-4.0 * a * r * x_i - 2.0 * s)
+    return f, g
+
+
 @njit(error_model="numpy")
 def rosenbrock_block(p, X, G, F):
     """f(x) = sum_{i<d-1} a (x_{i+1} - x_i^2)^2 + (1 - x_i)^2  (Rosenbrock, 1960).
 
     Block form: lane b is column b of X (d, B). p = [a] (a = 100 classically); minimum 0 at
-    x = (1, ..., 1).
+    x = (1, ..., 1). Each gradient row is written once from rows i-1, i, i+1 (no
+    read-modify-write passes), so the loop over lanes vectorises.
     """
     a = p[0]
     d, nb = X.shape
     for b in range(nb):
         F[b] = 0.0
-    for i in range(d):
-        g = G[i]
-        for b in range(nb):
-            g[b] = 0.0
-    for i in range(d - 1):
-        x0 = X[i]
-        x1 = X[i + 1]
-        g0 = G[i]
-        g1 = G[i + 1]
-        for b in range(nb):
-            xi = x0[b]
-            r = x1[b] - xi * xi
-            s = 1.0 - xi
-            F[b] += a * r * r + s * s
-            g0[b] += -4.0 * a * r * xi - 2.0 * s
-            g1[b] += 2.0 * a * r
+    _rosenbrock_row(a, X, G, F, 0, True, False)
+    for i in range(1, d - 1):
+        _rosenbrock_row(a, X, G, F, i, False, False)
+    _rosenbrock_row(a, X, G, F, d - 1, False, True)
+
+
+@njit(inline="always", error_model="numpy")
+def _rosenbrock_row(a, X, G, F, i, first, last):
+    """Row i of the gradient and term i of f for every lane (flags constant once inlined)."""
+    x_prev = X[i - 1]  # unused (wraps) in the first row
+    x = X[i]
+    x_next = X[i + 1] if not last else X[i]
+    g = G[i]
+    for b in range(X.shape[1]):
+        f, gi = _rosenbrock_coordinate(a, x_prev[b], x[b], x_next[b], first, last)
+        F[b] += f
+        g[b] = gi
 
 
 @njit(error_model="numpy")
