@@ -68,7 +68,7 @@ def run_numpy(x0, lr_table):
         v *= b2
         v += (1.0 - b2) * g * g
         step = lr_table[k] / (1.0 - b1**t)
-        x -= step * (m / (np.sqrt(v) / np.sqrt(1.0 - b2**t) + eps))
+        x -= step * (m / (np.sqrt(v) * (1.0 / np.sqrt(1.0 - b2**t)) + eps))
     return loss
 
 

@@ -71,7 +71,7 @@ def run_numpy(x0, lr_table):
         m += (1.0 - B1) * (g - m)
         v *= B2
         v += (1.0 - B2) * g * g
-        x -= lr_table[k] / (1.0 - B1**t) * (m / (np.sqrt(v) / math.sqrt(1.0 - B2**t) + EPS))
+        x -= lr_table[k] / (1.0 - B1**t) * (m / (np.sqrt(v) * (1.0 / math.sqrt(1.0 - B2**t)) + EPS))
     return rosenbrock_np(x)[0]
 
 

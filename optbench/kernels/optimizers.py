@@ -143,22 +143,25 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
         bias_correction2 = 1.0
     elif bias_mode == BIAS_SECOND_ONLY:
         bias_correction1 = 1.0
-    bias_correction2_sqrt = math.sqrt(bias_correction2)
+    # the loop-invariant divisions by (1 - b2^t) and its root are multiplications by the
+    # reciprocal (within an ulp of torch's order; the divider is this loop's bottleneck)
+    inv_bias_correction2 = 1.0 / bias_correction2
+    inv_bias_correction2_sqrt = 1.0 / math.sqrt(bias_correction2)
     step_size = C[0]
     for b in range(X.shape[1]):
         step_size[b] = lr[b] / bias_correction1
     # one loop per denominator form: no branch on it in the inner loop
     if eps_inside:
         _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
-                   bias_correction2, bias_correction2_sqrt, True)
+                   inv_bias_correction2, inv_bias_correction2_sqrt, True)
     else:
         _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
-                   bias_correction2, bias_correction2_sqrt, False)
+                   inv_bias_correction2, inv_bias_correction2_sqrt, False)
 
 
 @njit(inline="always", **_KW)
 def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
-               bias_correction2, bias_correction2_sqrt, eps_inside):
+               inv_bias_correction2, inv_bias_correction2_sqrt, eps_inside):
     """Adam's per-coordinate update over a block (flags constant after inlining)."""
     d, nb = X.shape
     for i in range(d):
@@ -176,9 +179,9 @@ def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad,
                 vi = max(vmax[b], vi)
                 vmax[b] = vi
             if eps_inside:
-                denom = math.sqrt(vi / bias_correction2 + eps)
+                denom = math.sqrt(vi * inv_bias_correction2 + eps)
             else:
-                denom = math.sqrt(vi) / bias_correction2_sqrt + eps
+                denom = math.sqrt(vi) * inv_bias_correction2_sqrt + eps
             x[b] = xi - step_size[b] * (mi / denom)
 
 
