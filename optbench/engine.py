@@ -21,19 +21,16 @@ from .plan import Plan
 CPU_LANES = 32
 
 
-def blocks_of(trials, lanes: int) -> list[list[int]]:
+def blocks_of(trials, lanes: int) -> list[np.ndarray]:
     """Consecutive trials of one configuration (problem, optimizer, schedule), chunked into
     blocks of at most ``lanes`` (grid order puts the seeds of a configuration together)."""
-    out: list[list[int]] = []
-    for j, t in enumerate(trials):
-        if out and len(out[-1]) < lanes:
-            first = trials[out[-1][0]]
-            if (first.problem, first.optimizer, first.schedule) == (t.problem, t.optimizer,
-                                                                     t.schedule):
-                out[-1].append(j)
-                continue
-        out.append([j])
-    return out
+    n = len(trials)
+    config = np.array([(t.problem, t.optimizer, t.schedule) for t in trials], dtype=np.int64)
+    new_config = np.ones(n, dtype=bool)
+    new_config[1:] = np.any(config[1:] != config[:-1], axis=1)
+    run_start = np.maximum.accumulate(np.where(new_config, np.arange(n), 0))
+    starts = np.flatnonzero(new_config | ((np.arange(n) - run_start) % lanes == 0))
+    return np.split(np.arange(n), starts[1:])
 
 
 class Packed:
@@ -47,12 +44,13 @@ class Packed:
         groups = blocks_of(trials, lanes)
         nb = len(groups)
         width = max(len(g) for g in groups)
-        dmax = max(plan.problems[t.problem].dim for t in trials)
+        used = sorted({t.problem for t in trials})
+        dmax = max(plan.problems[p].dim for p in used)
 
         # problems: one data block per problem used in this shard
         prob_off, xs_off, blocks, xs_blocks = {}, {}, [], []
         offset = xs_offset = 0
-        for p_index in sorted({t.problem for t in trials}):
+        for p_index in used:
             problem = plan.problems[p_index]
             prob_off[p_index], xs_off[p_index] = offset, xs_offset
             blocks.append(problem.data)
@@ -75,7 +73,7 @@ class Packed:
         self.lr_table = np.ascontiguousarray(np.stack(lr_rows))
         self.mom_table = np.ascontiguousarray(np.stack(mom_rows))
 
-        work = max(plan.problems[t.problem].work_size for t in trials)
+        work = max(plan.problems[p].work_size for p in used)
         self.bmeta = np.zeros((nb, ke.N_IMETA), dtype=np.int64)
         self.bfmeta = np.zeros((nb, ke.N_FMETA))
         self.hp = np.zeros((nb, ko.HP_SIZE))
@@ -83,6 +81,7 @@ class Packed:
         self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
         self.X = np.zeros((nb, dmax, width), dtype=dtype)
         x0 = start_points(plan, start, stop)
+        seeds = np.array([t.seed for t in trials], dtype=np.int64)
         for blk, members in enumerate(groups):
             t = trials[members[0]]
             problem = plan.problems[t.problem]
@@ -107,11 +106,11 @@ class Packed:
                 for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
                     fm[column] = value
             self.hp[blk] = optimizer.hyperparams()
-            for b, j in enumerate(members):
-                self.lane_traj[blk, b] = j
-                seed = trials[j].seed
-                self.noise_keys[blk, b] = np.uint64(rng.stream_key(seed, problem.stream_id ^ 0x0153))
-                self.X[blk, : problem.dim, b] = x0[j]
+            lanes_used = len(members)
+            self.lane_traj[blk, :lanes_used] = members
+            rng.fill_stream_keys(seeds[members], problem.stream_id ^ 0x0153,
+                                 self.noise_keys[blk, :lanes_used])
+            self.X[blk, : problem.dim, :lanes_used] = x0[members, : problem.dim].T
 
         self.blowup = float(plan.blowup)
         self.rec_steps = plan.record_steps
@@ -171,11 +170,10 @@ def start_points(plan: Plan, start: int, stop: int) -> np.ndarray:
     by_problem: dict = {}
     for j, t in enumerate(trials):
         by_problem.setdefault(t.problem, []).append(j)
-    rows = [None] * len(trials)
+    rows = np.zeros((len(trials), max(plan.problems[p].dim for p in by_problem)))
     for p, members in by_problem.items():
         points = plan.problems[p].start_points([trials[j].seed for j in members])
-        for j, point in zip(members, points):
-            rows[j] = point
+        rows[members, : points.shape[1]] = points
     return rows
 
 

@@ -74,7 +74,8 @@ class Plan:
         self.steps = integer("run", "steps", self.steps, lo=1)
         if isinstance(self.seeds, (int, np.integer)) and not isinstance(self.seeds, bool):
             self.seeds = list(range(integer("run", "seeds", self.seeds, lo=1)))
-        self.seeds = [integer("run", "seeds", s, lo=0) for s in _listify(self.seeds)]
+        else:
+            self.seeds = [integer("run", "seeds", s, lo=0) for s in _listify(self.seeds)]
         if not self.seeds:
             raise ValueError("run: seeds must not be empty")
         if len(set(self.seeds)) != len(self.seeds):

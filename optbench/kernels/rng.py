@@ -30,7 +30,7 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit
+@njit(cache=True)
 def stream_key(seed, stream):
     """The key of stream ``stream`` (e.g. a problem's start points) under ``seed``."""
     return mix64(mix64(np.uint64(seed) + _GAMMA) ^ (np.uint64(stream) * _M2 + _ONE))
@@ -51,21 +51,28 @@ def normal(key, counter):
     return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
 
 
-@njit
+@njit(cache=True)
 def fill_uniform(key, out):
     """out[i] = uniform(key, i): a whole vector of the stream (from Python or device code)."""
     for i in range(out.shape[0]):
         out[i] = uniform(key, i)
 
 
-@njit
+@njit(cache=True)
 def fill_normal(key, out):
     """out[i] = normal(key, i)."""
     for i in range(out.shape[0]):
         out[i] = normal(key, i)
 
 
-@njit
+@njit(cache=True)
+def fill_stream_keys(seeds, stream, out):
+    """out[r] = stream_key(seeds[r], stream): the keys of one stream for many seeds."""
+    for r in range(out.shape[0]):
+        out[r] = stream_key(seeds[r], stream)
+
+
+@njit(cache=True)
 def fill_uniform_rows(seeds, stream, out):
     """out[r, i] = uniform(stream_key(seeds[r], stream), i): one row per seed."""
     for r in range(out.shape[0]):
