@@ -232,7 +232,7 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
     maximize = hp[5] != 0.0
     momentum_decay = hp[6]
     decoupled = hp[7] != 0.0
-    bias_correction2 = 1.0 - beta2**t
+    inv_bias_correction2 = 1.0 / (1.0 - beta2**t)  # reciprocal: see adam_step
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
     SC[0] = SC[0] * mu
@@ -254,7 +254,7 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
             mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
             m[b] = mi
             v[b] = vi
-            denom = math.sqrt(vi / bias_correction2) + eps
+            denom = math.sqrt(vi * inv_bias_correction2) + eps
             xi = xi + grad_coef[b] * (gi / denom)
             x[b] = xi + avg_coef[b] * (mi / denom)
 
@@ -284,6 +284,7 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
             (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
         )
     bias_correction2_sqrt = math.sqrt(bias_correction2)
+    inv_bias_correction1 = 1.0 / bias_correction1  # reciprocal: see adam_step
     d, nb = X.shape
     for i in range(d):
         x = X[i]
@@ -295,7 +296,7 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
             mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
             m[b] = mi
             v[b] = vi
-            corrected = mi / bias_correction1
+            corrected = mi * inv_bias_correction1
             if rectified:
                 adaptive = bias_correction2_sqrt / (math.sqrt(vi) + eps)
                 x[b] = xi - corrected * lr[b] * adaptive * rect
