@@ -1,0 +1,65 @@
+"""An optimizer spec applied to one long parameter vector, in place: the engine's update
+rules (``optbench.kernels.optimizers``) run over a single vector, parallel over chunks.
+
+    from optbench import VectorOptimizer
+    from optbench.optimizers import Adam
+    opt = VectorOptimizer(Adam(lr=1e-3), x0)      # copies x0 (float64 or float32)
+    opt.grad[:] = g                                # the gradient buffer, written in place
+    opt.step()                                     # x <- Adam step t = 1, 2, ...
+    opt.params                                     # the current parameters (a view)
+
+``step(lr=..., momentum=...)`` overrides the step's lr and momentum/beta1, as a schedule
+does. Semantics are those of the spec (torch.optim's for every optimizer but Lion).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import optimizers as k
+from .kernels.vector import VECTOR_LANES, step_vector
+from .optimizers import Optimizer
+from .spec import real
+
+DTYPES = (np.float64, np.float32)
+
+
+class VectorOptimizer:
+    """Optimizer state and storage for one parameter vector of n coordinates."""
+
+    def __init__(self, optimizer: Optimizer, params, dtype=None):
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"VectorOptimizer: optimizer must be an optimizer spec, "
+                             f"got {type(optimizer).__name__}")
+        x = np.asarray(params)
+        if x.ndim != 1 or x.size == 0:
+            raise ValueError(f"VectorOptimizer: params must be a non-empty 1-D array, "
+                             f"got shape {x.shape}")
+        dtype = np.dtype(dtype if dtype is not None else
+                         (x.dtype if x.dtype in DTYPES else np.float64))
+        if dtype not in DTYPES:
+            raise ValueError(f"VectorOptimizer: dtype must be float64 or float32, got {dtype}")
+        self.optimizer = optimizer
+        self.n = x.size
+        rows = -(-self.n // VECTOR_LANES)
+        self._X = np.zeros((rows, VECTOR_LANES), dtype=dtype)
+        self._G = np.zeros_like(self._X)
+        self._S = np.zeros((k.STATE_SLOTS, rows, VECTOR_LANES), dtype=dtype)
+        self._SC = np.zeros(k.SCALAR_SLOTS)
+        self._hp = optimizer.hyperparams()
+        self.params = self._X.reshape(-1)[: self.n]
+        self.grad = self._G.reshape(-1)[: self.n]
+        self.params[:] = x
+        k.optimizer_init(optimizer.code, self._hp, self._S, self._SC)
+        self.t = 0
+
+    def state(self, slot: int) -> np.ndarray:
+        """Per-coordinate state vector ``slot`` (e.g. Adam: 0 = m, 1 = v, 2 = max v)."""
+        return self._S[slot].reshape(-1)[: self.n]
+
+    def step(self, lr: float | None = None, momentum: float | None = None) -> None:
+        """One update of ``params`` from ``grad`` (step t = previous t + 1)."""
+        lr = self._hp[k.HP_LR] if lr is None else real("step", "lr", lr, lo=0.0)
+        mom = self._hp[k.HP_MOMENTUM] if momentum is None else real("step", "momentum", momentum)
+        self.t += 1
+        step_vector(self.optimizer.code, self._hp, lr, mom, float(self.t), self._X, self._G,
+                    self._S, self._SC)
