@@ -27,9 +27,13 @@ COMMAND_MODULES = {
 }
 
 
-def _command_modules() -> dict:
+def _command_modules(names=None) -> dict:
+    """The subcommand modules of ``names`` (default: all) that are installed; imported only
+    when needed, so that ``optbench run`` does not pay for scipy.stats and matplotlib."""
     modules = {}
     for name, (path, _) in COMMAND_MODULES.items():
+        if names is not None and name not in names:
+            continue
         try:
             modules[name] = importlib.import_module(path)
         except ModuleNotFoundError as exc:
@@ -43,7 +47,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"optbench: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser; the arguments of analyze/report/compare are added only when ``argv``
+    names that command or none (their modules are heavy to import)."""
     parser = _Parser(prog="optbench", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -64,13 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
     p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
 
-    for name, module in _command_modules().items():
-        module.add_arguments(sub.add_parser(name, help=COMMAND_MODULES[name][1]))
+    words = sys.argv[1:] if argv is None else list(argv)
+    named = [w for w in words if w in COMMAND_MODULES or w in ("run", "list")][:1]
+    loaded = _command_modules(None if not named else named)
+    for name in COMMAND_MODULES:
+        p = sub.add_parser(name, help=COMMAND_MODULES[name][1])
+        if name in loaded:
+            loaded[name].add_arguments(p)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     if args.version:
         from . import __version__
 
@@ -82,7 +93,7 @@ def main(argv=None) -> int:
     try:
         if args.command in ("run", "list"):
             return {"run": cmd_run, "list": cmd_list}[args.command](args)
-        return _command_modules()[args.command].run_command(args)
+        return _command_modules([args.command])[args.command].run_command(args)
     except (ValueError, OSError) as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -117,6 +117,17 @@ def test_installed_entry_point_exits_2_on_bad_input(tmp_path):
     assert proc.stderr.strip().startswith("optbench: error:") and "Traceback" not in proc.stderr
 
 
+def test_run_does_not_import_the_analysis_stack(tmp_path):
+    """`optbench run` leaves scipy.stats and matplotlib (analyze/report) unimported: they
+    cost seconds of start-up on every run."""
+    suite = write(tmp_path, GOOD)
+    code = ("import sys; from optbench.cli import main; "
+            f"rc = main(['run', {str(suite)!r}, '--out', {str(tmp_path / 'r')!r}, '--quiet']); "
+            "print(rc, 'scipy.stats' in sys.modules, 'matplotlib' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.split() == ["0", "False", "False"], proc.stdout + proc.stderr
+
+
 def test_smoke_suite_parses():
     from optbench.suite import read_suite
 
