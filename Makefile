@@ -27,9 +27,10 @@ bench: $(STAMP)
 	$(CLI) run $(SUITE) --out $(RUN) --overwrite
 	$(CLI) report $(RUN)
 
-## make bench-speed: engine throughput against numpy, compile and cache times
+## make bench-speed: engine throughput against numpy, compile and cache times, phase profile
 bench-speed: $(STAMP)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
+	$(PY) benchmarks/profile_engine.py
 
 bench-gpu: $(STAMP)
 	$(PY) benchmarks/bench_gpu.py
