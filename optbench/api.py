@@ -24,8 +24,10 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     seeds: a count (0..n-1) or a list. x0: one start point (d,) or one per trajectory
     (n_trials, d); default: each problem's seeded start distribution (the same start for every
     optimizer under one seed). record: trace names among loss, lr, momentum, grad_norm,
-    suboptimality, dist_to_opt, x; record_every: k (every k-th step) or "log" (record_points
-    log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
+    suboptimality, dist_to_opt, sampled_loss, x, and the step channels eff_step,
+    eff_step_p10, eff_step_p90 (median, 10th, 90th percentile over coordinates of
+    |x_{k+1,i} - x_{k,i}| / |g_{k,i}|, at the record of step k; NaN at the last);
+    record_every: k (every k-th step) or "log" (record_points log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
     diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
     calibrate: also time a fixed reference workload (and the run's best of a few repeats when

@@ -125,26 +125,31 @@ class Packed:
         recorded = [c for c in ke.CHANNELS if c in plan.record]
         self.slots = np.array([recorded.index(c) if c in recorded else -1 for c in ke.CHANNELS],
                               dtype=np.int64)
+        # scratch of the step channels: x_k, then the ratios (empty when none is recorded)
+        step_recorded = any(c not in ke.ITERATE_CHANNELS for c in recorded)
+        self.E = np.zeros((nb, dmax if step_recorded else 0, width))
         self.out_trace = np.zeros((n, n_rec, len(recorded)))
         if "x" in plan.record:
             self.out_x = np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype)
         else:
             self.out_x = ke.empty_x_trace(n, dtype)
         self.out_status = np.zeros((n, 2), dtype=np.int64)
-        self.out_final = np.zeros((n, len(ke.CHANNELS)))
+        self.out_final = np.zeros((n, len(ke.ITERATE_CHANNELS)))
         self.steps = steps
 
     def kernel_args(self):
         return (self.steps, self.bmeta, self.bfmeta, self.hp, self.lr_table, self.mom_table,
                 self.prob_data, self.xs_data, self.lane_traj, self.noise_keys, self.blowup,
                 self.rec_steps, self.slots, self.X, self.G, self.W, self.S, self.SC, self.C,
-                self.PS, self.LS, self.out_trace, self.out_x, self.out_status, self.out_final)
+                self.PS, self.LS, self.E, self.out_trace, self.out_x, self.out_status,
+                self.out_final)
 
     def outputs(self, record) -> dict:
         """The shard's stored arrays: requested traces, statuses, final values."""
         out = {"status": self.out_status[:, 0].copy(), "status_step": self.out_status[:, 1].copy()}
         for c, name in enumerate(ke.CHANNELS):
-            out[f"final_{name}"] = self.out_final[:, c].copy()
+            if name in ke.ITERATE_CHANNELS:
+                out[f"final_{name}"] = self.out_final[:, c].copy()
             if self.slots[c] >= 0:
                 out[name] = self.out_trace[:, :, self.slots[c]].copy()
         if "x" in record:

@@ -25,6 +25,9 @@ class Optimizer(Spec):
     code: int
     #: the name of the keyword a momentum-cycling schedule changes ("momentum", "betas", None)
     momentum_keyword: str | None = None
+    #: True when the rule scales each coordinate's step by that coordinate's gradient history
+    #: (or sign), so its effective step |dx_i| / |g_i| differs from the lr
+    adaptive: bool = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -102,6 +105,7 @@ class Adam(Optimizer):
     """
 
     code = k.ADAM
+    adaptive = True
     momentum_keyword = "betas"
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
@@ -149,6 +153,7 @@ class Adamax(Optimizer):
     """
 
     code = k.ADAMAX
+    adaptive = True
     momentum_keyword = "betas"
 
     def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
@@ -174,6 +179,7 @@ class NAdam(Optimizer):
     """
 
     code = k.NADAM
+    adaptive = True
     momentum_keyword = "betas"
 
     def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -202,6 +208,7 @@ class RAdam(Optimizer):
     """
 
     code = k.RADAM
+    adaptive = True
     momentum_keyword = "betas"
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -228,6 +235,7 @@ class RMSprop(Optimizer):
     """
 
     code = k.RMSPROP
+    adaptive = True
     momentum_keyword = "momentum"
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
@@ -254,6 +262,7 @@ class Adagrad(Optimizer):
     """
 
     code = k.ADAGRAD
+    adaptive = True
 
     def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, maximize=False):
@@ -280,6 +289,7 @@ class Adadelta(Optimizer):
     """
 
     code = k.ADADELTA
+    adaptive = True
 
     def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
         n = "Adadelta"
@@ -303,6 +313,7 @@ class Lion(Optimizer):
     """
 
     code = k.LION
+    adaptive = True
     momentum_keyword = "betas"
 
     def __init__(self, lr=1e-4, betas=(0.9, 0.99), weight_decay=1e-3, maximize=False):

@@ -14,10 +14,10 @@ import numpy as np
 
 from . import optimizers as opt_mod
 from . import problems as prob_mod
+from .kernels.engine import CHANNELS
 from .spec import Spec, choice, integer, real
 
-RECORDABLE = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
-              "sampled_loss", "x")
+RECORDABLE = CHANNELS + ("x",)
 DEFAULT_RECORD = ("loss", "lr", "grad_norm", "suboptimality", "dist_to_opt")
 DTYPES = ("float64", "float32")
 

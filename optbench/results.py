@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .kernels.engine import CHANNELS, STATUS_NAMES
+from .kernels.engine import ITERATE_CHANNELS, STATUS_NAMES
 from .plan import Plan
 
 
@@ -153,7 +153,7 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
             columns[name] = _column([row.get(name) for row in rows])[config_id]
     columns["status"] = np.array(STATUS_NAMES, dtype=object)[arrays["status"]]
     columns["status_step"] = arrays["status_step"]
-    for name in CHANNELS:
+    for name in ITERATE_CHANNELS:
         if name not in ("lr", "momentum"):
             columns[f"final_{name}"] = arrays[f"final_{name}"]
     return Table(columns)

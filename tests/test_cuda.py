@@ -68,7 +68,7 @@ def grids():
     from optbench import schedules as S
 
     every_record = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
-                    "sampled_loss", "x")
+                    "sampled_loss", "eff_step", "eff_step_p10", "eff_step_p90", "x")
     optimizers = [
         O.SGD(lr=1e-3), O.SGD(lr=1e-3, momentum=0.9, nesterov=True, weight_decay=0.01),
         O.SGD(lr=1e-3, momentum=0.8, dampening=0.3, maximize=True),
@@ -120,7 +120,8 @@ def grids():
         "statuses": dict(problems=[P.Booth(), P.Rosenbrock(dim=3)],
                          optimizers=[O.SGD(lr=0.02), O.SGD(lr=0.5), O.Adam(lr=0.1)],
                          steps=300, seeds=3, target=1e-6, blowup=1e4, shard_size=5,
-                         record=("loss", "lr", "x"), record_every="log", record_points=20),
+                         record=("loss", "lr", "eff_step", "x"), record_every="log",
+                         record_points=20),
     }
 
 

@@ -19,7 +19,8 @@ from optbench.report.build import ReportContext
 from optbench.report.data import RunView
 from optbench.schedules import CosineAnnealingLR, StepLR
 
-RECORD = ("loss", "lr", "suboptimality", "grad_norm", "dist_to_opt", "x")
+STEP = ("eff_step", "eff_step_p10", "eff_step_p90")
+RECORD = ("loss", "lr", "suboptimality", "grad_norm", "dist_to_opt", "x") + STEP
 OPTIMIZERS = [SGD(lr=1e-3), SGD(lr=1e-2), Adam(lr=1e-2), RMSprop(lr=1e-2)]
 
 
@@ -96,9 +97,26 @@ def test_series_hold_the_data(run_dir):
     want = np.median(res.trace("suboptimality")[tuned.trials], axis=0)
     np.testing.assert_allclose(sgd.y, np.maximum(want, 1e-16 * np.median(
         res.trace("suboptimality")[view.t_problem == 1][:, 0])))
-    # lr figure: the schedule's multiplier
-    lr = by_name["lr_schedules"].panels[1].series[0]
-    assert lr.y[0] == 1.0 and np.isclose(lr.y[-1], 0.01)
+    # lr figure: the schedule's multiplier, and the adaptive variants' effective step sizes
+    fig = by_name["lr_schedules"]
+    lr = fig.panels[1].series[-1]
+    assert lr.key is None and lr.y[0] == 1.0 and np.isclose(lr.y[-1], 0.01)
+    assert [p.yscale for p in fig.panels] == ["log", "log"]
+    for s, panel in enumerate(fig.panels):
+        assert [sr.key for sr in panel.series] == ["Adam", "RMSprop", None]  # SGD: the lr line
+        for sr in panel.series[:-1]:
+            rows = np.concatenate([view.tuned(p, s)[sr.key].trials for p in range(2)])
+            base = np.array([view.lrs[o] for o in view.t_optimizer[rows]])[:, None]
+            for got, name in ((sr.y, "eff_step"), (sr.lo, "eff_step_p10"),
+                              (sr.hi, "eff_step_p90")):
+                want = np.median(res.trace(name)[rows] / base, axis=0)
+                np.testing.assert_allclose(got[:-1], want[:-1], rtol=1e-15)
+            assert np.isnan(sr.y[-1]) and np.all(sr.lo[:-1] <= sr.y[:-1])
+            assert np.all(sr.y[:-1] <= sr.hi[:-1])
+    adam = fig.panels[0].series[0]
+    assert np.all(adam.y[:-1] > 0) and np.ptp(np.log10(adam.y[:-1])) > 0.1  # it adapts
+    assert [k for k, _ in fig.legend] == ["Adam", "RMSprop"] and fig.legend_extra
+    assert "|x_{k+1,i} - x_{k,i}| / |g_{k,i}|" in fig.caption
     # paths: the stored iterates, starting at the start point
     path = by_name["paths_Rosenbrock"].panels[0].series[0]
     t = view.tuned(0, 0)["SGD"].trials[0]
@@ -227,6 +245,18 @@ def test_skips_paths_without_x(tmp_path):
     assert not any(f.name.startswith("paths_") for f in figures)
     assert any("`x` trace" in n for n in ctx.notes)
     assert any("lr" in n and "record" in n for n in ctx.notes)
+
+
+def test_lr_figure_of_a_run_without_step_channels():
+    """Older runs (no eff_step traces) still get the lr figure, on a linear scale."""
+    res = optbench.run(Rosenbrock(dim=2), [SGD(lr=1e-3), Adam(lr=1e-2)],
+                       schedules=[StepLR(step_size=5)], steps=10, seeds=2,
+                       record=("loss", "lr"), progress=False)
+    fig = {f.name: f for f in prepare(ReportContext(res))[0]}["lr_schedules"]
+    assert [sr.key for p in fig.panels for sr in p.series] == [None]
+    assert fig.panels[0].yscale == "linear" and not fig.legend and not fig.legend_extra
+    np.testing.assert_allclose(fig.panels[0].series[0].y, [1.0] * 5 + [0.1] * 5 + [0.01])
+    assert "did not record eff_step" in fig.caption
 
 
 def test_converged_round_off_is_drawn_at_the_floor_not_marked_diverged():

@@ -3,6 +3,7 @@ Holm's correction, average ranks."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,11 +17,14 @@ _BIG = 1e300  # +-inf stand-in inside quantiles (interpolating with inf itself g
 
 
 def _quantile(x, q, axis=None):
-    """``numpy.nanquantile`` (linear interpolation, NaN ignored) where +-inf is a legitimate
-    extreme value: a quantile that interpolates with an infinite value is that infinity."""
+    """``numpy.nanquantile`` (linear interpolation, NaN ignored; an all-NaN slice gives NaN)
+    where +-inf is a legitimate extreme value: a quantile that interpolates with an infinite
+    value is that infinity."""
     x = np.asarray(x, dtype=np.float64)
     y = np.where(np.isposinf(x), _BIG, np.where(np.isneginf(x), -_BIG, x))
-    with np.errstate(all="ignore"):  # nanquantile loops in Python over slices: only for NaN
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice encountered"
+        # nanquantile loops in Python over slices: only for NaN
         r = np.asarray((np.nanquantile if np.isnan(y).any() else np.quantile)(y, q, axis=axis))
     return np.where(r >= _BIG / 10, np.inf, np.where(r <= -_BIG / 10, -np.inf, r))
 

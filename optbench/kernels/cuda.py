@@ -47,7 +47,7 @@ else:
 
 @njit(cache=True, error_model="numpy")
 def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-             lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS,
+             lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
              out_trace, out_x, out_status, out_final):
     """Thread ``t``'s work: lane ``t % lanes`` of block ``t // lanes`` (nothing for a thread
     past the grid or an empty lane), as ``run_block`` on one-lane views of the block."""
@@ -62,16 +62,16 @@ def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_d
               lane_traj[:, b:b + 1], noise_keys[:, b:b + 1], blowup, rec_steps, slots,
               X[:, :, b:b + 1], G[:, :, b:b + 1], W[:, :, b:b + 1], S[:, :, :, b:b + 1],
               SC[:, b, :], C[:, :, b:b + 1], PS[:, :, b:b + 1], LS[:, :, b:b + 1],
-              out_trace, out_x, out_status, out_final)
+              E[:, :, b:b + 1], out_trace, out_x, out_status, out_final)
 
 
 @cuda.jit
 def run_grid_cuda(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-                  lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS,
+                  lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
                   out_trace, out_x, out_status, out_final):
     """One thread per trajectory: thread t runs ``run_lane(t, ...)``."""
     run_lane(cuda.grid(1), n_steps, _arr(bmeta), _arr(bfmeta), _arr(hp), _arr(lr_table),
              _arr(mom_table), _arr(prob_data), _arr(xs_data), _arr(lane_traj),
              _arr(noise_keys), blowup, _arr(rec_steps), _arr(slots), _arr(X), _arr(G),
-             _arr(W), _arr(S), _arr(SC), _arr(C), _arr(PS), _arr(LS), _arr(out_trace),
-             _arr(out_x), _arr(out_status), _arr(out_final))
+             _arr(W), _arr(S), _arr(SC), _arr(C), _arr(PS), _arr(LS), _arr(E),
+             _arr(out_trace), _arr(out_x), _arr(out_status), _arr(out_final))

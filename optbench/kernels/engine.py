@@ -17,6 +17,14 @@ Per step k = 0, 1, ..., n_steps:
   4. ReduceLROnPlateau is fed f_k after the step, as torch's loop does (or, when asked, an
      exponential moving average of the sampled loss).
 
+Step channels describe step k (x_k -> x_{k+1}) and are stored at the record of k: the
+effective per-coordinate step size eta_i = |x_{k+1,i} - x_{k,i}| / |g_{k,i}| over the
+coordinates with g_{k,i} != 0, g the gradient the update rule saw (after minibatch sampling
+and noise; x_{k+1} after projection); ``eff_step`` is its median over coordinates,
+``eff_step_p10``/``eff_step_p90`` its 10th/90th percentiles (numpy's default quantile: linear
+interpolation at position (m - 1) q of the m sorted values). NaN where no step is taken
+(k = n_steps, a lane stopping at k) or every g_i is 0. Computed only when recorded.
+
 Packed per-block data (column indices below): ``bmeta`` int64 (codes, offsets),
 ``bfmeta`` float64 (f*, target, noise, plateau settings). A lane that stops is frozen: its
 remaining records repeat its state, and its lr is 0 from then on.
@@ -40,12 +48,19 @@ N_IMETA = 12
 (F_FSTAR, F_TARGET, F_NOISE_SCALE, F_NOISE_DOF, F_PL_MAXIMIZE, F_PL_FACTOR, F_PL_PATIENCE,
  F_PL_THRESHOLD, F_PL_ABS, F_PL_COOLDOWN, F_PL_MIN_LR, F_PL_EPS, F_PL_EMA) = range(13)
 N_FMETA = 13
-# recorded scalar channels (last axis of the trace array)
-C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST, C_SAMPLED_LOSS = range(7)
+# recorded scalar channels (last axis of the trace array): the iterate's, then the step's
+(C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST, C_SAMPLED_LOSS, C_STEP, C_STEP_P10,
+ C_STEP_P90) = range(10)
 CHANNELS = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
-            "sampled_loss")
+            "sampled_loss", "eff_step", "eff_step_p10", "eff_step_p90")
 N_CHANNELS = len(CHANNELS)
-ALL_SLOTS = (0, 1, 2, 3, 4, 5, 6)
+#: channels of the iterate x_k; the rest describe the step from x_k (the last record takes
+#: none, so they have no final value)
+ITERATE_CHANNELS = CHANNELS[:C_STEP]
+#: quantile levels of the step channels, in channel order
+STEP_QUANTILES = (0.5, 0.1, 0.9)
+#: out_final columns of the channels: the iterate's own slots, none for the step channels
+FINAL_SLOTS = tuple(range(C_STEP)) + (-1,) * len(STEP_QUANTILES)
 # per-lane scalars of a block (rows of the LS scratch array)
 L_LOSS, L_GNORM, L_SAMPLED, L_BOUND, L_LR, L_ACTIVE = range(6)
 N_LANE_SCALARS = 6
@@ -115,6 +130,76 @@ def _record(out, r, slots, values):
 
 
 @njit(**_KW)
+def _sorted_quantile(a, m, q):
+    """numpy.quantile(a[:m], q) of sorted a: linear interpolation at h = (m - 1) q, with
+    numpy's two-sided lerp."""
+    h = (m - 1) * q
+    lo = int(math.floor(h))
+    if lo >= m - 1:
+        return a[m - 1]
+    t = h - lo
+    diff = a[lo + 1] - a[lo]
+    return a[lo + 1] - diff * (1.0 - t) if t >= 0.5 else a[lo] + diff * t
+
+
+@njit(**_KW)
+def _sift_down(a, i, n):
+    """Restore the max-heap a[:n] below node i."""
+    v = a[i]
+    while 2 * i + 1 < n:
+        c = 2 * i + 1
+        if c + 1 < n and a[c + 1] > a[c]:
+            c += 1
+        if a[c] <= v:
+            break
+        a[i] = a[c]
+        i = c
+    a[i] = v
+
+
+@njit(**_KW)
+def _heapsort(a, m):
+    """Sort a[:m] (no NaN) in place, ascending: O(m log m), no allocation."""
+    for i in range(m // 2 - 1, -1, -1):
+        _sift_down(a, i, m)
+    for n in range(m - 1, 0, -1):
+        a[0], a[n] = a[n], a[0]
+        _sift_down(a, 0, n)
+
+
+@njit(**_KW)
+def _record_step_sizes(out_trace, r, slots, lanes, active, X, G, E):
+    """Step channels of the step just taken into record r of every active lane.
+
+    E (d, B) holds x_k on entry; column b is overwritten with the sorted ratios
+    eta_i = |x_{k+1,i} - x_{k,i}| / |g_i| (g_i != 0), whose quantiles are recorded.
+    """
+    d, nb = X.shape
+    for b in range(nb):
+        if active[b] == 0.0:
+            continue
+        col = E[:, b]
+        m = 0
+        bad = False
+        for i in range(d):
+            g = abs(G[i, b])
+            if g != 0.0:
+                eta = abs(X[i, b] - col[i]) / g
+                bad |= math.isnan(eta)
+                col[m] = eta
+                m += 1
+        if not bad:
+            _heapsort(col, m)
+        for s in range(len(STEP_QUANTILES)):
+            slot = slots[C_STEP + s]
+            if slot >= 0:
+                value = math.nan
+                if m > 0 and not bad:
+                    value = _sorted_quantile(col, m, STEP_QUANTILES[s])
+                out_trace[lanes[b], r, slot] = value
+
+
+@njit(**_KW)
 def _finish_lane(j, r, n_rec, slots, out_trace, out_x, X, b, d, record_x,
                  out_status, out_final, status, step, values):
     """Freeze lane b (trajectory j): records r.. repeat its state; status and finals."""
@@ -125,19 +210,21 @@ def _finish_lane(j, r, n_rec, slots, out_trace, out_x, X, b, d, record_x,
                 out_x[j, rr, i] = X[i, b]
     out_status[j, 0] = status
     out_status[j, 1] = step
-    _record(out_final, j, ALL_SLOTS, values)
+    _record(out_final, j, FINAL_SLOTS, values)
 
 
 @njit(**_KW)
 def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
               lane_traj, noise_keys, blowup, rec_steps, slots, X_all, G_all, W_all, S_all,
-              SC_all, C_all, PS_all, LS_all, out_trace, out_x, out_status, out_final):
+              SC_all, C_all, PS_all, LS_all, E_all, out_trace, out_x, out_status, out_final):
     """Run block ``blk``: lanes sharing one configuration (problem, optimizer, schedule).
 
     ``X_all[blk]`` (d, B) holds the lanes' start points on entry. ``lane_traj[blk, b]`` is
-    the shard row of lane b (-1: empty lane). Writes, per trajectory j: out_trace[j] (channel
-    c in slot slots[c], -1 when not recorded), out_x[j] (when its record axis is non-empty),
-    out_status[j] = (status, step), out_final[j] = every channel's final value.
+    the shard row of lane b (-1: empty lane). ``E_all[blk]`` (d, B) float64 is scratch for
+    the step channels (its coordinate axis may be empty when none is recorded). Writes, per
+    trajectory j: out_trace[j] (channel c in slot slots[c], -1 when not recorded), out_x[j]
+    (when its record axis is non-empty), out_status[j] = (status, step), out_final[j] = the
+    final value of every channel of the iterate.
     """
     im = bmeta[blk]
     fm = bfmeta[blk]
@@ -151,6 +238,7 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
     C = C_all[blk]
     PS = PS_all[blk]
     LS = LS_all[blk]
+    E = E_all[blk, :d]
     lanes = lane_traj[blk]
     keys = noise_keys[blk]
     nb = X.shape[1]
@@ -170,6 +258,7 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
     ema = fm[F_PL_EMA]
     plateau = im[I_PLATEAU] != 0
     record_x = out_x.shape[1] > 0
+    record_step = slots[C_STEP] >= 0 or slots[C_STEP_P10] >= 0 or slots[C_STEP_P90] >= 0
     n_rec = rec_steps.shape[0]
     loss = LS[L_LOSS]
     gnorm = LS[L_GNORM]
@@ -247,7 +336,8 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
                     stop = True
                 if recording or stop or k == n_steps:
                     dist = _distance_to_opt(X[:, b], xs, xs_count)
-                    values = (f, lr[b], mom, gnorm[b], subopt, dist, sampled[b])
+                    values = (f, lr[b], mom, gnorm[b], subopt, dist, sampled[b], math.nan,
+                              math.nan, math.nan)  # step channels: set after the step
                     if recording:
                         _record(out_trace[j], r, slots, values)
                         if record_x:
@@ -267,8 +357,15 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
         if noise_kind != 0:
             for b in range(nb):
                 perturb_gradient(noise_kind, noise_scale, noise_dof, keys[b], k, G[:, b])
+        record_step_k = recording and record_step
+        if record_step_k:
+            for i in range(d):
+                for b in range(nb):
+                    E[i, b] = X[i, b]
         optimizer_step(code, hpb, lr, mom, k + 1.0, X, G, S, SC, C)
         problem_project(prob, pdata, X)  # constrained families (identity elsewhere)
+        if record_step_k:
+            _record_step_sizes(out_trace, r - 1, slots, lanes, active, X, G, E)
         if plateau:
             for b in range(nb):
                 if active[b] == 0.0:

@@ -271,35 +271,80 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
     return figures
 
 
+STEP_TRACES = ("eff_step", "eff_step_p10", "eff_step_p90")  # median, 10th, 90th percentile
+
+
 def lr_figure(view: RunView) -> FigureData | None:
-    """The lr multiplier (lr / base lr) over steps, per schedule: median and band over all
-    trajectories with that schedule (the band shows loss-driven schedules' spread)."""
+    """Per schedule: the lr multiplier (lr / base lr) over steps, median and band over all
+    trajectories with that schedule (the band shows loss-driven schedules' spread); where the
+    run recorded the step channels (``STEP_TRACES``), on a log scale with each adaptive
+    variant's effective per-coordinate step size over its base lr (``_step_size_series``)."""
     if "lr" not in view.results.recorded:
         return None
     x, keep, xscale = _xsteps(view)
     lr = an.censored_trace(view.results, "lr")[:, keep]
     base = np.array([view.lrs[o] for o in view.t_optimizer])
+    adaptive = [v for v in view.variant_keys
+                if view.plan.optimizers[view.variants.index(v)].adaptive]
+    recorded = all(name in view.results.recorded for name in STEP_TRACES)
+    log = recorded and bool(adaptive)
     with np.errstate(divide="ignore", invalid="ignore"):
         mult = lr / base[:, None]
+        steps = [view.results.trace(name)[:, keep] / base[:, None] for name in STEP_TRACES] \
+            if log else None
     panels = []
     for s, slabel in enumerate(view.schedule_labels):
         rows = np.flatnonzero((view.t_schedule == s) & (base > 0))
         if not len(rows):
             continue
-        med, lo, hi = (np.where(np.isfinite(q), q, np.nan)
+        med, lo, hi = (_positive(q) if log else np.where(np.isfinite(q), q, np.nan)
                        for q in an.median_iqr(mult[rows], axis=0))
-        series = [Series("all trajectories", x, med, key=None, lo=lo, hi=hi)]
-        panels.append(Panel(title=slabel, xlabel="step", ylabel="lr / base lr", xscale=xscale,
-                            yscale="linear", series=series))
+        series = _step_size_series(view, s, x, steps, adaptive) if log else []
+        series.append(Series("lr / base lr", x, med, key=None, lo=lo, hi=hi))  # drawn on top
+        panels.append(Panel(title=slabel, xlabel="step",
+                            ylabel="step size / base lr" if log else "lr / base lr",
+                            xscale=xscale, yscale="log" if log else "linear", series=series))
+    caption = ("Learning-rate multiplier lr_k / lr_0 (applied lr over the optimizer's lr) over "
+               "steps, one panel per schedule: median and interquartile range over all "
+               "trajectories (the band is non-zero only for loss-driven schedules such as "
+               "ReduceLROnPlateau)")
+    if log:
+        caption += ("; grey. In colour, the effective per-coordinate step size of step k, "
+                    "eta_{k,i} = |x_{k+1,i} - x_{k,i}| / |g_{k,i}| (g_k: the gradient the "
+                    "optimizer saw, after minibatch sampling and noise; coordinates with "
+                    "g_{k,i} = 0 left out), over lr_0, of each adaptive optimizer variant at its "
+                    f"{tuned_text(view)}: line, the median over coordinates; band, the 10th to "
+                    "90th percentiles over coordinates (numpy's linear quantiles); each the "
+                    "median over problems and seeds. SGD without momentum has eta = lr_k (the "
+                    "grey line); Adam's first step has eta_{0,i} = lr_0 / (|g_{0,i}| + eps). "
+                    "Curves fall, or stop, late in a run where many trajectories have converged: "
+                    "a step below the round-off of x leaves x_{k+1,i} = x_{k,i} (eta = 0, off "
+                    "the log axis), and where every g_{k,i} = 0 there is no value.")
+    else:
+        caption += (". The effective per-coordinate step size of the adaptive methods is not "
+                    "shown: " + ("the run did not record " + ", ".join(STEP_TRACES)
+                                 if not recorded else "the run has no adaptive optimizer")
+                    + ".")
     return FigureData(
-        name="lr_schedules", title="Learning rate over steps",
-        caption=("Learning-rate multiplier (applied lr divided by the optimizer's lr) over "
-                 "steps, one panel per schedule: median and interquartile range over all "
-                 "trajectories (the band is non-zero only for loss-driven schedules such as "
-                 "ReduceLROnPlateau). The effective per-coordinate step size of the adaptive "
-                 "methods (lr / (sqrt(v) + eps)) is not shown: it needs the optimizer's "
-                 "second-moment state, which runs do not record."),
-        panels=panels)
+        name="lr_schedules",
+        title="Learning rate and effective step size" if log else "Learning rate over steps",
+        caption=caption, panels=panels, legend=_legend(view, panels),
+        legend_extra=[("lr / base lr (every optimizer)", "line")] if log else [],
+        ncols=min(len(panels), 2) if log else None, panel_height=2.6 if log else 2.3)
+
+
+def _step_size_series(view: RunView, s: int, x, traces, variants) -> list[Series]:
+    """Per variant on schedule s: the median, over the trials of its tuned configurations
+    (every problem and seed), of each trial's ``traces`` (the step traces over base lr)."""
+    series = []
+    for v in variants:
+        configs = [view.tuned(p, s).get(v) for p in range(len(view.problem_labels))]
+        rows = [c.trials for c in configs if c is not None]
+        if rows:
+            rows = np.concatenate(rows)
+            med, lo, hi = (_positive(an.median_iqr(t[rows], axis=0)[0]) for t in traces)
+            series.append(Series(v, x, med, key=v, lo=lo, hi=hi))
+    return series
 
 
 def path_figures(view: RunView, grid: int = 120) -> tuple[list[FigureData], list[str]]:

@@ -65,7 +65,7 @@ class FigureData:
     panels: list
     ncols: int | None = None
     legend: list = field(default_factory=list)  # (key, label) pairs, in order
-    legend_extra: list = field(default_factory=list)  # (label, kind) e.g. ("theory bound", "bound")
+    legend_extra: list = field(default_factory=list)  # neutral (label, kind): "bound" or "line"
     panel_height: float = 2.3
     width: str | None = None  # "one" or "two" (column layouts); None: from the panel count
 

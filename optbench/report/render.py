@@ -31,7 +31,8 @@ def draw(fig_data: FigureData, styles: style.StyleMap):
     from matplotlib.lines import Line2D
 
     n = len(fig_data.panels)
-    legend_items = list(fig_data.legend) + [(None, lab) for lab, _ in fig_data.legend_extra]
+    legend_items = ([(key, label, None) for key, label in fig_data.legend]
+                    + [(None, label, kind) for label, kind in fig_data.legend_extra])
     heat = any(p.heatmap is not None for p in fig_data.panels)
     width, (rows, cols), _ = style.figure_size(n, fig_data.ncols)
     if fig_data.width is not None:
@@ -69,10 +70,10 @@ def draw(fig_data: FigureData, styles: style.StyleMap):
             cb.set_label(fig_data.panels[0].heatmap.colorbar_label, fontsize=style.FONT_SIZE - 1)
         if legend_items:
             handles = []
-            for key, label in legend_items:
-                if key is None:
-                    handles.append(Line2D([], [], color=style.BOUND_COLOR, ls=style.BOUND_STYLE,
-                                          lw=1.4, label=label))
+            for key, label, kind in legend_items:
+                if key is None:  # neutral: a theory bound (dotted) or a plain line
+                    handles.append(Line2D([], [], color=style.NEUTRAL_COLOR, lw=1.4, label=label,
+                                          ls=style.BOUND_STYLE if kind == "bound" else "-"))
                 else:
                     handles.append(Line2D([], [], color=styles.color(key),
                                           ls=styles.linestyle(key), lw=1.5, label=label))
@@ -87,7 +88,7 @@ def _draw_panel(ax, panel: Panel, styles):
     any_data = False
     points = []
     for s in panel.series:
-        color = styles.color(s.key) if s.key is not None else "#555555"
+        color = styles.color(s.key) if s.key is not None else style.NEUTRAL_COLOR
         ls = styles.linestyle(s.key) if s.key is not None else "-"
         x = np.asarray(s.x, dtype=float)
         y = np.asarray(s.y, dtype=float)

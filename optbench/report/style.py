@@ -15,7 +15,7 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "
 #: Okabe-Ito without its yellow, which is too light for thin lines on white
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#000000", "#56B4E9", "#D55E00")
 LINESTYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)))
-BOUND_COLOR = "#555555"
+NEUTRAL_COLOR = "#555555"  # series of no optimizer (all trajectories, a bound's legend)
 BOUND_STYLE = (0, (1, 1.2))  # dotted, in the optimizer's colour
 
 #: widths in inches: one column of a two-column paper (~89 mm) and a full page width (~183 mm)
