@@ -31,6 +31,7 @@ bench: $(STAMP)
 bench-speed: $(STAMP)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
 
+## make bench-gpu: CUDA backend throughput (thread and block modes) against the CPU; skips without a GPU
 bench-gpu: $(STAMP)
 	$(PY) benchmarks/bench_gpu.py
 
