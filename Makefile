@@ -32,6 +32,7 @@ bench-speed: $(STAMP)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
 	$(PY) benchmarks/profile_engine.py
 
+## make bench-gpu: CUDA backend throughput (thread and block modes) against the CPU; skips without a GPU
 bench-gpu: $(STAMP)
 	$(PY) benchmarks/bench_gpu.py
 

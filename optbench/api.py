@@ -1,11 +1,12 @@
 """``optbench.run``: expand a grid, run it in compiled code, return (and store) the results."""
 from __future__ import annotations
 
+import functools
 import time
 
 import numba
 
-from . import engine
+from . import cuda_backend, engine
 from .plan import DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
@@ -17,7 +18,7 @@ BACKENDS = ("cpu", "cuda", "auto")
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
         blowup=1e10, shard_size=4096, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False) -> Results:
+        progress=None, name="run", calibrate=False, cuda_mode="auto") -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -32,13 +33,18 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
     calibrate: also time a fixed reference workload (and the run's best of a few repeats when
     short) and store them in ``manifest["timings"]``, for ``optbench compare``'s speed check.
+    backend: "cpu", "cuda" (a GPU; one line of error without one) or "auto" (the GPU when there
+    is one). cuda_mode: the CUDA kernel, "thread" (one thread per trajectory), "block" (a
+    thread block per trajectory) or "auto" (block for problems of dimension >=
+    ``cuda_backend.BLOCK_MODE_MIN_DIM``); see ``optbench.cuda_backend``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"run: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    cuda_backend.check_mode(cuda_mode)
     plan = Plan(problems=problems, optimizers=optimizers, schedules=schedules, seeds=seeds,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
                 dtype=dtype, target=target, blowup=blowup, shard_size=shard_size, x0=x0, name=name)
-    run_shard = _backend(backend)
+    run_shard, warm_up = _backend(backend, cuda_mode)
     if threads is not None:
         numba.set_num_threads(int(threads))
 
@@ -49,7 +55,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         manifest, done = {"config_hash": plan.config_hash(), "config": plan.config(),
                           "provenance": provenance()}, set()
 
-    timings = {"warm_up": engine.warm_up(plan)}
+    timings = {"warm_up": warm_up(plan)}
     shards = plan.shards()
     parts: dict = {}
     t_run = time.perf_counter()
@@ -70,7 +76,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     if calibrate:
         from .compare.calibrate import calibrate as _calibrate
 
-        timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done)))
+        timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done), warm_up))
     manifest["timings"] = timings
     manifest["provenance"] = provenance()
     results = Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest,
@@ -80,14 +86,15 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     return results
 
 
-def _backend(name):
-    """The shard runner of backend ``name``: 'cuda' needs a usable GPU (else a one-line
-    ValueError naming why), 'auto' takes the GPU when there is one and the CPU otherwise."""
+def _backend(name, cuda_mode="auto"):
+    """(shard runner, warm-up) of backend ``name``: 'cuda' needs a usable GPU (else a one-line
+    ValueError naming why), 'auto' takes the GPU when there is one and the CPU otherwise. The
+    CUDA backend's warm-up compiles its own kernels, never the CPU's."""
     if name == "cpu":
-        return engine.run_shard_cpu
-    from . import cuda_backend
-
+        return engine.run_shard_cpu, engine.warm_up
     if name == "cuda":
         cuda_backend.require_gpu()
-        return cuda_backend.run_shard_cuda
-    return cuda_backend.run_shard_cuda if cuda_backend.available() else engine.run_shard_cpu
+    elif not cuda_backend.available():
+        return engine.run_shard_cpu, engine.warm_up
+    return (functools.partial(cuda_backend.run_shard_cuda, mode=cuda_mode),
+            functools.partial(cuda_backend.warm_up, mode=cuda_mode))

@@ -1,6 +1,7 @@
 """The ``optbench`` command line: the same engine as the Python API.
 
     optbench run SUITE.toml [--out DIR] [--resume] [--threads N] [--backend cpu|cuda|auto]
+                            [--cuda-mode auto|thread|block]
     optbench list [optimizers|schedules|problems]
 
 Bad input (unknown names, wrong types, out-of-range values, unreadable files) ends with one
@@ -62,6 +63,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                    help="replace a previous run in --out (only a run directory is ever removed)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--cuda-mode", default="auto", choices=("auto", "thread", "block"),
+                   help="CUDA kernel: a thread per trajectory, a thread block per trajectory, "
+                        "or by problem dimension (auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--calibrate", action="store_true",
                    help="also time a fixed reference kernel in this process (for the "
@@ -115,7 +119,7 @@ def cmd_run(args) -> int:
     if args.overwrite:
         remove_run_dir(out)
     results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
-                  threads=args.threads, progress=False if args.quiet else None,
+                  cuda_mode=args.cuda_mode, threads=args.threads, progress=False if args.quiet else None,
                   calibrate=args.calibrate)
     if not args.quiet:
         print(summary(results))

@@ -1,13 +1,21 @@
-"""Host side of the CUDA backend: device detection, transfers, running a shard.
+"""Host side of the CUDA backend: device detection, modes, transfers, running a shard.
 
-``run_shard_cuda(plan, start, stop)`` is the CUDA twin of ``engine.run_shard_cpu``: it packs the
-shard with the CPU engine's ``Packed`` (blocks of up to ``WARP`` lanes that share a
-configuration, so one block is one warp), copies the inputs to the GPU, runs
-``kernels.cuda.run_grid_cuda`` with one thread per trajectory, and copies back only the outputs
-(traces, statuses, final values) into the same arrays the CPU backend fills, so the results
-store, trials table and traces are built by the same code. GPU memory holds one shard at a time
-and is released when the shard is done: ``shard_size`` bounds it (a GPU wants large shards,
-tens of thousands of trajectories, to fill its SMs).
+``run_shard_cuda(plan, start, stop, mode)`` is the CUDA twin of ``engine.run_shard_cpu``. Two
+modes (``kernels.cuda`` describes the kernels):
+
+* ``"thread"``: one GPU thread per trajectory, the shard packed with the CPU engine's
+  ``Packed`` in blocks of up to ``WARP`` lanes that share a configuration (one block, one warp);
+* ``"block"``: one thread block of ``BLOCK_THREADS`` threads per trajectory (``Packed`` with one
+  lane per block), the threads splitting the coordinates: for large problems, where one
+  thread per trajectory would leave the GPU idle or run out of registers;
+* ``"auto"`` (the default): block mode for problems of dimension >= ``BLOCK_MODE_MIN_DIM``,
+  thread mode for the others (a shard mixing both runs as consecutive segments).
+
+Each segment's inputs are copied to the GPU, the kernel runs, and only the outputs (traces,
+statuses, final values) come back, into the same arrays the CPU backend fills, so the results
+store, trials table and traces are built by the same code. GPU memory holds one segment at a
+time: ``shard_size`` bounds it (a GPU wants large shards, tens of thousands of trajectories
+in thread mode, to fill its SMs).
 
 Nothing here imports ``numba.cuda`` until a CUDA run (or ``gpu_unavailable_reason``) asks for
 it, so the CPU backend never pays for it.
@@ -25,10 +33,19 @@ from .engine import Packed
 from .kernels import optimizers as ko
 from .plan import Plan
 
-#: lanes per block: one warp of trajectories that share a configuration
+#: lanes per block in thread mode: one warp of trajectories that share a configuration
 WARP = 32
-#: threads per CUDA thread block (whole warps)
+#: threads per CUDA thread block in thread mode (whole warps)
 THREADS_PER_BLOCK = 128
+#: threads per trajectory in block mode (a power of two, <= kernels.cuda.MAX_BLOCK_THREADS);
+#: the simulator runs each thread as a Python thread, so it gets fewer
+BLOCK_THREADS = 128
+SIMULATOR_BLOCK_THREADS = 8
+#: in mode "auto", problems of this dimension or more run in block mode: from here on a
+#: trajectory gives each of the 128 threads at least two coordinates, and one thread per
+#: trajectory would hold d-long state vectors per thread
+BLOCK_MODE_MIN_DIM = 256
+MODES = ("auto", "thread", "block")
 #: the kernel arguments copied back after a run
 _OUTPUTS = ("out_trace", "out_x", "out_status", "out_final")
 
@@ -91,53 +108,126 @@ def device_name() -> str:
     return f"{name} (compute capability {dev.compute_capability[0]}.{dev.compute_capability[1]})"
 
 
-def kernel_args(packed: Packed) -> list:
-    """``packed.kernel_args()`` with the CUDA kernel's one change: per-lane scalar state
-    ``SC`` of shape (blocks, lanes, SCALAR_SLOTS), since lanes run in separate threads."""
+def check_mode(mode, context: str = "run") -> str:
+    """``mode`` when it is one of MODES, else a one-line ValueError naming it."""
+    if mode not in MODES:
+        raise ValueError(f"{context}: cuda_mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def trial_modes(plan: Plan, start: int, stop: int, mode: str) -> list[str]:
+    """The kernel mode of each trial in [start, stop): ``mode``, or by dimension for auto."""
+    if mode != "auto":
+        return [mode] * (stop - start)
+    return ["block" if plan.problems[t.problem].dim >= BLOCK_MODE_MIN_DIM else "thread"
+            for t in plan.trials[start:stop]]
+
+
+def segments(plan: Plan, start: int, stop: int, mode: str) -> list[tuple[int, int, str]]:
+    """[start, stop) cut into maximal runs of one kernel mode: (start, stop, mode) each."""
+    modes = trial_modes(plan, start, stop, mode)
+    out: list[tuple[int, int, str]] = []
+    for j, m in enumerate(modes, start):
+        if out and out[-1][2] == m:
+            out[-1] = (out[-1][0], j + 1, m)
+        else:
+            out.append((j, j + 1, m))
+    return out
+
+
+def pack(plan: Plan, start: int, stop: int, mode: str) -> Packed:
+    """Trials [start, stop) packed for the ``mode`` ("thread" or "block") kernel."""
+    return Packed(plan, start, stop, lanes=WARP if mode == "thread" else 1)
+
+
+def kernel_args(packed: Packed, mode: str = "thread") -> list:
+    """``packed.kernel_args()`` as the ``mode`` kernel takes them. Thread mode: per-lane
+    scalar state ``SC`` of shape (blocks, lanes, SCALAR_SLOTS), since lanes run in separate
+    threads. Block mode: no ``SC`` and ``C`` (thread-local in the kernel)."""
     args = list(packed.kernel_args())
-    nb, width = packed.lane_traj.shape
     (i,) = [i for i, a in enumerate(args) if a is packed.SC]
+    if mode == "block":
+        (c,) = [c for c, a in enumerate(args) if a is packed.C]
+        return args[:i] + args[c + 1:]
+    nb, width = packed.lane_traj.shape
     args[i] = np.zeros((nb, width, ko.SCALAR_SLOTS))
     return args
 
 
-def launch_config(packed: Packed) -> tuple[int, int]:
-    """(blocks, threads per block) covering one thread per lane of every block."""
+def block_threads() -> int:
+    return SIMULATOR_BLOCK_THREADS if is_simulator() else BLOCK_THREADS
+
+
+def launch_config(packed: Packed, mode: str = "thread") -> tuple[int, int]:
+    """(blocks, threads per block): thread mode covers one thread per lane of every block;
+    block mode gives every packed block (one trajectory) a thread block."""
+    if mode == "block":
+        return packed.lane_traj.shape[0], block_threads()
     n_threads = packed.lane_traj.size
     return max(1, math.ceil(n_threads / THREADS_PER_BLOCK)), THREADS_PER_BLOCK
 
 
-def compile_kernel(args) -> float:
-    """Compile ``run_grid_cuda`` for these host arguments' types (no-op when done); seconds."""
+def kernel(mode: str):
+    """The CUDA kernel (dispatcher) of ``mode``."""
+    from .kernels import cuda as kc
+
+    return kc.run_grid_cuda_blocks if mode == "block" else kc.run_grid_cuda
+
+
+def compile_kernel(args, mode: str = "thread") -> tuple[float, bool]:
+    """Compile (or load from the disk cache) the ``mode`` kernel for these host arguments'
+    types; (seconds, loaded from the cache). A no-op in the simulator and when done."""
     import numba
 
-    from .kernels.cuda import run_grid_cuda
-
     if is_simulator():
-        return 0.0
+        return 0.0, False
+    dispatcher = kernel(mode)
     sig = tuple(numba.typeof(a) for a in args)
+    hits = sum(dispatcher.stats.cache_hits.values())
     t0 = time.perf_counter()
-    run_grid_cuda.compile(sig)
-    return time.perf_counter() - t0
+    dispatcher.compile(sig)
+    return time.perf_counter() - t0, sum(dispatcher.stats.cache_hits.values()) > hits
 
 
-def run_packed(packed: Packed) -> float:
-    """Run a packed shard on the GPU; fills packed's output arrays. Returns kernel seconds
-    (launch to completion; compilation and transfers excluded)."""
+_WARM: dict = {}  # (dtype, mode) -> the first call's figures in this process
+
+
+def warm_up(plan: Plan, mode: str = "auto") -> dict:
+    """Compile (or load from cache) the CUDA kernels this plan's run uses, timed on their own;
+    the CUDA twin of ``engine.warm_up`` (the CPU kernel is not touched). Once per process,
+    dtype and kernel mode: later runs report the first one's figures."""
+    used = sorted({m for a, b in plan.shards() for _, _, m in segments(plan, a, b, mode)})
+    seconds, hit, loaded = 0.0, True, True
+    for m in used:
+        if (plan.dtype, m) not in _WARM:
+            index = trial_modes(plan, 0, plan.n_trials, mode).index(m)
+            tiny = Plan(problems=plan.problems[plan.trials[index].problem],
+                        optimizers=plan.optimizers[:1], schedules=None, seeds=[0], steps=1,
+                        record=plan.record, dtype=plan.dtype)
+            s, h = compile_kernel(kernel_args(pack(tiny, 0, 1, m), m), m)
+            _WARM[(plan.dtype, m)] = {"jit_seconds": s, "cache_hit": h}
+            loaded = False
+        seconds += _WARM[(plan.dtype, m)]["jit_seconds"]
+        hit = hit and _WARM[(plan.dtype, m)]["cache_hit"]
+    return {"jit_seconds": seconds, "cache_hit": bool(hit and used), "already_loaded": loaded,
+            "cuda_modes": used}
+
+
+def run_packed(packed: Packed, mode: str = "thread") -> float:
+    """Run a packed segment on the GPU with the ``mode`` kernel; fills packed's output arrays.
+    Returns kernel seconds (launch to completion; compilation and transfers excluded)."""
     from numba import cuda
 
-    from .kernels.cuda import run_grid_cuda
-
-    args = kernel_args(packed)
+    args = kernel_args(packed, mode)
     outputs = {i: name for i, a in enumerate(args) for name in _OUTPUTS
                if a is getattr(packed, name)}
-    compile_kernel(args)
+    compile_kernel(args, mode)
     stream = cuda.stream()
     dev = [cuda.to_device(a, stream=stream) if isinstance(a, np.ndarray) else a for a in args]
     stream.synchronize()
-    grid, block = launch_config(packed)
+    grid, block = launch_config(packed, mode)
     t0 = time.perf_counter()
-    run_grid_cuda[grid, block, stream](*dev)
+    kernel(mode)[grid, block, stream](*dev)
     stream.synchronize()
     seconds = time.perf_counter() - t0
     for i, name in outputs.items():
@@ -145,14 +235,20 @@ def run_packed(packed: Packed) -> float:
         if host.size:
             dev[i].copy_to_host(host, stream=stream)
     stream.synchronize()
-    del dev  # device memory goes back before the next shard
+    del dev  # device memory goes back before the next segment
     return seconds
 
 
-def run_shard_cuda(plan: Plan, start: int, stop: int) -> tuple[dict, float]:
+def run_shard_cuda(plan: Plan, start: int, stop: int, mode: str = "auto") -> tuple[dict, float]:
     """Run trials [start, stop) on the GPU; returns (stored arrays, kernel seconds), exactly
-    what ``engine.run_shard_cpu`` returns."""
+    what ``engine.run_shard_cpu`` returns. ``mode``: "auto", "thread" or "block"."""
     require_gpu()
-    packed = Packed(plan, start, stop, lanes=WARP)
-    seconds = run_packed(packed)
-    return packed.outputs(plan.record), seconds
+    check_mode(mode)
+    parts, seconds = [], 0.0
+    for a, b, m in segments(plan, start, stop, mode):
+        packed = pack(plan, a, b, m)
+        seconds += run_packed(packed, m)
+        parts.append(packed.outputs(plan.record))
+    if len(parts) == 1:
+        return parts[0], seconds
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, seconds

@@ -1,29 +1,36 @@
 """The CUDA backend, checked without a GPU (and on one, where there is one).
 
-What each check verifies, plainly:
+Two kernels: thread mode (``run_grid_cuda``, one thread per trajectory) and block mode
+(``run_grid_cuda_blocks``, one thread block per trajectory, its threads splitting the
+coordinates, with shared-memory reductions). What each check verifies, plainly:
 
-* PTX (``test_kernel_compiles_to_ptx``): numba-cuda types and lowers the CUDA kernel and its
-  *whole* call tree (run_block, every update rule, problem, noise model, RNG, plateau step:
-  the CPU's ``@njit`` functions retargeted as device functions) and NVVM turns it into PTX for
-  compute capabilities 8.0 and 9.0, in float64 and float32; nvJitLink then assembles that PTX
-  into machine code (SASS) for the same architectures. This proves the shared math is valid
-  CUDA device code. It runs nothing, so it says nothing about the GPU's numbers. (numba-cuda
-  asks the current device for its compute capability while compiling device functions even
-  inside ``compile_ptx``; without a GPU the check answers with the target capability.)
+* PTX (``test_kernel_compiles_to_ptx``): numba-cuda types and lowers both kernels and their
+  *whole* call trees (run_block, every update rule, problem (rows forms included), noise model,
+  RNG, plateau step: the CPU's ``@njit`` functions retargeted as device functions; shared and
+  local arrays, barriers) and NVVM turns them into PTX for compute capabilities 8.0 and 9.0, in
+  float64 and float32; nvJitLink then assembles that PTX into machine code (SASS) for the same
+  architectures. This proves the shared math is valid CUDA device code. It runs nothing, so it
+  says nothing about the GPU's numbers. (numba-cuda asks the current device for its compute
+  capability while compiling device functions even inside ``compile_ptx``; without a GPU the
+  check answers with the target capability.)
 * Simulator (``test_simulator_matches_cpu``, NUMBA_ENABLE_CUDASIM=1 in a subprocess, since it
   must be set before numba.cuda is imported): ``optbench.run(..., backend="cuda")`` end to end
   on grids covering every optimizer, every schedule and every problem family (with their
-  stochastic options), compared with ``backend="cpu"``: the host side (packing in warp-sized
-  blocks, per-lane scalar state, launch configuration, transfers, copying back, shards) and
-  the kernel's thread -> (block, lane) mapping and one-lane views. The simulator runs the
-  kernel body as Python, and the ``@njit`` functions it calls are the *CPU-compiled* ones
-  (compiled code cannot run under a Python simulator), so agreement here (bitwise, in fact)
-  does NOT verify the CUDA compilation of the math, nor race freedom between threads (the
-  simulator runs each thread's call to completion under the GIL).
-* Not verified without a GPU: the numbers the GPU computes. They are expected to agree with
-  the CPU's to round-off, not bitwise: NVVM contracts a*b + c into fused multiply-adds and
-  libdevice supplies exp/log/sin/cos/pow. ``test_gpu_matches_cpu`` checks that on a machine
-  with a GPU, and says why it is skipped elsewhere.
+  stochastic options), compared with ``backend="cpu"``, in thread mode (bitwise) and in block
+  mode (rtol 1e-12: the block sums f, |g|^2 and |x - x*|^2 in another order; statuses and
+  status steps identical), plus large problems (Quadratic and Rosenbrock, d = 300) in mode
+  "auto", which must pick block mode. It checks the host side (packing, per-lane scalar
+  state, launch configurations, transfers, copying back, shards and mode segments) and the
+  kernels' thread -> work mapping, row splitting, reductions and barriers. The simulator runs
+  kernel bodies as Python, and the ``@njit`` functions they call are the *CPU-compiled* ones
+  (compiled code cannot run under a Python simulator), so agreement here does NOT verify the
+  CUDA compilation of the math. Races: the simulator runs block-mode threads concurrently and
+  really waits at barriers, so a missing barrier can show up as a wrong number, but nothing
+  proves the absence of races; in thread mode it runs each thread's call to completion.
+* Not verified without a GPU: the numbers the GPU computes and the speed. They are expected to
+  agree with the CPU's to round-off, not bitwise: NVVM contracts a*b + c into fused
+  multiply-adds and libdevice supplies exp/log/sin/cos/pow. ``test_gpu_matches_cpu`` checks
+  that on a machine with a GPU (both modes), and says why it is skipped elsewhere.
 
 numba-cuda is required: without it these tests fail (``pip install -e '.[cuda]'``), they do not
 skip. Run as a script (``python tests/test_cuda.py ptx|sim|gpu``) to see the raw report.
@@ -125,6 +132,26 @@ def grids():
     }
 
 
+def block_grids():
+    """The grids again for block mode, smaller (the simulator runs every thread of a block as a
+    Python thread): one seed, fewer steps; plus large problems run in mode "auto"."""
+    from optbench import optimizers as O
+    from optbench import problems as P
+
+    out = {}
+    for name, kw in grids().items():
+        kw = dict(kw, seeds=1 if name != "statuses" else 2, cuda_mode="block")
+        if name in ("optimizers", "problems"):
+            kw["steps"] = 20
+        out[name] = kw
+    out["large"] = dict(problems=[P.Quadratic(dim=300, kappa=100.0, rotate=True, seed=1),
+                                  P.Rosenbrock(dim=300)],
+                        optimizers=[O.Adam(lr=0.01), O.SGD(lr=1e-4, momentum=0.9)],
+                        steps=25, seeds=2, cuda_mode="auto",
+                        record=("loss", "grad_norm", "dist_to_opt", "suboptimality", "x"))
+    return out
+
+
 def coverage(specs):
     """Registry names covered by the grids."""
     names = {"optimizers": set(), "schedules": set(), "problems": set()}
@@ -148,7 +175,7 @@ def compare(kw, backend, rtol):
     t0 = time.perf_counter()
     dev = optbench.run(**kw, backend=backend)
     t_dev = time.perf_counter() - t0
-    cpu = optbench.run(**kw, backend="cpu")
+    cpu = optbench.run(**{k: v for k, v in kw.items() if k != "cuda_mode"}, backend="cpu")
     out = {"trajectories": len(cpu), "seconds": round(t_dev, 3), "bitwise": True,
            "close": True, "max_rel_diff": 0.0, "problems": []}
     arrays = [(name, dev.trace(name), cpu.trace(name)) for name in kw["record"]]
@@ -192,8 +219,8 @@ def compare(kw, backend, rtol):
 
 
 def _main_ptx():
-    """Compile the kernel to PTX for cc 8.0 and 9.0 (float64, float32), assemble with
-    nvJitLink; one JSON line per (dtype, cc)."""
+    """Compile both kernels to PTX for cc 8.0 and 9.0 (float64, float32), assemble with
+    nvJitLink; one JSON line per (kernel, dtype, cc)."""
     import numba
     import numba.cuda.dispatcher as cuda_dispatcher
     from numba import cuda
@@ -205,30 +232,31 @@ def _main_ptx():
 
     from optbench import optimizers as O
     from optbench import problems as P
-    from optbench.cuda_backend import kernel_args
-    from optbench.engine import Packed
-    from optbench.kernels.cuda import run_grid_cuda
+    from optbench.cuda_backend import kernel, kernel_args, pack
     from optbench.plan import Plan
 
-    for dtype in ("float64", "float32"):
-        plan = Plan(problems=[P.Rosenbrock()], optimizers=[O.Adam()], schedules=None, seeds=[0],
-                    steps=2, record=("loss", "x"), dtype=dtype)
-        sig = tuple(numba.typeof(a) for a in kernel_args(Packed(plan, 0, 1, lanes=32)))
-        for cc in ((8, 0), (9, 0)):
-            _Target.compute_capability = cc
-            t0 = time.perf_counter()
-            ptx, _ = cuda.compile_ptx(run_grid_cuda.py_func, sig, cc=cc)
-            seconds = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            sass = _assemble(ptx, cc)
-            print(json.dumps({
-                "dtype": dtype, "cc": list(cc), "ptx_seconds": round(seconds, 2),
-                "ptx_bytes": len(ptx), "target": f".target sm_{cc[0]}{cc[1]}" in ptx,
-                "entry": ".entry _ZN8optbench7kernels4cuda13run_grid_cuda" in ptx,
-                "assemble_seconds": round(time.perf_counter() - t0, 2), **sass}), flush=True)
+    for mode in ("thread", "block"):
+        for dtype in ("float64", "float32"):
+            plan = Plan(problems=[P.Rosenbrock()], optimizers=[O.Adam()], schedules=None,
+                        seeds=[0], steps=2, record=("loss", "x"), dtype=dtype)
+            sig = tuple(numba.typeof(a) for a in kernel_args(pack(plan, 0, 1, mode), mode))
+            name = kernel(mode).py_func.__name__
+            for cc in ((8, 0), (9, 0)):
+                _Target.compute_capability = cc
+                t0 = time.perf_counter()
+                ptx, _ = cuda.compile_ptx(kernel(mode).py_func, sig, cc=cc)
+                seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                sass = _assemble(ptx, cc, name)
+                print(json.dumps({
+                    "mode": mode, "dtype": dtype, "cc": list(cc), "ptx_seconds": round(seconds, 2),
+                    "ptx_bytes": len(ptx), "target": f".target sm_{cc[0]}{cc[1]}" in ptx,
+                    "entry": f".entry _ZN8optbench7kernels4cuda{len(name)}{name}" in ptx,
+                    "barrier": "bar.sync" in ptx,
+                    "assemble_seconds": round(time.perf_counter() - t0, 2), **sass}), flush=True)
 
 
-def _assemble(ptx, cc):
+def _assemble(ptx, cc, name):
     """PTX -> SASS with nvJitLink (no GPU needed); registers and stack of the kernel."""
     import re
 
@@ -238,7 +266,7 @@ def _assemble(ptx, cc):
     handle = nj.create(len(options), options)
     try:
         data = ptx.encode()
-        nj.add_data(handle, nj.InputType.PTX, data, len(data), "run_grid_cuda.ptx")
+        nj.add_data(handle, nj.InputType.PTX, data, len(data), f"{name}.ptx")
         try:
             nj.complete(handle)
         except Exception as exc:
@@ -252,31 +280,44 @@ def _assemble(ptx, cc):
     finally:
         nj.destroy(handle)
     text = info.decode(errors="replace")
-    entry = text[text.find("run_grid_cuda"):]
+    entry = text[text.find(f"{len(name)}{name}"):]
     regs = re.search(r"Used (\d+) registers", entry)
     stack = re.search(r"(\d+) bytes stack frame", entry)
     return {"cubin_bytes": len(cubin), "registers": int(regs.group(1)) if regs else None,
             "stack_bytes": int(stack.group(1)) if stack else None}
 
 
-def _main_compare(backend, rtol):
+def _main_compare(backend, rtol, specs):
     from optbench import cuda_backend
 
     launches = []
     run_packed = cuda_backend.run_packed
 
-    def counted(packed):  # proof that the CUDA kernel ran, not a CPU fallback
-        launches.append(packed.lane_traj.size)
-        return run_packed(packed)
+    def counted(packed, mode="thread"):  # proof that a CUDA kernel ran, not a CPU fallback
+        launches.append((mode, packed.lane_traj.shape[0] * cuda_backend.block_threads()
+                         if mode == "block" else packed.lane_traj.size))
+        return run_packed(packed, mode)
 
     cuda_backend.run_packed = counted
-    specs = grids()
     print(json.dumps({"coverage": coverage(specs)}), flush=True)
     for name, kw in specs.items():
         del launches[:]
         summary = compare(kw, backend, rtol)
         print(json.dumps({"grid": name, "kernel_launches": len(launches),
-                          "threads": sum(launches), **summary}), flush=True)
+                          "modes": sorted({m for m, _ in launches}),
+                          "threads": sum(n for _, n in launches), **summary}), flush=True)
+
+
+def _main_warm_up():
+    """A CUDA run warms up the CUDA kernels only: the CPU kernel stays uncompiled."""
+    import optbench
+    from optbench import engine
+    from optbench.optimizers import SGD
+    from optbench.problems import Booth
+
+    res = optbench.run(Booth(), SGD(), steps=2, backend="cuda", record=("loss",))
+    print(json.dumps({"warm_up": res.manifest["timings"]["warm_up"],
+                      "cpu_kernel_compiled": bool(engine._WARM)}), flush=True)
 
 
 # ---- the tests ---------------------------------------------------------------------------------
@@ -300,7 +341,8 @@ def subprocesses():
         yield {}
         return
     procs = {"ptx": _start("ptx", NUMBA_ENABLE_CUDASIM="0"),
-             "sim": _start("sim", NUMBA_ENABLE_CUDASIM="1")}
+             "sim": _start("sim", NUMBA_ENABLE_CUDASIM="1"),
+             "simblock": _start("simblock", NUMBA_ENABLE_CUDASIM="1")}
     yield procs
     for proc in procs.values():
         if proc.poll() is None:
@@ -333,16 +375,16 @@ def test_numba_cuda_is_installed():
 def test_kernel_compiles_to_ptx(subprocesses):
     _require_numba_cuda()
     rows = _finish(subprocesses, "ptx")
-    done = {(r["dtype"], tuple(r["cc"])) for r in rows}
-    assert done == {(d, cc) for d in ("float64", "float32") for cc in ((8, 0), (9, 0))}
+    done = {(r["mode"], r["dtype"], tuple(r["cc"])) for r in rows}
+    assert done == {(m, d, cc) for m in ("thread", "block") for d in ("float64", "float32")
+                    for cc in ((8, 0), (9, 0))}
     for r in rows:
         assert r["target"] and r["entry"] and r["ptx_bytes"] > 10_000, r
         assert r["cubin_bytes"] > 0, r.get("error", r)
+        assert r["barrier"] == (r["mode"] == "block"), r  # block mode synchronises its threads
 
 
-def test_simulator_matches_cpu(subprocesses):
-    _require_numba_cuda()
-    rows = _finish(subprocesses, "sim")
+def _check_grids(rows, expected, modes):
     from optbench import optimizers as O
     from optbench import problems as P
     from optbench import schedules as S
@@ -351,13 +393,81 @@ def test_simulator_matches_cpu(subprocesses):
     assert set(covered["optimizers"]) == set(O.REGISTRY), "grid misses an optimizer"
     assert set(covered["schedules"]) == set(S.REGISTRY), "grid misses a schedule"
     assert set(covered["problems"]) == set(P.REGISTRY), "grid misses a problem family"
-    results = {r["grid"]: r for r in rows[1:]}
-    assert set(results) == set(grids())
+    results = {r["grid"]: r for r in rows[1:] if "grid" in r}
+    assert set(results) == set(expected)
     for name, r in results.items():
         assert r["kernel_launches"] > 0 and r["threads"] >= r["trajectories"] > 0, r
+        assert r["modes"] == modes, r
         assert r["close"], f"{name}: {r['problems']}"
     assert results["statuses"]["kernel_launches"] > 1  # one per shard
     assert set(results["statuses"]["statuses"]) == {"finished", "reached_target", "diverged"}
+    return results
+
+
+def test_simulator_matches_cpu(subprocesses):
+    """Thread mode: every optimizer, schedule and problem family, bitwise in fact."""
+    _require_numba_cuda()
+    results = _check_grids(_finish(subprocesses, "sim"), grids(), ["thread"])
+    assert all(r["bitwise"] for r in results.values()), results
+
+
+def test_simulator_block_mode_matches_cpu(subprocesses):
+    """Block mode: every optimizer, schedule and problem family within rtol 1e-12 with the
+    same statuses; d = 300 problems in mode "auto" run in block mode; a CUDA run compiles no
+    CPU kernel."""
+    _require_numba_cuda()
+    rows = _finish(subprocesses, "simblock")
+    warm = [r for r in rows if "warm_up" in r]
+    assert warm and warm[0]["cpu_kernel_compiled"] is False, warm
+    results = _check_grids([r for r in rows if "warm_up" not in r], block_grids(), ["block"])
+    assert results["large"]["max_rel_diff"] <= RTOL
+
+
+def test_auto_mode_picks_block_mode_by_dimension_and_cuts_mixed_shards():
+    from optbench import cuda_backend
+    from optbench.optimizers import Adam
+    from optbench.plan import Plan
+    from optbench.problems import Quadratic, Rosenbrock
+
+    big = cuda_backend.BLOCK_MODE_MIN_DIM
+    plan = Plan(problems=[Rosenbrock(dim=5), Quadratic(dim=big), Rosenbrock(dim=big - 1)],
+                optimizers=[Adam()], schedules=None, seeds=2, steps=2, record=("loss",))
+    assert cuda_backend.segments(plan, 0, 6, "auto") == [(0, 2, "thread"), (2, 4, "block"),
+                                                          (4, 6, "thread")]
+    assert cuda_backend.segments(plan, 1, 3, "block") == [(1, 3, "block")]
+    assert cuda_backend.segments(plan, 3, 6, "thread") == [(3, 6, "thread")]
+
+
+def test_bad_cuda_mode_is_a_one_line_error():
+    import optbench
+    from optbench.optimizers import SGD
+    from optbench.problems import Booth
+
+    with pytest.raises(ValueError, match=r"^run: cuda_mode must be one of auto, thread, block, "
+                                         r"got 'warp'$"):
+        optbench.run(Booth(), SGD(), steps=3, cuda_mode="warp")
+
+
+def test_cuda_kernels_are_cached_under_the_kernel_source_stamp(tmp_path):
+    """numba-cuda's disk cache for both kernels uses the package's locator: the cache lives in
+    $OPTBENCH_CACHE_DIR and is stamped with the hash of every kernel source. (Saving and
+    loading a cached kernel needs a GPU: ``bind`` loads the cubin; not checked here.)"""
+    _require_numba_cuda()
+    code = ("import json, optbench.kernels as k\n"
+            "from optbench.kernels import cuda as kc\n"
+            "out = {}\n"
+            "for f in (kc.run_grid_cuda, kc.run_grid_cuda_blocks):\n"
+            "    loc = f._cache._impl.locator\n"
+            "    out[f.py_func.__name__] = [loc.get_cache_path(), loc.get_source_stamp()]\n"
+            "print(json.dumps([out, k.kernel_source_hash()]))\n")
+    env = {**os.environ, "OPTBENCH_CACHE_DIR": str(tmp_path), "NUMBA_ENABLE_CUDASIM": "0"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kernels, stamp = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(kernels) == {"run_grid_cuda", "run_grid_cuda_blocks"}
+    for path, source_stamp in kernels.values():
+        assert path.startswith(str(tmp_path)) and source_stamp == stamp
 
 
 def test_without_a_gpu_cuda_is_a_one_line_error_and_auto_uses_the_cpu(monkeypatch, tmp_path):
@@ -394,9 +504,10 @@ def test_unavailable_reason_is_one_line_or_none():
     assert reason is None or (reason and "\n" not in reason)
 
 
-def test_cuda_kernel_arguments_give_each_lane_its_own_scalar_state():
+def test_cuda_kernel_arguments_per_mode():
+    """Thread mode: each lane its own scalar state. Block mode: one lane per packed block, no
+    SC or C (thread-local in the kernel), a thread block per trajectory."""
     from optbench import cuda_backend
-    from optbench.engine import Packed
     from optbench.kernels import optimizers as ko
     from optbench.optimizers import NAdam
     from optbench.plan import Plan
@@ -404,24 +515,31 @@ def test_cuda_kernel_arguments_give_each_lane_its_own_scalar_state():
 
     plan = Plan(problems=[Booth()], optimizers=[NAdam()], schedules=None, seeds=40, steps=2,
                 record=("loss",), dtype="float64")
-    packed = Packed(plan, 0, 40, lanes=cuda_backend.WARP)
-    args = cuda_backend.kernel_args(packed)
+    packed = cuda_backend.pack(plan, 0, 40, "thread")
+    args = cuda_backend.kernel_args(packed, "thread")
     sc = [a for a in args if isinstance(a, np.ndarray) and a.ndim == 3
           and a.shape[-1] == ko.SCALAR_SLOTS]
     assert [a.shape for a in sc] == [(2, 32, ko.SCALAR_SLOTS)]
-    assert cuda_backend.launch_config(packed) == (1, cuda_backend.THREADS_PER_BLOCK)
+    assert cuda_backend.launch_config(packed, "thread") == (1, cuda_backend.THREADS_PER_BLOCK)
+    packed = cuda_backend.pack(plan, 0, 40, "block")
+    args = cuda_backend.kernel_args(packed, "block")
+    assert len(args) == len(packed.kernel_args()) - 2
+    assert not any(a is packed.SC or a is packed.C for a in args)
+    assert packed.X.shape == (40, 2, 1)
+    assert cuda_backend.launch_config(packed, "block") == (40, cuda_backend.block_threads())
 
 
 def test_gpu_matches_cpu():
-    """On a machine with a GPU: the grids on the GPU agree with the CPU to round-off (FMA
-    contraction and libdevice make bitwise agreement impossible) with identical statuses."""
+    """On a machine with a GPU: the grids on the GPU (both modes) agree with the CPU to
+    round-off (FMA contraction and libdevice make bitwise agreement impossible) with identical
+    statuses."""
     _require_numba_cuda()
     from optbench import cuda_backend
 
     reason = cuda_backend.gpu_unavailable_reason()
     if reason is not None or cuda_backend.is_simulator():
         pytest.skip(f"no GPU here ({reason or 'simulator'}); PTX and simulator checks ran instead")
-    for name, kw in grids().items():
+    for name, kw in {**grids(), **{f"block {k}": v for k, v in block_grids().items()}}.items():
         r = compare(kw, "cuda", rtol=1e-9)
         assert r["close"], f"{name}: {r['problems']}"
 
@@ -432,13 +550,21 @@ if __name__ == "__main__":
         sys.exit(MISSING)
     if mode == "ptx":
         _main_ptx()
-    elif mode == "sim":
+    elif mode in ("sim", "simblock"):
         from numba import config
 
         if not config.ENABLE_CUDASIM:
-            sys.exit("sim: set NUMBA_ENABLE_CUDASIM=1 before running")
-        _main_compare("cuda", RTOL)
+            sys.exit(f"{mode}: set NUMBA_ENABLE_CUDASIM=1 before running")
+        # the simulator's block manager busy-polls for threads waiting at a barrier while
+        # holding the GIL: with the default 5 ms switch interval every barrier costs ~5 ms
+        sys.setswitchinterval(2e-5)
+        if mode == "sim":
+            _main_compare("cuda", RTOL, {k: dict(kw, cuda_mode="thread")
+                                         for k, kw in grids().items()})
+        else:
+            _main_warm_up()
+            _main_compare("cuda", RTOL, block_grids())
     elif mode == "gpu":
-        _main_compare("cuda", 1e-9)
+        _main_compare("cuda", 1e-9, {**grids(), **block_grids()})
     else:
-        sys.exit("usage: python tests/test_cuda.py ptx|sim|gpu")
+        sys.exit("usage: python tests/test_cuda.py ptx|sim|simblock|gpu")

@@ -62,16 +62,18 @@ def reference_seconds(run_shard=None, batches: int = MIN_BATCHES) -> float:
     return min(_batch(plan, run_shard) for _ in range(batches))
 
 
-def calibrate(plan, run_shard, kernel_seconds: float, shards_resumed: int = 0) -> dict:
+def calibrate(plan, run_shard, kernel_seconds: float, shards_resumed: int = 0,
+              warm_up=None) -> dict:
     """Timings to add to a run's manifest: the reference time and the run's best kernel time.
 
     ``run_shard(plan, start, stop) -> (arrays, seconds)`` is the engine's shard runner used by
-    the run; ``kernel_seconds`` the run's own (first) measurement.
+    the run and ``warm_up(plan)`` its compiler (default: the CPU engine's); ``kernel_seconds``
+    the run's own (first) measurement.
     """
     from .. import engine
 
     ref_plan = reference_plan()
-    engine.warm_up(ref_plan)
+    (warm_up or engine.warm_up)(ref_plan)
     repeat_run = not shards_resumed and kernel_seconds < REPEAT_BELOW_SECONDS
     ref, best = [], [kernel_seconds]
     t0 = time.perf_counter()

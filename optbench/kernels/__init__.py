@@ -3,7 +3,9 @@
 Numba's on-disk cache only watches the file of the cached function itself, so a change to a
 callee (an update rule, a gradient) would leave a stale kernel behind. The locator below keys
 every cached kernel of this package on a hash of *all* kernel sources instead, and keeps the
-cache in ``$OPTBENCH_CACHE_DIR`` (default ``~/.cache/optbench/numba``).
+cache in ``$OPTBENCH_CACHE_DIR`` (default ``~/.cache/optbench/numba``). numba-cuda has its own
+copy of numba's caching module; ``kernels.cuda`` registers the same locator there, so the
+CUDA kernels (``@cuda.jit(cache=True)``) are cached and invalidated the same way.
 """
 import hashlib
 import os
@@ -28,31 +30,46 @@ def cache_dir() -> Path:
     return Path(os.environ.get("OPTBENCH_CACHE_DIR", default))
 
 
-class _KernelSourceLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """Cache locator for this package's kernels, stamped with ``kernel_source_hash()``."""
+def _locator_class(caching):
+    """The cache locator for this package's kernels, built on ``caching`` (numba's CPU caching
+    module or numba-cuda's copy of it), stamped with ``kernel_source_hash()``."""
 
-    _stamp = None
+    class KernelSourceLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = str(cache_dir() / self.get_suitable_cache_subpath(py_file))
 
-    def __init__(self, py_func, py_file):
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = str(cache_dir() / self.get_suitable_cache_subpath(py_file))
+        def get_cache_path(self):
+            return self._cache_path
 
-    def get_cache_path(self):
-        return self._cache_path
+        def get_source_stamp(self):
+            return _source_stamp()
 
-    def get_source_stamp(self):
-        if _KernelSourceLocator._stamp is None:
-            _KernelSourceLocator._stamp = kernel_source_hash()
-        return _KernelSourceLocator._stamp
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if Path(py_file).resolve().parent != KERNEL_DIR:
+                return None
+            return super().from_function(py_func, py_file)
 
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if Path(py_file).resolve().parent != KERNEL_DIR:
-            return None
-        return super().from_function(py_func, py_file)
+    return KernelSourceLocator
 
 
-_CACHE_IMPL = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
-if _KernelSourceLocator not in _CACHE_IMPL._locator_classes:
-    _CACHE_IMPL._locator_classes.insert(0, _KernelSourceLocator)
+_STAMP: list = []
+
+
+def _source_stamp() -> str:
+    if not _STAMP:
+        _STAMP.append(kernel_source_hash())
+    return _STAMP[0]
+
+
+def register_locator(caching, cache_impl) -> None:
+    """Put this package's locator first in ``cache_impl``'s list (once)."""
+    if not any(getattr(c, "_optbench", False) for c in cache_impl._locator_classes):
+        locator = _locator_class(caching)
+        locator._optbench = True
+        cache_impl._locator_classes.insert(0, locator)
+
+
+register_locator(caching, getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl"))

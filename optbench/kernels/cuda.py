@@ -1,38 +1,73 @@
-"""CUDA engine: one GPU thread per trajectory, running the CPU's own ``run_block``.
+"""CUDA engine: two kernels over the CPU's own ``@njit`` math (no formula exists here).
 
-``run_grid_cuda`` takes the CPU kernel's argument list (``Packed(...).kernel_args()``) with one
-change: ``SC``, the optimizer's scalar state, gets a lane axis, shape (blocks, lanes,
-SCALAR_SLOTS), because the lanes of a block now run in different threads and must not share
-it (NAdam's running product, SGD's first-step flag). Thread ``t`` calls ``run_lane(t, ...)``,
-which runs lane ``b = t % lanes`` of block ``blk = t // lanes`` as ``run_block(blk, ...)`` on
-one-lane *views* of the packed arrays (``X[:, :, b:b+1]`` ...): every update rule, schedule
-value, problem gradient, noise draw and plateau step is the ``@njit`` function the CPU engine
-runs, compiled by numba-cuda as a device function. No formula exists here.
+Thread mode, ``run_grid_cuda``: one GPU thread per trajectory. It takes the CPU kernel's
+argument list (``Packed(...).kernel_args()``) with one change: ``SC``, the optimizer's scalar
+state, gets a lane axis, shape (blocks, lanes, SCALAR_SLOTS), because the lanes of a block now
+run in different threads and must not share it (NAdam's running product, SGD's first-step
+flag). Thread ``t`` calls ``run_lane(t, ...)``, which runs lane ``b = t % lanes`` of block
+``blk = t // lanes`` as ``run_block(blk, ...)`` on one-lane *views* of the packed arrays
+(``X[:, :, b:b+1]`` ...): every update rule, schedule value, problem gradient, noise draw and
+plateau step is the ``@njit`` function the CPU engine runs, compiled by numba-cuda as a device
+function. The lanes of a block share a configuration, so a warp takes the same branches, and
+lane ``b`` is the fastest axis of every per-lane array, so a warp's accesses are coalesced.
 
-Under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) the kernel body runs as Python and
-``run_lane`` is the CPU-compiled function (cached on disk like the CPU kernel), so the
-simulator checks the kernel's wiring, not the CUDA compilation of the math; compiling the
-kernel to PTX checks that (tests/test_cuda.py says which check proves what).
+Block mode, ``run_grid_cuda_blocks``: one thread block per trajectory (a packing with one lane
+per block), for large problems. Thread ``tid`` of ``nt`` owns coordinates tid, tid + nt, ...
+(consecutive threads, consecutive addresses). Per step k:
 
-Layout: the lanes of a block share a configuration (problem, optimizer, schedule), so a warp
-of consecutive threads takes the same branches of the rule dispatch, and lane ``b`` is the
-fastest axis of every per-lane array, so a warp's loads and stores of one coordinate are
-coalesced. Empty lanes (``lane_traj < 0``) return at once.
+  1. f_k, grad f(x_k): families with a rows form (``problems.problem_rows``) run it on each
+     thread's rows, phase by phase with a barrier between phases; the others run the per-point
+     form in thread 0 (serial fallback). Each thread sums its loss terms and its g_i^2;
+     ``_block_sums`` adds them up in shared memory (a tree, log2(nt) barriers).
+  2. Thread 0 alone: minibatch gradient (finite sums have no rows form), the verdict
+     (``engine.check_lane``), then, with dist_to_opt reduced like the norm, the records and the
+     freeze (``engine.report_lane``); the verdict reaches the other threads in shared memory.
+  3. Every thread: noise on its rows (``noise.perturb_gradient_rows``), then the update rule
+     (``optimizers.optimizer_step``) on its rows, which is elementwise over coordinates. The
+     rule's scalar state (SGD's first-step flag, NAdam's mu product) and per-lane coefficients
+     are thread-local copies: every thread computes the same values.
+  4. Thread 0: projection (constrained families) and the ReduceLROnPlateau step.
 
-Numerics on a real GPU: NVVM contracts a*b + c into fused multiply-adds (its default; numba-cuda
-only changes it with fastmath, which stays off) and takes exp/log/sin/cos/pow from libdevice, so
-GPU numbers agree with the CPU's to round-off, not bit for bit; the integer random streams
+Block mode sums f, |g|^2 and |x - x*|^2 in a different order than the CPU (per thread, then a
+tree), so it agrees with the CPU to round-off (relative 1e-15 or so for sums of nonnegative
+terms; more where terms cancel), not bit for bit; everything elementwise is bitwise the same.
+
+Under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) the kernel bodies run as Python and the
+``@njit`` functions they call are the CPU-compiled ones (cached on disk like the CPU kernel),
+so the simulator checks the kernels' wiring and barriers, not the CUDA compilation of the
+math; compiling the kernels to PTX checks that (tests/test_cuda.py says which check proves
+what). Numerics on a real GPU: NVVM contracts a*b + c into fused multiply-adds (its default;
+numba-cuda only changes it with fastmath, which stays off) and takes exp/log/sin/cos/pow from
+libdevice, so GPU numbers agree with the CPU's to round-off; the integer random streams
 (SplitMix64 on uint64) are bitwise identical, the normal draws built on them to round-off.
 
-This module imports ``numba.cuda``; ``optbench.cuda_backend`` imports it only when the CUDA
-backend is asked for.
+Both kernels are cached on disk (``cache=True``) under the package's kernel-source stamp (see
+``optbench.kernels``). This module imports ``numba.cuda``; ``optbench.cuda_backend`` imports it
+only when the CUDA backend is asked for.
 """
-from numba import config, cuda, njit
+import math
 
-from .engine import run_block
+from numba import config, cuda, float64, int64, njit
+from numba.cuda.core import caching as cuda_caching
+
+from . import register_locator
+from .engine import (FINISHED, I_BATCH, I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I_PROB,
+                     I_PROB_LEN, I_PROB_OFF, I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF,
+                     F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, L_ACTIVE, L_GNORM,
+                     L_LOSS, L_LR, L_SAMPLED, C_STEP, C_STEP_P10, C_STEP_P90, check_lane,
+                     init_lane, plateau_lane, record_step_sizes, report_lane, run_block,
+                     schedule_values, sq_dist_rows)
+from .noise import perturb_gradient_rows
+from .optimizers import COEF_SLOTS, SCALAR_SLOTS, optimizer_init, optimizer_step
+from .problems import (problem_block_loss_grad, problem_project, problem_rows, problem_rows_loss,
+                       problem_rows_phases, problem_sample_grad)
+
+register_locator(cuda_caching, cuda_caching.CacheImpl)
 
 #: True when numba runs CUDA kernels in its Python simulator (NUMBA_ENABLE_CUDASIM=1)
 SIMULATOR = bool(config.ENABLE_CUDASIM)
+#: the most threads per block in block mode (a power of two): the shared buffers' size
+MAX_BLOCK_THREADS = 128
 
 if SIMULATOR:
     def _arr(a):
@@ -65,13 +100,158 @@ def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_d
               E[:, :, b:b + 1], out_trace, out_x, out_status, out_final)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def run_grid_cuda(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
                   lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
                   out_trace, out_x, out_status, out_final):
-    """One thread per trajectory: thread t runs ``run_lane(t, ...)``."""
+    """Thread mode: thread t runs ``run_lane(t, ...)``."""
     run_lane(cuda.grid(1), n_steps, _arr(bmeta), _arr(bfmeta), _arr(hp), _arr(lr_table),
              _arr(mom_table), _arr(prob_data), _arr(xs_data), _arr(lane_traj),
              _arr(noise_keys), blowup, _arr(rec_steps), _arr(slots), _arr(X), _arr(G),
              _arr(W), _arr(S), _arr(SC), _arr(C), _arr(PS), _arr(LS), _arr(E),
              _arr(out_trace), _arr(out_x), _arr(out_status), _arr(out_final))
+
+
+@cuda.jit(device=True)
+def _block_sums(buf, a, b):
+    """(sum of a, sum of b) over the threads of the block, returned to every thread: a tree
+    in shared memory ``buf`` (2, >= nt), nt a power of two."""
+    tid = cuda.threadIdx.x
+    buf[0, tid] = a
+    buf[1, tid] = b
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            buf[0, tid] += buf[0, tid + s]
+            buf[1, tid] += buf[1, tid + s]
+        cuda.syncthreads()
+        s //= 2
+    ta = buf[0, 0]
+    tb = buf[1, 0]
+    cuda.syncthreads()  # buf is free again
+    return ta, tb
+
+
+@cuda.jit(device=True)
+def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, hp, lr_table,
+                    mom_table, prob_data, xs_data, lane_traj, noise_keys, blowup, rec_steps,
+                    slots, X_all, G_all, W_all, S_all, PS_all, LS_all, E_all, out_trace, out_x,
+                    out_status, out_final):
+    """Trajectory ``blk`` (one-lane block ``blk`` of the packing) run by this thread block;
+    the steps are listed in the module docstring."""
+    j = lane_traj[blk, 0]
+    if j < 0:
+        return
+    tid = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    im = bmeta[blk]
+    fm = bfmeta[blk]
+    hpb = hp[blk]
+    d = im[I_DIM]
+    X = X_all[blk, :d]
+    G = G_all[blk, :d]
+    W = W_all[blk]
+    PS = PS_all[blk]
+    LS = LS_all[blk]
+    X_rows = X[tid:d:nt]
+    G_rows = G[tid:d:nt]
+    S_rows = S_all[blk, :, tid:d:nt]
+    key = noise_keys[blk, 0]
+    code = im[I_OPT]
+    prob = im[I_PROB]
+    pdata = prob_data[im[I_PROB_OFF]:im[I_PROB_OFF] + im[I_PROB_LEN]]
+    xs_count = im[I_XS_COUNT]
+    xs = xs_data[im[I_XS_OFF]:im[I_XS_OFF] + xs_count * d]
+    row = im[I_SCHED_ROW]
+    batch = im[I_BATCH]
+    noise_kind = im[I_NOISE_KIND]
+    plateau = im[I_PLATEAU] != 0
+    n_rec = rec_steps.shape[0]
+    phases = problem_rows_phases(prob, pdata)
+    record_step = slots[C_STEP] >= 0 or slots[C_STEP_P10] >= 0 or slots[C_STEP_P90] >= 0
+    E = E_all[blk, :d]  # coordinate axis empty when no step channel is recorded
+
+    optimizer_init(code, hpb, S_rows, sc)
+    if tid == 0:
+        init_lane(0, j, plateau, fm, hpb, PS, LS)
+    r = 0
+    for k in range(n_steps + 1):
+        cuda.syncthreads()  # x_k is complete: every thread's update, thread 0's projection
+        part[0] = 0.0
+        if phases > 0:
+            for phase in range(phases):
+                if phase > 0:
+                    cuda.syncthreads()
+                problem_rows(prob, phase, pdata, X, G, W, part, tid, d, nt)
+        else:
+            if tid == 0:
+                problem_block_loss_grad(prob, pdata, X, G, W, part)
+            cuda.syncthreads()
+        g2 = 0.0
+        for i in range(tid, d, nt):
+            g2 += G[i, 0] * G[i, 0]
+        f_sum, g2_sum = _block_sums(red, part[0], g2)
+        lr_k, mom = schedule_values(row, k, lr_table, mom_table, hpb)
+        if tid == 0:
+            LS[L_LOSS, 0] = problem_rows_loss(prob, f_sum) if phases > 0 else f_sum
+            LS[L_GNORM, 0] = math.sqrt(g2_sum)
+            LS[L_SAMPLED, 0] = LS[L_LOSS, 0]
+            if batch > 0 and k < n_steps:  # a minibatch gradient replaces the exact one
+                LS[L_SAMPLED, 0] = problem_sample_grad(prob, pdata, X[:, 0], G[:, 0], W[:, 0],
+                                                       key, k, batch, im[I_REPLACE] != 0)
+            verdict[0] = check_lane(k, 0, plateau, lr_k, blowup, fm[F_FSTAR], fm[F_TARGET],
+                                    PS, LS)
+        cuda.syncthreads()
+        status = verdict[0]
+        recording = r < n_rec and rec_steps[r] == k
+        last = k == n_steps
+        if recording or status != FINISHED or last:
+            best = math.inf
+            for m in range(xs_count):
+                s2, _ = _block_sums(red, sq_dist_rows(X[:, 0], xs, m, tid, d, nt), 0.0)
+                if s2 < best:
+                    best = s2
+            if tid == 0:
+                report_lane(j, 0, r, k, recording, status, last, mom, fm[F_FSTAR],
+                            math.sqrt(best) if xs_count > 0 else math.nan, X, d, slots, LS,
+                            out_trace, out_x, out_status, out_final)
+            cuda.syncthreads()  # x_k is recorded before the update moves it
+        if status != FINISHED or last:
+            return
+        if recording:
+            r += 1
+        if noise_kind != 0:
+            perturb_gradient_rows(noise_kind, fm[F_NOISE_SCALE], fm[F_NOISE_DOF], key, k,
+                                  G[:, 0], tid, d, nt)
+        record_step_k = recording and record_step
+        if record_step_k:  # x_k of this thread's rows, for the step channels
+            for i in range(tid, d, nt):
+                E[i, 0] = X[i, 0]
+        optimizer_step(code, hpb, LS[L_LR], mom, k + 1.0, X_rows, G_rows, S_rows, sc, coef)
+        cuda.syncthreads()
+        if tid == 0:
+            problem_project(prob, pdata, X)  # constrained families (identity elsewhere)
+            if record_step_k:
+                record_step_sizes(out_trace, r - 1, slots, lane_traj[blk], LS[L_ACTIVE], X, G,
+                                  E)
+            if plateau:
+                plateau_lane(0, fm, fm[F_PL_EMA], PS, LS)
+
+
+@cuda.jit(cache=True)
+def run_grid_cuda_blocks(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
+                         lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, PS, LS, E,
+                         out_trace, out_x, out_status, out_final):
+    """Block mode: thread block ``blk`` runs trajectory ``blk`` (the CPU kernel's arguments,
+    packed one lane per block, without ``SC`` and ``C``: those are per thread here)."""
+    red = cuda.shared.array((2, MAX_BLOCK_THREADS), float64)
+    verdict = cuda.shared.array(1, int64)
+    sc = cuda.local.array(SCALAR_SLOTS, float64)
+    coef = cuda.local.array((COEF_SLOTS, 1), float64)
+    part = cuda.local.array(1, float64)
+    _run_trajectory(cuda.blockIdx.x, red, verdict, sc, coef, part, n_steps, _arr(bmeta),
+                    _arr(bfmeta), _arr(hp), _arr(lr_table), _arr(mom_table), _arr(prob_data),
+                    _arr(xs_data), _arr(lane_traj), _arr(noise_keys), blowup, _arr(rec_steps),
+                    _arr(slots), _arr(X), _arr(G), _arr(W), _arr(S), _arr(PS), _arr(LS),
+                    _arr(E), _arr(out_trace), _arr(out_x), _arr(out_status), _arr(out_final))

@@ -5,7 +5,10 @@ grouped into blocks of B lanes stored as (d, B) arrays. ``run_block(blk, ...)`` 
 ``blk`` for ``n_steps`` optimizer steps; the per-step scalars of the rule (bias corrections,
 schedule values) are computed once per block and the inner loops run over lanes, so they
 vectorise. It is device-safe (no allocation, no exceptions): the CPU engine calls it inside
-``prange`` over blocks, the CUDA kernel once per thread on one-lane blocks.
+``prange`` over blocks, the CUDA thread-per-trajectory kernel once per thread on one-lane
+blocks. Its per-lane pieces (``init_lane``, ``schedule_values``, ``check_lane``,
+``report_lane``, ``plateau_lane``) are what thread 0 of the CUDA block-per-trajectory kernel
+runs, so the status, record and plateau logic exists once.
 
 Per step k = 0, 1, ..., n_steps:
   1. f_k, grad f(x_k) (exact, noise-free) -> recorded channels at k;
@@ -106,16 +109,24 @@ def plateau_update(fm, ps, metric):
         ps[P_BAD] = 0.0
 
 
+@njit(cache=True, **_KW)
+def sq_dist_rows(x, xs, m, i0, i1, di):
+    """sum (x_i - x*_i)^2 over rows i = i0, i0 + di, ... < i1, x* the m-th known minimizer
+    (row m of xs)."""
+    d = x.shape[0]
+    acc = 0.0
+    for i in range(i0, i1, di):
+        z = x[i] - xs[m * d + i]
+        acc += z * z
+    return acc
+
+
 @njit(**_KW)
 def _distance_to_opt(x, xs, count):
     """Distance from x to the nearest of ``count`` known minimizers (rows of xs)."""
-    d = x.shape[0]
     best = math.inf
     for m in range(count):
-        acc = 0.0
-        for i in range(d):
-            z = x[i] - xs[m * d + i]
-            acc += z * z
+        acc = sq_dist_rows(x, xs, m, 0, x.shape[0], 1)
         if acc < best:
             best = acc
     return math.sqrt(best) if count > 0 else math.nan
@@ -168,7 +179,7 @@ def _heapsort(a, m):
 
 
 @njit(**_KW)
-def _record_step_sizes(out_trace, r, slots, lanes, active, X, G, E):
+def record_step_sizes(out_trace, r, slots, lanes, active, X, G, E):
     """Step channels of the step just taken into record r of every active lane.
 
     E (d, B) holds x_k on entry; column b is overwritten with the sorted ratios
@@ -211,6 +222,82 @@ def _finish_lane(j, r, n_rec, slots, out_trace, out_x, X, b, d, record_x,
     out_status[j, 0] = status
     out_status[j, 1] = step
     _record(out_final, j, FINAL_SLOTS, values)
+
+
+@njit(cache=True, **_KW)
+def init_lane(b, traj, plateau, fm, hpb, PS, LS):
+    """Lane b (trajectory ``traj``, -1: empty) before step 0: active unless empty, lr 0,
+    fresh plateau state (torch's ReduceLROnPlateau at construction)."""
+    LS[L_ACTIVE, b] = 1.0 if traj >= 0 else 0.0
+    LS[L_LR, b] = 0.0
+    if plateau:
+        PS[P_BEST, b] = -math.inf if fm[F_PL_MAXIMIZE] != 0.0 else math.inf
+        PS[P_BAD, b] = 0.0
+        PS[P_COOLDOWN, b] = 0.0
+        PS[P_LR, b] = hpb[0]
+        PS[P_EMA, b] = math.nan
+
+
+@njit(cache=True, **_KW)
+def schedule_values(row, k, lr_table, mom_table, hpb):
+    """(lr, momentum) of step k from the schedule tables (momentum NaN: the optimizer's)."""
+    mom = mom_table[row, k]
+    if math.isnan(mom):
+        mom = hpb[1]
+    return lr_table[row, k], mom
+
+
+@njit(cache=True, **_KW)
+def check_lane(k, b, plateau, lr_k, blowup, fstar, target, PS, LS):
+    """Step k's verdict on active lane b from f_k and |grad f(x_k)| (LS): sets the blow-up
+    bound (k = 0) and the lane's lr; returns FINISHED (go on), DIVERGED or REACHED_TARGET."""
+    f = LS[L_LOSS, b]
+    if k == 0:
+        LS[L_BOUND, b] = f + blowup * (abs(f) + 1.0)
+    LS[L_LR, b] = PS[P_LR, b] if plateau else lr_k
+    if not (math.isfinite(f) and math.isfinite(LS[L_GNORM, b])) or f > LS[L_BOUND, b]:
+        return DIVERGED
+    if f - fstar <= target:
+        return REACHED_TARGET
+    return FINISHED
+
+
+@njit(cache=True, **_KW)
+def report_lane(j, b, r, k, recording, status, last, mom, fstar, dist, X, d, slots, LS,
+                out_trace, out_x, out_status, out_final):
+    """Record step k of lane b (trajectory j) in record r when ``recording``; when it stops
+    (status != FINISHED) or ``last``, freeze it (``_finish_lane``) and mark it inactive.
+    Returns 1 when the lane stopped, else 0."""
+    f = LS[L_LOSS, b]
+    values = (f, LS[L_LR, b], mom, LS[L_GNORM, b], f - fstar, dist, LS[L_SAMPLED, b],
+              math.nan, math.nan, math.nan)  # step channels: set after the step
+    record_x = out_x.shape[1] > 0
+    if recording:
+        _record(out_trace[j], r, slots, values)
+        if record_x:
+            for i in range(d):
+                out_x[j, r, i] = X[i, b]
+    if status == FINISHED and not last:
+        return 0
+    _finish_lane(j, r + 1 if recording else r, out_trace.shape[1], slots, out_trace, out_x,
+                 X, b, d, record_x, out_status, out_final, status, k, values)
+    LS[L_ACTIVE, b] = 0.0
+    LS[L_LR, b] = 0.0
+    return 1
+
+
+@njit(cache=True, **_KW)
+def plateau_lane(b, fm, ema, PS, LS):
+    """Feed lane b's ReduceLROnPlateau after the step: f_k, or (``ema`` > 0, stochastic
+    problems) a moving average of the sampled loss."""
+    if ema > 0.0:
+        if math.isnan(PS[P_EMA, b]):
+            PS[P_EMA, b] = LS[L_SAMPLED, b]
+        else:
+            PS[P_EMA, b] = ema * PS[P_EMA, b] + (1.0 - ema) * LS[L_SAMPLED, b]
+        plateau_update(fm, PS[:, b], PS[P_EMA, b])
+    else:
+        plateau_update(fm, PS[:, b], LS[L_LOSS, b])
 
 
 @njit(**_KW)
@@ -257,7 +344,6 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
     noise_dof = fm[F_NOISE_DOF]
     ema = fm[F_PL_EMA]
     plateau = im[I_PLATEAU] != 0
-    record_x = out_x.shape[1] > 0
     record_step = slots[C_STEP] >= 0 or slots[C_STEP_P10] >= 0 or slots[C_STEP_P90] >= 0
     n_rec = rec_steps.shape[0]
     loss = LS[L_LOSS]
@@ -270,15 +356,8 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
     optimizer_init(code, hpb, S, SC)
     n_active = 0
     for b in range(nb):
-        active[b] = 1.0 if lanes[b] >= 0 else 0.0
+        init_lane(b, lanes[b], plateau, fm, hpb, PS, LS)
         n_active += lanes[b] >= 0
-        lr[b] = 0.0
-        if plateau:
-            PS[P_BEST, b] = -math.inf if fm[F_PL_MAXIMIZE] != 0.0 else math.inf
-            PS[P_BAD, b] = 0.0
-            PS[P_COOLDOWN, b] = 0.0
-            PS[P_LR, b] = hpb[0]
-            PS[P_EMA, b] = math.nan
 
     r = 0
     for k in range(n_steps + 1):
@@ -298,10 +377,7 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
                     sampled[b] = problem_sample_grad(prob, pdata, X[:, b], G[:, b], W[:, b],
                                                      keys[b], k, batch, replace)
         recording = r < n_rec and rec_steps[r] == k
-        mom = mom_table[row, k]
-        if math.isnan(mom):
-            mom = hpb[1]
-        lr_k = lr_table[row, k]
+        lr_k, mom = schedule_values(row, k, lr_table, mom_table, hpb)
         # fast path: one branch-free pass over the lanes finds whether any lane needs attention
         attention = recording or k == 0 or k == n_steps
         if not attention:
@@ -320,36 +396,13 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
                 if active[b] == 0.0:
                     lr[b] = 0.0  # frozen lanes: the update leaves them in place
                     continue
-                j = lanes[b]
-                f = loss[b]
-                if k == 0:
-                    bound[b] = f + blowup * (abs(f) + 1.0)
-                lr[b] = PS[P_LR, b] if plateau else lr_k
-                subopt = f - fstar
-                status = FINISHED
-                stop = False
-                if not (math.isfinite(f) and math.isfinite(gnorm[b])) or f > bound[b]:
-                    status = DIVERGED
-                    stop = True
-                elif subopt <= target:
-                    status = REACHED_TARGET
-                    stop = True
-                if recording or stop or k == n_steps:
+                status = check_lane(k, b, plateau, lr_k, blowup, fstar, target, PS, LS)
+                last = k == n_steps
+                if recording or status != FINISHED or last:
                     dist = _distance_to_opt(X[:, b], xs, xs_count)
-                    values = (f, lr[b], mom, gnorm[b], subopt, dist, sampled[b], math.nan,
-                              math.nan, math.nan)  # step channels: set after the step
-                    if recording:
-                        _record(out_trace[j], r, slots, values)
-                        if record_x:
-                            for i in range(d):
-                                out_x[j, r, i] = X[i, b]
-                    if stop or k == n_steps:
-                        _finish_lane(j, r + 1 if recording else r, n_rec, slots, out_trace,
-                                     out_x, X, b, d, record_x, out_status, out_final, status, k,
-                                     values)
-                        active[b] = 0.0
-                        lr[b] = 0.0
-                        n_active -= 1
+                    n_active -= report_lane(lanes[b], b, r, k, recording, status, last, mom,
+                                            fstar, dist, X, d, slots, LS, out_trace, out_x,
+                                            out_status, out_final)
         if recording:
             r += 1
         if n_active == 0 or k == n_steps:
@@ -365,19 +418,11 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
         optimizer_step(code, hpb, lr, mom, k + 1.0, X, G, S, SC, C)
         problem_project(prob, pdata, X)  # constrained families (identity elsewhere)
         if record_step_k:
-            _record_step_sizes(out_trace, r - 1, slots, lanes, active, X, G, E)
+            record_step_sizes(out_trace, r - 1, slots, lanes, active, X, G, E)
         if plateau:
             for b in range(nb):
-                if active[b] == 0.0:
-                    continue
-                if ema > 0.0:  # feed a moving average of the sampled loss (stochastic problems)
-                    if math.isnan(PS[P_EMA, b]):
-                        PS[P_EMA, b] = sampled[b]
-                    else:
-                        PS[P_EMA, b] = ema * PS[P_EMA, b] + (1.0 - ema) * sampled[b]
-                    plateau_update(fm, PS[:, b], PS[P_EMA, b])
-                else:
-                    plateau_update(fm, PS[:, b], loss[b])
+                if active[b] != 0.0:
+                    plateau_lane(b, fm, ema, PS, LS)
 
 
 def empty_x_trace(n, dtype):

@@ -47,16 +47,24 @@ def student_t(key, counter, dof):
 
 
 @njit(cache=True, error_model="numpy")
-def perturb_gradient(kind, scale, dof, key, step, g):
-    """Add noise of model ``kind`` to g in place (step k uses counters k*d .. k*d + d - 1)."""
+def perturb_gradient_rows(kind, scale, dof, key, step, g, i0, i1, di):
+    """Add noise of model ``kind`` to rows i = i0, i0 + di, ... < i1 of g in place (the CUDA
+    block kernel splits the rows between threads); row i of step k uses counter k*d + i."""
     d = g.shape[0]
     if kind == GAUSSIAN:
-        for i in range(d):
+        for i in range(i0, i1, di):
             g[i] += scale * rng.normal(key, step * d + i)
     elif kind == STUDENT_T:
         tkey = rng.mix64(key ^ _STUDENT_SALT)
-        for i in range(d):
+        for i in range(i0, i1, di):
             g[i] += scale * student_t(tkey, step * d + i, dof)
     elif kind == MULTIPLICATIVE:
-        for i in range(d):
+        for i in range(i0, i1, di):
             g[i] *= 1.0 + scale * rng.normal(key, step * d + i)
+
+
+@njit(cache=True, error_model="numpy")
+def perturb_gradient(kind, scale, dof, key, step, g):
+    """Add noise of model ``kind`` to every coordinate of g in place (step k uses counters
+    k*d .. k*d + d - 1)."""
+    perturb_gradient_rows(kind, scale, dof, key, step, g, 0, g.shape[0], 1)

@@ -15,8 +15,10 @@ Each rule updates one *block* of trajectories that share a configuration, in pla
   block (it depends only on the step and the hyper-parameters); ``C``: per-lane scratch for
   step coefficients, shape (COEF_SLOTS, B).
 
-The CPU engine passes C-contiguous blocks of up to 16 lanes, so the inner loop over lanes
-vectorises; the CUDA kernel passes one-lane column views. Nothing allocates. Semantics follow
+Every rule is elementwise over coordinates, so any subset of rows is a valid block. The CPU
+engine passes C-contiguous blocks of up to 32 lanes, so the inner loop over lanes vectorises;
+the CUDA thread-mode kernel passes one-lane column views, the block-mode kernel each thread's
+rows (X[tid::nt]) with its own copies of ``SC`` and ``C``. Nothing allocates. Semantics follow
 torch.optim 2.x single-tensor implementations (float64), including the order of
 floating-point operations; Lion follows optax.
 """
@@ -428,7 +430,7 @@ def lion_step(hp, lr, beta1, t, X, G, S, SC, C):
             x[b] = x[b] - lr[b] * u
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def optimizer_init(code, hp, S, SC):
     """Fresh optimizer state for one block."""
     S[:, :, :] = 0.0
@@ -439,7 +441,7 @@ def optimizer_init(code, hp, S, SC):
         SC[0] = 1.0
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C):
     """Apply step ``t`` (1-based) of optimizer ``code`` to one block in place."""
     if code == SGD:

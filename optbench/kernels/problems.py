@@ -4,13 +4,25 @@ Every problem family has one function: either the per-point form
 
     loss = family_loss_grad(p, x, g, w)
 
-that returns f(x) and writes the gradient into ``g``, or the block form
-``family_block(p, X, G, W, F)`` over the lanes of a block (columns of X), with the loop over
-lanes innermost so it vectorises (the engine's hot families: Quadratic, Rosenbrock).
-``problem_block_loss_grad`` serves both kinds to the engine; ``evaluate`` to Python. ``p`` is the instance's parameter
-vector (layout in each docstring, built by the spec in :mod:`optbench.problems`), ``w`` a
-scratch vector of the length the spec asks for. Nothing allocates, so the CPU engine and the
-CUDA kernels share these functions; ``problem_loss_grad`` dispatches on the family code.
+that returns f(x) and writes the gradient into ``g``, or, for families whose gradient splits
+by coordinate, the *rows form*
+
+    family_rows(p, X, G, W, F, [phase,] i0, i1, di)
+
+over the lanes of a block (columns of X, shape (d, B), the loop over lanes innermost so it
+vectorises): it writes rows i = i0, i0 + di, ... < i1 of G and adds those rows' terms of the
+loss into F[b]. A family may need several phases (each over all rows, in order; the rotated
+Quadratic has three); f = ``problem_rows_loss(code, sum of the terms)``. The CPU engine runs
+each phase over [0, d); the CUDA block-per-trajectory kernel splits the rows between the
+threads of a block, synchronises between phases and sums the terms in shared memory. Rows
+forms: Quadratic, Rosenbrock, Rastrigin, Levy, StyblinskiTang (Ackley and Griewank couple
+every coordinate through a sum or product inside a nonlinearity: per-point form).
+
+``problem_block_loss_grad`` serves both kinds to the engine; ``evaluate`` to Python. ``p`` is
+the instance's parameter vector (layout in each docstring, built by the spec in
+:mod:`optbench.problems`), ``w`` a scratch vector of the length the spec asks for. Nothing
+allocates, so the CPU engine and the CUDA kernels share these functions;
+``problem_loss_grad`` dispatches on the family code.
 
 Finite-sum families (f = weight * sum_i l_i(x) + l2/2 ||x||^2) share one header in ``p``:
 
@@ -70,20 +82,19 @@ _U0 = np.uint64(0)
 
 
 @njit(error_model="numpy")
-def quadratic_block(p, X, G, W, F):
+def quadratic_rows(p, X, G, W, F, phase, i0, i1, di):
     """f(x) = 1/2 (x - c)^T Q diag(lam) Q^T (x - c);  grad = Q diag(lam) Q^T (x - c).
 
-    Block form: lane b is column b of X (d, B); F[b] = f, G[:, b] = grad f.
-    p = [rotated, lam (d), c (d), Q (d*d, row-major, only when rotated)]; W: (2d, B).
+    Rows form (module docstring); the terms sum to 2f. Unrotated, one phase: g_i = lam_i z_i,
+    term lam_i z_i^2 (z = x - c). Rotated, three phases over W = [Z; Y] (2d, B): 0: Z_i = z_i;
+    1: y_k = (Q^T z)_k, term lam_k y_k^2, Y_k = lam_k y_k; 2: g_i = (Q Y)_i.
+    p = [rotated, lam (d), c (d), Q (d*d, row-major, only when rotated)].
     """
     d, nb = X.shape
-    rotated = p[0] != 0.0
     lam = p[1:1 + d]
     c = p[1 + d:1 + 2 * d]
-    for b in range(nb):
-        F[b] = 0.0
-    if not rotated:
-        for i in range(d):
+    if p[0] == 0.0:
+        for i in range(i0, i1, di):
             x = X[i]
             g = G[i]
             for b in range(nb):
@@ -91,14 +102,16 @@ def quadratic_block(p, X, G, W, F):
                 gi = lam[i] * z
                 g[b] = gi
                 F[b] += gi * z
-    else:
-        q = p[1 + 2 * d:1 + 2 * d + d * d]
-        Z = W[:d]
-        Y = W[d:2 * d]
-        for i in range(d):
+        return
+    q = p[1 + 2 * d:1 + 2 * d + d * d]
+    Z = W[:d]
+    Y = W[d:2 * d]
+    if phase == 0:
+        for i in range(i0, i1, di):
             for b in range(nb):
                 Z[i, b] = X[i, b] - c[i]
-        for k in range(d):  # y = Q^T z, scaled by lam
+    elif phase == 1:  # y = Q^T z, scaled by lam
+        for k in range(i0, i1, di):
             y = Y[k]
             for b in range(nb):
                 y[b] = 0.0
@@ -110,7 +123,8 @@ def quadratic_block(p, X, G, W, F):
             for b in range(nb):
                 F[b] += lam[k] * y[b] * y[b]
                 y[b] = lam[k] * y[b]
-        for i in range(d):  # g = Q y
+    else:  # g = Q y
+        for i in range(i0, i1, di):
             g = G[i]
             for b in range(nb):
                 g[b] = 0.0
@@ -119,8 +133,6 @@ def quadratic_block(p, X, G, W, F):
                 y = Y[k]
                 for b in range(nb):
                     g[b] += qik * y[b]
-    for b in range(nb):
-        F[b] = 0.5 * F[b]
 
 
 @njit(error_model="numpy")
@@ -309,21 +321,23 @@ def _rosenbrock_coordinate(a, x_prev, x_i, x_next, first, last):
 
 
 @njit(error_model="numpy")
-def rosenbrock_block(p, X, G, F):
+def rosenbrock_rows(p, X, G, F, i0, i1, di):
     """f(x) = sum_{i<d-1} a (x_{i+1} - x_i^2)^2 + (1 - x_i)^2  (Rosenbrock, 1960).
 
-    Block form: lane b is column b of X (d, B). p = [a] (a = 100 classically); minimum 0 at
-    x = (1, ..., 1). Each gradient row is written once from rows i-1, i, i+1 (no
-    read-modify-write passes), so the loop over lanes vectorises.
+    Rows form: with r_i = x_{i+1} - x_i^2 and s_i = 1 - x_i, row i holds the term
+    a r_i^2 + s_i^2 (i < d-1) and g_i = 2a r_{i-1} (i > 0) - 4a r_i x_i - 2 s_i (i < d-1).
+    p = [a] (a = 100 classically); minimum 0 at x = (1, ..., 1). Each gradient row is
+    written once from rows i-1, i, i+1 (no read-modify-write passes): the lanes vectorise.
     """
     a = p[0]
-    d, nb = X.shape
-    for b in range(nb):
-        F[b] = 0.0
-    _rosenbrock_row(a, X, G, F, 0, True, False)
-    for i in range(1, d - 1):
-        _rosenbrock_row(a, X, G, F, i, False, False)
-    _rosenbrock_row(a, X, G, F, d - 1, False, True)
+    d = X.shape[0]
+    for i in range(i0, i1, di):
+        if i == 0:
+            _rosenbrock_row(a, X, G, F, i, True, False)
+        elif i == d - 1:
+            _rosenbrock_row(a, X, G, F, i, False, True)
+        else:
+            _rosenbrock_row(a, X, G, F, i, False, False)
 
 
 @njit(inline="always", error_model="numpy")
@@ -340,17 +354,24 @@ def _rosenbrock_row(a, X, G, F, i, first, last):
 
 
 @njit(error_model="numpy")
-def rastrigin_loss_grad(p, x, g, w):
-    """f(x) = A d + sum_i x_i^2 - A cos(2 pi x_i); p = [A]."""
+def rastrigin_rows(p, X, G, F, i0, i1, di):
+    """f(x) = A d + sum_i x_i^2 - A cos(2 pi x_i);  g_i = 2 x_i + 2 pi A sin(2 pi x_i).
+
+    Rows form; row 0 also holds the constant A d. p = [A].
+    """
     a = p[0]
-    d = x.shape[0]
+    d, nb = X.shape
     tau = 2.0 * math.pi
-    f = a * d
-    for i in range(d):
-        xi = x[i]
-        f += xi * xi - a * math.cos(tau * xi)
-        g[i] = 2.0 * xi + tau * a * math.sin(tau * xi)
-    return f
+    for i in range(i0, i1, di):
+        x = X[i]
+        g = G[i]
+        if i == 0:
+            for b in range(nb):
+                F[b] += a * d
+        for b in range(nb):
+            xi = x[b]
+            F[b] += xi * xi - a * math.cos(tau * xi)
+            g[b] = 2.0 * xi + tau * a * math.sin(tau * xi)
 
 
 @njit(error_model="numpy")
@@ -393,42 +414,52 @@ def griewank_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def levy_loss_grad(p, x, g, w):
+def levy_rows(p, X, G, F, i0, i1, di):
     """Levy: with v_i = 1 + (x_i - 1)/4,
     f = sin^2(pi v_1) + sum_{i<d} (v_i - 1)^2 (1 + 10 sin^2(pi v_i + 1))
-        + (v_d - 1)^2 (1 + sin^2(2 pi v_d))."""
-    d = x.shape[0]
+        + (v_d - 1)^2 (1 + sin^2(2 pi v_d)).
+
+    Rows form: every term depends on one coordinate (row 0 holds the first term too).
+    """
+    d, nb = X.shape
     pi = math.pi
-    v0 = 1.0 + (x[0] - 1.0) / 4.0
-    f = math.sin(pi * v0) ** 2
-    for i in range(d):
-        g[i] = 0.0
-    g[0] = pi * math.sin(2.0 * pi * v0) / 4.0
-    for i in range(d - 1):
-        v = 1.0 + (x[i] - 1.0) / 4.0
-        s = math.sin(pi * v + 1.0)
-        f += (v - 1.0) ** 2 * (1.0 + 10.0 * s * s)
-        g[i] += (2.0 * (v - 1.0) * (1.0 + 10.0 * s * s)
-                 + (v - 1.0) ** 2 * 10.0 * pi * math.sin(2.0 * (pi * v + 1.0))) / 4.0
-    v = 1.0 + (x[d - 1] - 1.0) / 4.0
-    s = math.sin(2.0 * pi * v)
-    f += (v - 1.0) ** 2 * (1.0 + s * s)
-    g[d - 1] += (2.0 * (v - 1.0) * (1.0 + s * s)
-                 + (v - 1.0) ** 2 * 2.0 * pi * math.sin(4.0 * pi * v)) / 4.0
-    return f
+    for i in range(i0, i1, di):
+        x = X[i]
+        g = G[i]
+        for b in range(nb):
+            v = 1.0 + (x[b] - 1.0) / 4.0
+            gi = 0.0
+            if i == 0:
+                F[b] += math.sin(pi * v) ** 2
+                gi = pi * math.sin(2.0 * pi * v) / 4.0
+            if i < d - 1:
+                s = math.sin(pi * v + 1.0)
+                F[b] += (v - 1.0) ** 2 * (1.0 + 10.0 * s * s)
+                gi += (2.0 * (v - 1.0) * (1.0 + 10.0 * s * s)
+                       + (v - 1.0) ** 2 * 10.0 * pi * math.sin(2.0 * (pi * v + 1.0))) / 4.0
+            else:
+                s = math.sin(2.0 * pi * v)
+                F[b] += (v - 1.0) ** 2 * (1.0 + s * s)
+                gi += (2.0 * (v - 1.0) * (1.0 + s * s)
+                       + (v - 1.0) ** 2 * 2.0 * pi * math.sin(4.0 * pi * v)) / 4.0
+            g[b] = gi
 
 
 @njit(error_model="numpy")
-def styblinski_tang_loss_grad(p, x, g, w):
-    """f(x) = 1/2 sum_i x_i^4 - 16 x_i^2 + 5 x_i."""
-    d = x.shape[0]
-    f = 0.0
-    for i in range(d):
-        xi = x[i]
-        x2 = xi * xi
-        f += x2 * x2 - 16.0 * x2 + 5.0 * xi
-        g[i] = 2.0 * x2 * xi - 16.0 * xi + 2.5
-    return 0.5 * f
+def styblinski_tang_rows(p, X, G, F, i0, i1, di):
+    """f(x) = 1/2 sum_i x_i^4 - 16 x_i^2 + 5 x_i;  g_i = 2 x_i^3 - 16 x_i + 2.5.
+
+    Rows form; the terms sum to 2f.
+    """
+    nb = X.shape[1]
+    for i in range(i0, i1, di):
+        x = X[i]
+        g = G[i]
+        for b in range(nb):
+            xi = x[b]
+            x2 = xi * xi
+            F[b] += x2 * x2 - 16.0 * x2 + 5.0 * xi
+            g[b] = 2.0 * x2 * xi - 16.0 * xi + 2.5
 
 
 @njit(error_model="numpy")
@@ -744,16 +775,10 @@ def problem_loss_grad(code, p, x, g, w):
         return finite_sum_loss_grad(code, p, x, g, w, _U0, 0, 0, False)
     elif code == REDDI:
         return reddi_loss_grad(p, x, g, w)
-    elif code == RASTRIGIN:
-        return rastrigin_loss_grad(p, x, g, w)
     elif code == ACKLEY:
         return ackley_loss_grad(p, x, g, w)
     elif code == GRIEWANK:
         return griewank_loss_grad(p, x, g, w)
-    elif code == LEVY:
-        return levy_loss_grad(p, x, g, w)
-    elif code == STYBLINSKI_TANG:
-        return styblinski_tang_loss_grad(p, x, g, w)
     elif code == BEALE:
         return beale_loss_grad(p, x, g, w)
     elif code == BOOTH:
@@ -764,20 +789,57 @@ def problem_loss_grad(code, p, x, g, w):
         return goldstein_price_loss_grad(p, x, g, w)
     elif code == SIX_HUMP_CAMEL:
         return six_hump_camel_loss_grad(p, x, g, w)
-    return math.nan  # block families and unknown codes: never silently a number
+    return math.nan  # rows families and unknown codes: never silently a number
+
+
+@njit(cache=True, error_model="numpy")
+def problem_rows_phases(code, p):
+    """Phases of family ``code``'s rows form (0: it has none)."""
+    if code == QUADRATIC:
+        return 1 if p[0] == 0.0 else 3
+    if code == ROSENBROCK or code == RASTRIGIN or code == LEVY or code == STYBLINSKI_TANG:
+        return 1
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def problem_rows(code, phase, p, X, G, W, F, i0, i1, di):
+    """Phase ``phase`` of family ``code``'s rows form on rows i0, i0 + di, ... < i1."""
+    if code == QUADRATIC:
+        quadratic_rows(p, X, G, W, F, phase, i0, i1, di)
+    elif code == ROSENBROCK:
+        rosenbrock_rows(p, X, G, F, i0, i1, di)
+    elif code == RASTRIGIN:
+        rastrigin_rows(p, X, G, F, i0, i1, di)
+    elif code == LEVY:
+        levy_rows(p, X, G, F, i0, i1, di)
+    elif code == STYBLINSKI_TANG:
+        styblinski_tang_rows(p, X, G, F, i0, i1, di)
+
+
+@njit(cache=True, error_model="numpy")
+def problem_rows_loss(code, total):
+    """f from the sum of every row's terms."""
+    if code == QUADRATIC or code == STYBLINSKI_TANG:
+        return 0.5 * total
+    return total
 
 
 @njit(cache=True, error_model="numpy")
 def problem_block_loss_grad(code, p, X, G, W, F):
     """f and grad f for every lane of a block: F[b], G[:, b] for lane b = column b of X.
 
-    Families written in block form (the loop over lanes innermost, so it vectorises) are
-    called directly; the others once per lane on column views.
+    Families with a rows form run it over [0, d) (the loop over lanes innermost, so it
+    vectorises); the others run once per lane on column views.
     """
-    if code == QUADRATIC:
-        quadratic_block(p, X, G, W, F)
-    elif code == ROSENBROCK:
-        rosenbrock_block(p, X, G, F)
+    phases = problem_rows_phases(code, p)
+    if phases > 0:
+        for b in range(X.shape[1]):
+            F[b] = 0.0
+        for phase in range(phases):
+            problem_rows(code, phase, p, X, G, W, F, 0, X.shape[0], 1)
+        for b in range(X.shape[1]):
+            F[b] = problem_rows_loss(code, F[b])
     else:
         for b in range(X.shape[1]):
             F[b] = problem_loss_grad(code, p, X[:, b], G[:, b], W[:, b])
@@ -809,7 +871,7 @@ def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):
     return math.nan
 
 
-@njit(error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def problem_project(code, p, X):
     """Project every lane (column of X) onto the family's feasible set after a step
     (Reddi: [-1, 1]); the identity for unconstrained families."""
