@@ -331,13 +331,15 @@ def rosenbrock_rows(p, X, G, F, i0, i1, di):
     """
     a = p[0]
     d = X.shape[0]
-    for i in range(i0, i1, di):
-        if i == 0:
-            _rosenbrock_row(a, X, G, F, i, True, False)
-        elif i == d - 1:
-            _rosenbrock_row(a, X, G, F, i, False, True)
-        else:
-            _rosenbrock_row(a, X, G, F, i, False, False)
+    i = i0
+    if i == 0 and i < i1:
+        _rosenbrock_row(a, X, G, F, 0, True, False)
+        i += di
+    while i < min(i1, d - 1):  # interior rows: one tight loop
+        _rosenbrock_row(a, X, G, F, i, False, False)
+        i += di
+    if i == d - 1 and i < i1:
+        _rosenbrock_row(a, X, G, F, i, False, True)
 
 
 @njit(inline="always", error_model="numpy")
