@@ -9,13 +9,20 @@ vectorise. It is device-safe (no allocation, no exceptions): the CPU engine call
 
 Per step k = 0, 1, ..., n_steps:
   1. f_k, grad f(x_k) (exact, noise-free) -> recorded channels at k;
-  2. status: diverged (non-finite, or f_k above the blow-up bound) or target reached
-     (f_k - f* <= target): the trajectory stops and its traces stay frozen;
+  2. status: diverged (non-finite f_k or gradient, or f_k above the blow-up bound) or target
+     reached (f_k - f* <= target): the trajectory stops and its traces stay frozen;
   3. for k < n_steps: the lr and momentum of step k (schedule table, or ReduceLROnPlateau
      state); the gradient the optimizer sees (a minibatch gradient for finite-sum problems
      run with a batch size, then the problem's noise model); the update rule with t = k + 1;
   4. ReduceLROnPlateau is fed f_k after the step, as torch's loop does (or, when asked, an
      exponential moving average of the sampled loss).
+
+Minibatch runs (batch > 0) need f_k every step but grad f(x_k) only where it is read, so they
+compute the full-data gradient at record steps, at k = 0 and n_steps, and at a step where a
+lane stops (f_k non-finite, above the bound or on target; the test is then redone with it).
+Elsewhere the status test reads f_k alone: every recorded value and status is what the exact
+gradient at every step would give, except that a non-finite full-data gradient with a finite
+f_k goes unseen between record steps.
 
 Packed per-block data (column indices below): ``bmeta`` int64 (codes, offsets),
 ``bfmeta`` float64 (f*, target, noise, plateau settings). A lane that stops is frozen: its
@@ -107,6 +114,21 @@ def _distance_to_opt(x, xs, count):
 
 
 @njit(**_KW)
+def _grad_norms(G, gnorm, exact):
+    """gnorm[b] = ||G[:, b]||; 0 when ``exact`` is False (G holds no full-data gradient)."""
+    nb = gnorm.shape[0]
+    for b in range(nb):
+        gnorm[b] = 0.0
+    if exact:
+        for i in range(G.shape[0]):
+            gi = G[i]
+            for b in range(nb):
+                gnorm[b] += gi[b] * gi[b]
+        for b in range(nb):
+            gnorm[b] = math.sqrt(gnorm[b])
+
+
+@njit(**_KW)
 def _record(out, r, slots, values):
     """Write the channels of ``values`` that have a slot (slots[c] >= 0) into out[r]."""
     for c in range(N_CHANNELS):
@@ -193,28 +215,12 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
 
     r = 0
     for k in range(n_steps + 1):
-        problem_block_loss_grad(prob, pdata, X, G, W, loss)
-        for b in range(nb):
-            gnorm[b] = 0.0
-        for i in range(d):
-            gi = G[i]
-            for b in range(nb):
-                gnorm[b] += gi[b] * gi[b]
-        for b in range(nb):
-            gnorm[b] = math.sqrt(gnorm[b])
-            sampled[b] = loss[b]
-        if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
-            for b in range(nb):
-                if active[b] != 0.0:
-                    sampled[b] = problem_sample_grad(prob, pdata, X[:, b], G[:, b], W[:, b],
-                                                     keys[b], k, batch, replace)
         recording = r < n_rec and rec_steps[r] == k
-        mom = mom_table[row, k]
-        if math.isnan(mom):
-            mom = hpb[1]
-        lr_k = lr_table[row, k]
         # fast path: one branch-free pass over the lanes finds whether any lane needs attention
         attention = recording or k == 0 or k == n_steps
+        exact = attention or batch <= 0  # minibatch runs: see "Minibatch runs" above
+        problem_block_loss_grad(prob, pdata, X, G, W, loss, exact)
+        _grad_norms(G, gnorm, exact)
         if not attention:
             flagged = 0.0
             for b in range(nb):
@@ -223,6 +229,20 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
                     f - fstar <= target)
                 flagged += active[b] * (0.0 if ok else 1.0)
             attention = flagged > 0.0
+            if attention and not exact:  # a lane stops here: its exact gradient is recorded
+                problem_block_loss_grad(prob, pdata, X, G, W, loss, True)
+                _grad_norms(G, gnorm, True)
+        for b in range(nb):
+            sampled[b] = loss[b]
+        if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
+            for b in range(nb):
+                if active[b] != 0.0:
+                    sampled[b] = problem_sample_grad(prob, pdata, X[:, b], G[:, b], W[:, b],
+                                                     keys[b], k, batch, replace)
+        mom = mom_table[row, k]
+        if math.isnan(mom):
+            mom = hpb[1]
+        lr_k = lr_table[row, k]
         if not attention:
             for b in range(nb):
                 lr[b] = (PS[P_LR, b] if plateau else lr_k) * active[b]
