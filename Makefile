@@ -8,7 +8,7 @@ SUITE  ?= problems/standard.toml
 RUN    ?= runs/bench
 PYTEST_ARGS ?=
 
-.PHONY: setup test bench bench-speed bench-gpu bench-peers regress baseline clean
+.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress baseline clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(CLI) run $(SUITE) --out $(RUN) --overwrite
 	$(CLI) report $(RUN)
+
+## make bench-full: every problem option x optimizer x schedule (problems/full.toml), resumable
+bench-full: $(STAMP)
+	$(CLI) run problems/full.toml --out runs/full --resume
+	$(CLI) report runs/full
 
 ## make bench-speed: engine throughput against numpy, compile and cache times, phase profile
 bench-speed: $(STAMP)

@@ -147,17 +147,19 @@ def remove_run_dir(path: Path) -> None:
 def summary(results) -> str:
     """Median final suboptimality (or loss) and divergences per configuration."""
     tr = results.trials
-    keys = list(zip(tr["problem"], tr["optimizer"], tr["schedule"]))
+    groups: dict = {}  # configuration -> its rows, in grid order (one pass: O(n))
+    for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):
+        groups.setdefault(key, []).append(j)
     value = tr["final_suboptimality"]
     if np.all(np.isnan(value)):
         value = tr["final_loss"]
+    diverged = tr["status"] == "diverged"
     lines = [f"{'problem':<28} {'optimizer':<34} {'schedule':<26} {'median final':>13} {'diverged':>9}"]
-    for key in dict.fromkeys(keys):
-        mask = np.array([k == key for k in keys])
-        div = int(np.sum(tr["status"][mask] == "diverged"))
-        med = np.median(value[mask])
+    for key, rows in groups.items():
+        div = int(np.sum(diverged[rows]))
+        med = np.median(value[rows])
         lines.append(f"{_cut(key[0], 28):<28} {_cut(key[1], 34):<34} {_cut(key[2], 26):<26} "
-                     f"{med:>13.4g} {div:>4}/{int(mask.sum()):<4}")
+                     f"{med:>13.4g} {div:>4}/{len(rows):<4}")
     return "\n".join(lines)
 
 

@@ -6,12 +6,26 @@ checked against torch in test_optimizers_reference.py).
 import numpy as np
 
 from optbench.kernels import optimizers as ko
+from optbench.kernels import problems as kp
+from optbench.kernels import rng
 
 
-def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None):
-    """Iterates x_0..x_T, losses f(x_k), grad norms; lr/momentum: optional per-step arrays."""
+def _norm(g):
+    """sqrt(g_0^2 + g_1^2 + ...), summed left to right as the engine does."""
+    acc = 0.0
+    for v in g:
+        acc += v * v
+    return np.sqrt(acc)
+
+
+def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None, seed=0):
+    """Iterates x_0..x_T, exact losses f(x_k) and grad norms ||grad f(x_k)|| at every step;
+    lr/momentum: optional per-step arrays. A problem with a batch size steps along the
+    minibatch gradient of trajectory ``seed``'s stream (no gradient noise model)."""
     hp = optimizer.hyperparams()
     d = problem.dim
+    key = np.uint64(rng.stream_key(seed, problem.stream_id ^ 0x0153))
+    work = np.zeros(max(problem.work_size, 1))
     x = np.array(x0, dtype=np.float64).reshape(d, 1)  # a one-lane block
     s = np.zeros((ko.STATE_SLOTS, d, 1))
     sc = np.zeros(ko.SCALAR_SLOTS)
@@ -21,9 +35,12 @@ def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None):
     for k in range(steps + 1):
         f, g = problem.loss_grad(x[:, 0])
         losses.append(f)
-        gnorms.append(np.sqrt(np.sum(g * g)))
+        gnorms.append(_norm(g))
         if k == steps:
             break
+        if problem.batch_size > 0:
+            kp.problem_sample_grad(problem.code, problem.data, x[:, 0].copy(), g, work, key, k,
+                                   problem.batch_size, problem.with_replacement)
         step_lr = hp[0] if lr is None else lr[k]
         step_mom = hp[1] if momentum is None or np.isnan(momentum[k]) else momentum[k]
         ko.optimizer_step(optimizer.code, hp, np.array([step_lr]), step_mom, k + 1.0, x,

@@ -5,7 +5,7 @@ import pytest
 import optbench
 from optbench.optimizers import SGD, Adam, Adagrad, NAdam, RMSprop
 from optbench.plan import record_steps
-from optbench.problems import Quadratic, Rosenbrock
+from optbench.problems import MLP, LeastSquares, LogisticRegression, Quadratic, Rosenbrock
 
 from naive import run_naive
 
@@ -90,6 +90,52 @@ def test_target_reached_with_its_step():
     assert res.trials["status"][0] == "reached_target"
     assert loss[k] <= 1e-8 < loss[k - 1]
     assert np.all(loss[k:] == loss[k])
+
+
+MINIBATCH = [LeastSquares(n=40, features=3, batch_size=6),
+             LogisticRegression(n=50, features=4, batch_size=8, replacement=True),
+             MLP(hidden=(5,), activation="relu", n=20, batch_size=7)]
+
+
+def _expected_status(losses, f_star, target, blowup):
+    """(status, step) by the engine's rule, from the exact losses of every step."""
+    bound = losses[0] + blowup * (abs(losses[0]) + 1.0)
+    for k, f in enumerate(losses):
+        if not np.isfinite(f) or f > bound:
+            return "diverged", k
+        if target is not None and f - f_star <= target:
+            return "reached_target", k
+    return "finished", len(losses) - 1
+
+
+@pytest.mark.parametrize("target, blowup", [(None, 1e10), (0.3, 2.0)])
+def test_minibatch_runs_match_a_loop_that_takes_the_exact_gradient_every_step(target, blowup):
+    """Minibatch runs compute the full-data gradient only where it is read (record steps, a
+    stop): traces, statuses, stop steps and final values are the naive loop's, which computes
+    f and grad f exactly at every step."""
+    steps = 60
+    optimizers = [SGD(lr=0.05, momentum=0.9), Adam(lr=0.05), SGD(lr=2.0)]
+    res = optbench.run(MINIBATCH, optimizers, steps=steps, seeds=[0, 4], target=target,
+                       blowup=blowup, record=("loss", "grad_norm", "sampled_loss", "x"),
+                       record_every=9)
+    rec = res.steps
+    stops = []
+    for j, t in enumerate(res.plan.trials):
+        problem, optimizer = res.plan.problems[t.problem], res.plan.optimizers[t.optimizer]
+        x0 = problem.start_points([t.seed])[0]
+        xs, losses, gnorms = run_naive(problem, optimizer, x0, steps, seed=t.seed)
+        status, k = _expected_status(losses, problem.f_star, target, blowup)
+        assert (res.trials["status"][j], res.trials["status_step"][j]) == (status, k)
+        stops.append((status, k))
+        at = np.minimum(rec, k)  # records after a stop repeat the state of the stop step
+        np.testing.assert_array_equal(res.trace("loss")[j], losses[at])
+        np.testing.assert_array_equal(res.trace("grad_norm")[j], gnorms[at])
+        np.testing.assert_array_equal(res.trace("x")[j][:, :problem.dim], xs[at])
+        assert res.trials["final_loss"][j] == losses[k]
+        assert res.trials["final_grad_norm"][j] == gnorms[k]
+    if target is not None:  # both kinds of stop happen, and between record steps
+        for kind in ("diverged", "reached_target"):
+            assert any(s == kind and k not in rec for s, k in stops), kind
 
 
 def test_record_every_and_log_spacing():

@@ -28,6 +28,11 @@ per block), for large problems. Thread ``tid`` of ``nt`` owns coordinates tid, t
      are thread-local copies: every thread computes the same values.
   4. Thread 0: projection (constrained families) and the ReduceLROnPlateau step.
 
+Block mode computes the full-data gradient at every step, also on the minibatch steps where
+the CPU skips it (``engine`` docstring, "Minibatch runs"): the recorded values are the same;
+only a non-finite full-data gradient with a finite f between record steps, which the CPU
+does not see there, stops the trajectory earlier in block mode.
+
 Block mode sums f, |g|^2 and |x - x*|^2 in a different order than the CPU (per thread, then a
 tree), so it agrees with the CPU to round-off (relative 1e-15 or so for sums of nonnegative
 terms; more where terms cancel), not bit for bit; everything elementwise is bitwise the same.
@@ -186,7 +191,7 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, h
                 problem_rows(prob, phase, pdata, X, G, W, part, tid, d, nt)
         else:
             if tid == 0:
-                problem_block_loss_grad(prob, pdata, X, G, W, part)
+                problem_block_loss_grad(prob, pdata, X, G, W, part, True)
             cuda.syncthreads()
         g2 = 0.0
         for i in range(tid, d, nt):

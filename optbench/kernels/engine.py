@@ -12,8 +12,8 @@ runs, so the status, record and plateau logic exists once.
 
 Per step k = 0, 1, ..., n_steps:
   1. f_k, grad f(x_k) (exact, noise-free) -> recorded channels at k;
-  2. status: diverged (non-finite, or f_k above the blow-up bound) or target reached
-     (f_k - f* <= target): the trajectory stops and its traces stay frozen;
+  2. status: diverged (non-finite f_k or gradient, or f_k above the blow-up bound) or target
+     reached (f_k - f* <= target): the trajectory stops and its traces stay frozen;
   3. for k < n_steps: the lr and momentum of step k (schedule table, or ReduceLROnPlateau
      state); the gradient the optimizer sees (a minibatch gradient for finite-sum problems
      run with a batch size, then the problem's noise model); the update rule with t = k + 1;
@@ -27,6 +27,13 @@ and noise; x_{k+1} after projection); ``eff_step`` is its median over coordinate
 ``eff_step_p10``/``eff_step_p90`` its 10th/90th percentiles (numpy's default quantile: linear
 interpolation at position (m - 1) q of the m sorted values). NaN where no step is taken
 (k = n_steps, a lane stopping at k) or every g_i is 0. Computed only when recorded.
+
+Minibatch runs (batch > 0) need f_k every step but grad f(x_k) only where it is read, so they
+compute the full-data gradient at record steps, at k = 0 and n_steps, and at a step where a
+lane stops (f_k non-finite, above the bound or on target; the test is then redone with it).
+Elsewhere the status test reads f_k alone: every recorded value and status is what the exact
+gradient at every step would give, except that a non-finite full-data gradient with a finite
+f_k goes unseen between record steps.
 
 Packed per-block data (column indices below): ``bmeta`` int64 (codes, offsets),
 ``bfmeta`` float64 (f*, target, noise, plateau settings). A lane that stops is frozen: its
@@ -130,6 +137,21 @@ def _distance_to_opt(x, xs, count):
         if acc < best:
             best = acc
     return math.sqrt(best) if count > 0 else math.nan
+
+
+@njit(**_KW)
+def _grad_norms(G, gnorm, exact):
+    """gnorm[b] = ||G[:, b]||; 0 when ``exact`` is False (G holds no full-data gradient)."""
+    nb = gnorm.shape[0]
+    for b in range(nb):
+        gnorm[b] = 0.0
+    if exact:
+        for i in range(G.shape[0]):
+            gi = G[i]
+            for b in range(nb):
+                gnorm[b] += gi[b] * gi[b]
+        for b in range(nb):
+            gnorm[b] = math.sqrt(gnorm[b])
 
 
 @njit(**_KW)
@@ -361,25 +383,13 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
 
     r = 0
     for k in range(n_steps + 1):
-        problem_block_loss_grad(prob, pdata, X, G, W, loss)
-        for b in range(nb):
-            gnorm[b] = 0.0
-        for i in range(d):
-            gi = G[i]
-            for b in range(nb):
-                gnorm[b] += gi[b] * gi[b]
-        for b in range(nb):
-            gnorm[b] = math.sqrt(gnorm[b])
-            sampled[b] = loss[b]
-        if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
-            for b in range(nb):
-                if active[b] != 0.0:
-                    sampled[b] = problem_sample_grad(prob, pdata, X[:, b], G[:, b], W[:, b],
-                                                     keys[b], k, batch, replace)
         recording = r < n_rec and rec_steps[r] == k
         lr_k, mom = schedule_values(row, k, lr_table, mom_table, hpb)
         # fast path: one branch-free pass over the lanes finds whether any lane needs attention
         attention = recording or k == 0 or k == n_steps
+        exact = attention or batch <= 0  # minibatch runs: see "Minibatch runs" above
+        problem_block_loss_grad(prob, pdata, X, G, W, loss, exact)
+        _grad_norms(G, gnorm, exact)
         if not attention:
             flagged = 0.0
             for b in range(nb):
@@ -388,6 +398,16 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
                     f - fstar <= target)
                 flagged += active[b] * (0.0 if ok else 1.0)
             attention = flagged > 0.0
+            if attention and not exact:  # a lane stops here: its exact gradient is recorded
+                problem_block_loss_grad(prob, pdata, X, G, W, loss, True)
+                _grad_norms(G, gnorm, True)
+        for b in range(nb):
+            sampled[b] = loss[b]
+        if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
+            for b in range(nb):
+                if active[b] != 0.0:
+                    sampled[b] = problem_sample_grad(prob, pdata, X[:, b], G[:, b], W[:, b],
+                                                     keys[b], k, batch, replace)
         if not attention:
             for b in range(nb):
                 lr[b] = (PS[P_LR, b] if plateau else lr_k) * active[b]

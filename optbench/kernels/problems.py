@@ -29,9 +29,11 @@ Finite-sum families (f = weight * sum_i l_i(x) + l2/2 ||x||^2) share one header 
     p[0] = n (number of terms), p[1] = weight (1/n for a mean, 1 for a plain sum),
     p[2] = l2, then the family's own data from p[3] on,
 
-and one per-term function ``family_term(p, x, g, w, i)`` that adds grad l_i into g and
-returns l_i. The full objective and the minibatch estimate are one loop over that function
-(``finite_sum_loss_grad``), so the math exists once.
+and one per-term function ``family_term(p, x, g, w, i, grad)`` that returns l_i and, when
+``grad`` is True, adds grad l_i into g. The full objective and the minibatch estimate are one
+loop over that function (``finite_sum_loss_grad``), so the math exists once. The loss alone
+(``grad`` False) is cheaper: a minibatch run needs the exact full-data f at every step but the
+full-data gradient only where it is recorded.
 
 Stochastic hooks used by the engine:
 
@@ -136,7 +138,7 @@ def quadratic_rows(p, X, G, W, F, phase, i0, i1, di):
 
 
 @njit(error_model="numpy")
-def least_squares_term(p, x, g, w, i):
+def least_squares_term(p, x, g, w, i, grad):
     """l_i = (a_i . w + b - y_i)^2 (squared error, torch's MSELoss summand).
 
     p[3:] = [m (features), bias (0/1), A (n*m, row-major), y (n)]; x = [w (m), b].
@@ -150,15 +152,16 @@ def least_squares_term(p, x, g, w, i):
         r += a[j] * x[j]
     if bias:
         r += x[m]
-    for j in range(m):
-        g[j] += 2.0 * r * a[j]
-    if bias:
-        g[m] += 2.0 * r
+    if grad:
+        for j in range(m):
+            g[j] += 2.0 * r * a[j]
+        if bias:
+            g[m] += 2.0 * r
     return r * r
 
 
 @njit(error_model="numpy")
-def logistic_term(p, x, g, w, i):
+def logistic_term(p, x, g, w, i, grad):
     """l_i = log(1 + exp(-y_i (a_i . w + b))), y_i in {-1, +1}.
 
     p[3:] = [m, bias (0/1), A (n*m), y (n)]; x = [w (m), b].
@@ -182,11 +185,12 @@ def logistic_term(p, x, g, w, i):
         e = math.exp(yz)
         loss = -yz + math.log1p(e)
         s = 1.0 / (1.0 + e)
-    c = -y * s
-    for j in range(m):
-        g[j] += c * a[j]
-    if bias:
-        g[m] += c
+    if grad:
+        c = -y * s
+        for j in range(m):
+            g[j] += c * a[j]
+        if bias:
+            g[m] += c
     return loss
 
 
@@ -213,7 +217,7 @@ def softmax_cross_entropy(z, nk, y):
 
 
 @njit(error_model="numpy")
-def softmax_term(p, x, g, w, i):
+def softmax_term(p, x, g, w, i, grad):
     """l_i = logsumexp(W a_i + b) - (W a_i + b)_{y_i}  (multinomial cross-entropy).
 
     p[3:] = [m, K, bias (0/1), A (n*m), labels (n, as floats 0..K-1)];
@@ -232,17 +236,18 @@ def softmax_term(p, x, g, w, i):
             acc += x[k * m + j] * a[j]
         z[k] = acc
     loss = softmax_cross_entropy(z, nk, y)
-    for k in range(nk):
-        prob = z[k]
-        for j in range(m):
-            g[k * m + j] += prob * a[j]
-        if bias:
-            g[nk * m + k] += prob
+    if grad:
+        for k in range(nk):
+            prob = z[k]
+            for j in range(m):
+                g[k * m + j] += prob * a[j]
+            if bias:
+                g[nk * m + k] += prob
     return loss
 
 
 @njit(error_model="numpy")
-def huber_term(p, x, g, w, i):
+def huber_term(p, x, g, w, i, grad):
     """l_i = h_delta(a_i . w + b - y_i), h(r) = r^2/2 (|r| <= delta), delta (|r| - delta/2).
 
     p[3:] = [m, bias (0/1), delta, A (n*m), y (n)]; x = [w (m), b].
@@ -263,10 +268,11 @@ def huber_term(p, x, g, w, i):
     else:
         loss = delta * (abs(r) - 0.5 * delta)
         c = delta if r > 0.0 else -delta
-    for j in range(m):
-        g[j] += c * a[j]
-    if bias:
-        g[m] += c
+    if grad:
+        for j in range(m):
+            g[j] += c * a[j]
+        if bias:
+            g[m] += c
     return loss
 
 
@@ -533,7 +539,7 @@ def six_hump_camel_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def matrix_factorization_term(p, x, g, w, i):
+def matrix_factorization_term(p, x, g, w, i, grad):
     """l_i = 1/2 ||U_i V^T - M_i||^2 (row i of M); f = sum_i l_i = 1/2 ||U V^T - M||_F^2.
 
     p[3:] = [rows, cols, rank, M (rows*cols, row-major)]; x = [U (rows*r), V (cols*r)].
@@ -549,14 +555,15 @@ def matrix_factorization_term(p, x, g, w, i):
         for k in range(r):
             e += x[i * r + k] * x[voff + j * r + k]
         loss += 0.5 * e * e
-        for k in range(r):
-            g[i * r + k] += e * x[voff + j * r + k]
-            g[voff + j * r + k] += e * x[i * r + k]
+        if grad:
+            for k in range(r):
+                g[i * r + k] += e * x[voff + j * r + k]
+                g[voff + j * r + k] += e * x[i * r + k]
     return loss
 
 
 @njit(error_model="numpy")
-def phase_retrieval_term(p, x, g, w, i):
+def phase_retrieval_term(p, x, g, w, i, grad):
     """l_i = 1/4 ((a_i . x)^2 - y_i)^2 (real Wirtinger-flow loss; weight 1/m).
 
     p[3:] = [A (m*d, row-major), y (m)].
@@ -568,9 +575,10 @@ def phase_retrieval_term(p, x, g, w, i):
     for j in range(d):
         z += a[j] * x[j]
     r = z * z - p[3 + n * d + i]
-    c = r * z
-    for j in range(d):
-        g[j] += c * a[j]
+    if grad:
+        c = r * z
+        for j in range(d):
+            g[j] += c * a[j]
     return 0.25 * r * r
 
 
@@ -590,7 +598,7 @@ def _act_deriv(a, relu):
 
 
 @njit(error_model="numpy")
-def mlp_term(p, x, g, w, i):
+def mlp_term(p, x, g, w, i, grad):
     """Softmax cross-entropy of sample i through a 1- or 2-hidden-layer perceptron.
 
     p[3:] = [n_in, h1, h2 (0: one hidden layer), K, relu (0/1), X (n*n_in), labels (n)];
@@ -639,6 +647,8 @@ def mlp_term(p, x, g, w, i):
             acc += x[o_w3 + k * hl + j] * last[j]
         z[k] = acc
     loss = softmax_cross_entropy(z, nk, y)
+    if not grad:
+        return loss
     # backward: z now holds dz = softmax - onehot
     for k in range(nk):
         dz = z[k]
@@ -726,43 +736,46 @@ def sample_index(key, step, j, batch, n, replace):
 
 
 @njit(error_model="numpy")
-def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace):
+def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace, grad):
     """Finite-sum family ``code``: f = weight * sum_i l_i + l2/2 ||x||^2 and its gradient
     (batch = 0), or the unbiased minibatch estimate weight * n/b * sum_{i in B_step} l_i +
     l2/2 ||x||^2 of step ``step`` (batch = b > 0; ``replace``: with replacement).
+    ``grad`` False: f only, g is left untouched (the terms skip their gradient work).
 
     One loop serves both (and dispatches per term): every njit level that holds the term
     code is compiled to machine code on its own, so fewer levels compile faster.
     """
     n = int(p[0])
     d = x.shape[0]
-    for j in range(d):
-        g[j] = 0.0
+    if grad:
+        for j in range(d):
+            g[j] = 0.0
     count = n if batch <= 0 else batch
     f = 0.0
     for j in range(count):
         i = np.int64(j) if batch <= 0 else sample_index(key, step, j, batch, n, replace)
         if code == LEAST_SQUARES:
-            f += least_squares_term(p, x, g, w, i)
+            f += least_squares_term(p, x, g, w, i, grad)
         elif code == LOGISTIC:
-            f += logistic_term(p, x, g, w, i)
+            f += logistic_term(p, x, g, w, i, grad)
         elif code == SOFTMAX:
-            f += softmax_term(p, x, g, w, i)
+            f += softmax_term(p, x, g, w, i, grad)
         elif code == HUBER:
-            f += huber_term(p, x, g, w, i)
+            f += huber_term(p, x, g, w, i, grad)
         elif code == MATRIX_FACTORIZATION:
-            f += matrix_factorization_term(p, x, g, w, i)
+            f += matrix_factorization_term(p, x, g, w, i, grad)
         elif code == PHASE_RETRIEVAL:
-            f += phase_retrieval_term(p, x, g, w, i)
+            f += phase_retrieval_term(p, x, g, w, i, grad)
         elif code == MLP:
-            f += mlp_term(p, x, g, w, i)
+            f += mlp_term(p, x, g, w, i, grad)
         else:
             f = math.nan
     scale = p[1] if batch <= 0 else p[1] * n / batch
     lam = p[2]
     reg = 0.0
     for j in range(d):
-        g[j] = g[j] * scale + lam * x[j]
+        if grad:
+            g[j] = g[j] * scale + lam * x[j]
         reg += x[j] * x[j]
     return f * scale + 0.5 * lam * reg
 
@@ -771,10 +784,11 @@ def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace):
 
 
 @njit(cache=True, error_model="numpy")
-def problem_loss_grad(code, p, x, g, w):
-    """f(x) of family ``code``; writes grad f(x) into g."""
+def problem_loss_grad(code, p, x, g, w, grad):
+    """f(x) of family ``code``; writes grad f(x) into g (finite sums skip it when ``grad``
+    is False; the other families are cheap and always write it)."""
     if is_finite_sum(code):
-        return finite_sum_loss_grad(code, p, x, g, w, _U0, 0, 0, False)
+        return finite_sum_loss_grad(code, p, x, g, w, _U0, 0, 0, False, grad)
     elif code == REDDI:
         return reddi_loss_grad(p, x, g, w)
     elif code == ACKLEY:
@@ -828,8 +842,9 @@ def problem_rows_loss(code, total):
 
 
 @njit(cache=True, error_model="numpy")
-def problem_block_loss_grad(code, p, X, G, W, F):
-    """f and grad f for every lane of a block: F[b], G[:, b] for lane b = column b of X.
+def problem_block_loss_grad(code, p, X, G, W, F, grad):
+    """f and grad f for every lane of a block: F[b], G[:, b] for lane b = column b of X
+    (``grad`` False: F only, where the family can skip the gradient; see problem_loss_grad).
 
     Families with a rows form run it over [0, d) (the loop over lanes innermost, so it
     vectorises); the others run once per lane on column views.
@@ -844,7 +859,7 @@ def problem_block_loss_grad(code, p, X, G, W, F):
             F[b] = problem_rows_loss(code, F[b])
     else:
         for b in range(X.shape[1]):
-            F[b] = problem_loss_grad(code, p, X[:, b], G[:, b], W[:, b])
+            F[b] = problem_loss_grad(code, p, X[:, b], G[:, b], W[:, b], grad)
 
 
 def evaluate(code, p, x, work=1):
@@ -854,7 +869,7 @@ def evaluate(code, p, x, work=1):
     G = np.empty_like(X)
     W = np.empty((max(int(work), 1), 1))
     F = np.empty(1)
-    problem_block_loss_grad(code, p, X, G, W, F)
+    problem_block_loss_grad(code, p, X, G, W, F, True)
     return float(F[0]), G[:, 0].copy()
 
 
@@ -867,7 +882,7 @@ def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):
     Other families keep the exact gradient already in g and return NaN.
     """
     if is_finite_sum(code):
-        return finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace)
+        return finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace, True)
     elif code == REDDI:
         return reddi_sample_grad(p, x, g, key, step)
     return math.nan
