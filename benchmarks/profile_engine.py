@@ -20,7 +20,7 @@ from numba import njit, prange
 from optbench.engine import CPU_LANES, Packed
 from optbench.kernels.cpu import run_grid_cpu
 from optbench.kernels.optimizers import COEF_SLOTS, SCALAR_SLOTS, STATE_SLOTS, adam_step
-from optbench.kernels.problems import rosenbrock_block
+from optbench.kernels.problems import ROSENBROCK, problem_block_loss_grad
 from optbench.optimizers import Adam
 from optbench.plan import Plan
 from optbench.problems import Rosenbrock
@@ -35,7 +35,7 @@ D = 10
 def problem_only(p, X, G, F, steps):
     for blk in prange(X.shape[0]):
         for _ in range(steps):
-            rosenbrock_block(p, X[blk], G[blk], F[blk])
+            problem_block_loss_grad(ROSENBROCK, p, X[blk], G[blk], G[blk], F[blk], True)
 
 
 @njit(parallel=True, error_model="numpy")
