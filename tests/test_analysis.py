@@ -427,6 +427,14 @@ def test_analyze_command(tmp_path, capsys):
     doc = json.loads((run_dir / "analysis" / "analysis.json").read_text())
     assert {"rates", "theory", "final", "targets", "profiles", "pairwise"} <= set(doc)
     assert len(doc["rates"]) == 3
+    # pairwise: each configuration against the problem's best only (m - 1 tests, not all pairs)
+    pw = doc["pairwise"]
+    best = min(doc["final"], key=lambda r: r["median"])
+    best_name = f"{best['optimizer']} | {best['schedule']}"
+    assert len(pw) == 2 and {r["a"] for r in pw} == {best_name}
+    assert {r["b"] for r in pw} == {f"{r['optimizer']} | {r['schedule']}"
+                                    for r in doc["final"]} - {best_name}
+    assert all(r["median_a"] <= r["median_b"] for r in pw)
     header = (run_dir / "analysis" / "theory.csv").read_text().splitlines()[0]
     assert header.startswith("problem,optimizer,schedule,check")
     # explicit outputs, and the run's own files are never written
