@@ -303,10 +303,12 @@ def trajectory_rates(results, metric: str | None = None, tail: float = 0.5,
 
 
 def group_rate(results, config: Config, metric: str, tail: float = 0.5,
-               floor: float = 1e-12) -> dict:
+               floor: float = 1e-12, error=None) -> dict:
     """Rates of one configuration's group of seeds: fits on the per-step median over seeds
-    (rate, order with CIs) and the median / IQR of the per-seed rates."""
-    e = _error_trace(results, metric)[list(config.trials)]
+    (rate, order with CIs) and the median / IQR of the per-seed rates. error: the run's
+    ``_error_trace(results, metric)`` when the caller has it (``rate_table`` computes it once
+    for all configurations instead of once per configuration)."""
+    e = (_error_trace(results, metric) if error is None else error)[list(config.trials)]
     with np.errstate(all="ignore"):
         med = np.median(e, axis=0)
     lin = linear_rate(med, results.steps, tail, floor)
@@ -334,7 +336,7 @@ def rate_table(results, metric: str | None = None, tail: float = 0.5, floor: flo
     rows = []
     for cfg in configs(results):
         idx = list(cfg.trials)
-        g = group_rate(results, cfg, metric, tail, floor)
+        g = group_rate(results, cfg, metric, tail, floor, error=e)
         classes = [classify(e[i], results.steps, status[i], bool(stoch[i]), floor, tail)
                    for i in idx]
         counts = {c: classes.count(c) for c in CLASSES if c in classes}
