@@ -59,8 +59,8 @@ from . import register_locator
 from .engine import (FINISHED, I_BATCH, I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I_PROB,
                      I_PROB_LEN, I_PROB_OFF, I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF,
                      F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, L_ACTIVE, L_GNORM,
-                     L_LOSS, L_LR, L_SAMPLED, C_STEP, C_STEP_P10, C_STEP_P90, check_lane,
-                     init_lane, plateau_lane, record_step_sizes, report_lane, run_block,
+                     L_LOSS, L_LR, L_SAMPLED, check_lane, init_lane, plateau_lane,
+                     record_step_sizes, records_step_channels, report_lane, run_block,
                      schedule_values, sq_dist_rows)
 from .noise import perturb_gradient_rows
 from .optimizers import COEF_SLOTS, SCALAR_SLOTS, optimizer_init, optimizer_step
@@ -174,7 +174,7 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, h
     plateau = im[I_PLATEAU] != 0
     n_rec = rec_steps.shape[0]
     phases = problem_rows_phases(prob, pdata)
-    record_step = slots[C_STEP] >= 0 or slots[C_STEP_P10] >= 0 or slots[C_STEP_P90] >= 0
+    record_step = records_step_channels(slots)
     E = E_all[blk, :d]  # coordinate axis empty when no step channel is recorded
 
     optimizer_init(code, hpb, S_rows, sc)

@@ -201,6 +201,12 @@ def _heapsort(a, m):
 
 
 @njit(**_KW)
+def records_step_channels(slots):
+    """Whether any step channel (eff_step and its quantiles) is recorded."""
+    return slots[C_STEP] >= 0 or slots[C_STEP_P10] >= 0 or slots[C_STEP_P90] >= 0
+
+
+@njit(**_KW)
 def record_step_sizes(out_trace, r, slots, lanes, active, X, G, E):
     """Step channels of the step just taken into record r of every active lane.
 
@@ -366,7 +372,7 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
     noise_dof = fm[F_NOISE_DOF]
     ema = fm[F_PL_EMA]
     plateau = im[I_PLATEAU] != 0
-    record_step = slots[C_STEP] >= 0 or slots[C_STEP_P10] >= 0 or slots[C_STEP_P90] >= 0
+    record_step = records_step_channels(slots)
     n_rec = rec_steps.shape[0]
     loss = LS[L_LOSS]
     gnorm = LS[L_GNORM]
