@@ -21,11 +21,11 @@ from .plan import Plan
 CPU_LANES = 32
 
 
-def blocks_of(trials, lanes: int) -> list[np.ndarray]:
-    """Consecutive trials of one configuration (problem, optimizer, schedule), chunked into
-    blocks of at most ``lanes`` (grid order puts the seeds of a configuration together)."""
-    n = len(trials)
-    config = np.array([(t.problem, t.optimizer, t.schedule) for t in trials], dtype=np.int64)
+def blocks_of(config: np.ndarray, lanes: int) -> list[np.ndarray]:
+    """Consecutive trials of one configuration (rows of ``config``: problem, optimizer,
+    schedule), chunked into blocks of at most ``lanes`` (grid order puts the seeds of a
+    configuration together)."""
+    n = config.shape[0]
     new_config = np.ones(n, dtype=bool)
     new_config[1:] = np.any(config[1:] != config[:-1], axis=1)
     run_start = np.maximum.accumulate(np.where(new_config, np.arange(n), 0))
@@ -41,10 +41,10 @@ class Packed:
         n = len(trials)
         dtype = np.dtype(plan.dtype)
         steps = plan.steps
-        groups = blocks_of(trials, lanes)
+        groups = blocks_of(plan.trial_ids[start:stop, :3], lanes)
         nb = len(groups)
         width = max(len(g) for g in groups)
-        used = sorted({t.problem for t in trials})
+        used = np.unique(plan.trial_ids[start:stop, 0]).tolist()
         dmax = max(plan.problems[p].dim for p in used)
 
         # problems: one data block per problem used in this shard
@@ -63,7 +63,8 @@ class Packed:
         # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
         rows: dict = {}
         lr_rows, mom_rows = [], []
-        for t in trials:
+        for members in groups:
+            t = trials[members[0]]
             pair = (t.schedule, t.optimizer)
             if pair not in rows:
                 lr, mom = _tables(plan, t.schedule, t.optimizer, steps)
@@ -81,7 +82,7 @@ class Packed:
         self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
         self.X = np.zeros((nb, dmax, width), dtype=dtype)
         x0 = start_points(plan, start, stop)
-        seeds = np.array([t.seed for t in trials], dtype=np.int64)
+        seeds = plan.trial_ids[start:stop, 3]
         for blk, members in enumerate(groups):
             t = trials[members[0]]
             problem = plan.problems[t.problem]
@@ -167,17 +168,16 @@ def _tables(plan: Plan, schedule_index: int, optimizer_index: int, steps: int):
 
 def start_points(plan: Plan, start: int, stop: int) -> np.ndarray:
     """x0 of trials [start, stop): explicit ones, or the problem's seeded default."""
-    trials = plan.trials[start:stop]
     if plan.x0 is not None:
         if plan.x0.ndim == 1:
-            return np.broadcast_to(plan.x0, (len(trials), plan.x0.size))
+            return np.broadcast_to(plan.x0, (stop - start, plan.x0.size))
         return plan.x0[start:stop]
-    by_problem: dict = {}
-    for j, t in enumerate(trials):
-        by_problem.setdefault(t.problem, []).append(j)
-    rows = np.zeros((len(trials), max(plan.problems[p].dim for p in by_problem)))
-    for p, members in by_problem.items():
-        points = plan.problems[p].start_points([trials[j].seed for j in members])
+    ids = plan.trial_ids[start:stop]
+    used = np.unique(ids[:, 0])
+    rows = np.zeros((stop - start, max(plan.problems[p].dim for p in used)))
+    for p in used:
+        members = np.flatnonzero(ids[:, 0] == p)
+        points = plan.problems[p].start_points(ids[members, 3])
         rows[members, : points.shape[1]] = points
     return rows
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +35,7 @@ def record_steps(n_steps: int, record_every=1, record_points: int = 200) -> np.n
     return steps
 
 
-@dataclass(frozen=True)
-class Trial:
+class Trial(NamedTuple):
     """One trajectory: indices into the plan's spec lists, and a seed."""
 
     problem: int
@@ -61,6 +61,8 @@ class Plan:
     x0: np.ndarray | None = None  # explicit start points: (d,) or (n_trials, d)
     name: str = "run"
     trials: list = field(init=False)
+    #: (n_trials, 4) int64: the trials' (problem, optimizer, schedule, seed), for vectorised use
+    trial_ids: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
         self.problems = [_as_spec(p, prob_mod.Problem, "problem") for p in _listify(self.problems)]
@@ -93,14 +95,15 @@ class Plan:
         for sched in self.schedules:
             for optimizer in self.optimizers:
                 sched.check(optimizer, self.steps)
-        n_sched = max(len(self.schedules), 1)
-        self.trials = [
-            Trial(p, o, s if self.schedules else -1, seed)
-            for p in range(len(self.problems))
-            for o in range(len(self.optimizers))
-            for s in range(n_sched)
-            for seed in self.seeds
-        ]
+        # grid order: problem, optimizer, schedule, then seed (seeds of a configuration adjoin)
+        shape = (len(self.problems), len(self.optimizers), max(len(self.schedules), 1),
+                 len(self.seeds))
+        ids = np.indices(shape).reshape(4, -1).T
+        ids[:, 3] = np.asarray(self.seeds, dtype=np.int64)[ids[:, 3]]
+        if not self.schedules:
+            ids[:, 2] = -1
+        self.trial_ids = ids
+        self.trials = list(map(Trial._make, ids.tolist()))
         if self.x0 is not None:
             self.x0 = self._check_x0(np.asarray(self.x0, dtype=np.float64))
 

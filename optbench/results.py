@@ -130,15 +130,13 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
     Configuration columns are computed once per (problem, optimizer, schedule) and repeated
     over seeds, so the table builds in milliseconds for tens of thousands of trajectories.
     """
-    ids: dict = {}
-    rows: list = []
-    config_id = np.empty(plan.n_trials, dtype=np.int64)
-    for index, t in enumerate(plan.trials):
-        key = (t.problem, t.optimizer, t.schedule)
-        if key not in ids:
-            ids[key] = len(rows)
-            rows.append(_config_row(plan, *key))
-        config_id[index] = ids[key]
+    configs, first_trial, config_id = np.unique(plan.trial_ids[:, :3], axis=0,
+                                                return_index=True, return_inverse=True)
+    order = np.argsort(first_trial)  # rows in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    config_id = rank[config_id.ravel()]
+    rows = [_config_row(plan, *map(int, configs[c])) for c in order]
     names: list = []
     for row in rows:
         names.extend(k for k in row if k not in names)
@@ -147,7 +145,7 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
     columns = {"trial": np.arange(plan.n_trials, dtype=np.int64)}
     for name in first:
         columns[name] = _column([row.get(name) for row in rows])[config_id]
-    columns["seed"] = np.array([t.seed for t in plan.trials], dtype=np.int64)
+    columns["seed"] = plan.trial_ids[:, 3].copy()
     for name in names:
         if name not in columns:
             columns[name] = _column([row.get(name) for row in rows])[config_id]

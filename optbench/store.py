@@ -73,6 +73,7 @@ def _git_commit():
         return None
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
