@@ -120,7 +120,7 @@ class Packed:
         self.W = np.zeros((nb, work, width))
         self.S = np.zeros((nb, ko.STATE_SLOTS, dmax, width), dtype=dtype)
         self.SC = np.zeros((nb, ko.SCALAR_SLOTS))
-        self.C = np.zeros((nb, ko.COEF_SLOTS, width))
+        self.C = np.zeros((nb, ko.COEF_SLOTS, width), dtype=dtype)
         self.PS = np.zeros((nb, ke.N_PLATEAU_STATE, width))
         self.LS = np.zeros((nb, ke.N_LANE_SCALARS, width))
         recorded = [c for c in ke.CHANNELS if c in plan.record]

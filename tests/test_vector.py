@@ -71,6 +71,39 @@ def test_float32_follows_float64():
     assert not np.array_equal(out[np.float64], x0)
 
 
+def _adam_float32_numpy(x, grads, lr, b1, b2, eps, wd):
+    """Adam + decoupled weight decay in float32 numpy arithmetic, in the rule's operation
+    order: the per-step scalars in float64, rounded to float32 once (as torch does)."""
+    f32 = np.float32
+    x = x.astype(f32)
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    for k, g in enumerate(grads, start=1):
+        g = g.astype(f32)
+        x = x * f32(1.0 - lr * wd)
+        w = f32(1.0 - b1)
+        m = m + w * (g - m)  # torch.lerp, weight < 0.5
+        v = v * f32(b2) + f32(1.0 - b2) * g * g
+        denom = np.sqrt(v) * f32(1.0 / np.sqrt(1.0 - b2**k)) + f32(eps)
+        x = x - f32(lr / (1.0 - b1**k)) * (m / denom)
+    return x
+
+
+def test_float32_updates_are_float32_arithmetic():
+    """A float32 vector is updated in float32 arithmetic (torch's behaviour for float32
+    tensors), bit for bit the float32 transcription; float64 arithmetic would round
+    differently in the last bit."""
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal(4099)
+    grads = [rng.standard_normal(x0.size) * 10.0 ** rng.integers(-3, 3) for _ in range(25)]
+    opt = VectorOptimizer(opt_mod.AdamW(lr=3e-2, weight_decay=0.1), x0, dtype=np.float32)
+    for g in grads:
+        opt.grad[:] = g
+        opt.step()
+    expected = _adam_float32_numpy(x0, grads, 3e-2, 0.9, 0.999, 1e-8, 0.1)
+    np.testing.assert_array_equal(opt.params, expected)
+
+
 def test_state_view_and_padding_stay_zero():
     opt = VectorOptimizer(opt_mod.Adam(lr=1e-3), np.ones(40))
     opt.grad[:] = 2.0

@@ -253,7 +253,7 @@ def run_grid_cuda_blocks(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_d
     red = cuda.shared.array((2, MAX_BLOCK_THREADS), float64)
     verdict = cuda.shared.array(1, int64)
     sc = cuda.local.array(SCALAR_SLOTS, float64)
-    coef = cuda.local.array((COEF_SLOTS, 1), float64)
+    coef = cuda.local.array((COEF_SLOTS, 1), X.dtype)
     part = cuda.local.array(1, float64)
     _run_trajectory(cuda.blockIdx.x, red, verdict, sc, coef, part, n_steps, _arr(bmeta),
                     _arr(bfmeta), _arr(hp), _arr(lr_table), _arr(mom_table), _arr(prob_data),

@@ -396,14 +396,14 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
         exact = attention or batch <= 0  # minibatch runs: see "Minibatch runs" above
         problem_block_loss_grad(prob, pdata, X, G, W, loss, exact)
         _grad_norms(G, gnorm, exact)
-        if not attention:
-            flagged = 0.0
+        if not attention:  # a boolean or-reduction (vectorises; a float sum would not)
+            flagged = False
             for b in range(nb):
                 f = loss[b]
-                ok = (f <= bound[b]) and (f > -math.inf) and (gnorm[b] < math.inf) and not (
-                    f - fstar <= target)
-                flagged += active[b] * (0.0 if ok else 1.0)
-            attention = flagged > 0.0
+                ok = (f <= bound[b]) & (f > -math.inf) & (gnorm[b] < math.inf) & (
+                    not (f - fstar <= target))
+                flagged |= (active[b] != 0.0) & (not ok)
+            attention = flagged
             if attention and not exact:  # a lane stops here: its exact gradient is recorded
                 problem_block_loss_grad(prob, pdata, X, G, W, loss, True)
                 _grad_norms(G, gnorm, True)

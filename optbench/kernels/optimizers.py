@@ -13,7 +13,7 @@ Each rule updates one *block* of trajectories that share a configuration, in pla
   ``G`` is read, never written;
 - ``S``: per-coordinate state, shape (STATE_SLOTS, d, B); ``SC``: scalar state shared by the
   block (it depends only on the step and the hyper-parameters); ``C``: per-lane scratch for
-  step coefficients, shape (COEF_SLOTS, B).
+  step coefficients, shape (COEF_SLOTS, B), of X's element type.
 
 Every rule is elementwise over coordinates, so any subset of rows is a valid block. The CPU
 engine passes C-contiguous blocks of up to 32 lanes, so the inner loop over lanes vectorises;
@@ -21,6 +21,13 @@ the CUDA thread-mode kernel passes one-lane column views, the block-mode kernel 
 rows (X[tid::nt]) with its own copies of ``SC`` and ``C``. Nothing allocates. Semantics follow
 torch.optim 2.x single-tensor implementations (float64), including the order of
 floating-point operations; Lion follows optax.
+
+Precision: the per-step scalars (bias corrections, step sizes) are computed in float64; the
+per-coordinate arithmetic runs in X's element type, each coefficient rounded to it once before
+the loops (``as_elem``, or a store into ``C``), as torch updates a float32 tensor in float32
+with its Python-float hyper-parameters cast to float32. For float64 blocks the casts are
+identities. (No array is passed to a helper inside the loops: numba would reference-count it
+there and the loops would not vectorise.)
 """
 import math
 
@@ -40,7 +47,7 @@ LION = 8
 HP_SIZE = 10  # length of every hyper-parameter vector
 STATE_SLOTS = 3  # per-coordinate state vectors per trajectory
 SCALAR_SLOTS = 2  # scalar state per block
-COEF_SLOTS = 2  # per-lane step coefficients (scratch)
+COEF_SLOTS = 3  # per-lane step coefficients (scratch, X's element type)
 
 # Shared slots of the hyper-parameter vector (the rest are per rule, in each docstring).
 HP_LR, HP_MOMENTUM, HP_WEIGHT_DECAY = 0, 1, 4
@@ -52,11 +59,25 @@ _KW = dict(error_model="numpy")  # IEEE division (inf/nan flag divergence), vect
 
 
 @njit(inline="always", **_KW)
-def lerp(start, end, weight):
-    """torch.lerp for a scalar weight: the two-branch form torch uses for accuracy."""
-    if abs(weight) < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1.0 - weight)
+def as_elem(A, value):
+    """``value`` rounded to the element type of array A (identity for float64)."""
+    return A.dtype.type(value)
+
+
+@njit(inline="always", **_KW)
+def lerp_weights(A, weight):
+    """(w, 1 - w) in A's element type: torch.lerp's scalar weight and its complement."""
+    w = as_elem(A, weight)
+    return w, as_elem(A, 1.0 - w)
+
+
+@njit(inline="always", **_KW)
+def lerp(start, end, w, w_rest):
+    """torch.lerp for a scalar weight w (w_rest = 1 - w, from ``lerp_weights``): the
+    two-branch form torch uses for accuracy."""
+    if abs(w) < 0.5:
+        return start + w * (end - start)
+    return end - (end - start) * w_rest
 
 
 @njit(inline="always", **_KW)
@@ -69,18 +90,28 @@ def _coupled_grad(g, x, maximize, wd):
 
 
 @njit(inline="always", **_KW)
-def _decayed(g, x, lr, maximize, wd, decoupled):
+def _decayed(g, x, decay, maximize, wd, decoupled):
     """(gradient, parameter) after maximize and weight decay, coupled (g + wd*x) or
-    decoupled (x*(1 - lr*wd), AdamW), as the Adam family applies them before the moments."""
+    decoupled (x*decay, decay = 1 - lr*wd: AdamW), as the Adam family applies them before
+    the moments."""
     if decoupled and wd != 0.0:
-        return (-g if maximize else g), x * (1.0 - lr * wd)
+        return (-g if maximize else g), x * decay
     return _coupled_grad(g, x, maximize, wd), x
 
 
 @njit(inline="always", **_KW)
-def _moments(m, v, g, beta1, beta2):
-    """Adam's moments: m <- lerp(m, g, 1 - b1), v <- b2*v + (1 - b2)*g^2."""
-    return lerp(m, g, 1.0 - beta1), v * beta2 + (1.0 - beta2) * g * g
+def _decay_factors(lr, wd, decoupled, out):
+    """out[b] = 1 - lr[b]*wd (decoupled weight decay's per-lane factor) when it applies."""
+    if decoupled and wd != 0.0:
+        for b in range(out.shape[0]):
+            out[b] = 1.0 - lr[b] * wd
+
+
+@njit(inline="always", **_KW)
+def _moments(m, v, g, w1, w1_rest, beta2, beta2_rest):
+    """Adam's moments: m <- lerp(m, g, 1 - b1), v <- b2*v + (1 - b2)*g^2 (weights from
+    ``lerp_weights``; beta2_rest = 1 - b2)."""
+    return lerp(m, g, w1, w1_rest), v * beta2 + beta2_rest * g * g
 
 
 @njit(**_KW)
@@ -91,14 +122,18 @@ def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
     d = g + mom*b (Nesterov) or b; x <- x - lr*d.  hp: [lr, momentum, dampening, -, wd,
     maximize, nesterov].  Sutskever et al., ICML 2013.
     """
-    dampening = hp[2]
-    wd = hp[4]
+    damp_rest = as_elem(X, 1.0 - hp[2])
+    wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
     nesterov = hp[6] != 0.0
     first = SC[0] == 0.0
     if mom != 0.0:
         SC[0] = 1.0
+    mom_e = as_elem(X, mom)
     d, nb = X.shape
+    lr_e = C[0]
+    for b in range(nb):
+        lr_e[b] = lr[b]
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -109,13 +144,13 @@ def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
                 if first:
                     bi = gi
                 else:
-                    bi = buf[b] * mom + (1.0 - dampening) * gi
+                    bi = buf[b] * mom_e + damp_rest * gi
                 buf[b] = bi
                 if nesterov:
-                    gi = gi + mom * bi
+                    gi = gi + mom_e * bi
                 else:
                     gi = bi
-            x[b] = x[b] - lr[b] * gi
+            x[b] = x[b] - lr_e[b] * gi
 
 
 @njit(**_KW)
@@ -147,24 +182,30 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
         bias_correction1 = 1.0
     # the loop-invariant divisions by (1 - b2^t) and its root are multiplications by the
     # reciprocal (within an ulp of torch's order; the divider is this loop's bottleneck)
-    inv_bias_correction2 = 1.0 / bias_correction2
-    inv_bias_correction2_sqrt = 1.0 / math.sqrt(bias_correction2)
+    inv_bias_correction2 = as_elem(X, 1.0 / bias_correction2)
+    inv_bias_correction2_sqrt = as_elem(X, 1.0 / math.sqrt(bias_correction2))
     step_size = C[0]
+    decay = C[1]
     for b in range(X.shape[1]):
         step_size[b] = lr[b] / bias_correction1
+    _decay_factors(lr, wd, decoupled, decay)
+    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
+    b2, b2_rest, eps_e, wd_e = as_elem(X, beta2), as_elem(X, 1.0 - beta2), as_elem(X, eps), \
+        as_elem(X, wd)
     # one loop per denominator form: no branch on it in the inner loop
     if eps_inside:
-        _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
-                   inv_bias_correction2, inv_bias_correction2_sqrt, True)
+        _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, maximize,
+                   amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, True)
     else:
-        _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
-                   inv_bias_correction2, inv_bias_correction2_sqrt, False)
+        _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, maximize,
+                   amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, False)
 
 
 @njit(inline="always", **_KW)
-def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad, decoupled,
-               inv_bias_correction2, inv_bias_correction2_sqrt, eps_inside):
-    """Adam's per-coordinate update over a block (flags constant after inlining)."""
+def _adam_rows(X, G, S, step_size, decay, w1, w1_rest, beta2, beta2_rest, eps, wd, maximize,
+               amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, eps_inside):
+    """Adam's per-coordinate update over a block (flags constant after inlining; every
+    coefficient already in X's element type)."""
     d, nb = X.shape
     for i in range(d):
         x = X[i]
@@ -173,8 +214,8 @@ def _adam_rows(X, G, S, lr, step_size, beta1, beta2, eps, wd, maximize, amsgrad,
         v = S[1, i]
         vmax = S[2, i]
         for b in range(nb):
-            gi, xi = _decayed(g[b], x[b], lr[b], maximize, wd, decoupled)
-            mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
+            gi, xi = _decayed(g[b], x[b], decay[b], maximize, wd, decoupled)
+            mi, vi = _moments(m[b], v[b], gi, w1, w1_rest, beta2, beta2_rest)
             m[b] = mi
             v[b] = vi
             if amsgrad:
@@ -194,11 +235,12 @@ def adamax_step(hp, lr, beta1, t, X, G, S, SC, C):
     m <- lerp(m, g, 1-b1); u <- max(b2*u, |g| + eps); x <- x - lr/(1-b1^t) * m/u.
     hp: [lr, beta1, beta2, eps, wd, maximize].  Kingma & Ba, ICLR 2015, section 7.
     """
-    beta2 = hp[2]
-    eps = hp[3]
-    wd = hp[4]
+    beta2 = as_elem(X, hp[2])
+    eps = as_elem(X, hp[3])
+    wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
     bias_correction = 1.0 - beta1**t
+    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
     d, nb = X.shape
     clr = C[0]
     for b in range(nb):
@@ -210,7 +252,7 @@ def adamax_step(hp, lr, beta1, t, X, G, S, SC, C):
         u = S[1, i]
         for b in range(nb):
             gi = _coupled_grad(g[b], x[b], maximize, wd)
-            mi = lerp(m[b], gi, 1.0 - beta1)
+            mi = lerp(m[b], gi, w1, w1_rest)
             m[b] = mi
             decayed = u[b] * beta2
             bound = abs(gi) + eps
@@ -234,7 +276,7 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
     maximize = hp[5] != 0.0
     momentum_decay = hp[6]
     decoupled = hp[7] != 0.0
-    inv_bias_correction2 = 1.0 / (1.0 - beta2**t)  # reciprocal: see adam_step
+    inv_bias_correction2 = as_elem(X, 1.0 / (1.0 - beta2**t))  # reciprocal: see adam_step
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))
     SC[0] = SC[0] * mu
@@ -243,20 +285,25 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
     d, nb = X.shape
     grad_coef = C[0]
     avg_coef = C[1]
+    decay = C[2]
     for b in range(nb):
         grad_coef[b] = -lr[b] * (1.0 - mu) / (1.0 - mu_product)
         avg_coef[b] = (-lr[b] * mu_next) / (1.0 - mu_product_next)
+    _decay_factors(lr, wd, decoupled, decay)
+    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
+    b2, b2_rest, eps_e, wd_e = as_elem(X, beta2), as_elem(X, 1.0 - beta2), as_elem(X, eps), \
+        as_elem(X, wd)
     for i in range(d):
         x = X[i]
         g = G[i]
         m = S[0, i]
         v = S[1, i]
         for b in range(nb):
-            gi, xi = _decayed(g[b], x[b], lr[b], maximize, wd, decoupled)
-            mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
+            gi, xi = _decayed(g[b], x[b], decay[b], maximize, wd_e, decoupled)
+            mi, vi = _moments(m[b], v[b], gi, w1, w1_rest, b2, b2_rest)
             m[b] = mi
             v[b] = vi
-            denom = math.sqrt(vi * inv_bias_correction2) + eps
+            denom = math.sqrt(vi * inv_bias_correction2) + eps_e
             xi = xi + grad_coef[b] * (gi / denom)
             x[b] = xi + avg_coef[b] * (mi / denom)
 
@@ -285,25 +332,34 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
         rect = math.sqrt(
             (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
         )
-    bias_correction2_sqrt = math.sqrt(bias_correction2)
-    inv_bias_correction1 = 1.0 / bias_correction1  # reciprocal: see adam_step
+    bias_correction2_sqrt = as_elem(X, math.sqrt(bias_correction2))
+    inv_bias_correction1 = as_elem(X, 1.0 / bias_correction1)  # reciprocal: see adam_step
+    rect_e = as_elem(X, rect)
     d, nb = X.shape
+    lr_e = C[0]
+    decay = C[1]
+    for b in range(nb):
+        lr_e[b] = lr[b]
+    _decay_factors(lr, wd, decoupled, decay)
+    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
+    b2, b2_rest, eps_e, wd_e = as_elem(X, beta2), as_elem(X, 1.0 - beta2), as_elem(X, eps), \
+        as_elem(X, wd)
     for i in range(d):
         x = X[i]
         g = G[i]
         m = S[0, i]
         v = S[1, i]
         for b in range(nb):
-            gi, xi = _decayed(g[b], x[b], lr[b], maximize, wd, decoupled)
-            mi, vi = _moments(m[b], v[b], gi, beta1, beta2)
+            gi, xi = _decayed(g[b], x[b], decay[b], maximize, wd_e, decoupled)
+            mi, vi = _moments(m[b], v[b], gi, w1, w1_rest, b2, b2_rest)
             m[b] = mi
             v[b] = vi
             corrected = mi * inv_bias_correction1
             if rectified:
-                adaptive = bias_correction2_sqrt / (math.sqrt(vi) + eps)
-                x[b] = xi - corrected * lr[b] * adaptive * rect
+                adaptive = bias_correction2_sqrt / (math.sqrt(vi) + eps_e)
+                x[b] = xi - corrected * lr_e[b] * adaptive * rect_e
             else:
-                x[b] = xi - corrected * lr[b]
+                x[b] = xi - corrected * lr_e[b]
 
 
 @njit(**_KW)
@@ -314,12 +370,19 @@ def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
     d = sqrt(a') + eps; momentum: b <- mom*b + g/d, x <- x - lr*b; else x <- x - lr*g/d.
     hp: [lr, momentum, alpha, eps, wd, maximize, centered].  Hinton, Coursera lecture 6e.
     """
-    alpha = hp[2]
-    eps = hp[3]
-    wd = hp[4]
+    alpha = as_elem(X, hp[2])
+    alpha_rest = as_elem(X, 1.0 - hp[2])
+    w, w_rest = lerp_weights(X, 1.0 - hp[2])
+    eps = as_elem(X, hp[3])
+    wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
     centered = hp[6] != 0.0
+    mom_e = as_elem(X, mom)
+    minus_one = as_elem(X, -1.0)
     d, nb = X.shape
+    lr_e = C[0]
+    for b in range(nb):
+        lr_e[b] = lr[b]
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -328,21 +391,21 @@ def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
         buf = S[2, i]
         for b in range(nb):
             gi = _coupled_grad(g[b], x[b], maximize, wd)
-            sq = square_avg[b] * alpha + (1.0 - alpha) * gi * gi
+            sq = square_avg[b] * alpha + alpha_rest * gi * gi
             square_avg[b] = sq
             if centered:
-                ga = lerp(grad_avg[b], gi, 1.0 - alpha)
+                ga = lerp(grad_avg[b], gi, w, w_rest)
                 grad_avg[b] = ga
-                avg = math.sqrt(sq + (-1.0) * ga * ga)
+                avg = math.sqrt(sq + minus_one * ga * ga)
             else:
                 avg = math.sqrt(sq)
             avg = avg + eps
             if mom > 0.0:
-                bi = buf[b] * mom + gi / avg
+                bi = buf[b] * mom_e + gi / avg
                 buf[b] = bi
-                x[b] = x[b] - lr[b] * bi
+                x[b] = x[b] - lr_e[b] * bi
             else:
-                x[b] = x[b] - lr[b] * (gi / avg)
+                x[b] = x[b] - lr_e[b] * (gi / avg)
 
 
 @njit(**_KW)
@@ -354,9 +417,10 @@ def adagrad_step(hp, lr, mom, t, X, G, S, SC, C):
     Duchi, Hazan & Singer, JMLR 2011.
     """
     lr_decay = hp[2]
-    eps = hp[3]
-    wd = hp[4]
+    eps = as_elem(X, hp[3])
+    wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
+    one = as_elem(X, 1.0)
     d, nb = X.shape
     clr = C[0]
     for b in range(nb):
@@ -367,7 +431,7 @@ def adagrad_step(hp, lr, mom, t, X, G, S, SC, C):
         state_sum = S[0, i]
         for b in range(nb):
             gi = _coupled_grad(g[b], x[b], maximize, wd)
-            acc = state_sum[b] + 1.0 * gi * gi
+            acc = state_sum[b] + one * gi * gi
             state_sum[b] = acc
             std = math.sqrt(acc) + eps
             x[b] = x[b] - clr[b] * (gi / std)
@@ -381,11 +445,15 @@ def adadelta_step(hp, lr, mom, t, X, G, S, SC, C):
     u <- rho*u + (1-rho)*d^2; x <- x - lr*d.  hp: [lr, -, rho, eps, wd, maximize].
     Zeiler, arXiv:1212.5701.
     """
-    rho = hp[2]
-    eps = hp[3]
-    wd = hp[4]
+    rho = as_elem(X, hp[2])
+    rho_rest = as_elem(X, 1.0 - hp[2])
+    eps = as_elem(X, hp[3])
+    wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
     d, nb = X.shape
+    lr_e = C[0]
+    for b in range(nb):
+        lr_e[b] = lr[b]
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -393,13 +461,13 @@ def adadelta_step(hp, lr, mom, t, X, G, S, SC, C):
         acc_delta = S[1, i]
         for b in range(nb):
             gi = _coupled_grad(g[b], x[b], maximize, wd)
-            sq = square_avg[b] * rho + (1.0 - rho) * gi * gi
+            sq = square_avg[b] * rho + rho_rest * gi * gi
             square_avg[b] = sq
             std = math.sqrt(sq + eps)
             delta = math.sqrt(acc_delta[b] + eps)
             delta = delta / std * gi
-            acc_delta[b] = acc_delta[b] * rho + (1.0 - rho) * delta * delta
-            x[b] = x[b] - lr[b] * delta
+            acc_delta[b] = acc_delta[b] * rho + rho_rest * delta * delta
+            x[b] = x[b] - lr_e[b] * delta
 
 
 @njit(**_KW)
@@ -409,25 +477,30 @@ def lion_step(hp, lr, beta1, t, X, G, S, SC, C):
     u = sign((1-b1)*g + b1*m) + wd*x; m <- (1-b2)*g + b2*m; x <- x - lr*u.
     hp: [lr, beta1, beta2, -, wd, maximize].  Chen et al., NeurIPS 2023.
     """
-    beta2 = hp[2]
-    wd = hp[4]
+    b1, b1_rest = as_elem(X, beta1), as_elem(X, 1.0 - beta1)
+    b2, b2_rest = as_elem(X, hp[2]), as_elem(X, 1.0 - hp[2])
+    wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
+    zero, one = as_elem(X, 0.0), as_elem(X, 1.0)
     d, nb = X.shape
+    lr_e = C[0]
+    for b in range(nb):
+        lr_e[b] = lr[b]
     for i in range(d):
         x = X[i]
         g = G[i]
         m = S[0, i]
         for b in range(nb):
             gi = -g[b] if maximize else g[b]
-            c = (1.0 - beta1) * gi + beta1 * m[b]
-            u = 0.0
-            if c > 0.0:
-                u = 1.0
-            elif c < 0.0:
-                u = -1.0
+            c = b1_rest * gi + b1 * m[b]
+            u = zero
+            if c > zero:
+                u = one
+            elif c < zero:
+                u = -one
             u = u + wd * x[b]
-            m[b] = (1.0 - beta2) * gi + beta2 * m[b]
-            x[b] = x[b] - lr[b] * u
+            m[b] = b2_rest * gi + b2 * m[b]
+            x[b] = x[b] - lr_e[b] * u
 
 
 @njit(cache=True, **_KW)

@@ -25,6 +25,6 @@ def step_vector(code, hp, lr, mom, t, X, G, S, SC):
         r0 = c * CHUNK_ROWS
         r1 = min(r0 + CHUNK_ROWS, rows)
         optimizer_step(code, hp, lr_lanes, mom, t, X[r0:r1], G[r0:r1], S[:, r0:r1], SC.copy(),
-                       np.empty((COEF_SLOTS, lanes)))
+                       np.empty((COEF_SLOTS, lanes), X.dtype))
     optimizer_step(code, hp, lr_lanes, mom, t, X[:0], G[:0], S[:, :0], SC,
-                   np.empty((COEF_SLOTS, lanes)))
+                   np.empty((COEF_SLOTS, lanes), X.dtype))
