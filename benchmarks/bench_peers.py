@@ -220,7 +220,7 @@ def every_family(n, d, steps):
     for label, name, kwargs in FAMILIES:
         spec = getattr(ob_opt, name)(**kwargs)
 
-        t_ob, ref = best_of(lambda: run_optbench(n, d, steps, spec), repeats=max(1, REPEATS // 2))
+        t_ob, ref = best_of(lambda: run_optbench(n, d, steps, spec))
         try:
             fn = make_torch(x0, steps, "foreach", name, kwargs)
         except ImportError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import optimizers as k
-from .kernels.vector import VECTOR_LANES, step_vector
+from .kernels.vector import CHUNK_ROWS, VECTOR_LANES, step_vector
 from .optimizers import Optimizer
 from .spec import real
 
@@ -41,20 +41,23 @@ class VectorOptimizer:
         self.optimizer = optimizer
         self.n = x.size
         rows = -(-self.n // VECTOR_LANES)
-        self._X = np.zeros((rows, VECTOR_LANES), dtype=dtype)
+        chunk_rows = min(CHUNK_ROWS, rows)
+        n_chunks = -(-rows // chunk_rows)
+        self._X = np.zeros((n_chunks * chunk_rows, VECTOR_LANES), dtype=dtype)
         self._G = np.zeros_like(self._X)
-        self._S = np.zeros((k.STATE_SLOTS, rows, VECTOR_LANES), dtype=dtype)
+        self._S = np.zeros((n_chunks, k.STATE_SLOTS, chunk_rows, VECTOR_LANES), dtype=dtype)
         self._SC = np.zeros(k.SCALAR_SLOTS)
         self._hp = optimizer.hyperparams()
         self.params = self._X.reshape(-1)[: self.n]
         self.grad = self._G.reshape(-1)[: self.n]
         self.params[:] = x
-        k.optimizer_init(optimizer.code, self._hp, self._S, self._SC)
+        for chunk in self._S:
+            k.optimizer_init(optimizer.code, self._hp, chunk, self._SC)
         self.t = 0
 
     def state(self, slot: int) -> np.ndarray:
-        """Per-coordinate state vector ``slot`` (e.g. Adam: 0 = m, 1 = v, 2 = max v)."""
-        return self._S[slot].reshape(-1)[: self.n]
+        """Per-coordinate state vector ``slot`` (e.g. Adam: 0 = m, 1 = v, 2 = max v), a copy."""
+        return self._S[:, slot].reshape(-1)[: self.n]
 
     def step(self, lr: float | None = None, momentum: float | None = None) -> None:
         """One update of ``params`` from ``grad`` (step t = previous t + 1)."""
