@@ -185,7 +185,7 @@ def workload(name, n, d, steps):
         if t is None:
             print(f"{label:<30} {rel}")
             continue
-        print(f"{label:<30} {t:9.3f} {t / t_ob:17.1f}x {rel:14.1e}")
+        print(f"{label:<30} {t:9.4f} {t / t_ob:17.2f}x {rel:14.1e}")
     return rows
 
 
