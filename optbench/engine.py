@@ -14,7 +14,7 @@ import numpy as np
 from .kernels import engine as ke
 from .kernels import optimizers as ko
 from .kernels import rng
-from .plan import Plan
+from .plan import Plan, config_starts
 
 
 #: lanes per block on the CPU: a multiple of the SIMD width, small enough for L1
@@ -26,8 +26,7 @@ def blocks_of(config: np.ndarray, lanes: int) -> list[np.ndarray]:
     schedule), chunked into blocks of at most ``lanes`` (grid order puts the seeds of a
     configuration together)."""
     n = config.shape[0]
-    new_config = np.ones(n, dtype=bool)
-    new_config[1:] = np.any(config[1:] != config[:-1], axis=1)
+    new_config = config_starts(config)
     run_start = np.maximum.accumulate(np.where(new_config, np.arange(n), 0))
     starts = np.flatnonzero(new_config | ((np.arange(n) - run_start) % lanes == 0))
     return np.split(np.arange(n), starts[1:])
@@ -60,20 +59,6 @@ class Packed:
         self.prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
         self.xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
 
-        # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
-        rows: dict = {}
-        lr_rows, mom_rows = [], []
-        for members in groups:
-            t = trials[members[0]]
-            pair = (t.schedule, t.optimizer)
-            if pair not in rows:
-                lr, mom = _tables(plan, t.schedule, t.optimizer, steps)
-                rows[pair] = len(lr_rows)
-                lr_rows.append(lr)
-                mom_rows.append(mom)
-        self.lr_table = np.ascontiguousarray(np.stack(lr_rows))
-        self.mom_table = np.ascontiguousarray(np.stack(mom_rows))
-
         work = max(plan.problems[p].work_size for p in used)
         self.bmeta = np.zeros((nb, ke.N_IMETA), dtype=np.int64)
         self.bfmeta = np.zeros((nb, ke.N_FMETA))
@@ -83,13 +68,22 @@ class Packed:
         self.X = np.zeros((nb, dmax, width), dtype=dtype)
         x0 = start_points(plan, start, stop)
         seeds = plan.trial_ids[start:stop, 3]
+        # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
+        rows: dict = {}
+        lr_rows, mom_rows = [], []
         for blk, members in enumerate(groups):
             t = trials[members[0]]
+            pair = (t.schedule, t.optimizer)
+            if pair not in rows:
+                lr, mom = _tables(plan, t.schedule, t.optimizer, steps)
+                rows[pair] = len(lr_rows)
+                lr_rows.append(lr)
+                mom_rows.append(mom)
             problem = plan.problems[t.problem]
             optimizer = plan.optimizers[t.optimizer]
             im = self.bmeta[blk]
             im[ke.I_OPT] = optimizer.code
-            im[ke.I_SCHED_ROW] = rows[(t.schedule, t.optimizer)]
+            im[ke.I_SCHED_ROW] = rows[pair]
             im[ke.I_PROB] = problem.code
             im[ke.I_DIM] = problem.dim
             im[ke.I_PROB_OFF] = prob_off[t.problem]
@@ -113,6 +107,8 @@ class Packed:
                                  self.noise_keys[blk, :lanes_used])
             self.X[blk, : problem.dim, :lanes_used] = x0[members, : problem.dim].T
 
+        self.lr_table = np.ascontiguousarray(np.stack(lr_rows))
+        self.mom_table = np.ascontiguousarray(np.stack(mom_rows))
         self.blowup = float(plan.blowup)
         self.rec_steps = plan.record_steps
         n_rec = self.rec_steps.size

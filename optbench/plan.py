@@ -35,6 +35,15 @@ def record_steps(n_steps: int, record_every=1, record_points: int = 200) -> np.n
     return steps
 
 
+def config_starts(config: np.ndarray) -> np.ndarray:
+    """Where a run of one configuration begins in ``config`` (rows: problem, optimizer,
+    schedule). Grid order puts all seeds of a configuration together, so each run is the
+    whole configuration."""
+    starts = np.ones(config.shape[0], dtype=bool)
+    starts[1:] = np.any(config[1:] != config[:-1], axis=1)
+    return starts
+
+
 class Trial(NamedTuple):
     """One trajectory: indices into the plan's spec lists, and a seed."""
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .kernels.engine import ITERATE_CHANNELS, STATUS_NAMES
-from .plan import Plan
+from .plan import Plan, config_starts
 
 
 class Table:
@@ -130,13 +130,9 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
     Configuration columns are computed once per (problem, optimizer, schedule) and repeated
     over seeds, so the table builds in milliseconds for tens of thousands of trajectories.
     """
-    configs, first_trial, config_id = np.unique(plan.trial_ids[:, :3], axis=0,
-                                                return_index=True, return_inverse=True)
-    order = np.argsort(first_trial)  # rows in order of first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    config_id = rank[config_id.ravel()]
-    rows = [_config_row(plan, *map(int, configs[c])) for c in order]
+    starts = config_starts(plan.trial_ids[:, :3])
+    config_id = np.cumsum(starts) - 1
+    rows = [_config_row(plan, *map(int, plan.trial_ids[j, :3])) for j in np.flatnonzero(starts)]
     names: list = []
     for row in rows:
         names.extend(k for k in row if k not in names)

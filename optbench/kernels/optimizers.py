@@ -108,6 +108,23 @@ def _decay_factors(lr, wd, decoupled, out):
 
 
 @njit(inline="always", **_KW)
+def _lanes_as_elem(values, out):
+    """out[b] = values[b] rounded to out's element type (per-lane lr for the inner loops)."""
+    for b in range(out.shape[0]):
+        out[b] = values[b]
+    return out
+
+
+@njit(inline="always", **_KW)
+def _adam_coefs(A, beta1, beta2, eps, wd):
+    """The Adam family's loop constants in A's element type: (w1, 1 - w1) for the first
+    moment's lerp (w1 = 1 - b1), b2, 1 - b2, eps and the coupled weight decay."""
+    w1, w1_rest = lerp_weights(A, 1.0 - beta1)
+    return (w1, w1_rest, as_elem(A, beta2), as_elem(A, 1.0 - beta2), as_elem(A, eps),
+            as_elem(A, wd))
+
+
+@njit(inline="always", **_KW)
 def _moments(m, v, g, w1, w1_rest, beta2, beta2_rest):
     """Adam's moments: m <- lerp(m, g, 1 - b1), v <- b2*v + (1 - b2)*g^2 (weights from
     ``lerp_weights``; beta2_rest = 1 - b2)."""
@@ -131,9 +148,7 @@ def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
         SC[0] = 1.0
     mom_e = as_elem(X, mom)
     d, nb = X.shape
-    lr_e = C[0]
-    for b in range(nb):
-        lr_e[b] = lr[b]
+    lr_e = _lanes_as_elem(lr, C[0])
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -189,9 +204,7 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
     for b in range(X.shape[1]):
         step_size[b] = lr[b] / bias_correction1
     _decay_factors(lr, wd, decoupled, decay)
-    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
-    b2, b2_rest, eps_e, wd_e = as_elem(X, beta2), as_elem(X, 1.0 - beta2), as_elem(X, eps), \
-        as_elem(X, wd)
+    w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
     # one loop per denominator form: no branch on it in the inner loop
     if eps_inside:
         _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, maximize,
@@ -290,9 +303,7 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
         grad_coef[b] = -lr[b] * (1.0 - mu) / (1.0 - mu_product)
         avg_coef[b] = (-lr[b] * mu_next) / (1.0 - mu_product_next)
     _decay_factors(lr, wd, decoupled, decay)
-    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
-    b2, b2_rest, eps_e, wd_e = as_elem(X, beta2), as_elem(X, 1.0 - beta2), as_elem(X, eps), \
-        as_elem(X, wd)
+    w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -336,14 +347,10 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
     inv_bias_correction1 = as_elem(X, 1.0 / bias_correction1)  # reciprocal: see adam_step
     rect_e = as_elem(X, rect)
     d, nb = X.shape
-    lr_e = C[0]
+    lr_e = _lanes_as_elem(lr, C[0])
     decay = C[1]
-    for b in range(nb):
-        lr_e[b] = lr[b]
     _decay_factors(lr, wd, decoupled, decay)
-    w1, w1_rest = lerp_weights(X, 1.0 - beta1)
-    b2, b2_rest, eps_e, wd_e = as_elem(X, beta2), as_elem(X, 1.0 - beta2), as_elem(X, eps), \
-        as_elem(X, wd)
+    w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -371,8 +378,7 @@ def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
     hp: [lr, momentum, alpha, eps, wd, maximize, centered].  Hinton, Coursera lecture 6e.
     """
     alpha = as_elem(X, hp[2])
-    alpha_rest = as_elem(X, 1.0 - hp[2])
-    w, w_rest = lerp_weights(X, 1.0 - hp[2])
+    alpha_rest, w_rest = lerp_weights(X, 1.0 - hp[2])  # 1 - alpha, also the lerp weight
     eps = as_elem(X, hp[3])
     wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
@@ -380,9 +386,7 @@ def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
     mom_e = as_elem(X, mom)
     minus_one = as_elem(X, -1.0)
     d, nb = X.shape
-    lr_e = C[0]
-    for b in range(nb):
-        lr_e[b] = lr[b]
+    lr_e = _lanes_as_elem(lr, C[0])
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -394,7 +398,7 @@ def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
             sq = square_avg[b] * alpha + alpha_rest * gi * gi
             square_avg[b] = sq
             if centered:
-                ga = lerp(grad_avg[b], gi, w, w_rest)
+                ga = lerp(grad_avg[b], gi, alpha_rest, w_rest)
                 grad_avg[b] = ga
                 avg = math.sqrt(sq + minus_one * ga * ga)
             else:
@@ -451,9 +455,7 @@ def adadelta_step(hp, lr, mom, t, X, G, S, SC, C):
     wd = as_elem(X, hp[4])
     maximize = hp[5] != 0.0
     d, nb = X.shape
-    lr_e = C[0]
-    for b in range(nb):
-        lr_e[b] = lr[b]
+    lr_e = _lanes_as_elem(lr, C[0])
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -483,9 +485,7 @@ def lion_step(hp, lr, beta1, t, X, G, S, SC, C):
     maximize = hp[5] != 0.0
     zero, one = as_elem(X, 0.0), as_elem(X, 1.0)
     d, nb = X.shape
-    lr_e = C[0]
-    for b in range(nb):
-        lr_e[b] = lr[b]
+    lr_e = _lanes_as_elem(lr, C[0])
     for i in range(d):
         x = X[i]
         g = G[i]

@@ -28,5 +28,7 @@ def step_vector(code, hp, lr, mom, t, X, G, S, SC):
         r0 = c * chunk_rows
         optimizer_step(code, hp, lr_lanes, mom, t, X[r0:r0 + chunk_rows], G[r0:r0 + chunk_rows],
                        S[c], SC.copy(), np.empty((COEF_SLOTS, lanes), X.dtype))
-    optimizer_step(code, hp, lr_lanes, mom, t, X[:0], G[:0], S[0, :, :0], SC,
+    # zero rows, C-contiguous like the chunks' state: the same compiled rule advances SC
+    optimizer_step(code, hp, lr_lanes, mom, t, X[:0], G[:0],
+                   np.empty((S.shape[1], 0, lanes), X.dtype), SC,
                    np.empty((COEF_SLOTS, lanes), X.dtype))
