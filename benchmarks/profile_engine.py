@@ -18,8 +18,8 @@ import numpy as np
 from numba import njit, prange
 
 from optbench.engine import CPU_LANES, Packed
-from optbench.kernels.cpu import run_grid_cpu
-from optbench.kernels.optimizers import COEF_SLOTS, SCALAR_SLOTS, STATE_SLOTS, adam_step
+from optbench.engine import run_blocks
+from optbench.kernels.optimizers import adam_step
 from optbench.kernels.problems import ROSENBROCK, problem_block_loss_grad
 from optbench.optimizers import Adam
 from optbench.plan import Plan
@@ -92,21 +92,23 @@ def main():
     X = rng.uniform(-2.0, 2.0, (nb, D, CPU_LANES))
     G = rng.standard_normal((nb, D, CPU_LANES))
     F = np.zeros((nb, CPU_LANES))
-    S = np.zeros((nb, STATE_SLOTS, D, CPU_LANES))
+    layout = packed.kernel
+    S = np.zeros((nb, layout.state_slots, D, CPU_LANES))
     hp = Adam(lr=1e-3).hyperparams()
     lr = np.full((nb, CPU_LANES), 1e-3)
     rows = [
         ("Rosenbrock loss + gradient", timed(problem_only, np.array([100.0]), X.copy(), G, F, T)),
         ("gradient norm", timed(grad_norm_only, G, F, T)),
-        ("Adam step", timed(adam_only, hp, lr, X.copy(), G, S, np.zeros((nb, SCALAR_SLOTS)),
-                            np.zeros((nb, COEF_SLOTS, CPU_LANES)), T)),
+        ("Adam step", timed(adam_only, hp, lr, X.copy(), G, S,
+                            np.zeros((nb, layout.scalar_slots)),
+                            np.zeros((nb, layout.coef_slots, CPU_LANES)), T)),
     ]
-    run_grid_cpu(*Packed(plan, 0, N).kernel_args())  # compile or load
+    run_blocks(layout, Packed(plan, 0, N).kernel_args())  # compile or load
     kernel = math.inf
     for _ in range(3):
         args = Packed(plan, 0, N).kernel_args()
         t0 = time.perf_counter()
-        run_grid_cpu(*args)
+        run_blocks(layout, args)
         kernel = min(kernel, time.perf_counter() - t0)
     rows.append(("whole kernel (all phases, status checks, records)", kernel))
     rows.append(("floor: one division + one square root per coordinate",

@@ -10,8 +10,9 @@ learning-rate schedules.
 __version__ = "0.1.0"
 
 from .api import run  # noqa: E402
+from .optimizers import Optimizer, hyper  # noqa: E402
 from .results import Results  # noqa: E402
 from .store import load  # noqa: E402
 from .vector import VectorOptimizer  # noqa: E402
 
-__all__ = ["run", "load", "Results", "VectorOptimizer", "__version__"]
+__all__ = ["run", "load", "Results", "VectorOptimizer", "Optimizer", "hyper", "__version__"]

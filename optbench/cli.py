@@ -3,6 +3,7 @@
     optbench run SUITE.toml [--out DIR] [--resume] [--threads N] [--backend cpu|cuda|auto]
                             [--cuda-mode auto|thread|block]
     optbench list [optimizers|schedules|problems]
+    optbench cache info|clear
 
 Bad input (unknown names, wrong types, out-of-range values, unreadable files) ends with one
 line on stderr naming the offending key or value, and exit status 2.
@@ -71,11 +72,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                    help="also time a fixed reference kernel in this process (for the "
                         "machine-independent speed check of `optbench compare`)")
 
+    p = sub.add_parser("cache", help="the compiled-kernel cache: its size, or clear it")
+    p.add_argument("action", choices=("info", "clear"))
+
     p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
     p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
 
     words = sys.argv[1:] if argv is None else list(argv)
-    named = [w for w in words if w in COMMAND_MODULES or w in ("run", "list")][:1]
+    named = [w for w in words if w in COMMAND_MODULES or w in ("run", "list", "cache")][:1]
     loaded = _command_modules(None if not named else named)
     for name in COMMAND_MODULES:
         p = sub.add_parser(name, help=COMMAND_MODULES[name][1])
@@ -95,8 +99,8 @@ def main(argv=None) -> int:
         build_parser().print_help()
         return EXIT_BAD_INPUT
     try:
-        if args.command in ("run", "list"):
-            return {"run": cmd_run, "list": cmd_list}[args.command](args)
+        if args.command in ("run", "list", "cache"):
+            return {"run": cmd_run, "list": cmd_list, "cache": cmd_cache}[args.command](args)
         return _command_modules([args.command])[args.command].run_command(args)
     except (ValueError, OSError) as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
@@ -165,6 +169,16 @@ def summary(results) -> str:
 
 def _cut(text, n):
     return text if len(text) <= n else text[: n - 1] + "~"
+
+
+def cmd_cache(args) -> int:
+    from . import codegen
+
+    info = codegen.cache_clear() if args.action == "clear" else codegen.cache_info()
+    verb = "cleared" if args.action == "clear" else "cache"
+    print(f"{verb}: {info['path']}\nkernels: {info['kernels']}\nfiles: {info['files']}\n"
+          f"size: {info['bytes'] / 2**20:.1f} MiB")
+    return 0
 
 
 def cmd_list(args) -> int:

@@ -29,8 +29,8 @@ import time
 
 import numpy as np
 
+from .codegen import kernel_for
 from .engine import Packed
-from .kernels import optimizers as ko
 from .plan import Plan
 
 #: lanes per block in thread mode: one warp of trajectories that share a configuration
@@ -135,9 +135,11 @@ def segments(plan: Plan, start: int, stop: int, mode: str) -> list[tuple[int, in
     return out
 
 
-def pack(plan: Plan, start: int, stop: int, mode: str) -> Packed:
-    """Trials [start, stop) packed for the ``mode`` ("thread" or "block") kernel."""
-    return Packed(plan, start, stop, lanes=WARP if mode == "thread" else 1)
+def pack(plan: Plan, start: int, stop: int, mode: str, rules: Plan | None = None) -> Packed:
+    """Trials [start, stop) packed for the ``mode`` ("thread" or "block") kernel of the CUDA
+    kernel module of ``rules``' optimizers (default the plan's)."""
+    return Packed(plan, start, stop, lanes=WARP if mode == "thread" else 1,
+                  kernel=kernel_for((rules or plan).optimizers, "cuda"))
 
 
 def kernel_args(packed: Packed, mode: str = "thread") -> list:
@@ -150,7 +152,7 @@ def kernel_args(packed: Packed, mode: str = "thread") -> list:
         (c,) = [c for c, a in enumerate(args) if a is packed.C]
         return args[:i] + args[c + 1:]
     nb, width = packed.lane_traj.shape
-    args[i] = np.zeros((nb, width, ko.SCALAR_SLOTS))
+    args[i] = np.zeros((nb, width, packed.kernel.scalar_slots))
     return args
 
 
@@ -167,21 +169,19 @@ def launch_config(packed: Packed, mode: str = "thread") -> tuple[int, int]:
     return max(1, math.ceil(n_threads / THREADS_PER_BLOCK)), THREADS_PER_BLOCK
 
 
-def kernel(mode: str):
-    """The CUDA kernel (dispatcher) of ``mode``."""
-    from .kernels import cuda as kc
-
-    return kc.run_grid_cuda_blocks if mode == "block" else kc.run_grid_cuda
+def kernel(packed: Packed, mode: str):
+    """The CUDA kernel (dispatcher) of ``mode`` in ``packed``'s kernel module."""
+    return packed.kernel.run_grid_cuda_blocks if mode == "block" else packed.kernel.run_grid_cuda
 
 
-def compile_kernel(args, mode: str = "thread") -> tuple[float, bool]:
+def compile_kernel(packed: Packed, args, mode: str = "thread") -> tuple[float, bool]:
     """Compile (or load from the disk cache) the ``mode`` kernel for these host arguments'
     types; (seconds, loaded from the cache). A no-op in the simulator and when done."""
     import numba
 
     if is_simulator():
         return 0.0, False
-    dispatcher = kernel(mode)
+    dispatcher = kernel(packed, mode)
     sig = tuple(numba.typeof(a) for a in args)
     hits = sum(dispatcher.stats.cache_hits.values())
     t0 = time.perf_counter()
@@ -189,7 +189,7 @@ def compile_kernel(args, mode: str = "thread") -> tuple[float, bool]:
     return time.perf_counter() - t0, sum(dispatcher.stats.cache_hits.values()) > hits
 
 
-_WARM: dict = {}  # (dtype, mode) -> the first call's figures in this process
+_WARM: dict = {}  # (dtype, mode, kernel module) -> the first call's figures in this process
 
 
 def warm_up(plan: Plan, mode: str = "auto") -> dict:
@@ -198,17 +198,20 @@ def warm_up(plan: Plan, mode: str = "auto") -> dict:
     dtype and kernel mode: later runs report the first one's figures."""
     used = sorted({m for a, b in plan.shards() for _, _, m in segments(plan, a, b, mode)})
     seconds, hit, loaded = 0.0, True, True
+    module = kernel_for(plan.optimizers, "cuda").module.__name__
     for m in used:
-        if (plan.dtype, m) not in _WARM:
+        key = (plan.dtype, m, module)
+        if key not in _WARM:
             index = trial_modes(plan, 0, plan.n_trials, mode).index(m)
             tiny = Plan(problems=plan.problems[plan.trials[index].problem],
                         optimizers=plan.optimizers[:1], schedules=None, seeds=[0], steps=1,
                         record=plan.record, dtype=plan.dtype)
-            s, h = compile_kernel(kernel_args(pack(tiny, 0, 1, m), m), m)
-            _WARM[(plan.dtype, m)] = {"jit_seconds": s, "cache_hit": h}
+            packed = pack(tiny, 0, 1, m, rules=plan)
+            s, h = compile_kernel(packed, kernel_args(packed, m), m)
+            _WARM[key] = {"jit_seconds": s, "cache_hit": h}
             loaded = False
-        seconds += _WARM[(plan.dtype, m)]["jit_seconds"]
-        hit = hit and _WARM[(plan.dtype, m)]["cache_hit"]
+        seconds += _WARM[key]["jit_seconds"]
+        hit = hit and _WARM[key]["cache_hit"]
     return {"jit_seconds": seconds, "cache_hit": bool(hit and used), "already_loaded": loaded,
             "cuda_modes": used}
 
@@ -221,13 +224,13 @@ def run_packed(packed: Packed, mode: str = "thread") -> float:
     args = kernel_args(packed, mode)
     outputs = {i: name for i, a in enumerate(args) for name in _OUTPUTS
                if a is getattr(packed, name)}
-    compile_kernel(args, mode)
+    compile_kernel(packed, args, mode)
     stream = cuda.stream()
     dev = [cuda.to_device(a, stream=stream) if isinstance(a, np.ndarray) else a for a in args]
     stream.synchronize()
     grid, block = launch_config(packed, mode)
     t0 = time.perf_counter()
-    kernel(mode)[grid, block, stream](*dev)
+    kernel(packed, mode)[grid, block, stream](*dev)
     stream.synchronize()
     seconds = time.perf_counter() - t0
     for i, name in outputs.items():

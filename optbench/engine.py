@@ -8,11 +8,13 @@ because it reacts to each trajectory's own loss.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
+from .codegen import kernel_for
 from .kernels import engine as ke
-from .kernels import optimizers as ko
 from .kernels import rng
 from .plan import Plan, config_starts
 
@@ -35,7 +37,10 @@ def blocks_of(config: np.ndarray, lanes: int) -> list[np.ndarray]:
 class Packed:
     """The kernel's inputs and outputs for trials [start, stop) of a plan, in blocks."""
 
-    def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES):
+    def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES, kernel=None):
+        """``kernel``: the compiled kernel whose rules the blocks are coded for (default the
+        CPU kernel of the plan's optimizers)."""
+        self.kernel = kernel = kernel or kernel_for(plan.optimizers, "cpu")
         trials = plan.trials[start:stop]
         n = len(trials)
         dtype = np.dtype(plan.dtype)
@@ -62,7 +67,7 @@ class Packed:
         work = max(plan.problems[p].work_size for p in used)
         self.bmeta = np.zeros((nb, ke.N_IMETA), dtype=np.int64)
         self.bfmeta = np.zeros((nb, ke.N_FMETA))
-        self.hp = np.zeros((nb, ko.HP_SIZE))
+        self.hp = np.zeros((nb, kernel.hp_size))
         self.lane_traj = np.full((nb, width), -1, dtype=np.int64)
         self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
         self.X = np.zeros((nb, dmax, width), dtype=dtype)
@@ -82,7 +87,7 @@ class Packed:
             problem = plan.problems[t.problem]
             optimizer = plan.optimizers[t.optimizer]
             im = self.bmeta[blk]
-            im[ke.I_OPT] = optimizer.code
+            im[ke.I_OPT] = kernel.code(optimizer)
             im[ke.I_SCHED_ROW] = rows[pair]
             im[ke.I_PROB] = problem.code
             im[ke.I_DIM] = problem.dim
@@ -100,7 +105,8 @@ class Packed:
                 im[ke.I_PLATEAU] = 1
                 for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
                     fm[column] = value
-            self.hp[blk] = optimizer.hyperparams()
+            hp = optimizer.hyperparams()
+            self.hp[blk, :hp.size] = hp
             lanes_used = len(members)
             self.lane_traj[blk, :lanes_used] = members
             rng.fill_stream_keys(seeds[members], problem.stream_id ^ 0x0153,
@@ -114,9 +120,9 @@ class Packed:
         n_rec = self.rec_steps.size
         self.G = np.zeros((nb, dmax, width), dtype=dtype)
         self.W = np.zeros((nb, work, width))
-        self.S = np.zeros((nb, ko.STATE_SLOTS, dmax, width), dtype=dtype)
-        self.SC = np.zeros((nb, ko.SCALAR_SLOTS))
-        self.C = np.zeros((nb, ko.COEF_SLOTS, width), dtype=dtype)
+        self.S = np.zeros((nb, kernel.state_slots, dmax, width), dtype=dtype)
+        self.SC = np.zeros((nb, kernel.scalar_slots))
+        self.C = np.zeros((nb, kernel.coef_slots, width), dtype=dtype)
         self.PS = np.zeros((nb, ke.N_PLATEAU_STATE, width))
         self.LS = np.zeros((nb, ke.N_LANE_SCALARS, width))
         recorded = [c for c in ke.CHANNELS if c in plan.record]
@@ -180,32 +186,52 @@ def start_points(plan: Plan, start: int, stop: int) -> np.ndarray:
 
 def run_shard_cpu(plan: Plan, start: int, stop: int) -> tuple[dict, float]:
     """Run trials [start, stop) on the CPU; returns (stored arrays, seconds)."""
-    from .kernels.cpu import run_grid_cpu
-
     packed = Packed(plan, start, stop)
     t0 = time.perf_counter()
-    run_grid_cpu(*packed.kernel_args())
+    run_blocks(packed.kernel, packed.kernel_args())
     return packed.outputs(plan.record), time.perf_counter() - t0
 
 
-_WARM: dict = {}  # dtype -> the first call's figures in this process
+#: chunks of blocks per thread: small enough to even out trajectories that stop early
+CHUNKS_PER_THREAD = 4
+_POOL: dict = {}  # thread count -> its executor
+
+
+def run_blocks(kernel, args, threads: int | None = None) -> None:
+    """Run every block of a packed shard: contiguous chunks of blocks on ``threads`` threads
+    (default numba's thread count), each a compiled call that releases the GIL. Blocks are
+    independent, so the results are the same for any split and thread count."""
+    n_blocks = args[1].shape[0]
+    threads = numba.get_num_threads() if threads is None else threads
+    n_chunks = min(n_blocks, threads * CHUNKS_PER_THREAD)
+    if threads <= 1 or n_chunks <= 1:
+        kernel.run_blocks(0, n_blocks, *args)
+        return
+    bounds = np.linspace(0, n_blocks, n_chunks + 1).astype(np.int64)
+    pool = _POOL.get(threads) or _POOL.setdefault(threads, ThreadPoolExecutor(threads))
+    futures = [pool.submit(kernel.run_blocks, int(a), int(b), *args)
+               for a, b in zip(bounds[:-1], bounds[1:])]
+    for future in futures:
+        future.result()
+
+
+_WARM: dict = {}  # (dtype, kernel module) -> the first call's figures in this process
 
 
 def warm_up(plan: Plan) -> dict:
-    """Compile (or load from cache) the kernel for this plan's dtype, timed on its own.
-
-    Once per process and dtype: later runs report the figures of the first one.
-    """
-    from .kernels.cpu import run_grid_cpu
-
-    if plan.dtype in _WARM:
-        return {**_WARM[plan.dtype], "already_loaded": True}
+    """Compile (or load from cache) the kernel for this plan's rules and dtype, timed on its
+    own. Once per process, kernel and dtype: later runs report the figures of the first."""
+    kernel = kernel_for(plan.optimizers, "cpu")
+    key = (plan.dtype, kernel.module.__name__)
+    if key in _WARM:
+        return {**_WARM[key], "already_loaded": True}
     tiny = Plan(problems=plan.problems[:1], optimizers=plan.optimizers[:1], schedules=None,
                 seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
-    hits_before = sum(run_grid_cpu.stats.cache_hits.values())
+    packed = Packed(tiny, 0, 1, kernel=kernel)
+    hits_before = sum(kernel.run_blocks.stats.cache_hits.values())
     t0 = time.perf_counter()
-    run_grid_cpu(*Packed(tiny, 0, 1).kernel_args())
+    run_blocks(kernel, packed.kernel_args(), threads=1)
     seconds = time.perf_counter() - t0
-    cache_hit = sum(run_grid_cpu.stats.cache_hits.values()) > hits_before
-    _WARM[plan.dtype] = {"jit_seconds": seconds, "cache_hit": bool(cache_hit)}
-    return {**_WARM[plan.dtype], "already_loaded": False}
+    cache_hit = sum(kernel.run_blocks.stats.cache_hits.values()) > hits_before
+    _WARM[key] = {"jit_seconds": seconds, "cache_hit": bool(cache_hit)}
+    return {**_WARM[key], "already_loaded": False}

@@ -1,8 +1,11 @@
 """Optimizer specifications, with torch.optim's class names, keywords and defaults.
 
-A spec holds hyper-parameters only; the update rule itself lives once, in
-:mod:`optbench.kernels.optimizers`, and is shared by the CPU and CUDA engines. Specs validate
-their arguments on construction and raise ``ValueError`` naming the bad one.
+Every optimizer, built-in or a user's, is one subclass of :class:`Optimizer`: its
+hyper-parameters, its named state and its update rule, which :mod:`optbench.codegen` compiles
+into the kernels of the plans that use it (CPU, CUDA and ``VectorOptimizer`` alike). The
+built-ins below give their rules in the whole-block form (hand-tuned loops in
+:mod:`optbench.kernels.optimizers`); a user usually writes the per-coordinate form (see
+:class:`Optimizer` and the README section "Bring your own optimizer").
 
 Differences from torch are extras only: Adam's ``bias_correction`` and ``eps_inside_sqrt``
 keywords select the variants found in the literature; ``Lion`` (absent from torch) follows
@@ -10,41 +13,232 @@ optax.
 """
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 
 from .kernels import optimizers as k
-from .spec import Registry, Spec, boolean, choice, real, real_pair
+from .spec import Registry, Spec, boolean, choice, integer, real, real_pair
 
 REGISTRY = Registry("optimizer")
 
+#: names a per-coordinate rule may take besides the definition's own
+RULE_ARGUMENTS = ("x", "g", "lr", "t")
+
+
+class hyper:
+    """A declared hyper-parameter: default, bounds, and for a pair the names its two values
+    take in the rule (``betas`` gives ``beta1``, ``beta2`` unless ``names`` says otherwise)."""
+
+    def __init__(self, default, lo=-math.inf, hi=math.inf, names=None):
+        self.default, self.lo, self.hi, self.names = default, lo, hi, names
+
+    def check(self, owner, name, value):
+        """``value`` validated (one-line ValueError naming ``owner`` and ``name``)."""
+        if isinstance(self.default, bool):
+            return boolean(owner, name, value)
+        if isinstance(self.default, (tuple, list)):
+            return real_pair(owner, name, value, lo=self.lo, hi=self.hi, hi_open=False)
+        if isinstance(self.default, int):
+            return integer(owner, name, value, lo=None if self.lo == -math.inf else self.lo)
+        return real(owner, name, value, lo=self.lo, hi=self.hi)
+
+    def scalar_names(self, name) -> tuple:
+        """The names of this hyper-parameter's value(s) in the rule."""
+        if not isinstance(self.default, (tuple, list)):
+            return (name,)
+        if self.names is not None:
+            return tuple(self.names)
+        if name == "betas":
+            return ("beta1", "beta2")
+        return tuple(f"{name}_{i}" for i in range(len(self.default)))
+
 
 class Optimizer(Spec):
-    """Base class: ``code`` picks the kernel rule, ``hyperparams()`` fills its vector."""
+    """Base class of every optimizer: a spec (validated hyper-parameters) and a definition.
+
+    The definition, as class attributes:
+
+    - ``hyperparameters``: ``{name: default or hyper(default, lo, hi)}``, ``lr`` first. It
+      gives the class a torch-style constructor, ``AdaBelief(lr=1e-3, betas=(0.9, 0.999))``
+      (the built-ins write their own ``__init__``, with torch's validation).
+    - ``state``: per-coordinate state, ``{name: initial value}``, the value a number or the
+      name of a hyper-parameter (Adagrad's accumulator starts at ``initial_accumulator_value``).
+    - ``momentum_keyword``: the hyper-parameter a momentum-cycling schedule changes
+      (``"momentum"`` or ``"betas"``, whose first value it sets each step), or None.
+    - the rule, in one of two forms:
+
+      ``update(x, g, ...) -> (x, *state)``: one coordinate, scalars in and out, a plain
+      numba-compilable function (``@staticmethod``). Its arguments are taken by name from
+      ``x`` (the coordinate), ``g`` (its gradient), ``lr`` (this step's), ``t`` (the 1-based
+      step), the state names, the hyper-parameters' value names and the coefficients. With
+      it, optionally, ``coefficients(t, lr, ...) -> (*coefficient_names, *step_state)``:
+      per-step scalars computed once per step and trajectory, in float64 (bias corrections),
+      and ``step_state``, ``{name: initial value}``: scalars the coefficients carry from step
+      to step (NAdam's running product of momenta). ``x``, ``g``, the state, ``lr``, the
+      hyper-parameters and the coefficients reach ``update`` in the run's element type
+      (float32 runs update in float32 arithmetic).
+
+      ``rule(hp, lr, mom, t, X, G, S, SC, C)``: a whole block at once, an ``@njit``
+      function over columns X[:, b] (see :mod:`optbench.kernels.optimizers`), for rules
+      that need the whole vector (norms, trust ratios) or hand-tuned loops.
+
+    ``adaptive``: True when the rule scales each coordinate's step by its own gradient
+    history, so the effective step |dx_i| / |g_i| differs from the lr (reports use it).
+    """
 
     registry = REGISTRY
-    code: int
-    #: the name of the keyword a momentum-cycling schedule changes ("momentum", "betas", None)
+    hyperparameters: dict = {}
+    state: dict = {}
+    step_state: dict = {}
+    coefficient_names: tuple = ()
+    coefficients = None
+    update = None
+    rule = None
+    #: the hyper-parameter slot names, in order (slot 0 the lr, slot 1 the momentum/beta1)
+    slot_names: tuple = ()
     momentum_keyword: str | None = None
-    #: True when the rule scales each coordinate's step by that coordinate's gradient history
-    #: (or sign), so its effective step |dx_i| / |g_i| differs from the lr
     adaptive: bool = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        REGISTRY.register(cls)
+        if "hyperparameters" in cls.__dict__:
+            _declare(cls)
+        if cls.__module__.startswith("optbench."):  # a user's is named by module:object
+            REGISTRY.register(cls)
+
+    @classmethod
+    def definition(cls) -> type:
+        """The class whose rule this one runs (AdamW runs Adam's): the unit kernels dispatch
+        on."""
+        for owner in cls.__mro__:
+            if "rule" in owner.__dict__ or "update" in owner.__dict__:
+                return owner
+        raise TypeError(f"{cls.__name__}: an optimizer needs an update or a rule")
+
+    @classmethod
+    def slot_of(cls, name: str) -> int:
+        """The hyper-parameter slot holding ``name``."""
+        return cls.slot_names.index(name)
 
     def hyperparams(self) -> np.ndarray:
-        hp = np.zeros(k.HP_SIZE)
-        for index, value in self._slots().items():
-            hp[index] = float(value)
-        return hp
+        """The hyper-parameter vector of the rule, in ``slot_names`` order."""
+        scalars = self._scalars()
+        return np.array([float(scalars.get(name, 0.0)) for name in self.slot_names])
 
     def base_momentum(self) -> float:
         """The momentum/beta1 the rule uses when no schedule overrides it."""
-        return float(self.hyperparams()[k.HP_MOMENTUM])
+        return float(self.hyperparams()[1])
 
-    def _slots(self) -> dict:
-        raise NotImplementedError
+    def _scalars(self) -> dict:
+        """Slot name -> value (the declared form flattens pairs: betas -> beta1, beta2)."""
+        out = {}
+        for name, spec in self.hyperparameters.items():
+            value = getattr(self, name)
+            for scalar, v in zip(spec.scalar_names(name),
+                                 value if isinstance(value, (tuple, list)) else (value,)):
+                out[scalar] = v
+        return out
+
+
+def _declare(cls) -> None:
+    """Turn a class's declared ``hyperparameters`` into its constructor and slot layout, and
+    check the definition's names (one-line TypeError naming the clash)."""
+    name = cls.__name__
+    specs = {key: value if isinstance(value, hyper) else hyper(value)
+             for key, value in cls.hyperparameters.items()}
+    if "lr" not in specs:
+        raise TypeError(f"{name}: hyperparameters must declare lr")
+    specs["lr"] = hyper(specs["lr"].default, lo=max(specs["lr"].lo, 0.0), hi=specs["lr"].hi)
+    cls.hyperparameters = specs
+    scalars = [s for key, spec in specs.items() for s in spec.scalar_names(key)]
+    momentum = (specs[cls.momentum_keyword].scalar_names(cls.momentum_keyword)[0]
+                if cls.momentum_keyword in specs else None)
+    if cls.momentum_keyword is not None and momentum is None:
+        raise TypeError(f"{name}: momentum_keyword {cls.momentum_keyword!r} is not a "
+                        f"hyper-parameter")
+    rest = [s for s in scalars if s not in ("lr", momentum)]
+    cls.slot_names = ("lr", momentum or "", *rest)
+    seen: dict = {}
+    for kind, names in (("argument", RULE_ARGUMENTS), ("hyper-parameter value", scalars),
+                        ("state", tuple(cls.state)), ("step state", tuple(cls.step_state)),
+                        ("coefficient", tuple(cls.coefficient_names))):
+        for n in names:
+            if n in seen and not (kind == "hyper-parameter value" and n == "lr"):
+                raise TypeError(f"{name}: {kind} name {n!r} clashes with a {seen[n]} name")
+            seen.setdefault(n, kind)
+    for key, initial in {**cls.state, **cls.step_state}.items():
+        if isinstance(initial, str) and initial not in scalars:
+            raise TypeError(f"{name}: state {key!r} starts at {initial!r}, which is not a "
+                            f"hyper-parameter value")
+
+    def __init__(self, *args, **kwargs):
+        params = list(specs)
+        if len(args) > len(params):
+            raise ValueError(f"{name}: takes at most {len(params)} positional arguments")
+        values = {key: spec.default for key, spec in specs.items()}
+        values.update(zip(params, args))
+        for key, value in kwargs.items():
+            if key not in specs:
+                from .spec import suggest
+
+                raise ValueError(f"{name}: unknown parameter {key!r}{suggest(key, params)}")
+            values[key] = value
+        self._store({key: specs[key].check(name, key, v) for key, v in values.items()})
+
+    __init__.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=spec.default)
+           for key, spec in specs.items()])
+    cls.__init__ = __init__
+
+
+_STORED: dict = {}
+
+
+def stored_optimizer(type_name: str, record: dict) -> type:
+    """A stand-in for a user's optimizer class named ``"module:object"`` in a run directory,
+    built from what the manifest recorded (its defaults, ``adaptive``, ``momentum_keyword``)
+    without importing the user's code: it labels, tabulates and hashes like the original,
+    and refuses to run (``--resume`` imports the real class from the suite file)."""
+    key = (type_name, repr(sorted(record.items())))
+    if key not in _STORED:
+        module, _, qualname = type_name.partition(":")
+        defaults = record.get("defaults", {})
+
+        def __init__(self, **params):
+            self._store({**defaults, **params})
+
+        __init__.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+               for k, v in defaults.items()])
+
+        def definition(cls):
+            raise ValueError(f"{type_name} was read back from a run directory without its code "
+                             "and cannot run; run (or --resume) from the suite file")
+
+        _STORED[key] = type(qualname.rsplit(".", 1)[-1], (Optimizer,), {
+            "__init__": __init__, "__module__": module, "__qualname__": qualname,
+            "definition": classmethod(definition), "record": record,
+            "adaptive": bool(record.get("adaptive", False)),
+            "momentum_keyword": record.get("momentum_keyword")})
+    return _STORED[key]
+
+
+def plugin_record(cls) -> dict:
+    """What a run directory records of a user's optimizer class: its source hash and files
+    (``--resume`` checks the hash), defaults, ``adaptive`` and ``momentum_keyword``."""
+    from .codegen import _source_files, source_hash
+    from .spec import _plain
+
+    if "record" in cls.__dict__:  # a stand-in read back from a run directory
+        return cls.record
+    return {"source_sha256": source_hash(cls.definition()),
+            "files": sorted(_source_files(cls.definition())),
+            "defaults": {k: _plain(v) for k, v in cls.defaults().items()},
+            "adaptive": bool(cls.adaptive), "momentum_keyword": cls.momentum_keyword}
 
 
 def _lr(owner, lr):
@@ -66,7 +260,10 @@ class SGD(Optimizer):
     torch.optim.SGD semantics (momentum=0 is plain gradient descent).
     """
 
-    code = k.SGD
+    rule = staticmethod(k.sgd_step)
+    state = {"momentum_buffer": 0.0}
+    step_state = {"momentum_started": 0.0}
+    slot_names = ("lr", "momentum", "dampening", "", "weight_decay", "maximize", "nesterov")
     momentum_keyword = "momentum"
 
     def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
@@ -82,9 +279,10 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov requires momentum > 0 and dampening = 0")
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.momentum, 2: self.dampening, 4: self.weight_decay,
-                5: self.maximize, 6: self.nesterov}
+    def _scalars(self):
+        return dict(lr=self.lr, momentum=self.momentum, dampening=self.dampening,
+                    weight_decay=self.weight_decay, maximize=self.maximize,
+                    nesterov=self.nesterov)
 
 
 _BIAS_MODES = {True: k.BIAS_BOTH, False: k.BIAS_NONE, "second_moment_only": k.BIAS_SECOND_ONLY}
@@ -104,7 +302,10 @@ class Adam(Optimizer):
     ``decoupled_weight_decay=True`` is AdamW.
     """
 
-    code = k.ADAM
+    rule = staticmethod(k.adam_step)
+    state = {"exp_avg": 0.0, "exp_avg_sq": 0.0, "max_exp_avg_sq": 0.0}
+    slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize", "amsgrad",
+                  "decoupled_weight_decay", "bias_mode", "eps_inside_sqrt")
     adaptive = True
     momentum_keyword = "betas"
 
@@ -123,11 +324,12 @@ class Adam(Optimizer):
         eps_inside_sqrt = boolean(n, "eps_inside_sqrt", eps_inside_sqrt)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.betas[0], 2: self.betas[1], 3: self.eps,
-                4: self.weight_decay, 5: self.maximize, 6: self.amsgrad,
-                7: self.decoupled_weight_decay, 8: _BIAS_MODES[self.bias_correction],
-                9: self.eps_inside_sqrt}
+    def _scalars(self):
+        return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
+                    weight_decay=self.weight_decay, maximize=self.maximize,
+                    amsgrad=self.amsgrad, decoupled_weight_decay=self.decoupled_weight_decay,
+                    bias_mode=_BIAS_MODES[self.bias_correction],
+                    eps_inside_sqrt=self.eps_inside_sqrt)
 
 
 class AdamW(Adam):
@@ -152,7 +354,9 @@ class Adamax(Optimizer):
     m <- b1*m + (1-b1)*g;  u <- max(b2*u, |g| + eps);  x <- x - lr/(1-b1^t) * m/u.
     """
 
-    code = k.ADAMAX
+    rule = staticmethod(k.adamax_step)
+    state = {"exp_avg": 0.0, "exp_inf": 0.0}
+    slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize")
     adaptive = True
     momentum_keyword = "betas"
 
@@ -165,9 +369,9 @@ class Adamax(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.betas[0], 2: self.betas[1], 3: self.eps,
-                4: self.weight_decay, 5: self.maximize}
+    def _scalars(self):
+        return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
+                    weight_decay=self.weight_decay, maximize=self.maximize)
 
 
 class NAdam(Optimizer):
@@ -178,7 +382,11 @@ class NAdam(Optimizer):
     d = sqrt(v/(1-b2^t)) + eps.
     """
 
-    code = k.NADAM
+    rule = staticmethod(k.nadam_step)
+    state = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+    step_state = {"mu_product": 1.0}
+    slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize", "momentum_decay",
+                  "decoupled_weight_decay")
     adaptive = True
     momentum_keyword = "betas"
 
@@ -194,10 +402,11 @@ class NAdam(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.betas[0], 2: self.betas[1], 3: self.eps,
-                4: self.weight_decay, 5: self.maximize, 6: self.momentum_decay,
-                7: self.decoupled_weight_decay}
+    def _scalars(self):
+        return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
+                    weight_decay=self.weight_decay, maximize=self.maximize,
+                    momentum_decay=self.momentum_decay,
+                    decoupled_weight_decay=self.decoupled_weight_decay)
 
 
 class RAdam(Optimizer):
@@ -207,7 +416,10 @@ class RAdam(Optimizer):
     variance rectification term r_t.
     """
 
-    code = k.RADAM
+    rule = staticmethod(k.radam_step)
+    state = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+    slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize",
+                  "decoupled_weight_decay")
     adaptive = True
     momentum_keyword = "betas"
 
@@ -222,9 +434,10 @@ class RAdam(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.betas[0], 2: self.betas[1], 3: self.eps,
-                4: self.weight_decay, 5: self.maximize, 6: self.decoupled_weight_decay}
+    def _scalars(self):
+        return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
+                    weight_decay=self.weight_decay, maximize=self.maximize,
+                    decoupled_weight_decay=self.decoupled_weight_decay)
 
 
 class RMSprop(Optimizer):
@@ -234,7 +447,9 @@ class RMSprop(Optimizer):
     the squared running mean of g inside the root; ``momentum`` accumulates g/(sqrt(a)+eps).
     """
 
-    code = k.RMSPROP
+    rule = staticmethod(k.rmsprop_step)
+    state = {"square_avg": 0.0, "grad_avg": 0.0, "momentum_buffer": 0.0}
+    slot_names = ("lr", "momentum", "alpha", "eps", "weight_decay", "maximize", "centered")
     adaptive = True
     momentum_keyword = "momentum"
 
@@ -250,9 +465,10 @@ class RMSprop(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.momentum, 2: self.alpha, 3: self.eps,
-                4: self.weight_decay, 5: self.maximize, 6: self.centered}
+    def _scalars(self):
+        return dict(lr=self.lr, momentum=self.momentum, alpha=self.alpha, eps=self.eps,
+                    weight_decay=self.weight_decay, maximize=self.maximize,
+                    centered=self.centered)
 
 
 class Adagrad(Optimizer):
@@ -261,7 +477,10 @@ class Adagrad(Optimizer):
     G <- G + g^2;  x <- x - lr/(1 + (t-1)*lr_decay) * g/(sqrt(G) + eps).
     """
 
-    code = k.ADAGRAD
+    rule = staticmethod(k.adagrad_step)
+    state = {"sum": "initial_accumulator_value"}
+    slot_names = ("lr", "", "lr_decay", "eps", "weight_decay", "maximize",
+                  "initial_accumulator_value")
     adaptive = True
 
     def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
@@ -276,9 +495,10 @@ class Adagrad(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 2: self.lr_decay, 3: self.eps, 4: self.weight_decay,
-                5: self.maximize, 6: self.initial_accumulator_value}
+    def _scalars(self):
+        return dict(lr=self.lr, lr_decay=self.lr_decay, eps=self.eps,
+                    weight_decay=self.weight_decay, maximize=self.maximize,
+                    initial_accumulator_value=self.initial_accumulator_value)
 
 
 class Adadelta(Optimizer):
@@ -288,7 +508,9 @@ class Adadelta(Optimizer):
     x <- x - lr*d.
     """
 
-    code = k.ADADELTA
+    rule = staticmethod(k.adadelta_step)
+    state = {"square_avg": 0.0, "acc_delta": 0.0}
+    slot_names = ("lr", "", "rho", "eps", "weight_decay", "maximize")
     adaptive = True
 
     def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
@@ -300,8 +522,9 @@ class Adadelta(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 2: self.rho, 3: self.eps, 4: self.weight_decay, 5: self.maximize}
+    def _scalars(self):
+        return dict(lr=self.lr, rho=self.rho, eps=self.eps, weight_decay=self.weight_decay,
+                    maximize=self.maximize)
 
 
 class Lion(Optimizer):
@@ -312,7 +535,9 @@ class Lion(Optimizer):
     paper's advice of a 3-10x smaller lr than AdamW.
     """
 
-    code = k.LION
+    rule = staticmethod(k.lion_step)
+    state = {"exp_avg": 0.0}
+    slot_names = ("lr", "beta1", "beta2", "", "weight_decay", "maximize")
     adaptive = True
     momentum_keyword = "betas"
 
@@ -324,10 +549,10 @@ class Lion(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _slots(self):
-        return {0: self.lr, 1: self.betas[0], 2: self.betas[1], 4: self.weight_decay,
-                5: self.maximize}
+    def _scalars(self):
+        return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+                    weight_decay=self.weight_decay, maximize=self.maximize)
 
 
-__all__ = ["Optimizer", "REGISTRY", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+__all__ = ["Optimizer", "REGISTRY", "hyper", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
            "RMSprop", "Adagrad", "Adadelta", "Lion"]

@@ -165,17 +165,33 @@ class Plan:
             "x0": None if self.x0 is None else self.x0.tolist(),
         }
 
+    def plugins(self) -> dict:
+        """``module:object`` -> record (``optimizers.plugin_record``) of each user optimizer
+        class in the plan: what a manifest stores so that reading never imports user code."""
+        return {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
+                if not type(o).__module__.startswith("optbench.")}
+
     def config_hash(self) -> str:
         text = json.dumps(self.config(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_config(cls, config: dict) -> "Plan":
+    def from_config(cls, config: dict, plugins: dict | None = None) -> "Plan":
+        """The plan of a stored configuration. User optimizers (``module:object`` types)
+        become stand-ins built from ``plugins`` (the manifest's records): their code is never
+        imported."""
         from . import schedules as sched_mod
+
+        def optimizer(data):
+            name = data["type"]
+            if ":" not in name:
+                return opt_mod.Optimizer.from_dict(data)
+            params = {k: v for k, v in data.items() if k != "type"}
+            return opt_mod.stored_optimizer(name, (plugins or {}).get(name, {}))(**params)
 
         return cls(
             problems=[prob_mod.Problem.from_dict(d) for d in config["problems"]],
-            optimizers=[opt_mod.Optimizer.from_dict(d) for d in config["optimizers"]],
+            optimizers=[optimizer(d) for d in config["optimizers"]],
             schedules=[sched_mod.Schedule.from_dict(d) for d in config["schedules"]],
             seeds=config["seeds"], steps=config["steps"], record=config["record"],
             record_every=config["record_every"], record_points=config["record_points"],

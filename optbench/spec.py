@@ -7,6 +7,7 @@ compare and hash by that dict, so a stored run can be matched against a new one.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import json
 import math
@@ -14,7 +15,8 @@ from numbers import Integral, Real
 
 
 class Registry(dict):
-    """Name -> spec class, with lookup errors that suggest the closest name."""
+    """Name -> built-in spec class, with lookup errors that suggest the closest name. A user's
+    class (a plugin) is named ``"module:object"`` and imported on lookup."""
 
     def __init__(self, kind: str):
         super().__init__()
@@ -29,7 +31,27 @@ class Registry(dict):
             raise ValueError(f"{self.kind} type must be a string, got {name!r}")
         if name in self:
             return self[name]
+        if ":" in name:
+            return self.import_plugin(name)
         raise ValueError(f"unknown {self.kind} {name!r}{suggest(name, self)}")
+
+    def import_plugin(self, name: str):
+        """The class named ``"module:object"`` (importable from ``sys.path``), checked to be a
+        spec of this family."""
+        module_name, _, qualname = name.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+        except Exception as exc:  # any failure of user code is one line
+            raise ValueError(f"{self.kind} {name!r}: module {module_name!r} does not import "
+                             f"({type(exc).__name__}: {exc})") from None
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        member = next(iter(self.values()))
+        family = next(c for c in member.__mro__ if c.__dict__.get("registry") is self)
+        if not (isinstance(obj, type) and issubclass(obj, family)):
+            raise ValueError(f"{self.kind} {name!r}: {qualname!r} is not an {self.kind} class "
+                             f"(a subclass of optbench's {family.__name__})")
+        return obj
 
 
 def suggest(name, choices) -> str:
@@ -74,7 +96,15 @@ class Spec:
         return {name: getattr(self, name) for name in self.param_names()}
 
     def to_dict(self) -> dict:
-        return {"type": type(self).__name__, **{k: _plain(v) for k, v in self.params().items()}}
+        return {"type": self.type_name(), **{k: _plain(v) for k, v in self.params().items()}}
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The name suite files and manifests use: the class name of a built-in,
+        ``"module:qualname"`` of a user's class."""
+        if cls.__module__.startswith("optbench."):
+            return cls.__name__
+        return f"{cls.__module__}:{cls.__qualname__}"
 
     @classmethod
     def from_dict(cls, data: dict, where: str = ""):

@@ -116,6 +116,7 @@ class RunStore:
             if old.get("config_hash") != plan.config_hash():
                 raise ValueError(f"{self.path} holds a run of another configuration "
                                  f"({old.get('config_hash')} vs {plan.config_hash()}); nothing was changed")
+            _check_plugins(old.get("plugins", {}), plan.plugins(), self.path)
             done = {i for i in range(len(plan.shards())) if self.shard_path(i).exists()}
             return old, done
         if self.path.exists() and any(self.path.iterdir()):
@@ -127,6 +128,7 @@ class RunStore:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "config_hash": plan.config_hash(),
             "config": plan.config(),
+            "plugins": plan.plugins(),
             "provenance": provenance(),
             "shards": [list(s) for s in plan.shards()],
             "timings": {},
@@ -151,6 +153,16 @@ class RunStore:
         write_json(self.path / MANIFEST, manifest)
 
 
+def _check_plugins(stored: dict, current: dict, path) -> None:
+    """Refuse to resume with a user optimizer whose source changed since the run started."""
+    for name, record in current.items():
+        old = stored.get(name, {}).get("source_sha256")
+        if old != record["source_sha256"]:
+            raise ValueError(f"{path}: plugin {name} changed since this run started (source "
+                             f"hash {str(old)[:12]} vs {record['source_sha256'][:12]}, files "
+                             f"{', '.join(record['files'])}); nothing was changed")
+
+
 def concat_shards(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -161,7 +173,7 @@ def load(path):
 
     store = RunStore(path)
     manifest = store.read_manifest()
-    plan = Plan.from_config(manifest["config"])
+    plan = Plan.from_config(manifest["config"], manifest.get("plugins"))
     missing = [i for i in range(len(plan.shards())) if not store.shard_path(i).exists()]
     if missing:
         raise ValueError(f"{path}: run is incomplete ({len(missing)} of {len(plan.shards())} shards "

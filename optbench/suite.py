@@ -50,6 +50,9 @@ def read_suite(path) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: invalid TOML: {exc}") from None
+    folder = str(path.resolve().parent)  # plugins named module:object import from here too
+    if folder not in sys.path:
+        sys.path.append(folder)
     return parse_suite(data, where=f"{path}: ", default_name=path.stem)
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import optimizers as k
-from .kernels.vector import CHUNK_ROWS, VECTOR_LANES, step_vector
+from .codegen import kernel_for
+from .kernels.vector import CHUNK_ROWS, VECTOR_LANES
 from .optimizers import Optimizer
 from .spec import real
 
@@ -45,24 +45,29 @@ class VectorOptimizer:
         n_chunks = -(-rows // chunk_rows)
         self._X = np.zeros((n_chunks * chunk_rows, VECTOR_LANES), dtype=dtype)
         self._G = np.zeros_like(self._X)
-        self._S = np.zeros((n_chunks, k.STATE_SLOTS, chunk_rows, VECTOR_LANES), dtype=dtype)
-        self._SC = np.zeros(k.SCALAR_SLOTS)
+        self._kernel = kernel_for([optimizer], "vector")
+        self._S = np.zeros((n_chunks, self._kernel.state_slots, chunk_rows, VECTOR_LANES),
+                           dtype=dtype)
+        self._SC = np.zeros(self._kernel.scalar_slots)
         self._hp = optimizer.hyperparams()
         self.params = self._X.reshape(-1)[: self.n]
         self.grad = self._G.reshape(-1)[: self.n]
         self.params[:] = x
         for chunk in self._S:
-            k.optimizer_init(optimizer.code, self._hp, chunk, self._SC)
+            self._kernel.optimizer_init(0, self._hp, chunk, self._SC)
         self.t = 0
 
-    def state(self, slot: int) -> np.ndarray:
-        """Per-coordinate state vector ``slot`` (e.g. Adam: 0 = m, 1 = v, 2 = max v), a copy."""
+    def state(self, slot: int | str) -> np.ndarray:
+        """Per-coordinate state ``slot``, a copy: its index or its name in the optimizer's
+        ``state`` (Adam: ``"exp_avg"``, ``"exp_avg_sq"``, ``"max_exp_avg_sq"``)."""
+        if isinstance(slot, str):
+            slot = list(type(self.optimizer).definition().state).index(slot)
         return self._S[:, slot].reshape(-1)[: self.n]
 
     def step(self, lr: float | None = None, momentum: float | None = None) -> None:
         """One update of ``params`` from ``grad`` (step t = previous t + 1)."""
-        lr = self._hp[k.HP_LR] if lr is None else real("step", "lr", lr, lo=0.0)
-        mom = self._hp[k.HP_MOMENTUM] if momentum is None else real("step", "momentum", momentum)
+        lr = self._hp[0] if lr is None else real("step", "lr", lr, lo=0.0)
+        mom = self._hp[1] if momentum is None else real("step", "momentum", momentum)
         self.t += 1
-        step_vector(self.optimizer.code, self._hp, lr, mom, float(self.t), self._X, self._G,
-                    self._S, self._SC)
+        self._kernel.step_vector(0, self._hp, lr, mom, float(self.t), self._X, self._G,
+                                 self._S, self._SC)

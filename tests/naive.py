@@ -5,7 +5,7 @@ checked against torch in test_optimizers_reference.py).
 """
 import numpy as np
 
-from optbench.kernels import optimizers as ko
+from optbench.codegen import kernel_for
 from optbench.kernels import problems as kp
 from optbench.kernels import rng
 
@@ -27,10 +27,11 @@ def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None, seed=0):
     key = np.uint64(rng.stream_key(seed, problem.stream_id ^ 0x0153))
     work = np.zeros(max(problem.work_size, 1))
     x = np.array(x0, dtype=np.float64).reshape(d, 1)  # a one-lane block
-    s = np.zeros((ko.STATE_SLOTS, d, 1))
-    sc = np.zeros(ko.SCALAR_SLOTS)
-    c = np.zeros((ko.COEF_SLOTS, 1))
-    ko.optimizer_init(optimizer.code, hp, s, sc)
+    kernel = kernel_for([optimizer], "vector")
+    s = np.zeros((kernel.state_slots, d, 1))
+    sc = np.zeros(kernel.scalar_slots)
+    c = np.zeros((kernel.coef_slots, 1))
+    kernel.optimizer_init(0, hp, s, sc)
     xs, losses, gnorms = [x[:, 0].copy()], [], []
     for k in range(steps + 1):
         f, g = problem.loss_grad(x[:, 0])
@@ -43,7 +44,7 @@ def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None, seed=0):
                                    problem.batch_size, problem.with_replacement)
         step_lr = hp[0] if lr is None else lr[k]
         step_mom = hp[1] if momentum is None or np.isnan(momentum[k]) else momentum[k]
-        ko.optimizer_step(optimizer.code, hp, np.array([step_lr]), step_mom, k + 1.0, x,
-                          g.reshape(d, 1), s, sc, c)
+        kernel.optimizer_step(0, hp, np.array([step_lr]), step_mom, k + 1.0, x,
+                              g.reshape(d, 1), s, sc, c)
         xs.append(x[:, 0].copy())
     return np.array(xs), np.array(losses), np.array(gnorms)

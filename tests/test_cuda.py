@@ -239,19 +239,21 @@ def _main_ptx():
         for dtype in ("float64", "float32"):
             plan = Plan(problems=[P.Rosenbrock()], optimizers=[O.Adam()], schedules=None,
                         seeds=[0], steps=2, record=("loss", "x"), dtype=dtype)
-            sig = tuple(numba.typeof(a) for a in kernel_args(pack(plan, 0, 1, mode), mode))
-            name = kernel(mode).py_func.__name__
+            packed = pack(plan, 0, 1, mode)
+            sig = tuple(numba.typeof(a) for a in kernel_args(packed, mode))
+            dispatcher = kernel(packed, mode)  # in the plan's generated kernel module
+            name = dispatcher.py_func.__name__
             for cc in ((8, 0), (9, 0)):
                 _Target.compute_capability = cc
                 t0 = time.perf_counter()
-                ptx, _ = cuda.compile_ptx(kernel(mode).py_func, sig, cc=cc)
+                ptx, _ = cuda.compile_ptx(dispatcher.py_func, sig, cc=cc)
                 seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 sass = _assemble(ptx, cc, name)
                 print(json.dumps({
                     "mode": mode, "dtype": dtype, "cc": list(cc), "ptx_seconds": round(seconds, 2),
                     "ptx_bytes": len(ptx), "target": f".target sm_{cc[0]}{cc[1]}" in ptx,
-                    "entry": f".entry _ZN8optbench7kernels4cuda{len(name)}{name}" in ptx,
+                    "entry": ".entry _ZN" in ptx and f"{len(name)}{name}" in ptx,
                     "barrier": "bar.sync" in ptx,
                     "assemble_seconds": round(time.perf_counter() - t0, 2), **sass}), flush=True)
 
@@ -448,26 +450,29 @@ def test_bad_cuda_mode_is_a_one_line_error():
         optbench.run(Booth(), SGD(), steps=3, cuda_mode="warp")
 
 
-def test_cuda_kernels_are_cached_under_the_kernel_source_stamp(tmp_path):
-    """numba-cuda's disk cache for both kernels uses the package's locator: the cache lives in
-    $OPTBENCH_CACHE_DIR and is stamped with the hash of every kernel source. (Saving and
-    loading a cached kernel needs a GPU: ``bind`` loads the cubin; not checked here.)"""
+def test_cuda_kernels_are_cached_with_their_generated_module(tmp_path):
+    """Both CUDA kernels live in the plan's generated kernel module under $OPTBENCH_CACHE_DIR,
+    and numba-cuda's disk cache sits beside it (the module's file name is the hash of its
+    inputs, so a cached kernel is never stale). (Saving and loading a cached kernel needs a
+    GPU: ``bind`` loads the cubin; not checked here.)"""
     _require_numba_cuda()
-    code = ("import json, optbench.kernels as k\n"
-            "from optbench.kernels import cuda as kc\n"
+    code = ("import json\n"
+            "from optbench.codegen import kernel_for\n"
+            "from optbench.optimizers import SGD\n"
+            "kc = kernel_for([SGD()], 'cuda')\n"
             "out = {}\n"
             "for f in (kc.run_grid_cuda, kc.run_grid_cuda_blocks):\n"
-            "    loc = f._cache._impl.locator\n"
-            "    out[f.py_func.__name__] = [loc.get_cache_path(), loc.get_source_stamp()]\n"
-            "print(json.dumps([out, k.kernel_source_hash()]))\n")
+            "    out[f.py_func.__name__] = f._cache._impl.locator.get_cache_path()\n"
+            "print(json.dumps([out, kc.module.__file__]))\n")
     env = {**os.environ, "OPTBENCH_CACHE_DIR": str(tmp_path), "NUMBA_ENABLE_CUDASIM": "0"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    kernels, stamp = json.loads(proc.stdout.strip().splitlines()[-1])
+    kernels, module_file = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(kernels) == {"run_grid_cuda", "run_grid_cuda_blocks"}
-    for path, source_stamp in kernels.values():
-        assert path.startswith(str(tmp_path)) and source_stamp == stamp
+    assert module_file.startswith(str(tmp_path / "kernels"))
+    for path in kernels.values():
+        assert path.startswith(str(tmp_path / "kernels"))
 
 
 def test_without_a_gpu_cuda_is_a_one_line_error_and_auto_uses_the_cpu(monkeypatch, tmp_path):
@@ -508,7 +513,6 @@ def test_cuda_kernel_arguments_per_mode():
     """Thread mode: each lane its own scalar state. Block mode: one lane per packed block, no
     SC or C (thread-local in the kernel), a thread block per trajectory."""
     from optbench import cuda_backend
-    from optbench.kernels import optimizers as ko
     from optbench.optimizers import NAdam
     from optbench.plan import Plan
     from optbench.problems import Booth
@@ -517,9 +521,11 @@ def test_cuda_kernel_arguments_per_mode():
                 record=("loss",), dtype="float64")
     packed = cuda_backend.pack(plan, 0, 40, "thread")
     args = cuda_backend.kernel_args(packed, "thread")
-    sc = [a for a in args if isinstance(a, np.ndarray) and a.ndim == 3
-          and a.shape[-1] == ko.SCALAR_SLOTS]
-    assert [a.shape for a in sc] == [(2, 32, ko.SCALAR_SLOTS)]
+    slots = packed.kernel.scalar_slots
+    assert slots == len(NAdam.step_state) == 1
+    sc = [a for a in args if isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[-1] == slots
+          and a.dtype == np.float64 and a.shape[:2] == (2, 32)]
+    assert [a.shape for a in sc] == [(2, 32, slots)]
     assert cuda_backend.launch_config(packed, "thread") == (1, cuda_backend.THREADS_PER_BLOCK)
     packed = cuda_backend.pack(plan, 0, 40, "block")
     args = cuda_backend.kernel_args(packed, "block")

@@ -53,7 +53,7 @@ def make_baseline(source, dest, points: int = 100) -> Path:
     record = tuple(r for r in KEEP if r in src.recorded)
     config = dict(src.plan.config(), record=list(record), record_every="log",
                   record_points=int(points))
-    plan = Plan.from_config(config)
+    plan = Plan.from_config(config, src.manifest.get("plugins"))
     have = {int(s): i for i, s in enumerate(src.steps)}
     missing = [int(s) for s in plan.record_steps if int(s) not in have]
     if missing:

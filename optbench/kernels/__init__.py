@@ -1,5 +1,10 @@
 """Compiled kernels: the math of every update rule, schedule and problem, written once.
 
+Kernel *templates* (``@template``: the trajectory loop ``engine.run_block``, the CPU and CUDA
+drivers, ``vector.step_vector``) call ``optimizer_init`` / ``optimizer_step`` without defining
+them: :mod:`optbench.codegen` compiles them inside a generated module whose dispatch holds the
+update rules of the optimizer definitions a plan uses, built-in or a user's, the same way.
+
 Numba's on-disk cache only watches the file of the cached function itself, so a change to a
 callee (an update rule, a gradient) would leave a stale kernel behind. The locator below keys
 every cached kernel of this package on a hash of *all* kernel sources instead, and keeps the
@@ -53,6 +58,18 @@ def _locator_class(caching):
             return super().from_function(py_func, py_file)
 
     return KernelSourceLocator
+
+
+def template(decorator: str):
+    """Mark a kernel function as a template: it stays plain Python here and is compiled, under
+    ``decorator`` (numba decorator source, e.g. ``"njit(error_model='numpy')"``), inside each
+    generated kernel module, whose globals name that plan's optimizer rules."""
+
+    def mark(fn):
+        fn.kernel_decorator = decorator
+        return fn
+
+    return mark
 
 
 _STAMP: list = []

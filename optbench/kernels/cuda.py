@@ -55,7 +55,7 @@ import math
 from numba import config, cuda, float64, int64, njit
 from numba.cuda.core import caching as cuda_caching
 
-from . import register_locator
+from . import register_locator, template
 from .engine import (FINISHED, I_BATCH, I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I_PROB,
                      I_PROB_LEN, I_PROB_OFF, I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF,
                      F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, L_ACTIVE, L_GNORM,
@@ -63,7 +63,6 @@ from .engine import (FINISHED, I_BATCH, I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I
                      record_step_sizes, records_step_channels, report_lane, run_block,
                      schedule_values, sq_dist_rows)
 from .noise import perturb_gradient_rows
-from .optimizers import COEF_SLOTS, SCALAR_SLOTS, optimizer_init, optimizer_step
 from .problems import (problem_block_loss_grad, problem_project, problem_rows, problem_rows_loss,
                        problem_rows_phases, problem_sample_grad)
 
@@ -85,7 +84,7 @@ else:
         return a
 
 
-@njit(cache=True, error_model="numpy")
+@template("njit(cache=True, error_model='numpy')")
 def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
              lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
              out_trace, out_x, out_status, out_final):
@@ -105,7 +104,7 @@ def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_d
               E[:, :, b:b + 1], out_trace, out_x, out_status, out_final)
 
 
-@cuda.jit(cache=True)
+@template("cuda.jit(cache=True)")
 def run_grid_cuda(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
                   lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
                   out_trace, out_x, out_status, out_final):
@@ -138,7 +137,7 @@ def _block_sums(buf, a, b):
     return ta, tb
 
 
-@cuda.jit(device=True)
+@template("cuda.jit(device=True)")
 def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, hp, lr_table,
                     mom_table, prob_data, xs_data, lane_traj, noise_keys, blowup, rec_steps,
                     slots, X_all, G_all, W_all, S_all, PS_all, LS_all, E_all, out_trace, out_x,
@@ -244,7 +243,7 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, h
                 plateau_lane(0, fm, fm[F_PL_EMA], PS, LS)
 
 
-@cuda.jit(cache=True)
+@template("cuda.jit(cache=True)")
 def run_grid_cuda_blocks(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
                          lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, PS, LS, E,
                          out_trace, out_x, out_status, out_final):

@@ -44,8 +44,8 @@ import math
 import numpy as np
 from numba import njit
 
+from . import template
 from .noise import perturb_gradient
-from .optimizers import optimizer_init, optimizer_step
 from .problems import problem_block_loss_grad, problem_project, problem_sample_grad
 
 _KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
@@ -328,11 +328,14 @@ def plateau_lane(b, fm, ema, PS, LS):
         plateau_update(fm, PS[:, b], LS[L_LOSS, b])
 
 
-@njit(**_KW)
+@template("njit(error_model='numpy')")
 def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
               lane_traj, noise_keys, blowup, rec_steps, slots, X_all, G_all, W_all, S_all,
               SC_all, C_all, PS_all, LS_all, E_all, out_trace, out_x, out_status, out_final):
     """Run block ``blk``: lanes sharing one configuration (problem, optimizer, schedule).
+
+    A template (``optbench.codegen``): ``optimizer_init`` / ``optimizer_step`` are the
+    generated module's dispatch over its optimizer rules (``I_OPT`` is the rule's index there).
 
     ``X_all[blk]`` (d, B) holds the lanes' start points on entry. ``lane_traj[blk, b]`` is
     the shard row of lane b (-1: empty lane). ``E_all[blk]`` (d, B) float64 is scratch for

@@ -4,16 +4,21 @@ Each rule updates one *block* of trajectories that share a configuration, in pla
 
     rule(hp, lr, mom, t, X, G, S, SC, C)
 
-- ``hp``: the optimizer's hyper-parameters (layout below; ``hp[0]`` is the base lr,
-  ``hp[1]`` the base momentum or beta1, ``hp[4]`` weight decay, ``hp[5]`` maximize);
+- ``hp``: the optimizer's hyper-parameters, in the order of its spec's ``slot_names``
+  (``hp[0]`` is the base lr, ``hp[1]`` the base momentum or beta1);
 - ``lr``: the learning rate of this step, one per lane (ReduceLROnPlateau gives every
   trajectory its own); ``mom``: the momentum/beta1 of this step (a schedule may change both);
 - ``t``: the 1-based step count (torch's ``state['step']`` after its increment);
 - ``X``, ``G``: parameters and gradients, shape (d, B): coordinate i of lane b is [i, b];
   ``G`` is read, never written;
-- ``S``: per-coordinate state, shape (STATE_SLOTS, d, B); ``SC``: scalar state shared by the
-  block (it depends only on the step and the hyper-parameters); ``C``: per-lane scratch for
-  step coefficients, shape (COEF_SLOTS, B), of X's element type.
+- ``S``: per-coordinate state, shape (slots, d, B), named and initialised by the spec's
+  ``state``; ``SC``: scalar state shared by the block (it depends only on the step and the
+  hyper-parameters; the spec's ``step_state``); ``C``: per-lane scratch for step
+  coefficients, shape (at least 3, B), of X's element type.
+
+These are the built-in optimizers' rules in the whole-block form of an optimizer definition
+(``optbench.optimizers.Optimizer.rule``); :mod:`optbench.codegen` compiles the dispatch over
+the rules a plan uses, as for a user's.
 
 Every rule is elementwise over coordinates, so any subset of rows is a valid block. The CPU
 engine passes C-contiguous blocks of up to 32 lanes, so the inner loop over lanes vectorises;
@@ -32,25 +37,6 @@ there and the loops would not vectorise.)
 import math
 
 from numba import njit
-
-# Optimizer codes (what the engine reads from its data to pick a rule).
-SGD = 0
-ADAM = 1
-ADAMAX = 2
-NADAM = 3
-RADAM = 4
-RMSPROP = 5
-ADAGRAD = 6
-ADADELTA = 7
-LION = 8
-
-HP_SIZE = 10  # length of every hyper-parameter vector
-STATE_SLOTS = 3  # per-coordinate state vectors per trajectory
-SCALAR_SLOTS = 2  # scalar state per block
-COEF_SLOTS = 3  # per-lane step coefficients (scratch, X's element type)
-
-# Shared slots of the hyper-parameter vector (the rest are per rule, in each docstring).
-HP_LR, HP_MOMENTUM, HP_WEIGHT_DECAY = 0, 1, 4
 
 # Adam's bias-correction modes (hp[8]).
 BIAS_NONE, BIAS_BOTH, BIAS_SECOND_ONLY = 0.0, 1.0, 2.0
@@ -501,37 +487,3 @@ def lion_step(hp, lr, beta1, t, X, G, S, SC, C):
             u = u + wd * x[b]
             m[b] = b2_rest * gi + b2 * m[b]
             x[b] = x[b] - lr_e[b] * u
-
-
-@njit(cache=True, **_KW)
-def optimizer_init(code, hp, S, SC):
-    """Fresh optimizer state for one block."""
-    S[:, :, :] = 0.0
-    SC[:] = 0.0
-    if code == ADAGRAD:
-        S[0, :, :] = hp[6]
-    elif code == NADAM:
-        SC[0] = 1.0
-
-
-@njit(cache=True, **_KW)
-def optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C):
-    """Apply step ``t`` (1-based) of optimizer ``code`` to one block in place."""
-    if code == SGD:
-        sgd_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == ADAM:
-        adam_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == ADAMAX:
-        adamax_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == NADAM:
-        nadam_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == RADAM:
-        radam_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == RMSPROP:
-        rmsprop_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == ADAGRAD:
-        adagrad_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == ADADELTA:
-        adadelta_step(hp, lr, mom, t, X, G, S, SC, C)
-    elif code == LION:
-        lion_step(hp, lr, mom, t, X, G, S, SC, C)

@@ -2,7 +2,7 @@
 
 The vector is stored as a (rows, VECTOR_LANES) array (zero padding at the end) cut into
 chunks of ``chunk_rows`` rows, and its per-coordinate state chunk-major, shape (n_chunks,
-STATE_SLOTS, chunk_rows, VECTOR_LANES), so that each chunk's state is one C-contiguous block
+state slots, chunk_rows, VECTOR_LANES), so that each chunk's state is one C-contiguous block
 (a (STATE_SLOTS, rows, lanes) state sliced by rows would not be, and its loops would not
 vectorise). Each chunk is an ordinary block for the update rules of ``optimizers.py``: the
 same code as the trajectory engine, every lane with the same lr. The block's scalar state
@@ -10,18 +10,18 @@ same code as the trajectory engine, every lane with the same lr. The block's sca
 of it and the shared copy is advanced once afterwards, by the rule applied to zero rows.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from .optimizers import COEF_SLOTS, optimizer_step
+from . import template
 
 VECTOR_LANES = 32  # a multiple of the SIMD width
 CHUNK_ROWS = 1024  # rows per parallel task (at most): 32k coordinates
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@template("njit(parallel=True, cache=True, error_model='numpy')")
 def step_vector(code, hp, lr, mom, t, X, G, S, SC):
     """Step ``t`` (1-based) of optimizer ``code`` on X (n_chunks * chunk_rows, lanes) with
-    gradient G and chunk-major state S (n_chunks, STATE_SLOTS, chunk_rows, lanes)."""
+    gradient G and chunk-major state S (n_chunks, state slots, chunk_rows, lanes)."""
     n_chunks, _, chunk_rows, lanes = S.shape
     lr_lanes = np.full(lanes, lr)
     for c in prange(n_chunks):

@@ -1,0 +1,414 @@
+"""Kernels generated for the optimizer definitions a plan uses, cached on disk by content.
+
+A kernel is a Python module written into the cache directory and imported from there. It
+holds, for the definitions (``Optimizer.definition()`` classes) it was built for:
+
+- ``optimizer_init(code, hp, S, SC)`` and ``optimizer_step(code, hp, lr, mom, t, X, G, S, SC,
+  C)``: the dispatch over those rules only, ``code`` being a definition's index in the
+  kernel (``Kernel.code``). A per-coordinate ``update`` gets a generated block loop around
+  it; a whole-block ``rule`` is called as it is;
+- the kernel templates of one target (``@template`` functions of ``optbench.kernels``: the
+  trajectory loop and the CPU driver, the CUDA kernels, or the vector step), compiled there
+  from their source, so their calls to the dispatch resolve to this kernel's.
+
+Built-in and user optimizers go through this same door. The module's file name is a hash of
+its source, whose header holds the hashes of everything it runs (the package's kernel
+sources, each plugin's source files, the numba and optbench versions): numba's on-disk cache
+(``cache=True``) of a module-level function keyed by its file then hits in every new process
+(closures over user functions would miss, numba issue 6264, and a changed callee would go
+unseen), an edit to a rule gives a new file and a recompile of just the kernels that use it,
+and a plan's kernel never depends on definitions it does not use. This follows the approach
+of the numbox project's ``compile_kernel.py``.
+"""
+from __future__ import annotations
+
+import dis
+import functools
+import hashlib
+import importlib.util
+import inspect
+import marshal
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from .kernels import cache_dir, kernel_source_hash
+
+#: the templates compiled into a kernel of each target, callees first
+TARGETS = {
+    "cpu": ("optbench.kernels.engine:run_block", "optbench.kernels.cpu:run_blocks"),
+    "vector": ("optbench.kernels.vector:step_vector",),
+    "cuda": ("optbench.kernels.engine:run_block", "optbench.kernels.cuda:run_lane",
+             "optbench.kernels.cuda:run_grid_cuda", "optbench.kernels.cuda:_run_trajectory",
+             "optbench.kernels.cuda:run_grid_cuda_blocks"),
+}
+#: per-lane step coefficients every kernel provides at least (the built-in rules use 3)
+MIN_COEF_SLOTS = 3
+_KW = "error_model='numpy'"
+_LOCK = threading.Lock()
+
+
+def kernel_dir() -> Path:
+    """Where generated kernel modules (and numba's cache of them) live."""
+    return cache_dir() / "kernels"
+
+
+class Kernel:
+    """A generated kernel module and the layout its arrays need."""
+
+    def __init__(self, module, definitions: tuple, target: str):
+        self.module = module
+        self.target = target
+        self.definitions = definitions
+        self.hp_size = max(len(d.slot_names) for d in definitions)
+        self.state_slots = max(1, *(len(d.state) for d in definitions))
+        self.scalar_slots = max(1, *(len(d.step_state) for d in definitions))
+        self.coef_slots = max(MIN_COEF_SLOTS, *(_coef_rows(d) for d in definitions))
+
+    def code(self, optimizer) -> int:
+        """The dispatch code of ``optimizer``'s rule in this kernel."""
+        return self.definitions.index(type(optimizer).definition())
+
+    def __getattr__(self, name):
+        return getattr(self.module, name)
+
+
+def kernel_for(optimizers, target: str) -> Kernel:
+    """The kernel of ``target`` ("cpu", "vector", "cuda") for the rules of ``optimizers``
+    (specs or classes), generated and imported on first use, then cached on disk."""
+    definitions = sorted({(o if isinstance(o, type) else type(o)).definition()
+                          for o in optimizers}, key=definition_name)
+    return _kernel(tuple(definitions), target)
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(definitions: tuple, target: str) -> Kernel:
+    for definition in definitions:
+        check_names(definition)
+    source = kernel_source(definitions, target)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"optbench_{target}_kernel_{digest}"
+    path = kernel_dir() / f"{name}.py"
+    with _LOCK:
+        if not path.exists():
+            for definition in definitions:  # a cached module passed these checks
+                check_compiles(definition)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(source, encoding="utf-8")
+            os.replace(tmp, path)
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            for i, definition in enumerate(definitions):  # any class: local, __main__, ...
+                setattr(module, f"_definition_{i}", definition)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    return Kernel(sys.modules[name], definitions, target)
+
+
+def definition_name(definition) -> str:
+    """``module:qualname`` of a definition (what suite files and manifests name)."""
+    return f"{definition.__module__}:{definition.__qualname__}"
+
+
+def is_plugin(definition) -> bool:
+    """True for optimizers defined outside the package."""
+    return not definition.__module__.startswith("optbench.")
+
+
+def source_hash(definition) -> str:
+    """SHA-256 of the source files of a definition and its rule functions (of the rules'
+    compiled code when there is no file: a class made by ``exec``)."""
+    digest = hashlib.sha256()
+    files = sorted(_source_files(definition))
+    for path in files:
+        digest.update(Path(path).read_bytes())
+    if not files:
+        for name, fn in sorted(_rule_functions(definition).items()):
+            digest.update(name.encode() + marshal.dumps(plain_function(fn).__code__))
+    return digest.hexdigest()
+
+
+def _source_files(definition) -> set:
+    """The existing source files of a definition's class and rule functions."""
+    candidates = [getattr(sys.modules.get(definition.__module__), "__file__", None)]
+    candidates += [plain_function(fn).__code__.co_filename
+                   for fn in _rule_functions(definition).values()]
+    return {str(Path(c).resolve()) for c in candidates if c and Path(c).is_file()}
+
+
+def _rule_functions(definition) -> dict:
+    return {name: getattr(definition, name) for name in ("update", "coefficients", "rule")
+            if getattr(definition, name, None) is not None}
+
+
+def _coef_rows(definition) -> int:
+    """Rows of C a per-coordinate rule uses: its coefficients, then its lr."""
+    if definition.update is None:
+        return 0
+    return len(definition.coefficient_names) + 1
+
+
+# ---- checks: one line naming the plugin, its file and line ----------------------------
+
+
+def _where(definition, fn_name) -> str:
+    code = plain_function(getattr(definition, fn_name)).__code__
+    return f"{definition.__qualname__}.{fn_name} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def _arguments(fn) -> list:
+    return list(inspect.signature(plain_function(fn)).parameters)
+
+
+def update_names(definition) -> tuple:
+    """Names a per-coordinate ``update`` may take."""
+    return ("x", "g", "lr", "t", *definition.state, *_hyper_scalars(definition),
+            *definition.coefficient_names)
+
+
+def coefficient_names_in(definition) -> tuple:
+    """Names a ``coefficients`` function may take."""
+    return ("t", "lr", *_hyper_scalars(definition), *definition.step_state)
+
+
+def _hyper_scalars(definition) -> tuple:
+    return tuple(n for n in definition.slot_names if n and n != "lr")
+
+
+def _rule_parts(definition) -> list:
+    """(function name, names it may take, values it returns) of a per-coordinate rule."""
+    if definition.update is None:
+        return []
+    parts = [("update", update_names(definition), 1 + len(definition.state))]
+    if definition.coefficients is not None:
+        parts.append(("coefficients", coefficient_names_in(definition),
+                      len(definition.coefficient_names) + len(definition.step_state)))
+    elif definition.coefficient_names or definition.step_state:
+        raise TypeError(f"{definition.__qualname__}: coefficient_names and step_state need a "
+                        "coefficients function")
+    return parts
+
+
+def check_names(definition) -> None:
+    """Refuse (one-line TypeError) a rule taking an argument no name provides."""
+    for fn_name, allowed, _ in _rule_parts(definition):
+        for arg in _arguments(getattr(definition, fn_name)):
+            if arg not in allowed:
+                raise TypeError(f"{_where(definition, fn_name)}: unknown argument {arg!r} "
+                                f"(known: {', '.join(allowed)})")
+
+
+def check_compiles(definition) -> None:
+    """Refuse (one-line TypeError) a rule numba cannot compile on float64 scalars, or one
+    returning the wrong number of values."""
+    from numba import njit, types
+    from numba.core.errors import NumbaError
+
+    booleans = {n for n in _hyper_scalars(definition) if _is_bool(definition, n)}
+    for fn_name, _, n_out in _rule_parts(definition):
+        where = _where(definition, fn_name)
+        fn = plain_function(getattr(definition, fn_name))
+        signature = tuple(types.boolean if a in booleans else types.float64
+                          for a in _arguments(fn))
+        compiled = njit(error_model="numpy")(fn)
+        try:
+            compiled.compile(signature)
+        except NumbaError as exc:
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            raise TypeError(f"{where} does not compile with numba: {first.strip()}") from None
+        returned = compiled.nopython_signatures[0].return_type
+        count = len(returned) if isinstance(returned, types.BaseTuple) else 1
+        if count != n_out:
+            raise TypeError(f"{where} returns {count} value(s), expected {n_out}")
+
+
+def _is_bool(definition, scalar) -> bool:
+    for key, spec in definition.hyperparameters.items():
+        if scalar in spec.scalar_names(key):
+            return isinstance(spec.default, bool)
+    return False
+
+
+# ---- source generation -----------------------------------------------------------------
+
+
+def kernel_source(definitions: tuple, target: str) -> str:
+    """The text of the kernel module of ``target`` for ``definitions``."""
+    templates = [_resolve(ref) for ref in TARGETS[target]]
+    layout = Kernel(None, definitions, target)
+    lines = [
+        f'"""optbench {target} kernel for {", ".join(map(definition_name, definitions))}.',
+        "",
+        "Generated by optbench.codegen; never edited. Inputs:",
+        f"  optbench kernel sources {kernel_source_hash()}",
+        *(f"  {definition_name(d)} {source_hash(d)}" for d in definitions if is_plugin(d)),
+        f"  numba {_numba_version()}",
+        '"""',
+        "from numba import njit",
+        "from optbench.codegen import plain_function",
+    ]
+    defined = {"optimizer_init", "optimizer_step", "STATE_SLOTS", "SCALAR_SLOTS",
+               "COEF_SLOTS", "njit", "plain_function", *(t.__name__ for t in templates)}
+    imports = {}
+    for fn in templates:
+        for name in _global_names(fn):
+            if name not in defined and name in fn.__globals__:  # not a builtin
+                imports.setdefault(name, fn.__module__)
+    for name, module in sorted(imports.items()):
+        lines.append(f"from {module} import {name}")
+    lines.append("# _definition_0, ...: the definitions above, set by optbench.codegen")
+    lines += ["", f"STATE_SLOTS = {layout.state_slots}", f"SCALAR_SLOTS = {layout.scalar_slots}",
+              f"COEF_SLOTS = {layout.coef_slots}", ""]
+    for i, definition in enumerate(definitions):
+        lines += _rule_source(i, definition)
+    lines += _dispatch_source(definitions)
+    for fn in templates:
+        lines += ["", "", f"@{fn.kernel_decorator}", *_body(fn)]
+    return "\n".join(lines) + "\n"
+
+
+def _resolve(ref: str):
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _numba_version() -> str:
+    import numba
+
+    return numba.__version__
+
+
+def _global_names(fn) -> list:
+    """The globals a function's code reads (LOAD_GLOBAL), in order of first use."""
+    names = []
+    for ins in dis.get_instructions(fn):
+        if ins.opname == "LOAD_GLOBAL" and ins.argval not in names:
+            names.append(ins.argval)
+    return names
+
+
+def _body(fn) -> list:
+    """A template's source without its decorators."""
+    lines = inspect.getsource(fn).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("def "))
+    return lines[start:]
+
+
+def _dispatch_source(definitions) -> list:
+    init = ["", "", f"@njit(cache=True, {_KW})", "def optimizer_init(code, hp, S, SC):",
+            '    """Fresh state of rule ``code`` for one block."""',
+            "    S[:, :, :] = 0.0", "    SC[:] = 0.0"]
+    step = ["", "", f"@njit(cache=True, {_KW})",
+            "def optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C):",
+            '    """Step ``t`` (1-based) of rule ``code`` on one block, in place."""']
+    for i, definition in enumerate(definitions):
+        branch = "if" if i == 0 else "elif"
+        sets = [f"S[{j}, :, :] = {_initial(definition, v)}"
+                for j, v in enumerate(definition.state.values()) if v != 0.0]
+        sets += [f"SC[{j}] = {_initial(definition, v)}"
+                 for j, v in enumerate(definition.step_state.values()) if v != 0.0]
+        if sets:
+            keyword = "elif" if init[-1].startswith(" " * 8) else "if"
+            init += [f"    {keyword} code == {i}:", *(f"        {s}" for s in sets)]
+        if len(definitions) == 1:
+            step.append("    _step_0(hp, lr, mom, t, X, G, S, SC, C)")
+        else:
+            step += [f"    {branch} code == {i}:",
+                     f"        _step_{i}(hp, lr, mom, t, X, G, S, SC, C)"]
+    return init + step
+
+
+def _initial(definition, value) -> str:
+    if isinstance(value, str):
+        return f"hp[{definition.slot_of(value)}]"
+    return repr(float(value))
+
+
+def _rule_source(i, definition) -> list:
+    """``_step_i``: the definition's rule as a whole-block function. A per-coordinate
+    ``update`` gets the loop: coefficients per lane into rows of C (then the lane's lr, in the
+    element type), then every coordinate of every lane. Generated names carry a prefix
+    (h_ hyper-parameter, e_ its element-type copy, ss_ step state, s_ state row, c_
+    coefficient row, r_ other rows) so no user name can shadow them."""
+    if definition.update is None:
+        return [f"_step_{i} = _definition_{i}.rule", ""]
+    state = list(definition.state)
+    coefs = list(definition.coefficient_names)
+    step_state = list(definition.step_state)
+    momentum = definition.slot_names[1]
+    lines = [f"_update_{i} = njit({_KW})(plain_function(_definition_{i}.update))"]
+    if definition.coefficients is not None:
+        lines.append(f"_coefficients_{i} = njit({_KW})"
+                     f"(plain_function(_definition_{i}.coefficients))")
+    lines += ["", "", f"@njit({_KW})", f"def _step_{i}(hp, lr, mom, t, X, G, S, SC, C):",
+              f'    """{definition.__qualname__}: the per-coordinate update over a block."""',
+              "    d, nb = X.shape"]
+    for slot, name in enumerate(definition.slot_names):
+        if name and name != "lr":
+            value = "mom" if name == momentum else f"hp[{slot}]"
+            lines.append(f"    h_{name} = {value} != 0.0" if _is_bool(definition, name)
+                         else f"    h_{name} = {value}")
+    for j, name in enumerate(step_state):
+        lines.append(f"    ss_{name} = SC[{j}]")
+    lr_row = len(coefs)
+    lines.append("    for b in range(nb):")
+    if definition.coefficients is not None:
+        names = {"t": "t", "lr": "lr[b]", **{n: f"ss_{n}" for n in step_state}}
+        args = ", ".join(names.get(a, f"h_{a}") for a in _arguments(definition.coefficients))
+        lines.append(f"        _c = _coefficients_{i}({args})")
+        n_out = len(coefs) + len(step_state)
+        for j in range(n_out):
+            got = "_c" if n_out == 1 else f"_c[{j}]"
+            target = f"C[{j}, b]" if j < len(coefs) else f"SC[{j - len(coefs)}]"
+            lines.append(f"        {target} = {got}")
+    lines.append(f"        C[{lr_row}, b] = lr[b]")
+    args = _arguments(definition.update)
+    names = {"x": "r_x[b]", "g": "r_g[b]", "lr": "r_lr[b]", "t": "t",
+             **{n: f"s_{n}[b]" for n in state}, **{n: f"c_{n}[b]" for n in coefs}}
+    for name in _hyper_scalars(definition):
+        if name in args:
+            boolean = _is_bool(definition, name)
+            names[name] = f"h_{name}" if boolean else f"e_{name}"
+            if not boolean:
+                lines.append(f"    e_{name} = X.dtype.type(h_{name})")
+    lines.append(f"    r_lr = C[{lr_row}]")
+    lines += [f"    c_{name} = C[{j}]" for j, name in enumerate(coefs)]
+    lines += ["    for i in range(d):", "        r_x = X[i]", "        r_g = G[i]"]
+    lines += [f"        s_{name} = S[{j}, i]" for j, name in enumerate(state)]
+    call = ", ".join(names[a] for a in args)
+    lines += ["        for b in range(nb):", f"            _r = _update_{i}({call})"]
+    if state:
+        lines.append("            r_x[b] = _r[0]")
+        lines += [f"            s_{name}[b] = _r[{j + 1}]" for j, name in enumerate(state)]
+    else:
+        lines.append("            r_x[b] = _r")
+    return lines + [""]
+
+
+def plain_function(fn):
+    """The Python function behind a rule (a plain function or an ``@njit`` one)."""
+    return getattr(fn, "py_func", fn)
+
+
+# ---- the cache as a user sees it ---------------------------------------------------------
+
+
+def cache_info() -> dict:
+    """Size and entries of the compiled-kernel cache."""
+    root = cache_dir()
+    files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    return {"path": str(root), "bytes": sum(p.stat().st_size for p in files),
+            "kernels": len(list(kernel_dir().glob("optbench_*.py"))) if root.exists() else 0,
+            "files": len(files)}
+
+
+def cache_clear() -> dict:
+    """Delete the compiled-kernel cache; returns what it held."""
+    info = cache_info()
+    shutil.rmtree(cache_dir(), ignore_errors=True)
+    _kernel.cache_clear()
+    return info

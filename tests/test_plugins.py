@@ -1,0 +1,302 @@
+"""User optimizers through the plugin door: numbers, suites, provenance, errors, the cache."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plugin_rules import Counted, HeavyBall, PlainAdam
+
+import optbench
+from optbench import Optimizer
+from optbench.cli import main
+from optbench.optimizers import SGD, Adam
+from optbench.problems import Quadratic, Rosenbrock
+from optbench.schedules import CosineAnnealingLR, OneCycleLR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_plugin_adam_equals_the_builtin_bitwise(dtype):
+    """The per-coordinate form, generated loop and coefficients, gives the hand-written
+    built-in's numbers exactly, under an lr schedule and one that cycles beta1."""
+    common = dict(problems=[Rosenbrock(dim=4), Quadratic(dim=6, kappa=50.0, rotate=True)],
+                  steps=120, seeds=3, record=("loss", "x", "lr", "momentum"), dtype=dtype)
+    for schedule in (CosineAnnealingLR(T_max=120), OneCycleLR(max_lr=0.05, total_steps=120)):
+        ours = optbench.run(optimizers=[PlainAdam(lr=0.02)], schedules=[schedule], **common)
+        ref = optbench.run(optimizers=[Adam(lr=0.02)], schedules=[schedule], **common)
+        for name in ("x", "loss", "momentum"):
+            np.testing.assert_array_equal(ours.trace(name), ref.trace(name), err_msg=name)
+        assert np.isfinite(ours.trace("loss")).all()
+        assert not np.array_equal(ours.trace("x")[:, 0], ours.trace("x")[:, -1])  # it moved
+
+
+def test_plugin_and_builtins_share_one_run_and_a_vector_optimizer():
+    """A plugin next to built-ins in one grid; its VectorOptimizer steps equal the engine's."""
+    res = optbench.run(Quadratic(dim=5), [HeavyBall(lr=0.05, start=0.5), SGD(lr=0.05,
+                       momentum=0.9), Counted()], steps=40, seeds=2, record=("x", "loss"))
+    x = res.trace("x")
+    assert x.shape[0] == 6 and np.isfinite(x).all()
+    assert not np.array_equal(x[0], x[2])  # the buffer's start (0.5) is felt
+    # the engine's trajectory of HeavyBall replayed with VectorOptimizer and the exact gradient
+    problem = Quadratic(dim=5)
+    opt = optbench.VectorOptimizer(HeavyBall(lr=0.05, start=0.5), x[0, 0])
+    for k in range(40):
+        opt.grad[:] = problem.loss_grad(opt.params.copy())[1]
+        opt.step()
+        np.testing.assert_array_equal(opt.params, x[0, k + 1])
+    np.testing.assert_array_equal(opt.state("buf"), opt.state(0))
+    # Counted: lr / t from its step state, so x_{k+1} = x_k - 0.1/(k+1) grad f(x_k)
+    xc = x[4]
+    for k in range(3):
+        g = problem.loss_grad(xc[k])[1]
+        np.testing.assert_array_equal(xc[k + 1], xc[k] - (0.1 / (k + 1.0)) * g)
+
+
+def test_declared_constructor_is_torch_style_and_validated():
+    opt = PlainAdam(2e-3, betas=(0.8, 0.99))
+    assert opt.lr == 2e-3 and opt.betas == (0.8, 0.99) and opt.eps == 1e-8
+    assert PlainAdam.defaults() == {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
+    assert opt.to_dict()["type"] == "plugin_rules:PlainAdam"
+    assert PlainAdam.slot_names == ("lr", "beta1", "beta2", "eps")
+    for bad, match in [(dict(lr=-1.0), r"^PlainAdam: lr must be in \[0, inf\], got -1\.0$"),
+                       (dict(betas=(0.9, 2.0)), r"^PlainAdam: betas\[1\] must be in"),
+                       (dict(epss=1.0), r"^PlainAdam: unknown parameter 'epss' \(did you mean "
+                                        r"'eps'\?\)$"),
+                       (dict(flip=1), None)]:
+        if match is None:
+            with pytest.raises(ValueError, match=r"^HeavyBall: flip must be true or false"):
+                HeavyBall(**bad)
+        else:
+            with pytest.raises(ValueError, match=match):
+                PlainAdam(**bad)
+
+
+def _define(body: str) -> type:
+    namespace: dict = {"Optimizer": Optimizer, "__name__": "made_by_exec"}
+    exec(textwrap.dedent(body), namespace)
+    return namespace["Bad"]
+
+
+@pytest.mark.parametrize("body,message", [
+    ("""
+     class Bad(Optimizer):
+         hyperparameters = {"lr": 0.1}
+         state = {"lr": 0.0}
+         @staticmethod
+         def update(x, g, lr):
+             return x - lr * g, 0.0
+     """, r"^Bad: state name 'lr' clashes with a argument name$"),
+    ("""
+     class Bad(Optimizer):
+         hyperparameters = {"eps": 0.1}
+         @staticmethod
+         def update(x, g):
+             return x
+     """, r"^Bad: hyperparameters must declare lr$"),
+])
+def test_name_clashes_are_one_line_errors(body, message):
+    with pytest.raises(TypeError, match=message):
+        _define(body)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("""
+     class Bad(Optimizer):
+         hyperparameters = {"lr": 0.1}
+         state = {"m": 0.0}
+         @staticmethod
+         def update(x, g, m, lr):
+             return x - lr * g
+     """, r"returns 1 value\(s\), expected 2$"),
+    ("""
+     class Bad(Optimizer):
+         hyperparameters = {"lr": 0.1}
+         @staticmethod
+         def update(x, g, lr, beta):
+             return x - lr * g
+     """, r"unknown argument 'beta' \(known: x, g, lr, t\)$"),
+    ("""
+     class Bad(Optimizer):
+         hyperparameters = {"lr": 0.1}
+         @staticmethod
+         def update(x, g, lr):
+             return x - lr * g.nonexistent
+     """, r"does not compile with numba: "),
+])
+def test_broken_rules_are_one_line_errors_naming_the_plugin(body, message, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path))
+    bad = _define(body)
+    with pytest.raises(TypeError, match=message) as info:
+        optbench.run(Quadratic(dim=2), bad(), steps=2)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("Bad.update (<string>:")
+
+
+def test_non_finite_results_mark_the_trajectory_diverged():
+    class Exploding(Optimizer):
+        hyperparameters = {"lr": 0.1}
+
+        @staticmethod
+        def update(x, g, lr):
+            return x / (g - g)  # 0/0 or x/0: NaN or inf at the first step
+
+    res = optbench.run(Quadratic(dim=3), [Exploding(), SGD(lr=0.1)], steps=5, seeds=2)
+    status = res.trials["status"]
+    assert list(status[:2]) == ["diverged"] * 2 and list(status[2:]) == ["finished"] * 2
+
+
+SUITE = """
+name = "mine"
+[run]
+steps = 30
+seeds = 2
+[[problems]]
+type = "Quadratic"
+dim = 3
+[[optimizers]]
+type = "myrules:Halving"
+lr = [0.1, 0.2]
+[[optimizers]]
+type = "Adam"
+"""
+
+RULE = """
+from optbench import Optimizer
+
+
+class Halving(Optimizer):
+    hyperparameters = {"lr": 0.1}
+
+    @staticmethod
+    def update(x, g, lr):
+        return x - SCALE * lr * g
+
+
+SCALE = 1.0
+"""
+
+
+def _suite(tmp_path, scale="1.0"):
+    (tmp_path / "myrules.py").write_text(RULE.replace("SCALE = 1.0", f"SCALE = {scale}"))
+    (tmp_path / "suite.toml").write_text(SUITE)
+    return tmp_path / "suite.toml"
+
+
+def _cli(args, cwd, cache):
+    env = {**os.environ, "OPTBENCH_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "optbench.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_suite_names_a_plugin_and_reading_never_imports_it(tmp_path):
+    """A suite names module:object (imported from the suite's folder); the manifest records
+    the plugin's source hash; load/report/compare work after the module is gone; --resume
+    refuses a changed source."""
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    suite = _suite(work)
+    out = tmp_path / "run"
+    proc = _cli(["run", str(suite), "--out", str(out), "--quiet"], tmp_path, cache)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    record = manifest["plugins"]["myrules:Halving"]
+    assert record["source_sha256"] == hashlib.sha256(
+        (work / "myrules.py").read_bytes()).hexdigest()
+    assert record["defaults"] == {"lr": 0.1}
+    (work / "myrules.py").unlink()  # reading needs no user code
+    res = optbench.load(out)
+    assert "myrules" not in sys.modules
+    assert list(res.trials["optimizer"][:4]) == ["Halving()"] * 2 + ["Halving(lr=0.2)"] * 2
+    assert res.plan.optimizers[0].to_dict() == {"type": "myrules:Halving", "lr": 0.1}
+    report = _cli(["report", str(out), "--out", str(tmp_path / "report"), "--quiet"],
+                  tmp_path, cache)
+    assert report.returncode == 0, report.stderr
+    # --resume with an edited rule: one line, nothing changed
+    _suite(work, scale="0.5")
+    before = (out / "manifest.json").read_bytes()
+    proc = _cli(["run", str(suite), "--out", str(out), "--resume", "--quiet"], tmp_path, cache)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "plugin myrules:Halving changed" in proc.stderr
+    assert (out / "manifest.json").read_bytes() == before
+
+
+def test_bad_plugin_names_in_a_suite_are_one_line_errors(tmp_path):
+    (tmp_path / "notaplugin.py").write_text("class Thing:\n    pass\n")
+    for name, message in [("nosuchmodule:X", "module 'nosuchmodule' does not import"),
+                          ("notaplugin:Thing", "'Thing' is not an optimizer class")]:
+        (tmp_path / "s.toml").write_text(SUITE.replace("myrules:Halving", name))
+        proc = _cli(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o"), "--quiet"],
+                    tmp_path, tmp_path / "cache")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert message in proc.stderr and not (tmp_path / "o").exists()
+
+
+TIMED = """
+import json, time, sys
+t0 = time.perf_counter()
+import optbench
+from optbench.problems import Quadratic
+from optbench.suite import read_suite
+kwargs = read_suite(sys.argv[1])
+res = optbench.run(**kwargs)
+print(json.dumps({"seconds": time.perf_counter() - t0,
+                  "warm_up": res.manifest["timings"]["warm_up"],
+                  "x": res.trace("loss")[:, -1].tolist()}))
+"""
+
+
+def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
+    """Second process: the plugin's kernel loads from the disk cache. An edit to the rule:
+    a new kernel module (never stale code), and the numbers change."""
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    suite = _suite(work)
+    env = {**os.environ, "OPTBENCH_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+
+    def timed():
+        proc = subprocess.run([sys.executable, "-c", TIMED, str(suite)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    first, second = timed(), timed()
+    assert not first["warm_up"]["cache_hit"] and second["warm_up"]["cache_hit"]
+    assert first["x"] == second["x"]
+    modules = set((cache / "kernels").glob("optbench_cpu_kernel_*.py"))
+    _suite(work, scale="0.5")
+    edited = timed()
+    assert not edited["warm_up"]["cache_hit"]
+    assert edited["x"][:4] != first["x"][:4] and edited["x"][4:] == first["x"][4:]
+    assert len(set((cache / "kernels").glob("optbench_cpu_kernel_*.py")) - modules) == 1
+    # optbench cache info / clear
+    info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0 and "kernels: 2" in info.stdout, info.stdout + info.stderr
+    clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert clear.returncode == 0 and not cache.exists()
+
+
+def test_examples_run(tmp_path):
+    """examples/: AdaBelief equals the paper's Algorithm 2 as a numpy loop and gets a report;
+    LAMB's whole-vector rule equals its numpy loop."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "adabelief.py"), "--out",
+                           str(tmp_path / "ab")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "max relative difference 0.00e+00" in proc.stdout
+    assert (tmp_path / "ab" / "report" / "index.html").exists()
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "lamb.py")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LAMB vs numpy: max relative difference" in proc.stdout
+    diff = float(proc.stdout.split("max relative difference")[1].split()[0])
+    assert diff < 1e-12
