@@ -92,7 +92,7 @@ def main():
     X = rng.uniform(-2.0, 2.0, (nb, D, CPU_LANES))
     G = rng.standard_normal((nb, D, CPU_LANES))
     F = np.zeros((nb, CPU_LANES))
-    layout = packed.kernel
+    layout = packed.kernels[0]
     S = np.zeros((nb, layout.state_slots, D, CPU_LANES))
     hp = Adam(lr=1e-3).hyperparams()
     lr = np.full((nb, CPU_LANES), 1e-3)
@@ -103,12 +103,12 @@ def main():
                             np.zeros((nb, layout.scalar_slots)),
                             np.zeros((nb, layout.coef_slots, CPU_LANES)), T)),
     ]
-    run_blocks(layout, Packed(plan, 0, N).kernel_args())  # compile or load
+    run_blocks(Packed(plan, 0, N))  # compile or load
     kernel = math.inf
     for _ in range(3):
-        args = Packed(plan, 0, N).kernel_args()
+        packed = Packed(plan, 0, N)
         t0 = time.perf_counter()
-        run_blocks(layout, args)
+        run_blocks(packed)
         kernel = min(kernel, time.perf_counter() - t0)
     rows.append(("whole kernel (all phases, status checks, records)", kernel))
     rows.append(("floor: one division + one square root per coordinate",

@@ -152,7 +152,7 @@ def kernel_args(packed: Packed, mode: str = "thread") -> list:
         (c,) = [c for c, a in enumerate(args) if a is packed.C]
         return args[:i] + args[c + 1:]
     nb, width = packed.lane_traj.shape
-    args[i] = np.zeros((nb, width, packed.kernel.scalar_slots))
+    args[i] = np.zeros((nb, width, packed.kernels[0].scalar_slots))
     return args
 
 
@@ -171,7 +171,8 @@ def launch_config(packed: Packed, mode: str = "thread") -> tuple[int, int]:
 
 def kernel(packed: Packed, mode: str):
     """The CUDA kernel (dispatcher) of ``mode`` in ``packed``'s kernel module."""
-    return packed.kernel.run_grid_cuda_blocks if mode == "block" else packed.kernel.run_grid_cuda
+    cuda_kernel = packed.kernels[0]
+    return cuda_kernel.run_grid_cuda_blocks if mode == "block" else cuda_kernel.run_grid_cuda
 
 
 def compile_kernel(packed: Packed, args, mode: str = "thread") -> tuple[float, bool]:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from .codegen import kernel_for
+from .codegen import Layout, cpu_kernel_groups, definitions_of, kernel_for
 from .kernels import engine as ke
 from .kernels import rng
 from .plan import Plan, config_starts
@@ -38,9 +38,13 @@ class Packed:
     """The kernel's inputs and outputs for trials [start, stop) of a plan, in blocks."""
 
     def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES, kernel=None):
-        """``kernel``: the compiled kernel whose rules the blocks are coded for (default the
-        CPU kernel of the plan's optimizers)."""
-        self.kernel = kernel = kernel or kernel_for(plan.optimizers, "cpu")
+        """``kernel``: one compiled kernel holding every rule of the plan (CUDA); default the
+        CPU kernels of ``codegen.cpu_kernel_groups`` (``self.kernels``), block blk run by
+        ``self.kernels[self.block_kernel[blk]]``, its rule's code in that kernel in I_OPT."""
+        definitions = definitions_of(plan.optimizers)
+        self.kernels = ([kernel] if kernel else
+                        [kernel_for(g, "cpu") for g in cpu_kernel_groups(definitions)])
+        layout = kernel or Layout(definitions)
         trials = plan.trials[start:stop]
         n = len(trials)
         dtype = np.dtype(plan.dtype)
@@ -67,7 +71,8 @@ class Packed:
         work = max(plan.problems[p].work_size for p in used)
         self.bmeta = np.zeros((nb, ke.N_IMETA), dtype=np.int64)
         self.bfmeta = np.zeros((nb, ke.N_FMETA))
-        self.hp = np.zeros((nb, kernel.hp_size))
+        self.hp = np.zeros((nb, layout.hp_size))
+        self.block_kernel = np.zeros(nb, dtype=np.int64)
         self.lane_traj = np.full((nb, width), -1, dtype=np.int64)
         self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
         self.X = np.zeros((nb, dmax, width), dtype=dtype)
@@ -87,7 +92,10 @@ class Packed:
             problem = plan.problems[t.problem]
             optimizer = plan.optimizers[t.optimizer]
             im = self.bmeta[blk]
-            im[ke.I_OPT] = kernel.code(optimizer)
+            owner = next(k for k, kern in enumerate(self.kernels)
+                         if type(optimizer).definition() in kern.definitions)
+            self.block_kernel[blk] = owner
+            im[ke.I_OPT] = self.kernels[owner].code(optimizer)
             im[ke.I_SCHED_ROW] = rows[pair]
             im[ke.I_PROB] = problem.code
             im[ke.I_DIM] = problem.dim
@@ -120,9 +128,9 @@ class Packed:
         n_rec = self.rec_steps.size
         self.G = np.zeros((nb, dmax, width), dtype=dtype)
         self.W = np.zeros((nb, work, width))
-        self.S = np.zeros((nb, kernel.state_slots, dmax, width), dtype=dtype)
-        self.SC = np.zeros((nb, kernel.scalar_slots))
-        self.C = np.zeros((nb, kernel.coef_slots, width), dtype=dtype)
+        self.S = np.zeros((nb, layout.state_slots, dmax, width), dtype=dtype)
+        self.SC = np.zeros((nb, layout.scalar_slots))
+        self.C = np.zeros((nb, layout.coef_slots, width), dtype=dtype)
         self.PS = np.zeros((nb, ke.N_PLATEAU_STATE, width))
         self.LS = np.zeros((nb, ke.N_LANE_SCALARS, width))
         recorded = [c for c in ke.CHANNELS if c in plan.record]
@@ -188,7 +196,7 @@ def run_shard_cpu(plan: Plan, start: int, stop: int) -> tuple[dict, float]:
     """Run trials [start, stop) on the CPU; returns (stored arrays, seconds)."""
     packed = Packed(plan, start, stop)
     t0 = time.perf_counter()
-    run_blocks(packed.kernel, packed.kernel_args())
+    run_blocks(packed)
     return packed.outputs(plan.record), time.perf_counter() - t0
 
 
@@ -197,21 +205,26 @@ CHUNKS_PER_THREAD = 4
 _POOL: dict = {}  # thread count -> its executor
 
 
-def run_blocks(kernel, args, threads: int | None = None) -> None:
-    """Run every block of a packed shard: contiguous chunks of blocks on ``threads`` threads
-    (default numba's thread count), each a compiled call that releases the GIL. Blocks are
-    independent, so the results are the same for any split and thread count."""
-    n_blocks = args[1].shape[0]
+def run_blocks(packed: Packed, threads: int | None = None) -> None:
+    """Run every block of a packed shard, each with its definition's kernel: chunks of blocks
+    on ``threads`` threads (default numba's thread count), each chunk one compiled call that
+    releases the GIL. Blocks are independent, so the results are the same for any split and
+    thread count."""
+    args = packed.kernel_args()
     threads = numba.get_num_threads() if threads is None else threads
-    n_chunks = min(n_blocks, threads * CHUNKS_PER_THREAD)
-    if threads <= 1 or n_chunks <= 1:
-        kernel.run_blocks(0, n_blocks, *args)
+    n_chunks = max(1, threads * CHUNKS_PER_THREAD // len(packed.kernels))
+    tasks = []
+    for k, kernel in enumerate(packed.kernels):
+        blocks = np.flatnonzero(packed.block_kernel == k)
+        if blocks.size:
+            tasks += [(kernel, chunk)
+                      for chunk in np.array_split(blocks, min(n_chunks, blocks.size))]
+    if threads <= 1 or len(tasks) <= 1:
+        for kernel, chunk in tasks:
+            kernel.run_blocks(chunk, *args)
         return
-    bounds = np.linspace(0, n_blocks, n_chunks + 1).astype(np.int64)
     pool = _POOL.get(threads) or _POOL.setdefault(threads, ThreadPoolExecutor(threads))
-    futures = [pool.submit(kernel.run_blocks, int(a), int(b), *args)
-               for a, b in zip(bounds[:-1], bounds[1:])]
-    for future in futures:
+    for future in [pool.submit(kernel.run_blocks, chunk, *args) for kernel, chunk in tasks]:
         future.result()
 
 
@@ -219,19 +232,23 @@ _WARM: dict = {}  # (dtype, kernel module) -> the first call's figures in this p
 
 
 def warm_up(plan: Plan) -> dict:
-    """Compile (or load from cache) the kernel for this plan's rules and dtype, timed on its
-    own. Once per process, kernel and dtype: later runs report the figures of the first."""
-    kernel = kernel_for(plan.optimizers, "cpu")
-    key = (plan.dtype, kernel.module.__name__)
-    if key in _WARM:
-        return {**_WARM[key], "already_loaded": True}
-    tiny = Plan(problems=plan.problems[:1], optimizers=plan.optimizers[:1], schedules=None,
-                seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
-    packed = Packed(tiny, 0, 1, kernel=kernel)
-    hits_before = sum(kernel.run_blocks.stats.cache_hits.values())
-    t0 = time.perf_counter()
-    run_blocks(kernel, packed.kernel_args(), threads=1)
-    seconds = time.perf_counter() - t0
-    cache_hit = sum(kernel.run_blocks.stats.cache_hits.values()) > hits_before
-    _WARM[key] = {"jit_seconds": seconds, "cache_hit": bool(cache_hit)}
-    return {**_WARM[key], "already_loaded": False}
+    """Compile (or load from cache) the kernels of this plan's rules for its dtype, timed on
+    their own. Once per process, kernel and dtype: later runs reuse the first figures."""
+    figures, loaded = {}, True
+    for optimizer in {type(o).definition(): o for o in plan.optimizers}.values():
+        tiny = Plan(problems=plan.problems[:1], optimizers=[optimizer], schedules=None,
+                    seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
+        packed = Packed(tiny, 0, 1)
+        (kernel,) = packed.kernels
+        key = (plan.dtype, kernel.module.__name__)
+        if key not in _WARM:
+            before = sum(kernel.run_blocks.stats.cache_hits.values())
+            t0 = time.perf_counter()
+            run_blocks(packed, threads=1)
+            _WARM[key] = {"jit_seconds": time.perf_counter() - t0,
+                          "cache_hit": sum(kernel.run_blocks.stats.cache_hits.values()) > before}
+            loaded = False
+        figures[key] = _WARM[key]
+    return {"jit_seconds": sum(f["jit_seconds"] for f in figures.values()),
+            "cache_hit": all(f["cache_hit"] for f in figures.values()),
+            "already_loaded": loaded, "kernels": len(figures)}

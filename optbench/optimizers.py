@@ -165,6 +165,8 @@ def _declare(cls) -> None:
                         ("state", tuple(cls.state)), ("step state", tuple(cls.step_state)),
                         ("coefficient", tuple(cls.coefficient_names))):
         for n in names:
+            if not n.isidentifier():
+                raise TypeError(f"{name}: {kind} name {n!r} is not a Python identifier")
             if n in seen and not (kind == "hyper-parameter value" and n == "lr"):
                 raise TypeError(f"{name}: {kind} name {n!r} clashes with a {seen[n]} name")
             seen.setdefault(n, kind)

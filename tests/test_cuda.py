@@ -521,7 +521,7 @@ def test_cuda_kernel_arguments_per_mode():
                 record=("loss",), dtype="float64")
     packed = cuda_backend.pack(plan, 0, 40, "thread")
     args = cuda_backend.kernel_args(packed, "thread")
-    slots = packed.kernel.scalar_slots
+    slots = packed.kernels[0].scalar_slots
     assert slots == len(NAdam.step_state) == 1
     sc = [a for a in args if isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[-1] == slots
           and a.dtype == np.float64 and a.shape[:2] == (2, 32)]

@@ -13,7 +13,6 @@ from plugin_rules import Counted, HeavyBall, PlainAdam
 
 import optbench
 from optbench import Optimizer
-from optbench.cli import main
 from optbench.optimizers import SGD, Adam
 from optbench.problems import Quadratic, Rosenbrock
 from optbench.schedules import CosineAnnealingLR, OneCycleLR
@@ -278,7 +277,8 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
     # optbench cache info / clear
     info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
-    assert info.returncode == 0 and "kernels: 2" in info.stdout, info.stdout + info.stderr
+    # three kernel modules: the built-ins, Halving, the edited Halving
+    assert info.returncode == 0 and "kernels: 3" in info.stdout, info.stdout + info.stderr
     clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert clear.returncode == 0 and not cache.exists()
@@ -286,7 +286,8 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
 
 def test_examples_run(tmp_path):
     """examples/: AdaBelief equals the paper's Algorithm 2 as a numpy loop and gets a report;
-    LAMB's whole-vector rule equals its numpy loop."""
+    LAMB's whole-vector rule equals its numpy loop; the warm-up schedule's lr table is the
+    Transformer paper's formula."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "adabelief.py"), "--out",
                            str(tmp_path / "ab")], cwd=tmp_path, env=env, capture_output=True,
@@ -299,4 +300,10 @@ def test_examples_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LAMB vs numpy: max relative difference" in proc.stdout
     diff = float(proc.stdout.split("max relative difference")[1].split()[0])
+    assert diff < 1e-12
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "warmup_schedule.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "peak lr 0.05 at step 49" in proc.stdout
+    diff = float(proc.stdout.split("from the formula")[1].split(";")[0])
     assert diff < 1e-12

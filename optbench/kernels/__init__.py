@@ -22,7 +22,8 @@ KERNEL_DIR = Path(__file__).resolve().parent
 
 
 def kernel_source_hash() -> str:
-    """SHA-256 over every kernel source file: the cache's freshness stamp."""
+    """SHA-256 over every kernel source file: the cache's freshness stamp (read once per
+    process by ``source_stamp``)."""
     digest = hashlib.sha256()
     for path in sorted(KERNEL_DIR.glob("*.py")):
         digest.update(path.name.encode())
@@ -49,7 +50,7 @@ def _locator_class(caching):
             return self._cache_path
 
         def get_source_stamp(self):
-            return _source_stamp()
+            return source_stamp()
 
         @classmethod
         def from_function(cls, py_func, py_file):
@@ -75,7 +76,8 @@ def template(decorator: str):
 _STAMP: list = []
 
 
-def _source_stamp() -> str:
+def source_stamp() -> str:
+    """``kernel_source_hash()`` as this process first read it."""
     if not _STAMP:
         _STAMP.append(kernel_source_hash())
     return _STAMP[0]

@@ -52,7 +52,7 @@ only when the CUDA backend is asked for.
 """
 import math
 
-from numba import config, cuda, float64, int64, njit
+from numba import config, cuda, float64, int64
 from numba.cuda.core import caching as cuda_caching
 
 from . import register_locator, template
