@@ -1,6 +1,6 @@
 """Learning-rate schedule specifications, with torch.optim.lr_scheduler's names and keywords.
 
-A spec holds parameters only; the formulas live once, in :mod:`optbench.kernels.schedules`,
+A spec holds parameters only; the formulas live once, in :mod:`optbench.schedule_tables`,
 shared by the CPU and CUDA engines. Every class takes torch's keywords and defaults minus
 ``optimizer``, ``last_epoch`` and ``verbose``; the optimizer's own lr plays the part of
 torch's ``initial_lr`` / ``base_lrs``.
@@ -31,7 +31,7 @@ import re
 
 import numpy as np
 
-from .kernels import schedules as ks
+from . import schedule_tables as ks
 from .spec import Registry, Spec, boolean, choice, integer, real
 
 REGISTRY = Registry("schedule")

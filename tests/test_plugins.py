@@ -305,5 +305,5 @@ def test_examples_run(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "peak lr 0.05 at step 49" in proc.stdout
-    diff = float(proc.stdout.split("from the formula")[1].split(";")[0])
+    diff = float(proc.stdout.split("from the formula")[1].split()[0])
     assert diff < 1e-12

@@ -3,7 +3,7 @@
 ``tests/reference/schedules.npz`` is written by ``scripts/make_reference_schedules.py`` from
 torch.optim.lr_scheduler 2.13 (float64), optax.warmup_cosine_decay_schedule (x64) and the
 Keras InverseTimeDecay formula; see that script. Here ``Schedule.tables`` (the njit kernels in
-``optbench.kernels.schedules``) is compared with every stored trace at rtol 1e-12, and
+``optbench.schedule_tables``) is compared with every stored trace at rtol 1e-12, and
 ReduceLROnPlateau is replayed through the engine's ``plateau_update`` on the stored losses.
 No torch or jax is imported.
 """

@@ -1,4 +1,8 @@
-"""Learning-rate and momentum schedules, written once as device-safe ``@njit`` functions.
+"""Learning-rate and momentum schedule tables, computed on the host before a run.
+
+Kernels read the tables these functions fill (one lr and momentum per step), never the
+functions themselves, so this module lives outside ``optbench.kernels``: editing it leaves
+every compiled kernel valid.
 
 Two layers:
 
@@ -14,8 +18,7 @@ Two layers:
 
 Everything here is scalars and preallocated arrays in, nothing allocated, no exceptions
 (``error_model="numpy"``: a division by zero gives inf/nan instead of raising; the Python
-side refuses such configurations before they get here), so numba-cuda can compile the same
-functions as device functions.
+side refuses such configurations before they get here).
 
 Table convention (n_steps + 1 entries): entry k is what torch's ``param_groups[0]['lr']``
 holds after k calls of ``scheduler.step()``, i.e. the lr applied in optimizer step k; the
