@@ -53,6 +53,8 @@ TARGETS = {
 }
 #: per-lane step coefficients every kernel provides at least (the built-in rules use 3)
 MIN_COEF_SLOTS = 3
+#: the problem code of a kernel's user problem (built-in families are numbered below it)
+PLUGIN_PROBLEM_CODE = 1000
 _KW = "error_model='numpy'"
 _LOCK = threading.Lock()
 
@@ -86,6 +88,11 @@ class Kernel(Layout):
         """The dispatch code of ``optimizer``'s rule in this kernel."""
         return self.definitions.index(definition_of(optimizer))
 
+    @staticmethod
+    def problem_code(problem) -> int:
+        """The code the kernel knows ``problem``'s family by."""
+        return PLUGIN_PROBLEM_CODE if problem.is_plugin() else problem.code
+
     def __getattr__(self, name):
         return getattr(self.module, name)
 
@@ -100,24 +107,25 @@ def definitions_of(optimizers) -> tuple:
     return tuple(sorted({definition_of(o) for o in optimizers}, key=definition_name))
 
 
-def kernel_for(optimizers, target: str) -> Kernel:
+def kernel_for(optimizers, target: str, problem: type | None = None) -> Kernel:
     """The kernel of ``target`` ("cpu", "vector", "cuda") for the rules of ``optimizers``
-    (specs or classes), generated and imported on first use, then cached on disk."""
-    return _kernel(definitions_of(optimizers), target)
+    (specs or classes), generated and imported on first use, then cached on disk. With
+    ``problem`` (a user's problem class, CPU only) the kernel runs that problem alone."""
+    return _kernel(definitions_of(optimizers), target, problem)
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(definitions: tuple, target: str) -> Kernel:
-    for definition in definitions:
+def _kernel(definitions: tuple, target: str, problem: type | None = None) -> Kernel:
+    for definition in (*definitions, *([problem] if problem else [])):
         check_names(definition)
-    source = kernel_source(definitions, target)
+    source = kernel_source(definitions, target, problem)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"optbench_{target}_kernel_{digest}"
     path = kernel_dir() / f"{name}.py"
     with _LOCK:
         if not path.exists():
-            for definition in definitions:  # a cached module passed these checks
-                check_compiles(definition)
+            for definition in (*definitions, *([problem] if problem else [])):
+                check_compiles(definition)  # a cached module passed these checks
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(source, encoding="utf-8")
@@ -127,19 +135,26 @@ def _kernel(definitions: tuple, target: str) -> Kernel:
             module = importlib.util.module_from_spec(spec)
             for i, definition in enumerate(definitions):  # any class: local, __main__, ...
                 setattr(module, f"_definition_{i}", definition)
+                for fn_name in ("update", "coefficients"):
+                    if getattr(definition, fn_name, None) is not None:
+                        setattr(module, f"_{fn_name}_{i}", compiled_rule(definition, fn_name))
+            if problem is not None:
+                module._problem = compiled_rule(problem, "value_and_grad")
             sys.modules[name] = module
             spec.loader.exec_module(module)
     return Kernel(sys.modules[name], definitions, target)
 
 
-def cpu_kernel_groups(definitions) -> list:
-    """The definitions each CPU kernel holds: every built-in one together (when the plan uses
-    any), then each user definition alone."""
+def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
+    """The definitions each CPU kernel holds: the built-in ones together (every built-in,
+    or with ``every_builtin`` False, as for a user problem's kernels, those of
+    ``definitions``), then each user definition alone."""
     from .optimizers import REGISTRY
 
     groups = [(d,) for d in definitions if is_plugin(d)]
-    if len(groups) < len(definitions):
-        groups.insert(0, definitions_of(REGISTRY.values()))
+    builtins = [d for d in definitions if not is_plugin(d)]
+    if builtins:
+        groups.insert(0, definitions_of(REGISTRY.values() if every_builtin else builtins))
     return groups
 
 
@@ -175,7 +190,8 @@ def _source_files(definition) -> set:
 
 
 def _rule_functions(definition) -> dict:
-    return {name: getattr(definition, name) for name in ("update", "coefficients", "rule")
+    return {name: getattr(definition, name)
+            for name in ("update", "coefficients", "rule", "value_and_grad")
             if getattr(definition, name, None) is not None}
 
 
@@ -214,8 +230,11 @@ def _hyper_scalars(definition) -> tuple:
 
 
 def _rule_parts(definition) -> list:
-    """(function name, names it may take, values it returns) of a per-coordinate rule."""
-    if definition.update is None:
+    """(function name, names it may take, values it returns) of a per-coordinate rule or a
+    user problem's ``value_and_grad``."""
+    if getattr(definition, "value_and_grad", None) is not None:
+        return [("value_and_grad", ("x", "g", "data"), 1)]
+    if getattr(definition, "update", None) is None:
         return []
     parts = [("update", update_names(definition), 1 + len(definition.state))]
     if definition.coefficients is not None:
@@ -236,25 +255,41 @@ def check_names(definition) -> None:
                                 f"(known: {', '.join(allowed)})")
 
 
+_COMPILED: dict = {}
+
+
+def compiled_rule(definition, fn_name):
+    """The ``@njit`` dispatcher of a per-coordinate rule's function, one per process: the
+    check's compilation is reused by the kernel (same float64 signature)."""
+    from numba import njit
+
+    key = (definition, fn_name)
+    if key not in _COMPILED:
+        _COMPILED[key] = njit(error_model="numpy")(plain_function(getattr(definition, fn_name)))
+    return _COMPILED[key]
+
+
 def check_compiles(definition) -> None:
     """Refuse (one-line TypeError) a rule numba cannot compile on float64 scalars, or one
     returning the wrong number of values."""
-    from numba import njit, types
+    from numba import types
     from numba.core.errors import NumbaError
 
-    booleans = {n for n in _hyper_scalars(definition) if _is_bool(definition, n)}
-    for fn_name, _, n_out in _rule_parts(definition):
+    parts = _rule_parts(definition)
+    booleans = set() if parts[:1] and parts[0][0] == "value_and_grad" else {
+        n for n in _hyper_scalars(definition) if _is_bool(definition, n)}
+    for fn_name, _, n_out in parts:
         where = _where(definition, fn_name)
-        fn = plain_function(getattr(definition, fn_name))
-        signature = tuple(types.boolean if a in booleans else types.float64
-                          for a in _arguments(fn))
-        compiled = njit(error_model="numpy")(fn)
+        signature = tuple(types.float64[:] if fn_name == "value_and_grad" else
+                          types.boolean if a in booleans else types.float64
+                          for a in _arguments(getattr(definition, fn_name)))
+        compiled = compiled_rule(definition, fn_name)
         try:
             compiled.compile(signature)
         except NumbaError as exc:
             first = next((line for line in str(exc).splitlines() if line.strip()), "")
             raise TypeError(f"{where} does not compile with numba: {first.strip()}") from None
-        returned = compiled.nopython_signatures[0].return_type
+        returned = compiled.overloads[signature].signature.return_type
         count = len(returned) if isinstance(returned, types.BaseTuple) else 1
         if count != n_out:
             raise TypeError(f"{where} returns {count} value(s), expected {n_out}")
@@ -270,23 +305,29 @@ def _is_bool(definition, scalar) -> bool:
 # ---- source generation -----------------------------------------------------------------
 
 
-def kernel_source(definitions: tuple, target: str) -> str:
-    """The text of the kernel module of ``target`` for ``definitions``."""
+def kernel_source(definitions: tuple, target: str, problem: type | None = None) -> str:
+    """The text of the kernel module of ``target`` for ``definitions`` (and a user's
+    ``problem``)."""
     templates = [_resolve(ref) for ref in TARGETS[target]]
     layout = Layout(definitions)
+    plugins = [d for d in definitions if is_plugin(d)] + ([problem] if problem else [])
+    names = ", ".join(map(definition_name, (*definitions, *([problem] if problem else []))))
     lines = [
-        f'"""optbench {target} kernel for {", ".join(map(definition_name, definitions))}.',
+        f'"""optbench {target} kernel for {names}.',
         "",
         "Generated by optbench.codegen; never edited. Inputs:",
         f"  optbench kernel sources {source_stamp()}",
-        *(f"  {definition_name(d)} {source_hash(d)}" for d in definitions if is_plugin(d)),
+        *(f"  {definition_name(d)} {source_hash(d)}" for d in plugins),
         f"  numba {_numba_version()}",
         '"""',
+        "import math",
+        "",
         "from numba import njit",
-        "from optbench.codegen import plain_function",
     ]
     defined = {"optimizer_init", "optimizer_step", "STATE_SLOTS", "SCALAR_SLOTS",
-               "COEF_SLOTS", "njit", "plain_function", *(t.__name__ for t in templates)}
+               "COEF_SLOTS", "njit", "math", *(t.__name__ for t in templates)}
+    if problem is not None:
+        defined |= {"problem_block_loss_grad", "problem_sample_grad", "problem_project"}
     imports = {}
     for fn in templates:
         for name in _global_names(fn):
@@ -300,6 +341,8 @@ def kernel_source(definitions: tuple, target: str) -> str:
     for i, definition in enumerate(definitions):
         lines += _rule_source(i, definition)
     lines += _dispatch_source(definitions)
+    if problem is not None:
+        lines += _problem_source(problem)
     for fn in templates:
         lines += ["", "", f"@{fn.kernel_decorator}", *_body(fn)]
     return "\n".join(lines) + "\n"
@@ -356,6 +399,21 @@ def _dispatch_source(definitions) -> list:
     return init + step
 
 
+def _problem_source(problem) -> list:
+    """The engine's problem hooks for a kernel that runs one user problem."""
+    return [
+        "", "", f"# _problem: {problem.__qualname__}.value_and_grad, compiled (codegen.compiled_rule)",
+        f"@njit({_KW})", "def problem_block_loss_grad(code, p, X, G, W, F, grad):",
+        f'    """{problem.__qualname__}: f and grad f of every lane."""',
+        "    for b in range(X.shape[1]):", "        F[b] = _problem(X[:, b], G[:, b], p)",
+        "", "", f"@njit({_KW})",
+        "def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):",
+        '    """No minibatches: the exact gradient stays."""', "    return math.nan",
+        "", "", f"@njit({_KW})", "def problem_project(code, p, X):",
+        '    """Unconstrained."""', "    return",
+    ]
+
+
 def _initial(definition, value) -> str:
     if isinstance(value, str):
         return f"hp[{definition.slot_of(value)}]"
@@ -374,11 +432,8 @@ def _rule_source(i, definition) -> list:
     coefs = list(definition.coefficient_names)
     step_state = list(definition.step_state)
     momentum = definition.slot_names[1]
-    lines = [f"_update_{i} = njit({_KW})(plain_function(_definition_{i}.update))"]
-    if definition.coefficients is not None:
-        lines.append(f"_coefficients_{i} = njit({_KW})"
-                     f"(plain_function(_definition_{i}.coefficients))")
-    lines += ["", "", f"@njit({_KW})", f"def _step_{i}(hp, lr, mom, t, X, G, S, SC, C):",
+    lines = [f"# _update_{i}, _coefficients_{i}: its functions, compiled (codegen.compiled_rule)",
+             "", "", f"@njit({_KW})", f"def _step_{i}(hp, lr, mom, t, X, G, S, SC, C):",
               f'    """{definition.__qualname__}: the per-coordinate update over a block."""',
               "    d, nb = X.shape"]
     for slot, name in enumerate(definition.slot_names):

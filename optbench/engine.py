@@ -39,11 +39,27 @@ class Packed:
 
     def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES, kernel=None):
         """``kernel``: one compiled kernel holding every rule of the plan (CUDA); default the
-        CPU kernels of ``codegen.cpu_kernel_groups`` (``self.kernels``), block blk run by
-        ``self.kernels[self.block_kernel[blk]]``, its rule's code in that kernel in I_OPT."""
+        CPU kernels of ``codegen.cpu_kernel_groups``, one more per user problem
+        (``self.kernels``): block blk runs in ``self.kernels[self.block_kernel[blk]]``, with
+        its rule's and its problem's codes in that kernel in I_OPT and I_PROB."""
         definitions = definitions_of(plan.optimizers)
-        self.kernels = ([kernel] if kernel else
-                        [kernel_for(g, "cpu") for g in cpu_kernel_groups(definitions)])
+        self.kernels = [kernel] if kernel else []
+        rule_groups = {False: cpu_kernel_groups(definitions),  # keyed by "user problem"
+                       True: cpu_kernel_groups(definitions, every_builtin=False)}
+        owners: dict = {}
+
+        def owner(optimizer, problem) -> int:
+            """Index in self.kernels of the kernel running this optimizer on this problem."""
+            if kernel:
+                return 0
+            group = next(g for g in rule_groups[problem.is_plugin()]
+                         if type(optimizer).definition() in g)
+            key = (group, type(problem) if problem.is_plugin() else None)
+            if key not in owners:
+                owners[key] = len(self.kernels)
+                self.kernels.append(kernel_for(group, "cpu", key[1]))
+            return owners[key]
+
         layout = kernel or Layout(definitions)
         trials = plan.trials[start:stop]
         n = len(trials)
@@ -92,12 +108,10 @@ class Packed:
             problem = plan.problems[t.problem]
             optimizer = plan.optimizers[t.optimizer]
             im = self.bmeta[blk]
-            owner = next(k for k, kern in enumerate(self.kernels)
-                         if type(optimizer).definition() in kern.definitions)
-            self.block_kernel[blk] = owner
-            im[ke.I_OPT] = self.kernels[owner].code(optimizer)
+            k = self.block_kernel[blk] = owner(optimizer, problem)
+            im[ke.I_OPT] = self.kernels[k].code(optimizer)
             im[ke.I_SCHED_ROW] = rows[pair]
-            im[ke.I_PROB] = problem.code
+            im[ke.I_PROB] = self.kernels[k].problem_code(problem)
             im[ke.I_DIM] = problem.dim
             im[ke.I_PROB_OFF] = prob_off[t.problem]
             im[ke.I_PROB_LEN] = problem.data.size
@@ -228,27 +242,27 @@ def run_blocks(packed: Packed, threads: int | None = None) -> None:
         future.result()
 
 
-_WARM: dict = {}  # (dtype, kernel module) -> the first call's figures in this process
+_WARM: dict = {}  # (dtype, kernel module) -> whether its first call here loaded it from disk
 
 
 def warm_up(plan: Plan) -> dict:
-    """Compile (or load from cache) the kernels of this plan's rules for its dtype, timed on
-    their own. Once per process, kernel and dtype: later runs reuse the first figures."""
-    figures, loaded = {}, True
-    for optimizer in {type(o).definition(): o for o in plan.optimizers}.values():
-        tiny = Plan(problems=plan.problems[:1], optimizers=[optimizer], schedules=None,
-                    seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
-        packed = Packed(tiny, 0, 1)
-        (kernel,) = packed.kernels
-        key = (plan.dtype, kernel.module.__name__)
-        if key not in _WARM:
-            before = sum(kernel.run_blocks.stats.cache_hits.values())
-            t0 = time.perf_counter()
-            run_blocks(packed, threads=1)
-            _WARM[key] = {"jit_seconds": time.perf_counter() - t0,
-                          "cache_hit": sum(kernel.run_blocks.stats.cache_hits.values()) > before}
-            loaded = False
-        figures[key] = _WARM[key]
-    return {"jit_seconds": sum(f["jit_seconds"] for f in figures.values()),
-            "cache_hit": all(f["cache_hit"] for f in figures.values()),
-            "already_loaded": loaded, "kernels": len(figures)}
+    """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
+    on their own: one step of a tiny plan with one optimizer per rule and one problem per
+    kernel kind packs into the same kernels. Once per process and kernel."""
+    problems = {type(p) if p.is_plugin() else None: p for p in plan.problems}
+    optimizers = {type(o).definition(): o for o in plan.optimizers}
+    tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
+                schedules=None, seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
+    packed = Packed(tiny, 0, tiny.n_trials)
+    keys = [(plan.dtype, kernel.module.__name__) for kernel in packed.kernels]
+    if all(key in _WARM for key in keys):
+        return {"jit_seconds": 0.0, "cache_hit": all(_WARM[k] for k in keys),
+                "already_loaded": True, "kernels": len(keys)}
+    hits = [sum(k.run_blocks.stats.cache_hits.values()) for k in packed.kernels]
+    t0 = time.perf_counter()
+    run_blocks(packed, threads=1)
+    seconds = time.perf_counter() - t0
+    for key, kernel, before in zip(keys, packed.kernels, hits):
+        _WARM.setdefault(key, sum(kernel.run_blocks.stats.cache_hits.values()) > before)
+    return {"jit_seconds": seconds, "cache_hit": all(_WARM[k] for k in keys),
+            "already_loaded": False, "kernels": len(keys)}

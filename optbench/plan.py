@@ -166,10 +166,16 @@ class Plan:
         }
 
     def plugins(self) -> dict:
-        """``module:object`` -> record (``optimizers.plugin_record``) of each user optimizer
-        class in the plan: what a manifest stores so that reading never imports user code."""
-        return {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
-                if not type(o).__module__.startswith("optbench.")}
+        """``module:object`` -> record (``optimizers.plugin_record``,
+        ``problems.base.plugin_record``) of each user optimizer and problem class in the
+        plan: what a manifest stores so that reading never imports user code."""
+        from .problems.base import plugin_record
+
+        out = {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
+               if not type(o).__module__.startswith("optbench.")}
+        for cls in {type(p) for p in self.problems if not type(p).__module__.startswith("optbench.")}:
+            out[cls.type_name()] = plugin_record(cls, [p for p in self.problems if type(p) is cls])
+        return out
 
     def config_hash(self) -> str:
         text = json.dumps(self.config(), sort_keys=True)
@@ -182,16 +188,19 @@ class Plan:
         imported."""
         from . import schedules as sched_mod
 
-        def optimizer(data):
+        from .problems.base import stored_problem
+
+        def spec(data, base, stand_in):
             name = data["type"]
             if ":" not in name:
-                return opt_mod.Optimizer.from_dict(data)
+                return base.from_dict(data)
             params = {k: v for k, v in data.items() if k != "type"}
-            return opt_mod.stored_optimizer(name, (plugins or {}).get(name, {}))(**params)
+            return stand_in(name, (plugins or {}).get(name, {}))(**params)
 
         return cls(
-            problems=[prob_mod.Problem.from_dict(d) for d in config["problems"]],
-            optimizers=[optimizer(d) for d in config["optimizers"]],
+            problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
+            optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
+                        for d in config["optimizers"]],
             schedules=[sched_mod.Schedule.from_dict(d) for d in config["schedules"]],
             seeds=config["seeds"], steps=config["steps"], record=config["record"],
             record_every=config["record_every"], record_points=config["record_points"],

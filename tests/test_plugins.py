@@ -286,8 +286,9 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
 
 def test_examples_run(tmp_path):
     """examples/: AdaBelief equals the paper's Algorithm 2 as a numpy loop and gets a report;
-    LAMB's whole-vector rule equals its numpy loop; the warm-up schedule's lr table is the
-    Transformer paper's formula."""
+    LAMB's whole-vector rule equals its numpy loop; the user problem converges within
+    gradient descent's rate; the warm-up schedule's lr table is the Transformer paper's
+    formula."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "adabelief.py"), "--out",
                            str(tmp_path / "ab")], cwd=tmp_path, env=env, capture_output=True,
@@ -301,9 +302,97 @@ def test_examples_run(tmp_path):
     assert "LAMB vs numpy: max relative difference" in proc.stdout
     diff = float(proc.stdout.split("max relative difference")[1].split()[0])
     assert diff < 1e-12
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "user_problem.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "gradient descent within its linear-rate bound: True" in proc.stdout
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "warmup_schedule.py")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "peak lr 0.05 at step 49" in proc.stdout
     diff = float(proc.stdout.split("from the formula")[1].split()[0])
     assert diff < 1e-12
+
+
+# ---- a user's problem ------------------------------------------------------------------
+
+def _user_problem():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from user_problem import LeastSquaresOn
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    return LeastSquaresOn
+
+
+def test_user_problem_steps_equal_a_numpy_loop_and_reach_its_optimum():
+    """Gradient descent on the user's data: the first steps equal x - lr A^T(Ax - b)/n in
+    numpy (to round-off: numpy sums in another order), and it converges to lstsq's x*."""
+    problem = _user_problem()(n=30, dim=4, seed=3)
+    A, b = problem.matrices()
+    lr = 1.0 / problem.L
+    res = optbench.run([problem, Quadratic(dim=4)], [SGD(lr=lr), Adam(lr=0.05)], steps=400,
+                       seeds=2, record=("x", "suboptimality"))
+    x = res.trace("x")[0]
+    for k in range(5):
+        expected = x[k] - lr * (A.T @ (A @ x[k] - b)) / problem.n
+        np.testing.assert_allclose(x[k + 1], expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(x[-1], problem.minimizers[0], rtol=1e-9, atol=1e-12)
+    assert res.trials["final_suboptimality"][0] < 1e-14
+    assert np.isfinite(res.trace("suboptimality")).all()
+    f, g = problem.loss_grad(np.zeros(4))
+    assert f == pytest.approx(0.5 * b @ b / problem.n)
+    np.testing.assert_allclose(g, -A.T @ b / problem.n, rtol=1e-12)
+
+
+def test_user_problem_on_cuda_is_a_one_line_error():
+    from optbench import cuda_backend
+    from optbench.plan import Plan
+
+    plan = Plan(problems=[_user_problem()()], optimizers=[SGD()], schedules=None, seeds=1,
+                steps=2, record=("loss",), dtype="float64")
+    with pytest.raises(ValueError, match=r"^user_problem:LeastSquaresOn: user problems run on "
+                                         r"the CPU backend only \(backend='cpu'\)$"):
+        cuda_backend.pack(plan, 0, 1, "thread")
+
+
+def test_user_problem_in_a_suite_reads_back_without_its_code(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "userprob.py").write_text((ROOT / "examples" / "user_problem.py").read_text())
+    (work / "s.toml").write_text('name = "p"\n[run]\nsteps = 50\nseeds = 2\n'
+                                 '[[problems]]\ntype = "userprob:LeastSquaresOn"\ndim = [3, 4]\n'
+                                 '[[optimizers]]\ntype = "SGD"\nlr = 0.05\n')
+    out = tmp_path / "run"
+    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path,
+                tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    (work / "userprob.py").unlink()
+    res = optbench.load(out)
+    assert "userprob" not in sys.modules
+    dims = [p.dim for p in res.plan.problems]
+    assert dims == [3, 4] and all(np.isfinite(p.f_star) for p in res.plan.problems)
+    assert res.plan.problems[1].minimizers.shape == (1, 4)
+    assert np.all(res.trials["final_suboptimality"] >= 0.0)
+
+
+def test_user_problem_with_a_broken_function_is_a_one_line_error(tmp_path, monkeypatch):
+    from optbench.problems import Problem
+
+    class Broken(Problem):
+        dim = 2
+
+        def __init__(self):
+            self._store(locals())
+
+        def _build(self):
+            return dict(data=np.zeros(1), x0_low=-1.0, x0_high=1.0)
+
+        @staticmethod
+        def value_and_grad(x, g, data, extra):
+            return 0.0
+
+    monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path))
+    with pytest.raises(TypeError, match=r"Broken.value_and_grad \(.*\): unknown argument "
+                                        r"'extra' \(known: x, g, data\)$"):
+        optbench.run(Broken(), SGD(), steps=2)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from functools import cached_property
 
 import numpy as np
@@ -14,20 +15,33 @@ REGISTRY = Registry("problem")
 
 
 class Problem(Spec):
-    """Base class. Subclasses set ``code`` and implement ``_build()``.
+    """Base class. Subclasses implement ``_build()`` and have a ``dim``; built-ins set
+    ``code`` (their family in ``optbench.kernels.problems``), a user's problem gives
+    ``value_and_grad`` instead.
 
     ``_build()`` returns a dict with ``data`` (the kernel's parameter vector), and optionally
     ``work`` (scratch length), ``minimizers`` (k x d), ``f_star``, ``L``, ``mu``,
     ``x0_low`` / ``x0_high`` (the box the default start points are drawn from, uniformly).
+
+    ``value_and_grad(x, g, data) -> f`` (a user's problem, ``@staticmethod``): f(x), writing
+    grad f(x) into ``g``, for one point; a plain numba-compilable function of the 1-D arrays
+    x, g and ``data`` (what ``_build`` returned), compiled into the kernels of the plans that
+    use it (``optbench.codegen``). Noise options work as for built-ins; minibatches do not.
     """
 
     registry = REGISTRY
-    code: int
+    code: int = -1
+    value_and_grad = None
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        if not cls.__name__.startswith("_"):  # private helper bases stay unregistered
-            REGISTRY.register(cls)
+        if cls.__module__.startswith("optbench.") and not cls.__name__.startswith("_"):
+            REGISTRY.register(cls)  # private helper bases and users' problems stay unregistered
+
+    @classmethod
+    def is_plugin(cls) -> bool:
+        """True for a user's problem (its own ``value_and_grad``)."""
+        return cls.value_and_grad is not None
 
     def _build(self) -> dict:
         raise NotImplementedError
@@ -122,6 +136,11 @@ class Problem(Spec):
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"{type(self).__name__}: x must have shape ({self.dim},), got {x.shape}")
+        if self.is_plugin():
+            from ..codegen import compiled_rule
+
+            g = np.empty_like(x)
+            return float(compiled_rule(type(self), "value_and_grad")(x, g, self.data)), g
         return evaluate(self.code, self.data, x, self.work_size)
 
     def loss(self, x) -> float:
@@ -129,6 +148,58 @@ class Problem(Spec):
 
     def grad(self, x) -> np.ndarray:
         return self.loss_grad(x)[1]
+
+
+def plugin_record(cls, instances) -> dict:
+    """What a run directory records of a user's problem class: source hash and files,
+    defaults, and per instance (by its spec key) what analysis reads: dim, f*, L, mu and
+    the known minimizers."""
+    from ..codegen import _source_files, source_hash
+    from ..spec import _plain
+
+    if "record" in cls.__dict__:  # a stand-in read back from a run directory
+        return cls.record
+    return {"source_sha256": source_hash(cls), "files": sorted(_source_files(cls)),
+            "defaults": {k: _plain(v) for k, v in cls.defaults().items()},
+            "instances": {p.key(): {"dim": p.dim, "f_star": p.f_star, "L": p.L, "mu": p.mu,
+                                    "minimizers": p.minimizers.tolist()} for p in instances}}
+
+
+_STORED: dict = {}
+
+
+def stored_problem(type_name: str, record: dict) -> type:
+    """A stand-in for a user's problem class named ``"module:object"`` in a run directory,
+    built from the manifest's record without importing the user's code: it labels, hashes
+    and answers dim, f*, L, mu and minimizers like the original, and cannot run."""
+    key = (type_name, repr(record))
+    if key not in _STORED:
+        module, _, qualname = type_name.partition(":")
+        defaults = record.get("defaults", {})
+
+        def __init__(self, **params):
+            self._store({**defaults, **params})
+
+        __init__.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+               for k, v in defaults.items()])
+
+        def instance(self):
+            return record.get("instances", {}).get(self.key(), {})
+
+        def _build(self):
+            built = instance(self)
+            return dict(data=np.zeros(1), minimizers=built.get("minimizers", []),
+                        f_star=np.nan if built.get("f_star") is None else built["f_star"],
+                        L=built.get("L"), mu=built.get("mu"))
+
+        namespace = {"__init__": __init__, "__module__": module, "__qualname__": qualname,
+                     "record": record, "_build": _build}
+        if "dim" not in defaults:
+            namespace["dim"] = property(lambda self: int(instance(self).get("dim", 0)))
+        _STORED[key] = type(qualname.rsplit(".", 1)[-1], (Problem,), namespace)
+    return _STORED[key]
 
 
 # ---- shared argument checks ------------------------------------------------------------
