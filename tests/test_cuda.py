@@ -256,6 +256,32 @@ def _main_ptx():
                     "entry": ".entry _ZN" in ptx and f"{len(name)}{name}" in ptx,
                     "barrier": "bar.sync" in ptx,
                     "assemble_seconds": round(time.perf_counter() - t0, 2), **sass}), flush=True)
+    # user rules (tests/plugin_rules.py) compile to PTX inside the same kernels
+    from plugin_rules import Counted, HeavyBall, PlainAdam
+
+    plan = Plan(problems=[P.Rosenbrock()], optimizers=[PlainAdam(), HeavyBall(), Counted()],
+                schedules=None, seeds=[0], steps=2, record=("loss",), dtype="float64")
+    packed = pack(plan, 0, 1, "thread")
+    sig = tuple(numba.typeof(a) for a in kernel_args(packed, "thread"))
+    dispatcher = kernel(packed, "thread")
+    ptx, _ = cuda.compile_ptx(dispatcher.py_func, sig, cc=(8, 0))
+    sass = _assemble(ptx, (8, 0), dispatcher.py_func.__name__)
+    print(json.dumps({"plugin": True, "ptx_bytes": len(ptx), **sass}), flush=True)
+
+
+def _main_plugin_sim():
+    """User rules (tests/plugin_rules.py) in the simulator, thread and block mode, against
+    the CPU: one JSON line per mode."""
+    from plugin_rules import Counted, HeavyBall, PlainAdam
+
+    from optbench import problems as P
+
+    base = dict(problems=[P.Rosenbrock(dim=3), P.Quadratic(dim=4)],
+                optimizers=[PlainAdam(lr=0.02), HeavyBall(lr=0.01, start=0.1), Counted()],
+                steps=20, seeds=2, record=("loss", "x"))
+    for mode in ("thread", "block"):
+        summary = compare(dict(base, cuda_mode=mode), "cuda", RTOL)
+        print(json.dumps({"grid": f"plugins-{mode}", **summary}), flush=True)
 
 
 def _assemble(ptx, cc, name):
@@ -344,6 +370,7 @@ def subprocesses():
         return
     procs = {"ptx": _start("ptx", NUMBA_ENABLE_CUDASIM="0"),
              "sim": _start("sim", NUMBA_ENABLE_CUDASIM="1"),
+             "pluginsim": _start("pluginsim", NUMBA_ENABLE_CUDASIM="1"),
              "simblock": _start("simblock", NUMBA_ENABLE_CUDASIM="1")}
     yield procs
     for proc in procs.values():
@@ -377,6 +404,10 @@ def test_numba_cuda_is_installed():
 def test_kernel_compiles_to_ptx(subprocesses):
     _require_numba_cuda()
     rows = _finish(subprocesses, "ptx")
+    plugin = [r for r in rows if r.get("plugin")]
+    assert len(plugin) == 1 and plugin[0]["ptx_bytes"] > 10_000, plugin
+    assert plugin[0]["cubin_bytes"] > 0, plugin[0].get("error", plugin[0])
+    rows = [r for r in rows if not r.get("plugin")]
     done = {(r["mode"], r["dtype"], tuple(r["cc"])) for r in rows}
     assert done == {(m, d, cc) for m in ("thread", "block") for d in ("float64", "float32")
                     for cc in ((8, 0), (9, 0))}
@@ -411,6 +442,17 @@ def test_simulator_matches_cpu(subprocesses):
     _require_numba_cuda()
     results = _check_grids(_finish(subprocesses, "sim"), grids(), ["thread"])
     assert all(r["bitwise"] for r in results.values()), results
+
+
+def test_user_rules_in_the_simulator_match_cpu(subprocesses):
+    """A user's per-coordinate rules (with coefficients, step state, a boolean and a state
+    starting at a hyper-parameter) run in both CUDA kernels as on the CPU."""
+    _require_numba_cuda()
+    rows = {r["grid"]: r for r in _finish(subprocesses, "pluginsim")}
+    assert set(rows) == {"plugins-thread", "plugins-block"}
+    assert rows["plugins-thread"]["bitwise"], rows["plugins-thread"]
+    assert rows["plugins-block"]["close"], rows["plugins-block"]
+    assert all(r["trajectories"] == 12 for r in rows.values())
 
 
 def test_simulator_block_mode_matches_cpu(subprocesses):
@@ -556,7 +598,7 @@ if __name__ == "__main__":
         sys.exit(MISSING)
     if mode == "ptx":
         _main_ptx()
-    elif mode in ("sim", "simblock"):
+    elif mode in ("sim", "simblock", "pluginsim"):
         from numba import config
 
         if not config.ENABLE_CUDASIM:
@@ -567,6 +609,8 @@ if __name__ == "__main__":
         if mode == "sim":
             _main_compare("cuda", RTOL, {k: dict(kw, cuda_mode="thread")
                                          for k, kw in grids().items()})
+        elif mode == "pluginsim":
+            _main_plugin_sim()
         else:
             _main_warm_up()
             _main_compare("cuda", RTOL, block_grids())
