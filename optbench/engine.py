@@ -1,16 +1,15 @@
-"""Engine: packs a shard of the plan into arrays and runs it in one compiled call.
+"""Engine: packs a shard of the plan into arrays and runs it in compiled calls, one per kernel.
 
 Packing happens once per shard, in Python: trajectories that share a configuration are grouped
-into blocks of lanes; the kernel then runs every block of the shard with no Python per step. Learning-rate/momentum tables are computed once per distinct
+into blocks of lanes; each kernel (``codegen``: built-in rules, each user rule or problem)
+then runs its blocks with no Python per step. Learning-rate/momentum tables are computed once per distinct
 (schedule, optimizer) pair, not per trajectory; ReduceLROnPlateau runs inside the kernel
 because it reacts to each trajectory's own loss.
 """
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
 from .codegen import Layout, cpu_kernel_groups, definitions_of, kernel_for
@@ -214,32 +213,14 @@ def run_shard_cpu(plan: Plan, start: int, stop: int) -> tuple[dict, float]:
     return packed.outputs(plan.record), time.perf_counter() - t0
 
 
-#: chunks of blocks per thread: small enough to even out trajectories that stop early
-CHUNKS_PER_THREAD = 4
-_POOL: dict = {}  # thread count -> its executor
-
-
-def run_blocks(packed: Packed, threads: int | None = None) -> None:
-    """Run every block of a packed shard, each with its definition's kernel: chunks of blocks
-    on ``threads`` threads (default numba's thread count), each chunk one compiled call that
-    releases the GIL. Blocks are independent, so the results are the same for any split and
-    thread count."""
+def run_blocks(packed: Packed) -> None:
+    """Run every block of a packed shard, each with its rule's kernel (one compiled call per
+    kernel, parallel over its blocks on numba's threads)."""
     args = packed.kernel_args()
-    threads = numba.get_num_threads() if threads is None else threads
-    n_chunks = max(1, threads * CHUNKS_PER_THREAD // len(packed.kernels))
-    tasks = []
     for k, kernel in enumerate(packed.kernels):
         blocks = np.flatnonzero(packed.block_kernel == k)
         if blocks.size:
-            tasks += [(kernel, chunk)
-                      for chunk in np.array_split(blocks, min(n_chunks, blocks.size))]
-    if threads <= 1 or len(tasks) <= 1:
-        for kernel, chunk in tasks:
-            kernel.run_blocks(chunk, *args)
-        return
-    pool = _POOL.get(threads) or _POOL.setdefault(threads, ThreadPoolExecutor(threads))
-    for future in [pool.submit(kernel.run_blocks, chunk, *args) for kernel, chunk in tasks]:
-        future.result()
+            kernel.run_blocks(blocks, *args)
 
 
 _WARM: dict = {}  # (dtype, kernel module) -> whether its first call here loaded it from disk
@@ -260,7 +241,7 @@ def warm_up(plan: Plan) -> dict:
                 "already_loaded": True, "kernels": len(keys)}
     hits = [sum(k.run_blocks.stats.cache_hits.values()) for k in packed.kernels]
     t0 = time.perf_counter()
-    run_blocks(packed, threads=1)
+    run_blocks(packed)
     seconds = time.perf_counter() - t0
     for key, kernel, before in zip(keys, packed.kernels, hits):
         _WARM.setdefault(key, sum(kernel.run_blocks.stats.cache_hits.values()) > before)

@@ -5,8 +5,8 @@ grouped into blocks of B lanes stored as (d, B) arrays. ``run_block(blk, ...)`` 
 ``blk`` for ``n_steps`` optimizer steps; the per-step scalars of the rule (bias corrections,
 schedule values) are computed once per block and the inner loops run over lanes, so they
 vectorise. It is device-safe (no allocation, no exceptions): the CPU driver
-(``cpu.run_blocks``, on a pool of threads) calls it for chunks of blocks, the CUDA
-thread-per-trajectory kernel once per thread on one-lane blocks. Its per-lane pieces (``init_lane``, ``schedule_values``, ``check_lane``,
+(``cpu.run_blocks``) calls it inside ``prange`` over blocks, the CUDA thread-per-trajectory
+kernel once per thread on one-lane blocks. Its per-lane pieces (``init_lane``, ``schedule_values``, ``check_lane``,
 ``report_lane``, ``plateau_lane``) are what thread 0 of the CUDA block-per-trajectory kernel
 runs, so the status, record and plateau logic exists once.
 
