@@ -8,7 +8,9 @@ SUITE  ?= problems/standard.toml
 RUN    ?= runs/bench
 PYTEST_ARGS ?=
 
-.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress baseline clean
+BASE   ?= main
+
+.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,10 +48,18 @@ bench-peers: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[peers]"
 	$(PY) benchmarks/bench_peers.py
 
-## make regress: run the smoke suite and compare it with the committed baseline
+## make regress: run the smoke suite and compare it with the committed baseline (speed only
+## when the baseline's machine fingerprint matches this machine's)
 regress: $(STAMP)
 	$(CLI) run problems/smoke.toml --out runs/regress --overwrite --calibrate --quiet
 	$(CLI) compare reports/baseline runs/regress --json runs/regress-compare.json --markdown runs/regress-compare.md
+
+## make regress-speed: time BASE's (default main) and this tree's kernels, interleaved, here
+regress-speed: $(STAMP)
+	git worktree remove --force runs/base-tree 2>/dev/null; rm -rf runs/base-tree; git worktree prune
+	git worktree add --detach runs/base-tree $(BASE)
+	$(PY) -m optbench.compare.paired runs/base-tree . --json runs/regress-speed.json; \
+	  status=$$?; git worktree remove --force runs/base-tree; exit $$status
 
 ## make baseline: refresh reports/baseline/ (commit it when a change in results is intended)
 baseline: $(STAMP)

@@ -69,8 +69,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                         "or by problem dimension (auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--calibrate", action="store_true",
-                   help="also time a fixed reference kernel in this process (for the "
-                        "machine-independent speed check of `optbench compare`)")
+                   help="also time a fixed reference kernel in this process and record the "
+                        "machine's fingerprint (for the speed check of `optbench compare`, "
+                        "made only between equal fingerprints)")
 
     p = sub.add_parser("cache", help="the compiled-kernel cache: its size, or clear it")
     p.add_argument("action", choices=("info", "clear"))

@@ -16,7 +16,7 @@ import pytest
 import optbench
 from optbench.cli import main
 from optbench.compare import Thresholds, compare_runs
-from optbench.compare import stats
+from optbench.compare import machine, paired, stats
 from optbench.compare.baseline import make_baseline
 from optbench.optimizers import SGD, Adam, Adagrad
 from optbench.problems import Quadratic, Rosenbrock
@@ -149,6 +149,7 @@ def test_identical_runs_compare_clean(runs, capsys):
     assert {c["verdict"] for c in data["configurations"]} == {"ok"}
     assert data["speed"]["verdict"] == "ok" and data["speed"]["change"] == 0.0
     for c in data["configurations"]:
+        assert c["equality"] == "bitwise equal"
         for m in c["metrics"].values():
             assert m["effect"] in (0.0, None)
 
@@ -171,6 +172,8 @@ def test_noise_only_differences_raise_no_alarm(split):
     cmp = compare_runs(a, b)
     assert cmp.exit_code == 0, cmp.to_text()
     assert any("seeds differ" in n for n in cmp.notes)
+    assert {c.equality for c in cmp.configs} == {"statistically equal"}
+    assert "0 bitwise equal, 8 statistically equal" in cmp.to_text().splitlines()[0]
 
 
 # ---- bad input: exit 2, one line ----------------------------------------------------------
@@ -276,3 +279,101 @@ def test_exact_rank_test_matches_scipy_and_its_limits():
     assert stats.fisher_worse(3, 3, 0, 3) == pytest.approx(0.05)
     assert stats.fisher_worse(0, 3, 0, 3) == 1.0
     assert stats.significant(0.05000000000000001, 0.05)
+
+
+# ---- speed: same machine only, paired -----------------------------------------------------
+
+def _with_machine(src: Path, dst: Path, **changes) -> Path:
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest["timings"]["machine"].update(changes)
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+def test_calibrated_run_stores_the_machine_fingerprint(runs):
+    fp = json.loads((runs["base"] / "manifest.json").read_text())["timings"]["machine"]
+    assert set(fp) == set(machine.FIELDS) and fp["dtype"] == "float64" and fp["threads"] >= 1
+
+
+def test_other_machine_speed_is_not_comparable_and_does_not_fail(runs, capsys, tmp_path):
+    other = _with_machine(runs["base"], tmp_path / "other", cpu="Some Other CPU", llvmlite="0.1")
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["timings"]["kernel_best_seconds"] *= 3.0  # would be a speed regression
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    rc, out, _ = cli(capsys, runs["base"], other)
+    assert rc == 0, out
+    speed = next(line for line in out.splitlines() if line.startswith("speed: not comparable"))
+    assert "baseline from " in speed and "this run on Some Other CPU" in speed
+    assert "differ: cpu, llvmlite" in speed
+    # the convergence verdict still counts: a worse run from another machine fails
+    worse = tmp_path / "worse"
+    shutil.copytree(runs["worse"], worse)
+    manifest = json.loads((worse / "manifest.json").read_text())
+    manifest["timings"].update({k: v for k, v in json.loads(
+        (other / "manifest.json").read_text())["timings"].items()})
+    (worse / "manifest.json").write_text(json.dumps(manifest))
+    rc, out, _ = cli(capsys, runs["base"], worse)
+    assert rc == 1 and "speed: not comparable" in out
+
+
+def test_committed_baseline_without_fingerprint_passes(runs, capsys):
+    """`make regress` on any machine: the committed baseline's speed is not comparable."""
+    rc, out, _ = cli(capsys, ROOT / "reports" / "baseline", ROOT / "reports" / "baseline")
+    assert rc == 0 and "not comparable: baseline from an unrecorded machine" in out
+
+
+def test_first_screen_is_the_verdict_and_the_table_is_optional(runs, capsys):
+    rc, out, _ = cli(capsys, runs["base"], runs["worse"])
+    lines = out.splitlines()
+    assert rc == 1 and lines[0].startswith("verdict: REGRESSION") and lines[1] == "regressions:"
+    assert "Quadratic(dim=5) / Adam(lr=0.01)" in lines[2]
+    assert not any(line.startswith("problem ") for line in lines)
+    assert len(lines) < 20
+    _, out, _ = cli(capsys, runs["base"], runs["worse"], "--table")
+    assert any(line.startswith("problem ") for line in out.splitlines())
+    assert "ok (bitwise equal)" in out
+
+
+@pytest.mark.parametrize("factor, verdict", [(1.0, "ok"), (1.5, "regression"),
+                                             (1 / 1.5, "improvement")])
+def test_paired_speed_statistic_on_synthetic_samples(factor, verdict):
+    """Noisy pairs (5% log-normal noise, shared slow drifts of the machine's load): equal
+    distributions never alarm, a 1.5x shift always does."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        drift = rng.uniform(1.0, 3.0, 10)
+        base = drift * rng.lognormal(0.0, 0.05, 10)
+        new = factor * drift * rng.lognormal(0.0, 0.05, 10)
+        r = stats.paired_speed(base, new, tolerance=0.2)
+        assert r["verdict"] == verdict, r
+        assert r["interval"][0] <= r["ratio"] <= r["interval"][1]
+
+
+def test_paired_speed_needs_pairs():
+    with pytest.raises(ValueError, match=">= 3 pairs"):
+        stats.paired_speed([1.0, 1.0], [1.0, 1.0], 0.2)
+
+
+def test_paired_check_bad_input_exits_2_with_one_line(capsys, tmp_path):
+    for args in (["nope"], [str(ROOT), str(ROOT), "--suite", str(tmp_path / "none.toml")],
+                 [str(ROOT), str(ROOT), "--pairs", "2"]):
+        assert paired.main(args) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("optbench: error: paired:")
+
+
+def test_planted_changes_still_apply_to_the_kernels():
+    """benchmarks/regress_error_rates.py patches the rules by markers: they must be there."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "regress_error_rates", ROOT / "benchmarks" / "regress_error_rates.py")
+    er = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(er)
+    src = (ROOT / er.RULES).read_text()
+    slow = er.slower_loop(3, 2)(src)
+    assert "for _k in range((d * 3) // 2):" in slow and slow.count("i = _k % d") == 1
+    compile(slow, "rules", "exec")
+    small = er.smaller_step(src)
+    assert small != src and "0.1 * step_size[b]" in small

@@ -7,7 +7,9 @@
 
 Command line: ``optbench compare BASELINE NEW`` (``command.py``); a compact baseline is written
 by ``python -m optbench.compare.baseline RUN DIR`` (``baseline.py``); speed figures come from
-``optbench.run(..., calibrate=True)`` / ``optbench run --calibrate`` (``calibrate.py``).
+``optbench.run(..., calibrate=True)`` / ``optbench run --calibrate`` (``calibrate.py``) and are
+compared only under equal machine fingerprints (``machine.py``). Two commits' speed on one
+machine: ``python -m optbench.compare.paired BASE_TREE [NEW_TREE]`` (``paired.py``).
 """
 from .core import Comparison, Thresholds, compare_runs
 

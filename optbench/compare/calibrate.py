@@ -4,7 +4,8 @@ A run's kernel time alone says little across machines (a CI runner is slower tha
 a busy runner slower than an idle one). ``optbench run --calibrate`` (``run(calibrate=True)``)
 therefore also times a small fixed grid through the same engine and stores it in the manifest
 next to the run's own kernel time. ``optbench compare`` compares the ratio
-``kernel seconds / reference seconds`` of two runs, which cancels the machine's speed.
+``kernel seconds / reference seconds`` of two runs, which cancels part of the machine's speed; the figures are compared only where the machine
+fingerprints (``machine.py``) of the two runs are equal.
 
 Both figures are minima over repeated batches (the minimum is the least disturbed by other
 load), timed alternately: a batch runs the workload as many times as it takes to last at least
@@ -71,6 +72,7 @@ def calibrate(plan, run_shard, kernel_seconds: float, shards_resumed: int = 0,
     the run's own (first) measurement.
     """
     from .. import engine
+    from .machine import fingerprint
 
     ref_plan = reference_plan()
     (warm_up or engine.warm_up)(ref_plan)
@@ -87,4 +89,5 @@ def calibrate(plan, run_shard, kernel_seconds: float, shards_resumed: int = 0,
         # a resumed run's kernel time covers part of it only: no speed figure
         "kernel_best_seconds": None if shards_resumed else min(best),
         "kernel_batches": len(best),
+        "machine": fingerprint(plan.dtype),
     }

@@ -43,6 +43,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the JSON result to FILE")
     parser.add_argument("--markdown", metavar="FILE",
                         help="also write a Markdown summary (for a pull-request comment) to FILE")
+    parser.add_argument("--table", action="store_true",
+                        help="text format: also print the per-configuration table")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
     defaults = Thresholds()
     for flag, name, text in _OPTIONS:
@@ -69,7 +71,7 @@ def run_command(args) -> int:
         Path(args.json).write_text(as_json, encoding="utf-8")
     if args.markdown:
         Path(args.markdown).write_text(cmp.to_markdown(), encoding="utf-8")
-    out = {"text": lambda: cmp.to_text() + "\n", "json": lambda: as_json,
+    out = {"text": lambda: cmp.to_text(args.table) + "\n", "json": lambda: as_json,
            "markdown": cmp.to_markdown}[args.format]()
     sys.stdout.write(out)
     return cmp.exit_code

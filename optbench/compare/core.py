@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import stats
+from . import machine, stats
 from .metrics import common_steps, config_key, trial_metrics
 
 #: the configuration fields two runs must share to be comparable
@@ -81,6 +81,9 @@ class ConfigResult:
     schedule: str
     verdict: str                 # ok | regression | improvement | missing | added
     metrics: dict = field(default_factory=dict)
+    #: for verdict ok: "bitwise equal" (same seeds, identical per-seed values) or
+    #: "statistically equal" (the values differ, no significant and practical change)
+    equality: str = ""
 
 
 @dataclass
@@ -124,13 +127,15 @@ class Comparison:
         counts: dict = {}
         for c in self.configs:
             counts[c.verdict] = counts.get(c.verdict, 0) + 1
+            if c.equality:
+                counts[c.equality] = counts.get(c.equality, 0) + 1
         return {"configurations": len(self.configs), **counts,
                 "speed": self.speed.get("verdict", "n/a")}
 
-    def to_text(self) -> str:
+    def to_text(self, table: bool = False) -> str:
         from .render import text
 
-        return text(self)
+        return text(self, table)
 
     def to_markdown(self) -> str:
         from .render import markdown
@@ -212,7 +217,9 @@ def compare_runs(base, new, thresholds: Thresholds | None = None, speed: bool = 
         verdicts = {m.verdict for m in metrics.values()}
         verdict = ("regression" if "regression" in verdicts else
                    "improvement" if "improvement" in verdicts else "ok")
-        configs.append(ConfigResult(*labels, verdict=verdict, metrics=metrics))
+        equality = ("" if verdict != "ok" else "bitwise equal"
+                    if _bitwise_equal(base, new, mb, mn, rb, rn) else "statistically equal")
+        configs.append(ConfigResult(*labels, verdict=verdict, metrics=metrics, equality=equality))
     if any(c.verdict == "missing" for c in configs):
         notes.append("configurations of the baseline are missing from the new run (a smaller "
                      "grid); refresh the baseline if that is intended")
@@ -235,6 +242,18 @@ def _groups(results) -> dict:
             out[key] = ((str(tr["problem"][i]), str(tr["optimizer"][i]), str(tr["schedule"][i])), [])
         out[key][1].append(i)
     return {k: (labels, np.array(rows)) for k, (labels, rows) in out.items()}
+
+
+def _bitwise_equal(base, new, mb, mn, rb, rn) -> bool:
+    """Same seeds in the same order and identical per-seed results: the final values and
+    status columns of the trials table and every metric (NaN equal to NaN)."""
+    if not np.array_equal(base.trials["seed"][rb], new.trials["seed"][rn]):
+        return False
+    columns = [c for c in base.trials.columns
+               if (c.startswith("final_") or c in ("status", "status_step")) and c in new.trials.columns]
+    pairs = [(np.asarray(base.trials[c])[rb], np.asarray(new.trials[c])[rn]) for c in columns]
+    pairs += [(mb[name][rb], mn[name][rn]) for name in METRICS]
+    return all(np.array_equal(a, b, equal_nan=a.dtype.kind == "f") for a, b in pairs)
 
 
 def _compare_metric(name, mb, mn, rb, rn, th: Thresholds) -> MetricResult:
@@ -291,11 +310,12 @@ def speed_figures(results) -> dict | None:
     return {"kernel_seconds": float(kernel), "reference_seconds": float(ref),
             "ratio": float(kernel) / float(ref),
             "reference_version": (t.get("reference_workload") or {}).get("version"),
-            "threads": (results.manifest.get("provenance") or {}).get("threads")}
+            "machine": t.get("machine")}
 
 
 def compare_speed(base, new, th: Thresholds) -> dict:
-    """Kernel time normalised by the reference workload timed in the same process."""
+    """Kernel time normalised by the reference workload timed in the same process; judged only
+    when both runs come from machines with equal fingerprints (``machine.py``)."""
     fb, fn = speed_figures(base), speed_figures(new)
     if fb is None or fn is None:
         which = " and ".join(w for w, f in (("baseline", fb), ("new run", fn)) if f is None)
@@ -304,12 +324,15 @@ def compare_speed(base, new, th: Thresholds) -> dict:
     if fb["reference_version"] != fn["reference_version"]:
         return {"verdict": "n/a", "baseline": fb, "new": fn,
                 "note": "skipped: the runs were calibrated with different reference workloads"}
+    differ = machine.differences(fb["machine"], fn["machine"])
+    if differ:
+        return {"verdict": "not comparable", "baseline": fb, "new": fn, "differ": differ,
+                "note": f"not comparable: baseline from {machine.describe(fb['machine'])}, this "
+                        f"run on {machine.describe(fn['machine'])} (differ: {', '.join(differ)});"
+                        " compare speed on one machine with the paired check "
+                        "(`make regress-speed`)"}
     change = fn["ratio"] / fb["ratio"] - 1.0
     verdict = ("regression" if change > th.speed_tolerance else
                "improvement" if change < -th.speed_tolerance / (1 + th.speed_tolerance) else "ok")
-    out = {"verdict": verdict, "baseline": fb, "new": fn, "change": change,
-           "tolerance": th.speed_tolerance}
-    if fb["threads"] != fn["threads"]:
-        out["note"] = (f"thread counts differ ({fb['threads']} vs {fn['threads']}); the "
-                       "normalised times are only roughly comparable")
-    return out
+    return {"verdict": verdict, "baseline": fb, "new": fn, "change": change,
+            "tolerance": th.speed_tolerance}

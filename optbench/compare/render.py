@@ -4,9 +4,10 @@ from __future__ import annotations
 import math
 
 MARK = {"ok": "ok", "regression": "REGRESSION", "improvement": "improved", "missing": "MISSING",
-        "added": "new", "n/a": "n/a"}
+        "added": "new", "n/a": "n/a", "not comparable": "not comparable"}
 MD_MARK = {"ok": "✅ ok", "regression": "❌ **regression**", "improvement": "🟢 improved",
-           "missing": "❌ **missing**", "added": "🆕 new", "n/a": "–"}
+           "missing": "❌ **missing**", "added": "🆕 new", "n/a": "–",
+           "not comparable": "– not comparable"}
 
 
 def _final(v, kind):
@@ -63,31 +64,45 @@ def _threshold_line(th) -> str:
             f"+{th.speed_tolerance:.0%}")
 
 
-def text(cmp) -> str:
-    lines = ["optbench compare"] + _header_lines(cmp) + [_threshold_line(cmp.thresholds), ""]
+def text(cmp, table: bool = False) -> str:
+    """The verdict and why on the first lines; the per-configuration table only with ``table``."""
+    s = cmp.summary()
+    lines = [f"verdict: {'REGRESSION' if cmp.regressed else 'ok'} — {_counts(s)}; speed: "
+             f"{s['speed']}"]
+    flagged = _flagged(cmp)
+    if flagged:
+        lines += ["regressions:"] + [f"  {f}" for f in flagged]
+    lines += ["speed: " + _speed_line(cmp.speed)]
+    lines += [f"note: {note}" for note in cmp.notes]
+    lines += [""] + _header_lines(cmp) + [_threshold_line(cmp.thresholds)]
+    if not table:
+        lines.append("per-configuration table: --table, or the --markdown / --json files")
+        return "\n".join(lines)
     w = (22, 28, 14)
     cols = ("final subopt.", "steps to target", "diverged", "rate dec/100")
     head = (f"{'problem':<{w[0]}} {'optimizer':<{w[1]}} {'schedule':<{w[2]}} "
             + " ".join(f"{c:<20}" for c in cols) + " verdict")
-    lines += [head, "-" * len(head)]
+    lines += ["", head, "-" * len(head)]
     kind = cmp.final_kind
     for c in cmp.configs:
         cells = [_cell(c.metrics.get(name), kind, 2 * cmp.steps) for name in ("final", "steps", "diverged", "rate")]
         lines.append(f"{_cut(c.problem, w[0]):<{w[0]}} {_cut(c.optimizer, w[1]):<{w[1]}} "
                      f"{_cut(c.schedule, w[2]):<{w[2]}} "
-                     + " ".join(f"{x:<20}" for x in cells) + f" {MARK[c.verdict]}")
-    flagged = _flagged(cmp)
-    if flagged:
-        lines += ["", "regressions:"] + [f"  {f}" for f in flagged]
-    lines += ["", "speed: " + _speed_line(cmp.speed)]
-    for note in cmp.notes:
-        lines.append(f"note: {note}")
-    s = cmp.summary()
-    lines += ["", f"verdict: {'REGRESSION' if cmp.regressed else 'ok'} "
-              f"({s.get('regression', 0)} regressed, {s.get('missing', 0)} missing, "
-              f"{s.get('improvement', 0)} improved, {s.get('ok', 0)} unchanged of "
-              f"{s['configurations']} configurations; speed {s['speed']})"]
+                     + " ".join(f"{x:<20}" for x in cells) + f" {_verdict(c, MARK)}")
     return "\n".join(lines)
+
+
+def _counts(s) -> str:
+    """'1 regressed, 0 missing, 0 improved, 23 unchanged (20 bitwise equal, 3 statistically
+    equal) of 24 configurations'."""
+    return (f"{s.get('regression', 0)} regressed, {s.get('missing', 0)} missing, "
+            f"{s.get('improvement', 0)} improved, {s.get('ok', 0)} unchanged "
+            f"({s.get('bitwise equal', 0)} bitwise equal, {s.get('statistically equal', 0)} "
+            f"statistically equal) of {s['configurations']} configurations")
+
+
+def _verdict(c, marks) -> str:
+    return marks[c.verdict] + (f" ({c.equality})" if c.equality else "")
 
 
 def _flagged(cmp) -> list:
@@ -142,9 +157,7 @@ def markdown(cmp) -> str:
     title = "❌ regression" if cmp.regressed else "✅ no regression"
     b, n = cmp.baseline, cmp.new
     lines = [f"### optbench compare: {title}", "",
-             f"Suite **{n['name']}**: {s['configurations']} configurations — "
-             f"{s.get('regression', 0)} regressed, {s.get('missing', 0)} missing, "
-             f"{s.get('improvement', 0)} improved, {s.get('ok', 0)} unchanged; "
+             f"Suite **{n['name']}**: {_counts(s)}; "
              f"speed: {MD_MARK.get(s['speed'], s['speed'])}.", "",
              f"Baseline `{(b['git_commit'] or '?')[:12]}` ({len(b['seeds'])} seeds) vs new "
              f"`{(n['git_commit'] or '?')[:12]}` ({len(n['seeds'])} seeds). {_threshold_line(cmp.thresholds)}."]
@@ -166,7 +179,7 @@ def markdown(cmp) -> str:
         cells = [_cell(c.metrics.get(name), cmp.final_kind, 2 * cmp.steps)
                  for name in ("final", "steps", "diverged", "rate")]
         lines.append(f"| {_md(c.problem)} | {_md(c.optimizer)} | {_md(c.schedule)} | "
-                     + " | ".join(_md(x) for x in cells) + f" | {MD_MARK[c.verdict]} |")
+                     + " | ".join(_md(x) for x in cells) + f" | {_verdict(c, MD_MARK)} |")
     lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 

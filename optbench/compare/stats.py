@@ -90,3 +90,29 @@ def min_attainable_p(n_new: int, n_base: int) -> float:
     if n_new == 0 or n_base == 0:
         return 1.0
     return 1.0 / math.comb(n_new + n_base, n_new)
+
+
+def paired_speed(base, new, tolerance: float, confidence: float = 0.95,
+                 resamples: int = 2000, seed: int = 0) -> dict:
+    """Speed verdict from interleaved timings of two commits: ``base[i]`` and ``new[i]`` were
+    taken back to back, so their ratio cancels slow changes of the machine's load.
+
+    The estimate is the median of the per-pair ratios new/base with a bootstrap interval (over
+    pairs) at ``confidence``; the ratio of the minima is reported alongside. Regression only
+    when the whole interval lies above ``1 + tolerance`` (improvement: below
+    ``1 / (1 + tolerance)``), so noise that widens the interval cannot raise an alarm.
+    """
+    base = np.asarray(base, dtype=float)
+    new = np.asarray(new, dtype=float)
+    if base.size != new.size or base.size < 3:
+        raise ValueError("paired speed check: needs >= 3 pairs of timings")
+    ratios = new / base
+    rng = np.random.default_rng(seed)
+    boot = np.median(ratios[rng.integers(0, ratios.size, (resamples, ratios.size))], axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = (float(q) for q in np.quantile(boot, [tail, 1.0 - tail]))
+    verdict = ("regression" if low > 1.0 + tolerance else
+               "improvement" if high < 1.0 / (1.0 + tolerance) else "ok")
+    return {"verdict": verdict, "ratio": float(np.median(ratios)), "interval": [low, high],
+            "confidence": confidence, "ratio_of_minima": float(new.min() / base.min()),
+            "tolerance": tolerance, "pairs": int(ratios.size)}
