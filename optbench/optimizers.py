@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .kernels import optimizers as k
-from .spec import Registry, Spec, boolean, choice, integer, real, real_pair
+from .spec import Registry, Spec, boolean, choice, integer, real, real_pair, stand_in
 
 REGISTRY = Registry("optimizer")
 
@@ -196,37 +196,19 @@ def _declare(cls) -> None:
     cls.__init__ = __init__
 
 
-_STORED: dict = {}
-
-
 def stored_optimizer(type_name: str, record: dict) -> type:
     """A stand-in for a user's optimizer class named ``"module:object"`` in a run directory,
     built from what the manifest recorded (its defaults, ``adaptive``, ``momentum_keyword``)
     without importing the user's code: it labels, tabulates and hashes like the original,
     and refuses to run (``--resume`` imports the real class from the suite file)."""
-    key = (type_name, repr(sorted(record.items())))
-    if key not in _STORED:
-        module, _, qualname = type_name.partition(":")
-        defaults = record.get("defaults", {})
 
-        def __init__(self, **params):
-            self._store({**defaults, **params})
+    def definition(cls):
+        raise ValueError(f"{type_name} was read back from a run directory without its code "
+                         "and cannot run; run (or --resume) from the suite file")
 
-        __init__.__signature__ = inspect.Signature(
-            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-            + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
-               for k, v in defaults.items()])
-
-        def definition(cls):
-            raise ValueError(f"{type_name} was read back from a run directory without its code "
-                             "and cannot run; run (or --resume) from the suite file")
-
-        _STORED[key] = type(qualname.rsplit(".", 1)[-1], (Optimizer,), {
-            "__init__": __init__, "__module__": module, "__qualname__": qualname,
-            "definition": classmethod(definition), "record": record,
-            "adaptive": bool(record.get("adaptive", False)),
-            "momentum_keyword": record.get("momentum_keyword")})
-    return _STORED[key]
+    return stand_in(Optimizer, type_name, record, {
+        "definition": classmethod(definition), "adaptive": bool(record.get("adaptive", False)),
+        "momentum_keyword": record.get("momentum_keyword")})
 
 
 def plugin_record(cls) -> dict:

@@ -152,6 +152,31 @@ class Spec:
         return repr(self)
 
 
+_STAND_INS: dict = {}
+
+
+def stand_in(base, type_name: str, record: dict, namespace: dict) -> type:
+    """A class standing in for a user's spec class named ``"module:object"`` in a run
+    directory, built from the manifest's ``record`` (its ``defaults`` give the constructor)
+    plus ``namespace``, without importing the user's code; one per (name, record)."""
+    key = (base, type_name, repr(record))
+    if key not in _STAND_INS:
+        module, _, qualname = type_name.partition(":")
+        defaults = record.get("defaults", {})
+
+        def __init__(self, **params):
+            self._store({**defaults, **params})
+
+        __init__.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+               for k, v in defaults.items()])
+        _STAND_INS[key] = type(qualname.rsplit(".", 1)[-1], (base,), {
+            "__init__": __init__, "__module__": module, "__qualname__": qualname,
+            "record": record, **namespace})
+    return _STAND_INS[key]
+
+
 _SIGNATURES: dict = {}
 
 

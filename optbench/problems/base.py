@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 from functools import cached_property
 
 import numpy as np
 
 from ..kernels import noise, rng
 from ..kernels.problems import evaluate
-from ..spec import Registry, Spec, boolean, choice, integer, real
+from ..spec import Registry, Spec, boolean, choice, integer, real, stand_in
 
 REGISTRY = Registry("problem")
 
@@ -165,41 +164,24 @@ def plugin_record(cls, instances) -> dict:
                                     "minimizers": p.minimizers.tolist()} for p in instances}}
 
 
-_STORED: dict = {}
-
-
 def stored_problem(type_name: str, record: dict) -> type:
     """A stand-in for a user's problem class named ``"module:object"`` in a run directory,
     built from the manifest's record without importing the user's code: it labels, hashes
     and answers dim, f*, L, mu and minimizers like the original, and cannot run."""
-    key = (type_name, repr(record))
-    if key not in _STORED:
-        module, _, qualname = type_name.partition(":")
-        defaults = record.get("defaults", {})
 
-        def __init__(self, **params):
-            self._store({**defaults, **params})
+    def instance(self):
+        return record.get("instances", {}).get(self.key(), {})
 
-        __init__.__signature__ = inspect.Signature(
-            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-            + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
-               for k, v in defaults.items()])
+    def _build(self):
+        built = instance(self)
+        return dict(data=np.zeros(1), minimizers=built.get("minimizers", []),
+                    f_star=np.nan if built.get("f_star") is None else built["f_star"],
+                    L=built.get("L"), mu=built.get("mu"))
 
-        def instance(self):
-            return record.get("instances", {}).get(self.key(), {})
-
-        def _build(self):
-            built = instance(self)
-            return dict(data=np.zeros(1), minimizers=built.get("minimizers", []),
-                        f_star=np.nan if built.get("f_star") is None else built["f_star"],
-                        L=built.get("L"), mu=built.get("mu"))
-
-        namespace = {"__init__": __init__, "__module__": module, "__qualname__": qualname,
-                     "record": record, "_build": _build}
-        if "dim" not in defaults:
-            namespace["dim"] = property(lambda self: int(instance(self).get("dim", 0)))
-        _STORED[key] = type(qualname.rsplit(".", 1)[-1], (Problem,), namespace)
-    return _STORED[key]
+    namespace = {"_build": _build}
+    if "dim" not in record.get("defaults", {}):
+        namespace["dim"] = property(lambda self: int(instance(self).get("dim", 0)))
+    return stand_in(Problem, type_name, record, namespace)
 
 
 # ---- shared argument checks ------------------------------------------------------------
