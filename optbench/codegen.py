@@ -42,6 +42,7 @@ import threading
 from pathlib import Path
 
 from .kernels import cache_dir, source_stamp
+from .spec import is_builtin
 
 #: the templates compiled into a kernel of each target, callees first
 TARGETS = {
@@ -78,10 +79,9 @@ class Layout:
 class Kernel(Layout):
     """A generated kernel module and the layout its arrays need."""
 
-    def __init__(self, module, definitions: tuple, target: str):
+    def __init__(self, module, definitions: tuple):
         super().__init__(definitions)
         self.module = module
-        self.target = target
         self.definitions = definitions
 
     def code(self, optimizer) -> int:
@@ -91,7 +91,7 @@ class Kernel(Layout):
     @staticmethod
     def problem_code(problem) -> int:
         """The code the kernel knows ``problem``'s family by."""
-        return PLUGIN_PROBLEM_CODE if problem.is_plugin() else problem.code
+        return PLUGIN_PROBLEM_CODE if problem.plugin_class() else problem.code
 
     def __getattr__(self, name):
         return getattr(self.module, name)
@@ -116,16 +116,17 @@ def kernel_for(optimizers, target: str, problem: type | None = None) -> Kernel:
 
 @functools.lru_cache(maxsize=None)
 def _kernel(definitions: tuple, target: str, problem: type | None = None) -> Kernel:
-    for definition in (*definitions, *([problem] if problem else [])):
-        check_names(definition)
+    units = (*definitions, *((problem,) if problem else ()))  # whose functions it runs
+    for unit in units:
+        check_names(unit)
     source = kernel_source(definitions, target, problem)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"optbench_{target}_kernel_{digest}"
     path = kernel_dir() / f"{name}.py"
     with _LOCK:
         if not path.exists():
-            for definition in (*definitions, *([problem] if problem else [])):
-                check_compiles(definition)  # a cached module passed these checks
+            for unit in units:
+                check_compiles(unit)  # a cached module passed these checks
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(source, encoding="utf-8")
@@ -142,7 +143,7 @@ def _kernel(definitions: tuple, target: str, problem: type | None = None) -> Ker
                 module._problem = compiled_rule(problem, "value_and_grad")
             sys.modules[name] = module
             spec.loader.exec_module(module)
-    return Kernel(sys.modules[name], definitions, target)
+    return Kernel(sys.modules[name], definitions)
 
 
 def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
@@ -151,8 +152,8 @@ def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
     ``definitions``), then each user definition alone."""
     from .optimizers import REGISTRY
 
-    groups = [(d,) for d in definitions if is_plugin(d)]
-    builtins = [d for d in definitions if not is_plugin(d)]
+    groups = [(d,) for d in definitions if not is_builtin(d)]
+    builtins = [d for d in definitions if is_builtin(d)]
     if builtins:
         groups.insert(0, definitions_of(REGISTRY.values() if every_builtin else builtins))
     return groups
@@ -161,11 +162,6 @@ def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
 def definition_name(definition) -> str:
     """``module:qualname`` of a definition (what suite files and manifests name)."""
     return f"{definition.__module__}:{definition.__qualname__}"
-
-
-def is_plugin(definition) -> bool:
-    """True for optimizers defined outside the package."""
-    return not definition.__module__.startswith("optbench.")
 
 
 def source_hash(definition) -> str:
@@ -275,14 +271,9 @@ def check_compiles(definition) -> None:
     from numba import types
     from numba.core.errors import NumbaError
 
-    parts = _rule_parts(definition)
-    booleans = set() if parts[:1] and parts[0][0] == "value_and_grad" else {
-        n for n in _hyper_scalars(definition) if _is_bool(definition, n)}
-    for fn_name, _, n_out in parts:
+    for fn_name, _, n_out in _rule_parts(definition):
         where = _where(definition, fn_name)
-        signature = tuple(types.float64[:] if fn_name == "value_and_grad" else
-                          types.boolean if a in booleans else types.float64
-                          for a in _arguments(getattr(definition, fn_name)))
+        signature = _check_signature(definition, fn_name)
         compiled = compiled_rule(definition, fn_name)
         try:
             compiled.compile(signature)
@@ -293,6 +284,17 @@ def check_compiles(definition) -> None:
         count = len(returned) if isinstance(returned, types.BaseTuple) else 1
         if count != n_out:
             raise TypeError(f"{where} returns {count} value(s), expected {n_out}")
+
+
+def _check_signature(definition, fn_name) -> tuple:
+    """The numba types a rule function is checked with: float64 arrays for a problem's
+    ``value_and_grad``; float64 scalars (booleans for boolean hyper-parameters) for a rule."""
+    from numba import types
+
+    args = _arguments(getattr(definition, fn_name))
+    if fn_name == "value_and_grad":
+        return (types.float64[:],) * len(args)
+    return tuple(types.boolean if _is_bool(definition, a) else types.float64 for a in args)
 
 
 def _is_bool(definition, scalar) -> bool:
@@ -310,14 +312,13 @@ def kernel_source(definitions: tuple, target: str, problem: type | None = None) 
     ``problem``)."""
     templates = [_resolve(ref) for ref in TARGETS[target]]
     layout = Layout(definitions)
-    plugins = [d for d in definitions if is_plugin(d)] + ([problem] if problem else [])
-    names = ", ".join(map(definition_name, (*definitions, *([problem] if problem else []))))
+    units = (*definitions, *((problem,) if problem else ()))
     lines = [
-        f'"""optbench {target} kernel for {names}.',
+        f'"""optbench {target} kernel for {", ".join(map(definition_name, units))}.',
         "",
         "Generated by optbench.codegen; never edited. Inputs:",
         f"  optbench kernel sources {source_stamp()}",
-        *(f"  {definition_name(d)} {source_hash(d)}" for d in plugins),
+        *(f"  {definition_name(u)} {source_hash(u)}" for u in units if not is_builtin(u)),
         f"  numba {_numba_version()}",
         '"""',
         "import math",
@@ -382,19 +383,20 @@ def _dispatch_source(definitions) -> list:
     step = ["", "", f"@njit(cache=True, {_KW})",
             "def optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C):",
             '    """Step ``t`` (1-based) of rule ``code`` on one block, in place."""']
+    initialised = 0  # branches written into optimizer_init
     for i, definition in enumerate(definitions):
-        branch = "if" if i == 0 else "elif"
         sets = [f"S[{j}, :, :] = {_initial(definition, v)}"
                 for j, v in enumerate(definition.state.values()) if v != 0.0]
         sets += [f"SC[{j}] = {_initial(definition, v)}"
                  for j, v in enumerate(definition.step_state.values()) if v != 0.0]
         if sets:
-            keyword = "elif" if init[-1].startswith(" " * 8) else "if"
-            init += [f"    {keyword} code == {i}:", *(f"        {s}" for s in sets)]
+            init += [f"    {'elif' if initialised else 'if'} code == {i}:",
+                     *(f"        {s}" for s in sets)]
+            initialised += 1
         if len(definitions) == 1:
             step.append("    _step_0(hp, lr, mom, t, X, G, S, SC, C)")
         else:
-            step += [f"    {branch} code == {i}:",
+            step += [f"    {'elif' if i else 'if'} code == {i}:",
                      f"        _step_{i}(hp, lr, mom, t, X, G, S, SC, C)"]
     return init + step
 

@@ -138,7 +138,7 @@ def segments(plan: Plan, start: int, stop: int, mode: str) -> list[tuple[int, in
 def pack(plan: Plan, start: int, stop: int, mode: str, rules: Plan | None = None) -> Packed:
     """Trials [start, stop) packed for the ``mode`` ("thread" or "block") kernel of the CUDA
     kernel module of ``rules``' optimizers (default the plan's)."""
-    plugin = next((p for p in plan.problems if p.is_plugin()), None)
+    plugin = next((p for p in plan.problems if p.plugin_class()), None)
     if plugin is not None:
         raise ValueError(f"{type(plugin).type_name()}: user problems run on the CPU backend "
                          "only (backend='cpu')")

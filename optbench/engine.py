@@ -51,9 +51,10 @@ class Packed:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
             if kernel:
                 return 0
-            group = next(g for g in rule_groups[problem.is_plugin()]
+            user_problem = problem.plugin_class()
+            group = next(g for g in rule_groups[user_problem is not None]
                          if type(optimizer).definition() in g)
-            key = (group, type(problem) if problem.is_plugin() else None)
+            key = (group, user_problem)
             if key not in owners:
                 owners[key] = len(self.kernels)
                 self.kernels.append(kernel_for(group, "cpu", key[1]))
@@ -230,7 +231,7 @@ def warm_up(plan: Plan) -> dict:
     """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
     on their own: one step of a tiny plan with one optimizer per rule and one problem per
     kernel kind packs into the same kernels. Once per process and kernel."""
-    problems = {type(p) if p.is_plugin() else None: p for p in plan.problems}
+    problems = {p.plugin_class(): p for p in plan.problems}
     optimizers = {type(o).definition(): o for o in plan.optimizers}
     tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
                 schedules=None, seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)

@@ -13,13 +13,13 @@ optax.
 """
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 
 from .kernels import optimizers as k
-from .spec import Registry, Spec, boolean, choice, integer, real, real_pair, stand_in
+from .spec import (Registry, Spec, boolean, choice, init_signature, integer, is_builtin, real,
+                   real_pair, stand_in, suggest)
 
 REGISTRY = Registry("optimizer")
 
@@ -105,7 +105,7 @@ class Optimizer(Spec):
         super().__init_subclass__(**kw)
         if "hyperparameters" in cls.__dict__:
             _declare(cls)
-        if cls.__module__.startswith("optbench."):  # a user's is named by module:object
+        if is_builtin(cls):  # a user's is named by module:object
             REGISTRY.register(cls)
 
     @classmethod
@@ -183,16 +183,11 @@ def _declare(cls) -> None:
         values.update(zip(params, args))
         for key, value in kwargs.items():
             if key not in specs:
-                from .spec import suggest
-
                 raise ValueError(f"{name}: unknown parameter {key!r}{suggest(key, params)}")
             values[key] = value
         self._store({key: specs[key].check(name, key, v) for key, v in values.items()})
 
-    __init__.__signature__ = inspect.Signature(
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        + [inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=spec.default)
-           for key, spec in specs.items()])
+    __init__.__signature__ = init_signature({key: spec.default for key, spec in specs.items()})
     cls.__init__ = __init__
 
 

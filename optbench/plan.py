@@ -16,7 +16,7 @@ import numpy as np
 from . import optimizers as opt_mod
 from . import problems as prob_mod
 from .kernels.engine import CHANNELS
-from .spec import Spec, choice, integer, real
+from .spec import Spec, choice, integer, is_builtin, real
 
 RECORDABLE = CHANNELS + ("x",)
 DEFAULT_RECORD = ("loss", "lr", "grad_norm", "suboptimality", "dist_to_opt")
@@ -172,8 +172,8 @@ class Plan:
         from .problems.base import plugin_record
 
         out = {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
-               if not type(o).__module__.startswith("optbench.")}
-        for cls in {type(p) for p in self.problems if not type(p).__module__.startswith("optbench.")}:
+               if not is_builtin(type(o))}
+        for cls in {type(p) for p in self.problems if not is_builtin(type(p))}:
             out[cls.type_name()] = plugin_record(cls, [p for p in self.problems if type(p) is cls])
         return out
 
@@ -183,9 +183,9 @@ class Plan:
 
     @classmethod
     def from_config(cls, config: dict, plugins: dict | None = None) -> "Plan":
-        """The plan of a stored configuration. User optimizers (``module:object`` types)
-        become stand-ins built from ``plugins`` (the manifest's records): their code is never
-        imported."""
+        """The plan of a stored configuration. User optimizers and problems (``module:object``
+        types) become stand-ins built from ``plugins`` (the manifest's records): their code is
+        never imported."""
         from . import schedules as sched_mod
 
         from .problems.base import stored_problem

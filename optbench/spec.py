@@ -54,6 +54,12 @@ class Registry(dict):
         return obj
 
 
+def is_builtin(cls) -> bool:
+    """True for a class defined in the package (named by its class name); a user's class is
+    a plugin, named ``"module:object"``."""
+    return cls.__module__.startswith("optbench.")
+
+
 def suggest(name, choices) -> str:
     """A ' (did you mean ...?)' hint, or '' when nothing is close."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
@@ -102,7 +108,7 @@ class Spec:
     def type_name(cls) -> str:
         """The name suite files and manifests use: the class name of a built-in,
         ``"module:qualname"`` of a user's class."""
-        if cls.__module__.startswith("optbench."):
+        if is_builtin(cls):
             return cls.__name__
         return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -152,6 +158,15 @@ class Spec:
         return repr(self)
 
 
+def init_signature(defaults: dict) -> inspect.Signature:
+    """The signature ``__init__(self, name=default, ...)`` a generated constructor shows (the
+    spec's parameters and defaults are read from it)."""
+    return inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+           for k, v in defaults.items()])
+
+
 _STAND_INS: dict = {}
 
 
@@ -167,10 +182,7 @@ def stand_in(base, type_name: str, record: dict, namespace: dict) -> type:
         def __init__(self, **params):
             self._store({**defaults, **params})
 
-        __init__.__signature__ = inspect.Signature(
-            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-            + [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
-               for k, v in defaults.items()])
+        __init__.__signature__ = init_signature(defaults)
         _STAND_INS[key] = type(qualname.rsplit(".", 1)[-1], (base,), {
             "__init__": __init__, "__module__": module, "__qualname__": qualname,
             "record": record, **namespace})

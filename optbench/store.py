@@ -154,7 +154,8 @@ class RunStore:
 
 
 def _check_plugins(stored: dict, current: dict, path) -> None:
-    """Refuse to resume with a user optimizer whose source changed since the run started."""
+    """Refuse to resume with a user optimizer or problem whose source changed since the run
+    started."""
     for name, record in current.items():
         old = stored.get(name, {}).get("source_sha256")
         if old != record["source_sha256"]:

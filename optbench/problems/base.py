@@ -8,7 +8,7 @@ import numpy as np
 
 from ..kernels import noise, rng
 from ..kernels.problems import evaluate
-from ..spec import Registry, Spec, boolean, choice, integer, real, stand_in
+from ..spec import Registry, Spec, boolean, choice, integer, is_builtin, real, stand_in
 
 REGISTRY = Registry("problem")
 
@@ -34,13 +34,14 @@ class Problem(Spec):
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        if cls.__module__.startswith("optbench.") and not cls.__name__.startswith("_"):
+        if is_builtin(cls) and not cls.__name__.startswith("_"):
             REGISTRY.register(cls)  # private helper bases and users' problems stay unregistered
 
     @classmethod
-    def is_plugin(cls) -> bool:
-        """True for a user's problem (its own ``value_and_grad``)."""
-        return cls.value_and_grad is not None
+    def plugin_class(cls) -> type | None:
+        """The class itself when it brings its own ``value_and_grad`` (a user's problem,
+        compiled into kernels of its own), else None (the built-in families)."""
+        return cls if cls.value_and_grad is not None else None
 
     def _build(self) -> dict:
         raise NotImplementedError
@@ -135,7 +136,7 @@ class Problem(Spec):
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"{type(self).__name__}: x must have shape ({self.dim},), got {x.shape}")
-        if self.is_plugin():
+        if self.plugin_class():
             from ..codegen import compiled_rule
 
             g = np.empty_like(x)
