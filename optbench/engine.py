@@ -77,9 +77,9 @@ class Packed:
         for p_index in used:
             problem = plan.problems[p_index]
             prob_off[p_index], xs_off[p_index] = offset, xs_offset
-            blocks.append(problem.data)
+            blocks.append(problem.kernel_data)
             xs_blocks.append(problem.minimizers.ravel())
-            offset += problem.data.size
+            offset += problem.kernel_data.size
             xs_offset += problem.minimizers.size
         self.prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
         self.xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
@@ -114,7 +114,7 @@ class Packed:
             im[ke.I_PROB] = self.kernels[k].problem_code(problem)
             im[ke.I_DIM] = problem.dim
             im[ke.I_PROB_OFF] = prob_off[t.problem]
-            im[ke.I_PROB_LEN] = problem.data.size
+            im[ke.I_PROB_LEN] = problem.kernel_data.size
             im[ke.I_XS_OFF] = xs_off[t.problem]
             im[ke.I_XS_COUNT] = problem.minimizers.shape[0]
             im[ke.I_BATCH] = problem.batch_size

@@ -209,15 +209,12 @@ def stored_optimizer(type_name: str, record: dict) -> type:
 def plugin_record(cls) -> dict:
     """What a run directory records of a user's optimizer class: its source hash and files
     (``--resume`` checks the hash), defaults, ``adaptive`` and ``momentum_keyword``."""
-    from .codegen import _source_files, source_hash
-    from .spec import _plain
+    from .codegen import plugin_provenance
 
     if "record" in cls.__dict__:  # a stand-in read back from a run directory
         return cls.record
-    return {"source_sha256": source_hash(cls.definition()),
-            "files": sorted(_source_files(cls.definition())),
-            "defaults": {k: _plain(v) for k, v in cls.defaults().items()},
-            "adaptive": bool(cls.adaptive), "momentum_keyword": cls.momentum_keyword}
+    return {**plugin_provenance(cls, cls.definition()), "adaptive": bool(cls.adaptive),
+            "momentum_keyword": cls.momentum_keyword}
 
 
 def _lr(owner, lr):

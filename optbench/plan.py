@@ -80,6 +80,9 @@ class Plan:
         self.schedules = [] if self.schedules is None else list(_listify(self.schedules))
         if not self.problems:
             raise ValueError("run: at least one problem is needed")
+        for problem in self.problems:
+            if problem.plugin_class():
+                problem.kernel_data  # a user's problem: its minibatch contract, checked here
         if not self.optimizers:
             raise ValueError("run: at least one optimizer is needed")
         self.steps = integer("run", "steps", self.steps, lo=1)
@@ -167,12 +170,16 @@ class Plan:
 
     def plugins(self) -> dict:
         """``module:object`` -> record (``optimizers.plugin_record``,
-        ``problems.base.plugin_record``) of each user optimizer and problem class in the
-        plan: what a manifest stores so that reading never imports user code."""
+        ``problems.base.plugin_record``, ``schedules.plugin_record``) of each user optimizer,
+        problem and schedule class in the plan: what a manifest stores so that reading never
+        imports user code."""
+        from . import schedules as sched_mod
         from .problems.base import plugin_record
 
         out = {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
                if not is_builtin(type(o))}
+        out.update({type(s).type_name(): sched_mod.plugin_record(type(s))
+                    for s in self.schedules if not is_builtin(type(s))})
         for cls in {type(p) for p in self.problems if not is_builtin(type(p))}:
             out[cls.type_name()] = plugin_record(cls, [p for p in self.problems if type(p) is cls])
         return out
@@ -183,9 +190,9 @@ class Plan:
 
     @classmethod
     def from_config(cls, config: dict, plugins: dict | None = None) -> "Plan":
-        """The plan of a stored configuration. User optimizers and problems (``module:object``
-        types) become stand-ins built from ``plugins`` (the manifest's records): their code is
-        never imported."""
+        """The plan of a stored configuration. User optimizers, problems and schedules
+        (``module:object`` types) become stand-ins built from ``plugins`` (the manifest's
+        records): their code is never imported."""
         from . import schedules as sched_mod
 
         from .problems.base import stored_problem
@@ -201,7 +208,8 @@ class Plan:
             problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
             optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
                         for d in config["optimizers"]],
-            schedules=[sched_mod.Schedule.from_dict(d) for d in config["schedules"]],
+            schedules=[spec(d, sched_mod.Schedule, sched_mod.stored_schedule)
+                       for d in config["schedules"]],
             seeds=config["seeds"], steps=config["steps"], record=config["record"],
             record_every=config["record_every"], record_points=config["record_points"],
             dtype=config["dtype"], target=config["target"], blowup=config["blowup"],

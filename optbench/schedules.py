@@ -20,6 +20,14 @@ to the run length as a string: ``"steps"``, ``"steps/2"``, ``"0.5*steps"``, ``"s
 Schedules torch lacks: :class:`InverseTimeDecay` (Keras), :class:`WarmupCosine` (optax),
 :class:`PerStepLR` (explicit per-step values) and :class:`FunctionLR` (a jitted function of
 the step, torch's LambdaLR).
+
+A user's schedule is a subclass with parameters (a validating ``__init__`` that calls
+``self._store(locals())``) and ``lr_at``: a numba-compilable function returning the lr of
+step k, its arguments taken by name from ``k``, ``base_lr`` (the optimizer's lr) and the
+schedule's parameters; optionally ``momentum_at`` (``k``, ``base_momentum``: the optimizer's
+momentum or beta1, and the parameters). It runs on its own (not inside SequentialLR or
+ChainedScheduler); suites name it ``module:object``; run directories record its source hash
+and reading them never imports it.
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ import re
 import numpy as np
 
 from . import schedule_tables as ks
-from .spec import Registry, Spec, boolean, choice, integer, real
+from .spec import Registry, Spec, boolean, choice, integer, is_builtin, real, stand_in
 
 REGISTRY = Registry("schedule")
 
@@ -161,10 +169,16 @@ class Schedule(Spec):
     is_plateau = False
     #: parameters holding step counts (int or relative expression, or a list of them)
     _step_params: tuple = ()
+    #: a user's schedule: lr of step k from ``k``, ``base_lr`` and its parameters (module doc)
+    lr_at = None
+    #: a user's schedule, optionally: momentum/beta1 of step k from ``k``, ``base_momentum``
+    #: and its parameters
+    momentum_at = None
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        REGISTRY.register(cls)
+        if is_builtin(cls):
+            REGISTRY.register(cls)  # a user's schedule is named "module:object"
 
     # -- run-length binding
     def is_relative(self) -> bool:
@@ -203,6 +217,9 @@ class Schedule(Spec):
                              f"got {optimizer!r}")
         bound = self.bind(n_steps)
         for child, max_epoch, reset in bound._epoch_ranges(n_steps):
+            if child.lr_at is not None and child is not bound:
+                raise ValueError(f"{child.type_name()}: a user schedule runs on its own, not "
+                                 f"inside {type(bound).__name__}")
             child._check_leaf(optimizer, max_epoch, reset)
 
     def tables(self, optimizer, n_steps):
@@ -210,6 +227,8 @@ class Schedule(Spec):
         n_steps = _n_steps(n_steps)
         self.check(optimizer, n_steps)
         bound = self.bind(n_steps)
+        if bound.lr_at is not None:
+            return bound._user_tables(optimizer, n_steps)
         children = bound._children()
         data = []
         codes = np.zeros(len(children), dtype=np.int64)
@@ -249,6 +268,33 @@ class Schedule(Spec):
                 f"or betas, and {type(optimizer).__name__} has neither "
                 f"(set cycle_momentum=False)"
             )
+        if self.lr_at is not None:
+            from .codegen import check_compiles, check_names
+
+            check_names(type(self))
+            check_compiles(type(self))
+            if self.momentum_at is not None and optimizer.momentum_keyword is None:
+                raise ValueError(f"{type(self).type_name()}: momentum_at needs an optimizer "
+                                 f"with momentum or betas, and {type(optimizer).__name__} "
+                                 "has neither")
+
+    def _user_tables(self, optimizer, n_steps):
+        """A user schedule's (lr, momentum) tables: its compiled functions at k = 0..n_steps."""
+        from .codegen import _arguments, compiled_rule
+
+        values = {"base_lr": float(optimizer.lr), **self.params()}
+        if self.momentum_at is not None:
+            values["base_momentum"] = float(optimizer.hyperparams()[1])
+        tables = []
+        for fn_name in ("lr_at", "momentum_at"):
+            if getattr(self, fn_name) is None:
+                tables.append(np.full(n_steps + 1, np.nan))
+                continue
+            fn = compiled_rule(type(self), fn_name)
+            names = _arguments(getattr(self, fn_name))
+            tables.append(np.array([fn(*(k if a == "k" else values[a] for a in names))
+                                    for k in range(n_steps + 1)], dtype=np.float64))
+        return tables[0], tables[1]
 
     def _encode(self, n_steps, data):
         raise NotImplementedError
@@ -256,7 +302,31 @@ class Schedule(Spec):
     @property
     def sets_momentum(self) -> bool:
         """Whether this schedule writes the optimizer's momentum/beta1."""
-        return any(getattr(c, "cycle_momentum", False) for c in self._children())
+        return any(getattr(c, "cycle_momentum", False) or c.momentum_at is not None
+                   for c in self._children())
+
+
+def plugin_record(cls) -> dict:
+    """What a run directory records of a user's schedule class: source hash, files,
+    defaults and whether it sets the momentum."""
+    from .codegen import plugin_provenance
+
+    if "record" in cls.__dict__:  # a stand-in read back from a run directory
+        return cls.record
+    return {**plugin_provenance(cls), "sets_momentum": cls.momentum_at is not None}
+
+
+def stored_schedule(type_name: str, record: dict) -> type:
+    """A stand-in for a user's schedule class named ``"module:object"`` in a run directory,
+    built from the manifest's record without importing the user's code: it labels and
+    hashes like the original and cannot tabulate."""
+
+    def tables(self, optimizer, n_steps):
+        raise ValueError(f"{type_name} was read back from a run directory without its code "
+                         "and cannot run; run (or --resume) from the suite file")
+
+    return stand_in(Schedule, type_name, record, {
+        "tables": tables, "sets_momentum": bool(record.get("sets_momentum", False))})
 
 
 def _lr_value(owner, name, value):
