@@ -15,6 +15,7 @@ import numpy as np
 
 from . import optimizers as opt_mod
 from . import problems as prob_mod
+from . import schedules as sched_mod
 from .kernels.engine import CHANNELS
 from .spec import Spec, choice, integer, is_builtin, real
 
@@ -77,7 +78,8 @@ class Plan:
         self.problems = [_as_spec(p, prob_mod.Problem, "problem") for p in _listify(self.problems)]
         self.optimizers = [_as_spec(o, opt_mod.Optimizer, "optimizer")
                            for o in _listify(self.optimizers)]
-        self.schedules = [] if self.schedules is None else list(_listify(self.schedules))
+        self.schedules = [] if self.schedules is None else [
+            _as_spec(s, sched_mod.Schedule, "schedule") for s in _listify(self.schedules)]
         if not self.problems:
             raise ValueError("run: at least one problem is needed")
         for problem in self.problems:
@@ -116,8 +118,17 @@ class Plan:
             ids[:, 2] = -1
         self.trial_ids = ids
         self.trials = list(map(Trial._make, ids.tolist()))
+        if not isinstance(self.name, str):
+            raise ValueError(f"run: name must be a string, got {self.name!r}")
         if self.x0 is not None:
-            self.x0 = self._check_x0(np.asarray(self.x0, dtype=np.float64))
+            try:
+                x0 = np.asarray(self.x0, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"run: x0 must be an array of numbers, got {self.x0!r:.60}") \
+                    from None
+            if not np.isfinite(x0).all():
+                raise ValueError("run: x0 must be finite (it holds NaN or inf)")
+            self.x0 = self._check_x0(x0)
 
     def _check_x0(self, x0):
         dims = {p.dim for p in self.problems}
@@ -173,7 +184,6 @@ class Plan:
         ``problems.base.plugin_record``, ``schedules.plugin_record``) of each user optimizer,
         problem and schedule class in the plan: what a manifest stores so that reading never
         imports user code."""
-        from . import schedules as sched_mod
         from .problems.base import plugin_record
 
         out = {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
@@ -193,8 +203,6 @@ class Plan:
         """The plan of a stored configuration. User optimizers, problems and schedules
         (``module:object`` types) become stand-ins built from ``plugins`` (the manifest's
         records): their code is never imported."""
-        from . import schedules as sched_mod
-
         from .problems.base import stored_problem
 
         def spec(data, base, stand_in):
@@ -204,17 +212,18 @@ class Plan:
             params = {k: v for k, v in data.items() if k != "type"}
             return stand_in(name, (plugins or {}).get(name, {}))(**params)
 
-        return cls(
-            problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
-            optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
-                        for d in config["optimizers"]],
-            schedules=[spec(d, sched_mod.Schedule, sched_mod.stored_schedule)
-                       for d in config["schedules"]],
-            seeds=config["seeds"], steps=config["steps"], record=config["record"],
-            record_every=config["record_every"], record_points=config["record_points"],
-            dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
-            shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
-        )
+        with sched_mod.reading_back():  # a FunctionLR's fn stays a name, never imported
+            return cls(
+                problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
+                optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
+                            for d in config["optimizers"]],
+                schedules=[spec(d, sched_mod.Schedule, sched_mod.stored_schedule)
+                           for d in config["schedules"]],
+                seeds=config["seeds"], steps=config["steps"], record=config["record"],
+                record_every=config["record_every"], record_points=config["record_points"],
+                dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
+                shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
+            )
 
 
 def _listify(value):
@@ -230,6 +239,9 @@ def _as_spec(value, base, what):
         return value
     if isinstance(value, type) and issubclass(value, base):
         return value()
+    article = "an" if what[0] in "aeiou" else "a"
     if isinstance(value, Spec):
-        raise ValueError(f"run: expected a {what}, got {type(value).__name__}")
-    raise ValueError(f"run: expected a {what} spec, got {value!r}")
+        raise ValueError(f"run: expected {article} {what}, got {type(value).__name__}")
+    hint = (f" (a name is looked up in suite files only; pass an instance such as "
+            f"{value}())" if isinstance(value, str) else "")
+    raise ValueError(f"run: expected {article} {what} spec, got {value!r}{hint}")

@@ -31,6 +31,8 @@ and reading them never imports it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import importlib
@@ -387,6 +389,7 @@ class MultiStepLR(Schedule):
     """
 
     _step_params = ("milestones",)
+    extra_sequence_params = ("milestones",)  # one list, not a grid
 
     def __init__(self, milestones, gamma=0.1):
         n = "MultiStepLR"
@@ -701,6 +704,7 @@ class SequentialLR(Schedule):
     """
 
     _step_params = ("milestones",)
+    extra_sequence_params = ("milestones",)  # one list, not a grid
 
     def __init__(self, schedulers, milestones):
         n = "SequentialLR"
@@ -865,6 +869,8 @@ class PerStepLR(Schedule):
     array (the entry after the last step may be missing).
     """
 
+    extra_sequence_params = ("values",)  # one list, not a grid
+
     def __init__(self, values, relative=False):
         n = "PerStepLR"
         if isinstance(values, np.ndarray):
@@ -890,6 +896,21 @@ class PerStepLR(Schedule):
     def label(self):
         kind = "factors" if self.relative else "lrs"
         return f"PerStepLR({len(self.values)} {kind})"
+
+
+_READING_BACK = contextvars.ContextVar("reading_back", default=False)
+
+
+@contextlib.contextmanager
+def reading_back():
+    """Specs built inside read a run directory: a ``FunctionLR`` whose ``fn`` names a module
+    keeps the name and never imports it (opening results never runs their code); such a
+    spec labels and hashes, and cannot tabulate."""
+    token = _READING_BACK.set(True)
+    try:
+        yield
+    finally:
+        _READING_BACK.reset(token)
 
 
 @functools.lru_cache(maxsize=None)
@@ -934,7 +955,9 @@ class FunctionLR(Schedule):
 
     def __init__(self, fn):
         n = "FunctionLR"
-        if isinstance(fn, str):
+        if isinstance(fn, str) and _READING_BACK.get():
+            self.read_back = True
+        elif isinstance(fn, str):
             try:
                 target = _import_ref(fn)
             except Exception as exc:
@@ -946,7 +969,13 @@ class FunctionLR(Schedule):
                              f"string, got {fn!r}")
         self._store(locals())
 
+    #: True for a spec built inside ``reading_back()``: its function is never imported
+    read_back = False
+
     def function(self):
+        if self.read_back:
+            raise ValueError(f"FunctionLR: fn {self.fn!r} was read back from a run directory "
+                             "and is not imported; run (or --resume) from the suite file")
         return _import_ref(self.fn) if isinstance(self.fn, str) else self.fn
 
     def to_dict(self):
@@ -967,12 +996,14 @@ class FunctionLR(Schedule):
 
     def _check_leaf(self, optimizer, max_epoch, reset):
         super()._check_leaf(optimizer, max_epoch, reset)
-        self._factors(1)
+        if not self.read_back:
+            self._factors(1)
 
     def _factors(self, n):
         out = np.empty(n)
+        fn = self.function()  # a read-back spec refuses here, in its own words
         try:
-            ks.function_factor_table(_jit(self.function()), out)
+            ks.function_factor_table(_jit(fn), out)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"FunctionLR: fn cannot be compiled and run by numba: {first}") \

@@ -573,3 +573,27 @@ def test_user_schedule_in_a_suite_reads_back_without_its_code(tmp_path):
                                   [0.05 * (np.arange(1, 6) / 5.0)] * 2)
     with pytest.raises(ValueError, match="read back from a run directory without its code"):
         res.plan.schedules[0].tables(res.plan.optimizers[0], 30)
+
+
+def test_loading_a_function_schedule_never_imports_its_module(tmp_path, monkeypatch):
+    """FunctionLR(fn="module:name") in a run directory: load keeps the name (labels and
+    hashes unchanged) and never imports the module, also nested in SequentialLR."""
+    from optbench.schedules import FunctionLR, SequentialLR, StepLR
+
+    (tmp_path / "halving.py").write_text("def factor(k):\n    return 0.5 ** (k // 5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    schedules = [FunctionLR("halving:factor"),
+                 SequentialLR([StepLR(step_size=3), FunctionLR("halving:factor")],
+                              milestones=[4])]
+    ran = optbench.run(Quadratic(dim=2), SGD(lr=0.1), schedules=schedules, steps=12,
+                       out=tmp_path / "run")
+    assert ran.trace("lr")[0, 5] == 0.05
+    del sys.modules["halving"]
+    (tmp_path / "halving.py").write_text("raise SystemExit('opening results ran my code')\n")
+    res = optbench.load(tmp_path / "run")
+    assert "halving" not in sys.modules
+    assert res.manifest["config_hash"] == ran.manifest["config_hash"] == res.plan.config_hash()
+    assert [s.label() for s in res.plan.schedules] == [s.label() for s in ran.plan.schedules]
+    np.testing.assert_array_equal(res.trace("lr"), ran.trace("lr"))
+    with pytest.raises(ValueError, match=r"^FunctionLR: fn 'halving:factor' was read back "):
+        res.plan.schedules[0].tables(SGD(), 5)

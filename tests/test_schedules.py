@@ -432,3 +432,63 @@ def test_tables_reject_bad_step_count():
         S.StepLR(3).tables(SGD(), -1)
     lr, mom = S.StepLR(3).tables(SGD(lr=0.2), 0)
     assert lr.tolist() == [0.2] and np.isnan(mom[0])
+
+
+# ---- integer parameters at the kernels' range -------------------------------------------
+
+_REQUIRED = {"StepLR": {"step_size": 3}, "MultiStepLR": {"milestones": [2]},
+             "CosineAnnealingLR": {"T_max": 5}, "CosineAnnealingWarmRestarts": {"T_0": 3},
+             "CyclicLR": {"base_lr": 0.001, "max_lr": 0.1},
+             "OneCycleLR": {"max_lr": 0.1, "total_steps": 60},
+             "InverseTimeDecay": {"decay_steps": 3, "decay_rate": 0.5},
+             "WarmupCosine": {"peak_lr": 0.1, "warmup_steps": 3, "decay_steps": 40}}
+_INTEGER_PARAMS = [("CosineAnnealingLR", "T_max"), ("StepLR", "step_size"),
+                   ("CosineAnnealingWarmRestarts", "T_0"), ("CosineAnnealingWarmRestarts", "T_mult"),
+                   ("CyclicLR", "step_size_up"), ("CyclicLR", "step_size_down"),
+                   ("OneCycleLR", "total_steps"), ("ConstantLR", "total_iters"),
+                   ("LinearLR", "total_iters"), ("PolynomialLR", "total_iters"),
+                   ("ReduceLROnPlateau", "patience"), ("ReduceLROnPlateau", "cooldown"),
+                   ("InverseTimeDecay", "decay_steps"), ("WarmupCosine", "warmup_steps"),
+                   ("WarmupCosine", "decay_steps"), ("MultiStepLR", "milestones")]
+
+
+@pytest.mark.parametrize("name,param", _INTEGER_PARAMS)
+def test_huge_integer_parameters_are_one_line_errors_not_crashes(name, param):
+    """Past 2**53 an integer parameter is refused by name (the kernels' float64 parameter
+    rows convert it to int64: 1e19 used to kill the process with SIGFPE); at 2**53 the
+    tables are computed and finite."""
+    limit = 2**53
+    required = dict(_REQUIRED.get(name, {}))
+    top = limit
+    if (name, param) == ("WarmupCosine", "warmup_steps"):  # decay_steps must exceed it
+        required["decay_steps"], top = limit, limit - 1
+
+    def make(value):
+        return REGISTRY[name](**{**required, param: [value] if param == "milestones" else value})
+
+    with pytest.raises(ValueError, match=rf"^{name}: {param}(\[0\])? must be within \+-2\*\*53 "
+                                         rf"\({limit}\), got {10**19}$"):
+        make(10**19)
+    with pytest.raises(ValueError, match=rf"^{name}: {param}(\[0\])? must be "):
+        make(-(10**19))
+    lr, mom = make(top).tables(SGD(lr=0.1, momentum=0.9), 50)
+    assert np.isfinite(lr).all() and lr.shape == (51,)
+
+
+def test_suite_list_valued_parameters_are_one_value_unless_nested():
+    """In a suite file a list-valued parameter (milestones, values) is one list; a list of
+    lists is a grid of them (the rule in ``optbench.suite``'s docstring)."""
+    from optbench.suite import parse_suite
+
+    def schedules(table):
+        data = {"problems": [{"type": "Booth"}], "optimizers": [{"type": "SGD"}],
+                "schedules": [table]}
+        return parse_suite(data)["schedules"]
+
+    assert schedules({"type": "MultiStepLR", "milestones": [2, 5]}) == [
+        S.MultiStepLR(milestones=[2, 5])]
+    assert schedules({"type": "MultiStepLR", "milestones": [[2, 5], [3]]}) == [
+        S.MultiStepLR(milestones=[2, 5]), S.MultiStepLR(milestones=[3])]
+    assert schedules({"type": "PerStepLR", "values": [0.1, 0.2]}) == [
+        S.PerStepLR(values=[0.1, 0.2])]
+    assert len(schedules({"type": "StepLR", "step_size": [2, 3]})) == 2
