@@ -11,6 +11,10 @@ modes (``kernels.cuda`` describes the kernels):
 * ``"auto"`` (the default): block mode for problems of dimension >= ``BLOCK_MODE_MIN_DIM``,
   thread mode for the others (a shard mixing both runs as consecutive segments).
 
+Block mode splits a trajectory's coordinates across threads, which only a rule that updates
+each coordinate from its own values allows (``Optimizer.splits_coordinates``): a user's
+whole-vector rule (LAMB's trust ratio) runs in thread mode in every mode.
+
 Each segment's inputs are copied to the GPU, the kernel runs, and only the outputs (traces,
 statuses, final values) come back, into the same arrays the CPU backend fills, so the results
 store, trials table and traces are built by the same code. GPU memory holds one segment at a
@@ -116,10 +120,11 @@ def check_mode(mode, context: str = "run") -> str:
 
 
 def trial_modes(plan: Plan, start: int, stop: int, mode: str) -> list[str]:
-    """The kernel mode of each trial in [start, stop): ``mode``, or by dimension for auto."""
-    if mode != "auto":
-        return [mode] * (stop - start)
-    return ["block" if plan.problems[t.problem].dim >= BLOCK_MODE_MIN_DIM else "thread"
+    """The kernel mode of each trial in [start, stop): ``mode``, or by dimension for auto;
+    thread mode for a rule that cannot split its coordinates (module docstring)."""
+    splits = [o.splits_coordinates() for o in plan.optimizers]
+    return ["thread" if not splits[t.optimizer] else mode if mode != "auto" else
+            "block" if plan.problems[t.problem].dim >= BLOCK_MODE_MIN_DIM else "thread"
             for t in plan.trials[start:stop]]
 
 

@@ -296,6 +296,22 @@ def _main_plugin_sim():
     for mode in ("thread", "block"):
         summary = compare(dict(problems, cuda_mode=mode), "cuda", RTOL)
         print(json.dumps({"grid": f"user-problem-{mode}", **summary}), flush=True)
+    # a whole-vector rule asked for block mode runs one thread per trajectory (its norms
+    # need every coordinate): bitwise the CPU's
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
+    from lamb import LAMB
+
+    from optbench import cuda_backend
+
+    modes, run_packed = set(), cuda_backend.run_packed
+    cuda_backend.run_packed = lambda packed, mode="thread": modes.add(mode) or run_packed(
+        packed, mode)
+    summary = compare(dict(problems=[P.Rosenbrock(dim=5)], optimizers=[LAMB(lr=0.01)],
+                           steps=20, seeds=2, record=("loss", "x"), cuda_mode="block"),
+                      "cuda", RTOL)
+    cuda_backend.run_packed = run_packed
+    print(json.dumps({"grid": "whole-vector-block", "modes": sorted(modes), **summary}),
+          flush=True)
 
 
 def _example_problem():
@@ -475,7 +491,10 @@ def test_user_rules_in_the_simulator_match_cpu(subprocesses):
     _require_numba_cuda()
     rows = {r["grid"]: r for r in _finish(subprocesses, "pluginsim")}
     assert set(rows) == {"plugins-thread", "plugins-block", "user-problem-thread",
-                         "user-problem-block"}
+                         "user-problem-block", "whole-vector-block"}
+    assert rows["whole-vector-block"]["bitwise"], rows["whole-vector-block"]
+    assert rows["whole-vector-block"]["modes"] == ["thread"], rows["whole-vector-block"]
+    rows.pop("whole-vector-block")
     assert rows["plugins-thread"]["bitwise"], rows["plugins-thread"]
     assert rows["plugins-block"]["close"], rows["plugins-block"]
     assert rows["user-problem-thread"]["bitwise"], rows["user-problem-thread"]

@@ -399,6 +399,26 @@ def test_user_problem_minibatch_contract_is_checked_before_anything_runs(tmp_pat
     assert issubclass(NoCount, Problem)
 
 
+def test_whole_vector_rules_never_split_their_coordinates_on_cuda():
+    """Block mode splits coordinates across threads: a user's whole-vector rule (LAMB's
+    trust ratio) runs in thread mode whatever the mode asked; per-coordinate and elementwise
+    rules follow the mode."""
+    from optbench import cuda_backend
+    from optbench.plan import Plan
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from lamb import LAMB
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    assert not LAMB.splits_coordinates()
+    assert Adam.splits_coordinates() and PlainAdam.splits_coordinates()
+    plan = Plan(problems=[Rosenbrock(dim=4)], optimizers=[LAMB(), Adam(), PlainAdam()],
+                schedules=None, seeds=1, steps=2, record=("loss",))
+    assert cuda_backend.trial_modes(plan, 0, 3, "block") == ["thread", "block", "block"]
+    assert cuda_backend.segments(plan, 0, 3, "block") == [(0, 1, "thread"), (1, 3, "block")]
+
+
 def test_user_problems_get_their_own_cuda_kernels():
     """CUDA segments never mix problem kernels: a user problem's trials run in a kernel
     generated with its functions, the built-in families' in the plan's other kernel."""
