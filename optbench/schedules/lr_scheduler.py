@@ -1,0 +1,462 @@
+"""The schedules of torch.optim.lr_scheduler, with torch's names, keywords and defaults."""
+from __future__ import annotations
+
+from .. import schedule_tables as ks
+from ..spec import Spec, boolean, choice, integer, real
+from .base import Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list
+
+
+class ConstantLR(Schedule):
+    """lr = base_lr * factor for epochs < total_iters, then base_lr (torch ConstantLR).
+
+    Chainable form: lr*factor at step 0, lr/factor at step total_iters.
+    """
+
+    _step_params = ("total_iters",)
+
+    def __init__(self, factor=1.0 / 3, total_iters=5):
+        n = "ConstantLR"
+        factor = real(n, "factor", factor, lo=0.0, hi=1.0)
+        total_iters = _steps(n, "total_iters", total_iters, lo=0)
+        self._store(locals())
+
+    def _check_leaf(self, optimizer, max_epoch, reset):
+        super()._check_leaf(optimizer, max_epoch, reset)
+        if self.factor == 0.0 and 0 < self.total_iters <= max_epoch:
+            raise ValueError("ConstantLR: factor=0 divides by zero at total_iters (as in torch)")
+
+    def _encode(self, n_steps, data):
+        return ks.S_CONSTANT, (self.factor, self.total_iters)
+
+
+class StepLR(Schedule):
+    """lr = base_lr * gamma**floor(k / step_size) (torch StepLR, chainable form)."""
+
+    _step_params = ("step_size",)
+
+    def __init__(self, step_size, gamma=0.1):
+        n = "StepLR"
+        step_size = _steps(n, "step_size", step_size, lo=1)
+        gamma = real(n, "gamma", gamma, lo=0.0)
+        self._store(locals())
+
+    def _encode(self, n_steps, data):
+        return ks.S_STEP, (self.step_size, self.gamma)
+
+
+class MultiStepLR(Schedule):
+    """lr = base_lr * gamma**(number of milestones <= k) (torch MultiStepLR).
+
+    Repeated milestones multiply by gamma once per repetition, as in torch.
+    """
+
+    _step_params = ("milestones",)
+    extra_sequence_params = ("milestones",)  # one list, not a grid
+
+    def __init__(self, milestones, gamma=0.1):
+        n = "MultiStepLR"
+        milestones = _steps_list(n, "milestones", milestones, lo=0)
+        gamma = real(n, "gamma", gamma, lo=0.0)
+        self._store(locals())
+
+    def _encode(self, n_steps, data):
+        ms = sorted(self.milestones)
+        return ks.S_MULTISTEP, (self.gamma, _push(data, ms), len(ms))
+
+
+class ExponentialLR(Schedule):
+    """lr = base_lr * gamma**k (torch ExponentialLR, chainable form lr <- lr*gamma)."""
+
+    def __init__(self, gamma):
+        gamma = real("ExponentialLR", "gamma", gamma, lo=0.0)
+        self._store(locals())
+
+    def _encode(self, n_steps, data):
+        return ks.S_EXPONENTIAL, (self.gamma,)
+
+
+class LinearLR(Schedule):
+    """lr = base_lr * (s + (e - s) * min(k, total_iters)/total_iters), s/e the start/end
+    factors (torch LinearLR, chainable form)."""
+
+    _step_params = ("total_iters",)
+
+    def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        n = "LinearLR"
+        start_factor = real(n, "start_factor", start_factor, lo=0.0, hi=1.0, lo_open=True)
+        end_factor = real(n, "end_factor", end_factor, lo=0.0, hi=1.0)
+        total_iters = _steps(n, "total_iters", total_iters, lo=0)
+        self._store(locals())
+
+    def _check_leaf(self, optimizer, max_epoch, reset):
+        super()._check_leaf(optimizer, max_epoch, reset)
+        if reset and self.total_iters == 0:
+            raise ValueError("LinearLR: total_iters=0 inside SequentialLR divides by zero "
+                             "at its milestone (as in torch)")
+
+    def _encode(self, n_steps, data):
+        return ks.S_LINEAR, (self.start_factor, self.end_factor, self.total_iters)
+
+
+class PolynomialLR(Schedule):
+    """lr = base_lr * (1 - min(k, total_iters)/total_iters)**power (torch PolynomialLR,
+    chainable form)."""
+
+    _step_params = ("total_iters",)
+
+    def __init__(self, total_iters=5, power=1.0):
+        n = "PolynomialLR"
+        total_iters = _steps(n, "total_iters", total_iters, lo=0)
+        power = real(n, "power", power, lo=0.0)
+        self._store(locals())
+
+    def _check_leaf(self, optimizer, max_epoch, reset):
+        super()._check_leaf(optimizer, max_epoch, reset)
+        if reset and self.total_iters == 0:
+            raise ValueError("PolynomialLR: total_iters=0 inside SequentialLR divides by zero "
+                             "at its milestone (as in torch)")
+
+    def _encode(self, n_steps, data):
+        return ks.S_POLYNOMIAL, (self.total_iters, self.power)
+
+
+class CosineAnnealingLR(Schedule):
+    """lr = eta_min + (base_lr - eta_min)(1 + cos(pi k/T_max))/2 for k <= T_max
+    (torch CosineAnnealingLR; SGDR without restarts).
+
+    Computed with torch's recursive ``get_lr`` form, so past T_max the lr follows torch's
+    recursion (it rises back along the cosine) rather than the closed form.
+    """
+
+    _step_params = ("T_max",)
+
+    def __init__(self, T_max, eta_min=0.0):
+        n = "CosineAnnealingLR"
+        T_max = _steps(n, "T_max", T_max, lo=1)
+        eta_min = _lr_value(n, "eta_min", eta_min)
+        self._store(locals())
+
+    def _encode(self, n_steps, data):
+        return ks.S_COSINE, (self.T_max, self.eta_min)
+
+
+class CosineAnnealingWarmRestarts(Schedule):
+    """lr = eta_min + (base_lr - eta_min)(1 + cos(pi T_cur/T_i))/2, T_cur reset to 0 and
+    T_i <- T_i*T_mult at each restart (torch CosineAnnealingWarmRestarts; SGDR,
+    Loshchilov & Hutter 2017)."""
+
+    _step_params = ("T_0",)
+
+    def __init__(self, T_0, T_mult=1, eta_min=0.0):
+        n = "CosineAnnealingWarmRestarts"
+        T_0 = _steps(n, "T_0", T_0, lo=1)
+        T_mult = integer(n, "T_mult", T_mult, lo=1)
+        eta_min = _lr_value(n, "eta_min", eta_min)
+        self._store(locals())
+
+    def _encode(self, n_steps, data):
+        return ks.S_WARM_RESTARTS, (self.T_0, self.T_mult, self.eta_min)
+
+
+_CYCLIC_MODES = {"triangular": ks.CYCLIC_TRIANGULAR, "triangular2": ks.CYCLIC_TRIANGULAR2,
+                 "exp_range": ks.CYCLIC_EXP_RANGE}
+
+
+class CyclicLR(Schedule):
+    """Cyclical learning rate (Smith, 2017), torch CyclicLR semantics.
+
+    cycle = floor(1 + k/(up + down)), x = 1 + k/(up + down) - cycle,
+    s = x/r if x <= r else (x - 1)/(r - 1) with r = up/(up + down);
+    lr = base_lr + (max_lr - base_lr) * s * a, a = 1 (triangular), 1/2**(cycle-1)
+    (triangular2) or gamma**k (exp_range). With ``cycle_momentum`` the momentum (or beta1)
+    runs the other way: max_momentum - (max_momentum - base_momentum) * s * a.
+    As in torch, the optimizer's lr is replaced by ``base_lr`` (and its momentum by
+    ``max_momentum``) at construction; cycle_momentum needs an optimizer with momentum or
+    betas. torch's ``scale_fn``/``scale_mode`` are not supported.
+    """
+
+    _step_params = ("step_size_up", "step_size_down")
+
+    def __init__(self, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9):
+        n = "CyclicLR"
+        base_lr = _lr_value(n, "base_lr", base_lr)
+        max_lr = _lr_value(n, "max_lr", max_lr)
+        step_size_up = _steps(n, "step_size_up", step_size_up, lo=1)
+        if step_size_down is not None:
+            step_size_down = _steps(n, "step_size_down", step_size_down, lo=0)
+        choice(n, "mode", mode, list(_CYCLIC_MODES))
+        gamma = real(n, "gamma", gamma, lo=0.0)
+        cycle_momentum = boolean(n, "cycle_momentum", cycle_momentum)
+        base_momentum = real(n, "base_momentum", base_momentum, lo=0.0)
+        max_momentum = real(n, "max_momentum", max_momentum, lo=0.0)
+        self._store(locals())
+
+    def _encode(self, n_steps, data):
+        up = float(self.step_size_up)
+        down = float(self.step_size_down) if self.step_size_down is not None else up
+        total = up + down
+        return ks.S_CYCLIC, (self.base_lr, self.max_lr, total, up / total,
+                             _CYCLIC_MODES[self.mode], self.gamma, self.cycle_momentum,
+                             self.base_momentum, self.max_momentum)
+
+
+class OneCycleLR(Schedule):
+    """1cycle policy (Smith & Topin, 2018), torch OneCycleLR semantics.
+
+    Starts at max_lr/div_factor, anneals (cos or linear) up to max_lr over the first
+    pct_start*total_steps steps, then down to max_lr/(div_factor*final_div_factor) at step
+    total_steps - 1 (three_phase: back to the initial lr at 2*pct_start*total_steps, then
+    down to the minimum). With ``cycle_momentum`` momentum/beta1 runs the opposite way
+    between base_momentum and max_momentum. Give ``total_steps`` (may be ``"steps"``) or
+    torch's ``epochs`` and ``steps_per_epoch``. A run longer than total_steps is refused
+    (torch raises when stepped past total_steps); the optimizer's own lr is not used.
+    """
+
+    _step_params = ("total_steps",)
+
+    def __init__(self, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        n = "OneCycleLR"
+        max_lr = _lr_value(n, "max_lr", max_lr)
+        if total_steps is not None:
+            total_steps = _steps(n, "total_steps", total_steps, lo=1)
+        if epochs is not None:
+            epochs = integer(n, "epochs", epochs, lo=1)
+        if steps_per_epoch is not None:
+            steps_per_epoch = integer(n, "steps_per_epoch", steps_per_epoch, lo=1)
+        if total_steps is None and (epochs is None or steps_per_epoch is None):
+            raise ValueError("OneCycleLR: total_steps is required (or both epochs and "
+                             "steps_per_epoch)")
+        pct_start = real(n, "pct_start", pct_start, lo=0.0, hi=1.0)
+        choice(n, "anneal_strategy", anneal_strategy, ["cos", "linear"])
+        cycle_momentum = boolean(n, "cycle_momentum", cycle_momentum)
+        base_momentum = real(n, "base_momentum", base_momentum, lo=0.0)
+        max_momentum = real(n, "max_momentum", max_momentum, lo=0.0)
+        div_factor = real(n, "div_factor", div_factor, lo=0.0, lo_open=True)
+        final_div_factor = real(n, "final_div_factor", final_div_factor, lo=0.0, lo_open=True)
+        three_phase = boolean(n, "three_phase", three_phase)
+        self._store(locals())
+
+    @property
+    def steps_total(self):
+        """total_steps, or epochs * steps_per_epoch."""
+        if self.total_steps is not None:
+            return self.total_steps
+        return self.epochs * self.steps_per_epoch
+
+    def _check_leaf(self, optimizer, max_epoch, reset):
+        super()._check_leaf(optimizer, max_epoch, reset)
+        total = self.steps_total
+        if max_epoch > total:
+            raise ValueError(
+                f"OneCycleLR: total_steps={total} is shorter than the run ({max_epoch} steps); "
+                f"torch raises when stepped past total_steps"
+            )
+        ends = [float(self.pct_start * total) - 1.0]
+        if self.three_phase:
+            ends.append(float(2 * self.pct_start * total) - 2.0)
+        ends.append(total - 1.0)
+        starts = [0.0] + ends[:-1]
+        if any(e == s for s, e in zip(starts, ends)):
+            raise ValueError(
+                f"OneCycleLR: pct_start={self.pct_start} with total_steps={total} gives a phase "
+                f"of zero length (torch divides by zero)"
+            )
+
+    def _encode(self, n_steps, data):
+        return ks.S_ONE_CYCLE, (self.max_lr, self.steps_total, self.pct_start,
+                                ks.ANNEAL_COS if self.anneal_strategy == "cos"
+                                else ks.ANNEAL_LINEAR,
+                                self.cycle_momentum, self.base_momentum, self.max_momentum,
+                                self.div_factor, self.final_div_factor, self.three_phase)
+
+
+class ReduceLROnPlateau(Schedule):
+    """Divide the lr by 1/factor when the loss stops improving (torch ReduceLROnPlateau).
+
+    better: rel/min  loss < best*(1 - threshold);  abs/min  loss < best - threshold
+    (mirrored for mode='max'). After more than ``patience`` non-improving steps outside a
+    cooldown: lr <- max(lr*factor, min_lr), skipped when the change is at most eps; then
+    ``cooldown`` steps during which bad steps are not counted. The engine feeds it, after
+    each step, the loss recorded for that step, per trajectory (``plateau_update`` in
+    :mod:`optbench.kernels.engine`); ``tables`` only holds the base lr.
+
+    Extra keyword (not in torch): ``loss_ema`` in [0, 1). With 0 (the default) the metric is
+    the exact recorded loss, as in torch. For stochastic problems, ``loss_ema = beta`` feeds
+    instead an exponential moving average of the sampled (minibatch) loss,
+    a_k = beta*a_{k-1} + (1 - beta)*l_k with a_0 = l_0: what a training loop without access to
+    the full objective would monitor.
+    """
+
+    is_plateau = True
+
+    def __init__(self, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8, loss_ema=0.0):
+        n = "ReduceLROnPlateau"
+        choice(n, "mode", mode, ["min", "max"])
+        factor = real(n, "factor", factor, lo=0.0, hi=1.0, hi_open=True)
+        patience = integer(n, "patience", patience, lo=0)
+        threshold = real(n, "threshold", threshold, lo=0.0)
+        choice(n, "threshold_mode", threshold_mode, ["rel", "abs"])
+        cooldown = integer(n, "cooldown", cooldown, lo=0)
+        min_lr = _lr_value(n, "min_lr", min_lr)
+        eps = real(n, "eps", eps, lo=0.0)
+        loss_ema = real(n, "loss_ema", loss_ema, lo=0.0, hi=1.0, hi_open=True)
+        self._store(locals())
+
+    def plateau_fmeta(self) -> dict:
+        """{fmeta column of optbench.kernels.engine: value} for ``plateau_update``."""
+        from ..kernels import engine as ke
+
+        return {
+            ke.F_PL_MAXIMIZE: 1.0 if self.mode == "max" else 0.0,
+            ke.F_PL_FACTOR: self.factor,
+            ke.F_PL_PATIENCE: float(self.patience),
+            ke.F_PL_THRESHOLD: self.threshold,
+            ke.F_PL_ABS: 1.0 if self.threshold_mode == "abs" else 0.0,
+            ke.F_PL_COOLDOWN: float(self.cooldown),
+            ke.F_PL_MIN_LR: self.min_lr,
+            ke.F_PL_EPS: self.eps,
+            ke.F_PL_EMA: self.loss_ema,
+        }
+
+    def _encode(self, n_steps, data):
+        return ks.S_HOLD, ()
+
+
+# ---- compositions ---------------------------------------------------------------------------
+
+
+def _schedule_list(owner, value):
+    if isinstance(value, (str, bytes, Spec, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{owner}: schedulers must be a list of schedules, got {value!r}")
+    out = []
+    for i, item in enumerate(value):
+        where = f"{owner}: schedulers[{i}]: "
+        if isinstance(item, dict):
+            try:
+                item = Schedule.from_dict(item)
+            except ValueError as exc:
+                raise ValueError(f"{where}{exc}") from None
+        if not isinstance(item, Schedule):
+            raise ValueError(f"{where}must be a schedule, got {item!r}")
+        if item.is_plateau:
+            raise ValueError(f"{owner}: schedulers[{i}]: ReduceLROnPlateau cannot be "
+                             f"composed (it needs the loss at each step; torch refuses it too)")
+        if isinstance(item, (SequentialLR, ChainedScheduler)):
+            raise ValueError(f"{owner}: schedulers[{i}]: nested compositions are not supported")
+        out.append(item)
+    if not out:
+        raise ValueError(f"{owner}: schedulers must hold at least one schedule")
+    return tuple(out)
+
+
+class SequentialLR(Schedule):
+    """Run ``schedulers[i]`` from milestone i-1 to milestone i (torch SequentialLR).
+
+    torch's exact semantics, warts included: every child is constructed in order on the
+    same optimizer (so construction side effects such as OneCycleLR's initial_lr apply),
+    the lr is then reset to the initial lr and the first child redoes its initial step; at
+    each milestone the next child is restarted at its epoch 0 (its closed form where torch
+    has one). Children must be plain schedules (no ReduceLROnPlateau, no nesting);
+    milestones must be strictly increasing and >= 1, one fewer than the schedulers.
+    """
+
+    _step_params = ("milestones",)
+    extra_sequence_params = ("milestones",)  # one list, not a grid
+
+    def __init__(self, schedulers, milestones):
+        n = "SequentialLR"
+        schedulers = _schedule_list(n, schedulers)
+        milestones = _steps_list(n, "milestones", milestones, lo=1)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"SequentialLR: milestones must have one entry fewer than schedulers "
+                f"({len(schedulers)} schedulers), got {len(milestones)} milestones"
+            )
+        if not _is_relative(milestones):
+            _increasing(milestones)
+        self._store(locals())
+
+    def bind(self, n_steps):
+        bound = super().bind(n_steps)
+        children = tuple(c.bind(n_steps) for c in bound.schedulers)
+        if all(a is b for a, b in zip(children, bound.schedulers)):
+            return bound
+        return bound.replace(schedulers=children)
+
+    def is_relative(self):
+        return super().is_relative() or any(c.is_relative() for c in self.schedulers)
+
+    def check(self, optimizer, n_steps):
+        _increasing(self.bind(_n_steps(n_steps)).milestones)
+        super().check(optimizer, n_steps)
+
+    def _kind(self):
+        return ks.K_SEQUENTIAL
+
+    def _children(self):
+        return self.schedulers
+
+    def _seq_milestones(self):
+        return list(self.milestones)
+
+    def _epoch_ranges(self, n_steps):
+        out = []
+        starts = [0] + list(self.milestones)
+        ends = list(self.milestones) + [n_steps + 1]
+        for i, child in enumerate(self.schedulers):
+            if starts[i] > n_steps:
+                out.append((child, 0, False))
+            else:
+                out.append((child, min(n_steps, ends[i] - 1) - starts[i], i > 0))
+        return out
+
+    def label(self):
+        parts = " -> ".join(c.label() for c in self.schedulers)
+        return f"SequentialLR({parts} @ {list(self.milestones)})"
+
+
+def _increasing(milestones):
+    for a, b in zip(milestones, milestones[1:]):
+        if not b > a:
+            raise ValueError(f"SequentialLR: milestones must be strictly increasing, "
+                             f"got {list(milestones)}")
+
+
+class ChainedScheduler(Schedule):
+    """Step every schedule in order after each optimizer step (torch ChainedScheduler).
+
+    The chainable schedules then multiply their factors; schedules that set the lr outright
+    (CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts, the LambdaLR-like ones) override
+    what the earlier ones wrote, exactly as in torch. Children are constructed in order on
+    one optimizer, so their construction steps chain too. No ReduceLROnPlateau, no nesting.
+    """
+
+    def __init__(self, schedulers):
+        schedulers = _schedule_list("ChainedScheduler", schedulers)
+        self._store(locals())
+
+    def bind(self, n_steps):
+        children = tuple(c.bind(n_steps) for c in self.schedulers)
+        if all(a is b for a, b in zip(children, self.schedulers)):
+            return self
+        return self.replace(schedulers=children)
+
+    def is_relative(self):
+        return any(c.is_relative() for c in self.schedulers)
+
+    def _children(self):
+        return self.schedulers
+
+    def _epoch_ranges(self, n_steps):
+        return [(c, n_steps, False) for c in self.schedulers]
+
+    def label(self):
+        return f"ChainedScheduler({' * '.join(c.label() for c in self.schedulers)})"
+
+
+# ---- schedules torch lacks -----------------------------------------------------------------
