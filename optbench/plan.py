@@ -16,7 +16,7 @@ import numpy as np
 from . import optimizers as opt_mod
 from . import problems as prob_mod
 from . import schedules as sched_mod
-from .kernels.engine import CHANNELS
+from .layout import CHANNELS
 from .spec import Spec, choice, integer, is_builtin, real
 
 RECORDABLE = CHANNELS + ("x",)

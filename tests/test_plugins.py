@@ -424,7 +424,7 @@ def test_user_problems_get_their_own_cuda_kernels():
     generated with its functions, the built-in families' in the plan's other kernel."""
     from optbench import cuda_backend
     from optbench.codegen import PLUGIN_PROBLEM_CODE
-    from optbench.kernels import engine as ke
+    from optbench import layout
     from optbench.plan import Plan
 
     user = _user_problem()(n=10, dim=3)
@@ -437,7 +437,7 @@ def test_user_problems_get_their_own_cuda_kernels():
     modules = [p.kernels[0].module for p in packed]
     assert modules[0] is modules[2] and modules[1] is not modules[0]
     assert hasattr(modules[1], "_problem") and not hasattr(modules[0], "_problem")
-    assert packed[1].bmeta[0, ke.I_PROB] == PLUGIN_PROBLEM_CODE
+    assert packed[1].bmeta[0, layout.I_PROB] == PLUGIN_PROBLEM_CODE
 
 
 def test_user_problem_in_a_suite_reads_back_without_its_code(tmp_path):

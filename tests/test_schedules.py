@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from optbench import schedules as S
+from optbench import layout
 from optbench.kernels import engine as ke
 from optbench.optimizers import REGISTRY as OPTIMIZERS
 from optbench.optimizers import SGD, Adadelta, Adagrad, Adam, RMSprop
@@ -112,16 +113,16 @@ def test_tables_match_reference(i):
 
 
 def _replay_plateau(schedule, base_lr, loss):
-    fm = np.zeros(ke.N_FMETA)
+    fm = np.zeros(layout.N_FMETA)
     for column, value in schedule.plateau_fmeta().items():
         fm[column] = value
-    ps = np.zeros(ke.N_PLATEAU_STATE)
-    ps[ke.P_BEST] = -math.inf if schedule.mode == "max" else math.inf
-    ps[ke.P_LR] = base_lr
-    out = [ps[ke.P_LR]]
+    ps = np.zeros(layout.N_PLATEAU_STATE)
+    ps[layout.P_BEST] = -math.inf if schedule.mode == "max" else math.inf
+    ps[layout.P_LR] = base_lr
+    out = [ps[layout.P_LR]]
     for value in loss:
         ke.plateau_update(fm, ps, value)
-        out.append(ps[ke.P_LR])
+        out.append(ps[layout.P_LR])
     return np.array(out)
 
 
@@ -142,11 +143,11 @@ def test_plateau_fmeta_columns():
     fm = S.ReduceLROnPlateau(mode="max", factor=0.5, patience=3, threshold=0.01,
                              threshold_mode="abs", cooldown=2, min_lr=1e-4,
                              eps=1e-9).plateau_fmeta()
-    assert fm == {ke.F_PL_MAXIMIZE: 1.0, ke.F_PL_FACTOR: 0.5, ke.F_PL_PATIENCE: 3.0,
-                  ke.F_PL_THRESHOLD: 0.01, ke.F_PL_ABS: 1.0, ke.F_PL_COOLDOWN: 2.0,
-                  ke.F_PL_MIN_LR: 1e-4, ke.F_PL_EPS: 1e-9, ke.F_PL_EMA: 0.0}
-    assert S.ReduceLROnPlateau().plateau_fmeta()[ke.F_PL_MAXIMIZE] == 0.0
-    assert S.ReduceLROnPlateau(loss_ema=0.9).plateau_fmeta()[ke.F_PL_EMA] == 0.9
+    assert fm == {layout.F_PL_MAXIMIZE: 1.0, layout.F_PL_FACTOR: 0.5, layout.F_PL_PATIENCE: 3.0,
+                  layout.F_PL_THRESHOLD: 0.01, layout.F_PL_ABS: 1.0, layout.F_PL_COOLDOWN: 2.0,
+                  layout.F_PL_MIN_LR: 1e-4, layout.F_PL_EPS: 1e-9, layout.F_PL_EMA: 0.0}
+    assert S.ReduceLROnPlateau().plateau_fmeta()[layout.F_PL_MAXIMIZE] == 0.0
+    assert S.ReduceLROnPlateau(loss_ema=0.9).plateau_fmeta()[layout.F_PL_EMA] == 0.9
     with pytest.raises(ValueError, match="loss_ema"):
         S.ReduceLROnPlateau(loss_ema=1.0)
     assert not S.StepLR(10).is_plateau and S.ReduceLROnPlateau.is_plateau

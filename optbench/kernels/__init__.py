@@ -19,14 +19,16 @@ from pathlib import Path
 from numba.core import caching
 
 KERNEL_DIR = Path(__file__).resolve().parent
+#: the array layout the kernels share with the host (``optbench.layout``), stamped with them
+LAYOUT = KERNEL_DIR.parent / "layout.py"
 
 
 def kernel_source_hash() -> str:
-    """SHA-256 over every kernel source file: the cache's freshness stamp (read once per
-    process by ``source_stamp``)."""
+    """SHA-256 over every kernel source file and the layout: the cache's freshness stamp (read
+    once per process by ``source_stamp``)."""
     digest = hashlib.sha256()
-    for path in sorted(KERNEL_DIR.rglob("*.py")):
-        digest.update(path.relative_to(KERNEL_DIR).as_posix().encode())
+    for path in sorted(KERNEL_DIR.rglob("*.py")) + [LAYOUT]:
+        digest.update(path.relative_to(KERNEL_DIR.parent).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

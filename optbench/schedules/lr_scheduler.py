@@ -1,6 +1,7 @@
 """The schedules of torch.optim.lr_scheduler, with torch's names, keywords and defaults."""
 from __future__ import annotations
 
+from .. import layout
 from .. import schedule_tables as ks
 from ..spec import Spec, boolean, choice, integer, real
 from .base import Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list
@@ -308,19 +309,17 @@ class ReduceLROnPlateau(Schedule):
         self._store(locals())
 
     def plateau_fmeta(self) -> dict:
-        """{fmeta column of optbench.kernels.engine: value} for ``plateau_update``."""
-        from ..kernels import engine as ke
-
+        """{fmeta column (``optbench.layout``): value} for the kernels' ``plateau_update``."""
         return {
-            ke.F_PL_MAXIMIZE: 1.0 if self.mode == "max" else 0.0,
-            ke.F_PL_FACTOR: self.factor,
-            ke.F_PL_PATIENCE: float(self.patience),
-            ke.F_PL_THRESHOLD: self.threshold,
-            ke.F_PL_ABS: 1.0 if self.threshold_mode == "abs" else 0.0,
-            ke.F_PL_COOLDOWN: float(self.cooldown),
-            ke.F_PL_MIN_LR: self.min_lr,
-            ke.F_PL_EPS: self.eps,
-            ke.F_PL_EMA: self.loss_ema,
+            layout.F_PL_MAXIMIZE: 1.0 if self.mode == "max" else 0.0,
+            layout.F_PL_FACTOR: self.factor,
+            layout.F_PL_PATIENCE: float(self.patience),
+            layout.F_PL_THRESHOLD: self.threshold,
+            layout.F_PL_ABS: 1.0 if self.threshold_mode == "abs" else 0.0,
+            layout.F_PL_COOLDOWN: float(self.cooldown),
+            layout.F_PL_MIN_LR: self.min_lr,
+            layout.F_PL_EPS: self.eps,
+            layout.F_PL_EMA: self.loss_ema,
         }
 
     def _encode(self, n_steps, data):
