@@ -1,6 +1,7 @@
 """``optbench.run``: expand a grid, run it in compiled code, return (and store) the results."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -10,7 +11,7 @@ from . import cuda_backend, engine
 from .plan import DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
-from .store import RunStore, concat_shards, provenance
+from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
 
 BACKENDS = ("cpu", "cuda", "auto")
 
@@ -18,7 +19,7 @@ BACKENDS = ("cpu", "cuda", "auto")
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
         blowup=1e10, shard_size=4096, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False, cuda_mode="auto") -> Results:
+        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -37,16 +38,20 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     is one). cuda_mode: the CUDA kernel, "thread" (one thread per trajectory), "block" (a
     thread block per trajectory) or "auto" (block for problems of dimension >=
     ``cuda_backend.BLOCK_MODE_MIN_DIM``); see ``optbench.cuda_backend``.
+    client: a ``dask.distributed.Client``: each shard runs as a task on its cluster (same
+    results, see ``optbench.distributed``); threads then sets numba's threads per worker.
+    Shards whose workers die repeatedly raise ``RunIncomplete`` once the others are stored.
     """
     if backend not in BACKENDS:
         raise ValueError(f"run: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     cuda_backend.check_mode(cuda_mode)
+    if client is not None and calibrate:
+        raise ValueError("run: calibrate times this machine; it cannot be combined with client")
     plan = Plan(problems=problems, optimizers=optimizers, schedules=schedules, seeds=seeds,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
                 dtype=dtype, target=target, blowup=blowup, shard_size=shard_size, x0=x0, name=name)
-    run_shard, warm_up = _backend(backend, cuda_mode)
-    if threads is not None:
-        numba.set_num_threads(int(threads))
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"run: threads must be >= 1, got {threads}")
 
     store = RunStore(out) if out is not None else None
     if store is not None:
@@ -54,36 +59,104 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     else:
         manifest, done = {"config_hash": plan.config_hash(), "config": plan.config(),
                           "provenance": provenance()}, set()
-
-    timings = {"warm_up": warm_up(plan)}
     shards = plan.shards()
+    pending = [i for i in range(len(shards)) if i not in done]
+    if client is None:
+        run_shard, warm_up = _backend(backend, cuda_mode)
+        if threads is not None:
+            numba.set_num_threads(int(threads))
+        timings = {"warm_up": warm_up(plan)}
+        source = _local_shards(plan, pending, run_shard)
+    else:
+        from .distributed import dask_shards
+
+        timings = {}
+        source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
+
     parts: dict = {}
+    per_shard, workers, failed = {}, {}, {}
     t_run = time.perf_counter()
-    kernel_seconds = 0.0
-    with Progress(len(shards) - len(done), enabled=progress) as bar:
-        for index, (start, stop) in enumerate(shards):
-            if index in done:
-                parts[index] = store.read_shard(index)
-                continue
-            arrays, seconds = run_shard(plan, start, stop)
-            kernel_seconds += seconds
-            if store is not None:
-                store.write_shard(index, arrays)
-            parts[index] = arrays
+    with Progress(len(pending), enabled=progress) as bar, contextlib.closing(source):
+        for index, arrays, info in source:
+            if arrays is None:
+                failed[index] = info["error"]
+            else:
+                t_write = time.perf_counter()
+                if store is not None:
+                    store.write_shard(index, arrays)
+                else:
+                    parts[index] = arrays
+                info["write_seconds"] = time.perf_counter() - t_write
+                per_shard[index] = info
+                if "compile" in info:  # a worker's first shard of this run
+                    workers[info["worker"]] = {k: info.pop(k)
+                                               for k in ("compile", "threads", "versions")}
             bar.advance()
-    timings.update(kernel_seconds=kernel_seconds, total_seconds=time.perf_counter() - t_run,
-                   shards_run=len(shards) - len(done), shards_resumed=len(done))
+    total = time.perf_counter() - t_run
+    kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
+    timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
+                   shards_run=len(per_shard), shards_resumed=len(done),
+                   shards={str(i): per_shard[i] for i in sorted(per_shard)})
+    if client is not None:
+        timings.update(_cluster_timings(per_shard, workers, total))
+        if store is not None:
+            manifest["workers"] = {**manifest.get("workers", {}), **workers}
     if calibrate:
         from .compare.calibrate import calibrate as _calibrate
 
         timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done), warm_up))
     manifest["timings"] = timings
     manifest["provenance"] = provenance()
-    results = Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest,
-                      path=store.path if store is not None else None)
+    if failed:
+        manifest["failed_shards"] = {str(i): failed[i] for i in sorted(failed)}
+        if store is not None:
+            write_json(store.path / MANIFEST, manifest)
+        first = min(failed)
+        raise RunIncomplete(f"{len(failed)} of {len(shards)} shards failed (shard {first}: "
+                            f"{failed[first]}); the other shards are stored, --resume reruns "
+                            "the failed ones", sorted(failed))
+    stored = done | set(per_shard) if store is not None else set()
+    arrays = concat_shards([store.read_shard(i) if i in stored else parts[i]
+                            for i in range(len(shards))])
+    results = Results(plan, arrays, manifest, path=store.path if store is not None else None)
     if store is not None:
         store.finish(manifest, results)
     return results
+
+
+class RunIncomplete(RuntimeError):
+    """Some shards failed (their workers died each time they ran them); ``failed`` lists
+    their indices. The others are stored; ``resume=True`` runs the failed ones again."""
+
+    def __init__(self, message: str, failed: list):
+        super().__init__(message)
+        self.failed = failed
+
+
+def _local_shards(plan: Plan, indices: list, run_shard):
+    """Run shards ``indices`` here, in order; yields (index, arrays, info) like
+    ``distributed.dask_shards``."""
+    shards = plan.shards()
+    for index in indices:
+        t0 = time.perf_counter()
+        arrays, seconds = run_shard(plan, *shards[index])
+        yield index, arrays, {"worker": "local", "kernel_seconds": seconds,
+                              "task_seconds": time.perf_counter() - t0}
+
+
+def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
+    """Where a Dask run's time went: compile per worker, and the scheduling overhead: wall
+    time beyond the workers' task time spread evenly over them (per shard, the time a
+    worker slot spent on each shard outside the task: scheduling, transfer, the client's
+    writes, and setup and idling where shards are few)."""
+    tasks = sum(i["task_seconds"] for i in per_shard.values())
+    slots = len({i["worker"] for i in per_shard.values()}) or 1
+    overhead = max(0.0, total - tasks / slots)
+    return {"compile_seconds": {w: v["compile"]["jit_seconds"] for w, v in workers.items()},
+            "task_seconds": tasks,
+            "write_seconds": sum(i["write_seconds"] for i in per_shard.values()),
+            "overhead_seconds": overhead,
+            "overhead_seconds_per_shard": overhead * slots / max(len(per_shard), 1)}
 
 
 def _backend(name, cuda_mode="auto"):
