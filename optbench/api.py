@@ -14,6 +14,8 @@ from .results import Results
 from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
 
 BACKENDS = ("cpu", "cuda", "auto")
+#: what a worker reports with its first shard of a run (stored under manifest["workers"])
+SETUP_KEYS = ("compile", "threads", "versions", "setup_seconds")
 
 
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
@@ -90,7 +92,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                 per_shard[index] = info
                 if "compile" in info:  # a worker's first shard of this run
                     workers[info["worker"]] = {k: info.pop(k)
-                                               for k in ("compile", "threads", "versions")}
+                                               for k in SETUP_KEYS}
             bar.advance()
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
@@ -146,12 +148,13 @@ def _local_shards(plan: Plan, indices: list, run_shard):
 
 def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
     """Where a Dask run's time went: compile per worker, and the scheduling overhead: wall
-    time beyond the workers' task time spread evenly over them (per shard, the time a
-    worker slot spent on each shard outside the task: scheduling, transfer, the client's
-    writes, and setup and idling where shards are few)."""
+    time beyond the workers' task and setup (plan, kernels) time spread evenly over them;
+    per shard, the time a worker spent on each shard outside the task: scheduling,
+    transfer, the client's writes, worker start-up, and idling where shards are few."""
     tasks = sum(i["task_seconds"] for i in per_shard.values())
+    setup = sum(w["setup_seconds"] for w in workers.values())
     slots = len({i["worker"] for i in per_shard.values()}) or 1
-    overhead = max(0.0, total - tasks / slots)
+    overhead = max(0.0, total - (tasks + setup) / slots)
     return {"compile_seconds": {w: v["compile"]["jit_seconds"] for w, v in workers.items()},
             "task_seconds": tasks,
             "write_seconds": sum(i["write_seconds"] for i in per_shard.values()),

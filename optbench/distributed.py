@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 INSTALL_HINT = "Dask runs need dask.distributed: pip install 'optbench[dask]'"
 #: shards in flight per worker thread of the cluster
@@ -107,6 +108,7 @@ def shard_task(job: dict, start: int, stop: int) -> tuple[dict, dict]:
     with _KERNEL_LOCK:
         entry = _PLANS.get(job["config_hash"])
         if entry is None:
+            t_setup = time.perf_counter()
             mine = versions()
             for key, value in job["versions"].items():
                 if mine.get(key) != value:
@@ -121,6 +123,7 @@ def shard_task(job: dict, start: int, stop: int) -> tuple[dict, dict]:
             numba.set_num_threads(threads)
             entry = _PLANS[job["config_hash"]] = (plan, run_shard, threads)
             info.update(compile=warm_up(plan), threads=threads, versions=mine)
+            info["setup_seconds"] = time.perf_counter() - t_setup
         plan, run_shard, threads = entry
         t0 = time.perf_counter()
         numba.set_num_threads(threads)  # per calling thread in numba
@@ -163,15 +166,16 @@ def threads_by_worker(client) -> dict:
 
 def upload_plugins(client, plugins: dict) -> None:
     """Send single-file plugin modules (``module.py`` named ``module:object``) to every
-    worker, present and future; a plugin package must be importable there already."""
-    from pathlib import Path
+    worker, present and future (not to the scheduler, which may share the client's
+    process); a plugin package must be importable on the workers already."""
+    from distributed.diagnostics.plugin import UploadFile
 
     for name, record in plugins.items():
         module = name.partition(":")[0]
         for file in record.get("files", []):
-            path = Path(file)
-            if "." not in module and path.name == f"{module}.py" and path.is_file():
-                client.upload_file(str(path))
+            if "." not in module and Path(file).name == f"{module}.py" and Path(file).is_file():
+                client.register_plugin(UploadFile(file),
+                                       name=f"optbench-upload-{module}-{record['source_sha256']}")
 
 
 def task_key(config_hash: str, index: int) -> str:
@@ -182,18 +186,21 @@ def task_key(config_hash: str, index: int) -> str:
 def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=None):
     """Run shards ``indices`` of ``plan`` on ``client``'s cluster; yields (index, arrays,
     info) as they finish, with ``arrays`` None and ``info["error"]`` set for a shard that
-    killed its workers repeatedly (KilledWorker). A task that raises stops the run with its
-    error. Never more than 2 x the cluster's threads shards in flight; leaving early
-    (Ctrl-C, an error) cancels the rest."""
+    killed its workers repeatedly (KilledWorker) both with others and then alone. A task
+    that raises stops the run with its error. Never more than 2 x the cluster's threads
+    shards in flight; leaving early (Ctrl-C, an error) cancels the rest."""
     distributed = _distributed()
     if not client.scheduler_info(n_workers=-1)["workers"]:
         client.wait_for_workers(1, timeout=60)
-    upload_plugins(client, plan.plugins())
-    job = {"config": plan.config(), "plugins": plan.plugins(), "config_hash": plan.config_hash(),
+    plugins = plan.plugins()
+    upload_plugins(client, plugins)
+    job = {"config": plan.config(), "plugins": plugins, "config_hash": plan.config_hash(),
            "versions": versions(), "backend": backend, "cuda_mode": cuda_mode,
            "threads": threads, "threads_by_worker": threads_by_worker(client)}
     shards = plan.shards()
     todo = iter(indices)
+    retried: set = set()
+    suspects: list = []  # shards lost with workers that died repeatedly (KilledWorker)
     running: dict = {}  # key -> (index, future, submit time)
     completed = distributed.as_completed(loop=client.loop)
 
@@ -201,15 +208,18 @@ def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         return max(2, WINDOW_PER_THREAD * sum(w["nthreads"] for w in workers))
 
+    def submit(index):
+        key = task_key(job["config_hash"], index)
+        future = client.submit(shard_task, job, *shards[index], key=key, retries=0)
+        running[key] = (index, future, time.perf_counter())
+        completed.add(future)
+
     def fill():
         while len(running) < window():
             index = next(todo, None)
             if index is None:
                 return
-            key = task_key(job["config_hash"], index)
-            future = client.submit(shard_task, job, *shards[index], key=key, retries=0)
-            running[key] = (index, future, time.perf_counter())
-            completed.add(future)
+            submit(index)
 
     try:
         fill()
@@ -219,13 +229,22 @@ def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=
                 exc = future.exception()
                 if not isinstance(exc, distributed.KilledWorker):
                     raise exc
-                yield index, None, {"error": f"{type(exc).__name__}: {exc}"}
+                if index in retried:
+                    yield index, None, {"error": f"{type(exc).__name__}: {exc}"}
+                else:
+                    suspects.append(index)
             else:
                 arrays, info = future.result()
                 info["roundtrip_seconds"] = time.perf_counter() - submitted
                 yield index, arrays, info
             future.release()
             fill()
+            if not running and suspects:
+                # a shard that shared a dying worker with the guilty one may be innocent:
+                # each suspect runs again alone, and fails for good only then
+                index = suspects.pop(0)
+                retried.add(index)
+                submit(index)
     finally:
         if running:
             client.cancel([f for _, f, _ in running.values()], force=True)
