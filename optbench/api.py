@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from pathlib import Path
 
 import numba
 
@@ -16,11 +17,13 @@ from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
 BACKENDS = ("cpu", "cuda", "auto")
 #: what a worker reports with its first shard of a run (stored under manifest["workers"])
 SETUP_KEYS = ("compile", "threads", "versions", "setup_seconds")
+#: trajectories per shard of a local run when none is given
+LOCAL_SHARD_SIZE = 4096
 
 
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
-        blowup=1e10, shard_size=4096, out=None, resume=False, backend="cpu", threads=None,
+        blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
         progress=None, name="run", calibrate=False, cuda_mode="auto", client=None) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
@@ -34,6 +37,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     record_every: k (every k-th step) or "log" (record_points log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
     diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
+    shard_size: trajectories per shard (results do not depend on it); default: the stored
+    run's on resume, else 4096 locally and ``distributed.shard_size_for`` with a client.
     calibrate: also time a fixed reference workload (and the run's best of a few repeats when
     short) and store them in ``manifest["timings"]``, for ``optbench compare``'s speed check.
     backend: "cpu", "cuda" (a GPU; one line of error without one) or "auto" (the GPU when there
@@ -49,9 +54,16 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     cuda_backend.check_mode(cuda_mode)
     if client is not None and calibrate:
         raise ValueError("run: calibrate times this machine; it cannot be combined with client")
+    if shard_size is None and resume and out is not None and (Path(out) / MANIFEST).exists():
+        shard_size = RunStore(out).read_manifest()["config"]["shard_size"]  # the run's own
     plan = Plan(problems=problems, optimizers=optimizers, schedules=schedules, seeds=seeds,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
-                dtype=dtype, target=target, blowup=blowup, shard_size=shard_size, x0=x0, name=name)
+                dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
+                shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
+    if shard_size is None and client is not None:
+        from .distributed import shard_size_for
+
+        plan.shard_size = shard_size_for(plan, client)
     if threads is not None and int(threads) < 1:
         raise ValueError(f"run: threads must be >= 1, got {threads}")
 

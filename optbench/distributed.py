@@ -22,6 +22,14 @@ from pathlib import Path
 INSTALL_HINT = "Dask runs need dask.distributed: pip install 'optbench[dask]'"
 #: shards in flight per worker thread of the cluster
 WINDOW_PER_THREAD = 2
+#: measured by benchmarks/bench_dask.py (docs/distributed.md): a worker slot's time per shard
+#: outside the kernel; and the kernel's speed on one thread in steps x (dimension + problem
+#: data size) per second, on problems/standard.toml (the faster end: shards err large)
+SHARD_OVERHEAD_SECONDS = 0.05
+WORK_PER_SECOND = 1.25e8
+#: shards per worker slot (load balance), at most this many trajectories per shard
+SHARDS_PER_SLOT = 4
+MAX_SHARD_SIZE = 4096
 
 
 def _distributed():
@@ -176,6 +184,22 @@ def upload_plugins(client, plugins: dict) -> None:
             if "." not in module and Path(file).name == f"{module}.py" and Path(file).is_file():
                 client.register_plugin(UploadFile(file),
                                        name=f"optbench-upload-{module}-{record['source_sha256']}")
+
+
+def shard_size_for(plan, client) -> int:
+    """Trajectories per shard for ``client``'s cluster: SHARDS_PER_SLOT shards per worker
+    thread, but no shard so small that the per-shard overhead exceeds 5% of its kernel time
+    (estimated at WORK_PER_SECOND), and none above MAX_SHARD_SIZE."""
+    import math
+
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    slots = max(1, sum(w["nthreads"] for w in workers))
+    work = [p.dim + p.data.size for p in plan.problems]
+    seconds = plan.steps * sum(work[p] for p in plan.trial_ids[:, 0]) / plan.n_trials \
+        / WORK_PER_SECOND  # per trajectory, estimated
+    smallest = math.ceil(20 * SHARD_OVERHEAD_SECONDS / seconds)
+    balanced = math.ceil(plan.n_trials / (SHARDS_PER_SLOT * slots))
+    return int(min(MAX_SHARD_SIZE, max(balanced, smallest, 1)))
 
 
 def task_key(config_hash: str, index: int) -> str:

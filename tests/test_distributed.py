@@ -89,6 +89,23 @@ def test_smoke_on_two_workers_writes_the_local_bytes(tmp_path, client):
     assert manifest["timings"]["overhead_seconds_per_shard"] >= 0
 
 
+def test_shard_size_follows_the_cluster_and_the_overhead(client):
+    from optbench.optimizers import SGD
+    from optbench.plan import Plan
+    from optbench.problems import Quadratic
+
+    # 1e5 steps x (100 + 201 data) / 1.25e8 = 0.24 s of kernel per trajectory (estimated):
+    # 4 shards per worker (2 workers) of 50 trajectories
+    big = Plan(Quadratic(dim=100), SGD(), None, seeds=400, steps=100_000)
+    assert od.shard_size_for(big, client) == 50
+    # 1.7e-5 s per trajectory: as large as a local run's shards (the same configuration hash)
+    small = Plan(Quadratic(dim=2), SGD(), None, seeds=400, steps=300)
+    assert od.shard_size_for(small, client) == od.MAX_SHARD_SIZE == 4096
+    # 1e-3 s per trajectory: no shard under ~1,000 trajectories (5% of 1 s for 0.05 s)
+    mid = Plan(Quadratic(dim=3), SGD(), None, seeds=4_000, steps=12_500)
+    assert 990 <= od.shard_size_for(mid, client) <= 1010
+
+
 def test_keys_are_the_configuration_hash_and_the_shard_index():
     assert od.task_key("651874332fc669da", 7) == "optbench-651874332fc669da-shard-00007"
 
