@@ -8,6 +8,8 @@
    cluster: wall time per shard with the cluster kept busy (scheduling, transfer, the
    client's write), the serialised size and pickling time of a task and of a standard shard's
    result, and the client's write time per shard.
+3. From these, the expected wall time of ``problems/full.toml`` on 1, 8, 64 and 512
+   single-threaded workers (``expected_walls``), with the shard size the run would pick.
 
     python benchmarks/bench_dask.py [--workers 2] [--json FILE]
 """
@@ -29,10 +31,35 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def expected_walls(plan, kernel_seconds, overhead, setup, write_bytes_per_second,
+                   run_bytes, workers=(1, 8, 64, 512)) -> list[dict]:
+    """Expected wall time of ``plan`` on single-threaded workers (one core each):
+    ``kernel_seconds`` of one-thread kernel time in all, each shard costing ``overhead``
+    besides its kernel, ``setup`` per worker (start, plan, cached kernels), the client
+    writing ``run_bytes`` at ``write_bytes_per_second`` (overlapped with the shards)."""
+    import math
+
+    from optbench.distributed import shard_size_for
+
+    rows = []
+    for w in workers:
+        size = shard_size_for(plan, w)
+        shards = math.ceil(plan.n_trials / size)
+        per_shard = kernel_seconds * size / plan.n_trials
+        compute = math.ceil(shards / w) * (per_shard + overhead)
+        wall = setup + max(compute, run_bytes / write_bytes_per_second)
+        rows.append({"workers": w, "shard_size": size, "shards": shards,
+                     "kernel_seconds_per_shard": per_shard, "wall_seconds": wall,
+                     "overhead_share": overhead / (per_shard + overhead),
+                     "efficiency": kernel_seconds / w / wall})
+    return rows
+
+
 def main(argv=None) -> int:
     import optbench
     from optbench import distributed as od
     from optbench.optimizers import SGD
+    from optbench.plan import Plan
     from optbench.problems import Quadratic
     from optbench.suite import read_suite
 
@@ -40,6 +67,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--suite", default=str(ROOT / "problems" / "standard.toml"))
     parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument("--full-kernel-seconds", type=float, default=2 * 2039.0,
+                        help="one-thread kernel seconds of problems/full.toml (README: 2,039 s "
+                             "on two threads)")
+    parser.add_argument("--full-bytes", type=float, default=218e6,
+                        help="size of a run directory of problems/full.toml (README: 218 MB)")
     args = parser.parse_args(argv)
     suite = read_suite(args.suite)
     out = {"workers": args.workers, "suite": Path(args.suite).name}
@@ -86,11 +118,24 @@ def main(argv=None) -> int:
             out["result_bytes"] = len(blob)
         finally:
             od.close(client)
+    full = Plan(**read_suite(ROOT / "problems" / "full.toml"))
+    setup = max(w["setup_seconds"] for w in remote.manifest["workers"].values())
+    out["full_toml"] = expected_walls(
+        full, args.full_kernel_seconds, out["tiny_worker_slot_seconds_per_shard"], setup,
+        out["result_bytes"] / out["write_seconds_per_shard"], args.full_bytes)
 
     width = max(map(len, out))
     for key, value in out.items():
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}  {text}")
+        if key != "full_toml":
+            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            print(f"{key:<{width}}  {text}")
+    print("\nproblems/full.toml, expected (single-threaded workers, one core each):")
+    print("| workers | shard size | shards | kernel per shard | wall | overhead share |")
+    print("|---|---|---|---|---|---|")
+    for r in out["full_toml"]:
+        print(f"| {r['workers']} | {r['shard_size']} | {r['shards']} | "
+              f"{r['kernel_seconds_per_shard']:.2f} s | {r['wall_seconds']:.0f} s | "
+              f"{100 * r['overhead_share']:.1f}% |")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0

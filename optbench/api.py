@@ -54,6 +54,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     cuda_backend.check_mode(cuda_mode)
     if client is not None and calibrate:
         raise ValueError("run: calibrate times this machine; it cannot be combined with client")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"run: threads must be >= 1, got {threads}")
     if shard_size is None and resume and out is not None and (Path(out) / MANIFEST).exists():
         shard_size = RunStore(out).read_manifest()["config"]["shard_size"]  # the run's own
     plan = Plan(problems=problems, optimizers=optimizers, schedules=schedules, seeds=seeds,
@@ -61,11 +63,9 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                 dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
                 shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
     if shard_size is None and client is not None:
-        from .distributed import shard_size_for
+        from .distributed import cluster_threads, shard_size_for
 
-        plan.shard_size = shard_size_for(plan, client)
-    if threads is not None and int(threads) < 1:
-        raise ValueError(f"run: threads must be >= 1, got {threads}")
+        plan.shard_size = shard_size_for(plan, cluster_threads(client))
 
     store = RunStore(out) if out is not None else None
     if store is not None:
@@ -87,25 +87,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         timings = {}
         source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
 
-    parts: dict = {}
-    per_shard, workers, failed = {}, {}, {}
     t_run = time.perf_counter()
-    with Progress(len(pending), enabled=progress) as bar, contextlib.closing(source):
-        for index, arrays, info in source:
-            if arrays is None:
-                failed[index] = info["error"]
-            else:
-                t_write = time.perf_counter()
-                if store is not None:
-                    store.write_shard(index, arrays)
-                else:
-                    parts[index] = arrays
-                info["write_seconds"] = time.perf_counter() - t_write
-                per_shard[index] = info
-                if "compile" in info:  # a worker's first shard of this run
-                    workers[info["worker"]] = {k: info.pop(k)
-                                               for k in SETUP_KEYS}
-            bar.advance()
+    parts, per_shard, workers, failed = _collect(source, store, progress, len(pending))
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
     timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
@@ -113,8 +96,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                    shards={str(i): per_shard[i] for i in sorted(per_shard)})
     if client is not None:
         timings.update(_cluster_timings(per_shard, workers, total))
-        if store is not None:
-            manifest["workers"] = {**manifest.get("workers", {}), **workers}
+        manifest["workers"] = {**manifest.get("workers", {}), **workers}
     if calibrate:
         from .compare.calibrate import calibrate as _calibrate
 
@@ -129,6 +111,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         raise RunIncomplete(f"{len(failed)} of {len(shards)} shards failed (shard {first}: "
                             f"{failed[first]}); the other shards are stored, --resume reruns "
                             "the failed ones", sorted(failed))
+    manifest.pop("failed_shards", None)  # of an earlier part, run again now
     stored = done | set(per_shard) if store is not None else set()
     arrays = concat_shards([store.read_shard(i) if i in stored else parts[i]
                             for i in range(len(shards))])
@@ -145,6 +128,29 @@ class RunIncomplete(RuntimeError):
     def __init__(self, message: str, failed: list):
         super().__init__(message)
         self.failed = failed
+
+
+def _collect(source, store, progress, total: int):
+    """The one loop of every run: take each finished shard from ``source`` (local or Dask),
+    write it (``store``) or keep it, advance the progress bar. Returns (kept arrays by index,
+    per-shard info, per-worker setup info, failed shards' errors by index)."""
+    parts, per_shard, workers, failed = {}, {}, {}, {}
+    with Progress(total, enabled=progress) as bar, contextlib.closing(source):
+        for index, arrays, info in source:
+            if arrays is None:
+                failed[index] = info["error"]
+            else:
+                t_write = time.perf_counter()
+                if store is not None:
+                    store.write_shard(index, arrays)
+                else:
+                    parts[index] = arrays
+                info["write_seconds"] = time.perf_counter() - t_write
+                per_shard[index] = info
+                if "compile" in info:  # a worker's first shard of this run
+                    workers[info["worker"]] = {k: info.pop(k) for k in SETUP_KEYS}
+            bar.advance()
+    return parts, per_shard, workers, failed
 
 
 def _local_shards(plan: Plan, indices: list, run_shard):

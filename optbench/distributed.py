@@ -186,14 +186,19 @@ def upload_plugins(client, plugins: dict) -> None:
                                        name=f"optbench-upload-{module}-{record['source_sha256']}")
 
 
-def shard_size_for(plan, client) -> int:
-    """Trajectories per shard for ``client``'s cluster: SHARDS_PER_SLOT shards per worker
-    thread, but no shard so small that the per-shard overhead exceeds 5% of its kernel time
-    (estimated at WORK_PER_SECOND), and none above MAX_SHARD_SIZE."""
+def cluster_threads(client) -> int:
+    """The worker threads (task slots) of ``client``'s cluster now."""
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return sum(w["nthreads"] for w in workers)
+
+
+def shard_size_for(plan, slots: int) -> int:
+    """Trajectories per shard for a cluster of ``slots`` worker threads: SHARDS_PER_SLOT
+    shards per slot, but no shard so small that the per-shard overhead exceeds 5% of its
+    kernel time (estimated at WORK_PER_SECOND), and none above MAX_SHARD_SIZE."""
     import math
 
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    slots = max(1, sum(w["nthreads"] for w in workers))
+    slots = max(1, slots)
     work = [p.dim + p.data.size for p in plan.problems]
     seconds = plan.steps * sum(work[p] for p in plan.trial_ids[:, 0]) / plan.n_trials \
         / WORK_PER_SECOND  # per trajectory, estimated
@@ -229,11 +234,10 @@ def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=
     completed = distributed.as_completed(loop=client.loop)
 
     def window() -> int:
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        return max(2, WINDOW_PER_THREAD * sum(w["nthreads"] for w in workers))
+        return max(2, WINDOW_PER_THREAD * cluster_threads(client))
 
     def submit(index):
-        key = task_key(job["config_hash"], index)
+        key = task_key(job["config_hash"], index) + ("-alone" if index in retried else "")
         future = client.submit(shard_task, job, *shards[index], key=key, retries=0)
         running[key] = (index, future, time.perf_counter())
         completed.add(future)

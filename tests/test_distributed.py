@@ -16,6 +16,7 @@ import pytest
 from distributed import Client, LocalCluster, WorkerPlugin
 
 import optbench
+import optbench.plan
 from optbench import distributed as od
 from optbench.api import RunIncomplete
 from optbench.cli import main
@@ -97,13 +98,13 @@ def test_shard_size_follows_the_cluster_and_the_overhead(client):
     # 1e5 steps x (100 + 201 data) / 1.25e8 = 0.24 s of kernel per trajectory (estimated):
     # 4 shards per worker (2 workers) of 50 trajectories
     big = Plan(Quadratic(dim=100), SGD(), None, seeds=400, steps=100_000)
-    assert od.shard_size_for(big, client) == 50
+    assert od.shard_size_for(big, od.cluster_threads(client)) == 50
     # 1.7e-5 s per trajectory: as large as a local run's shards (the same configuration hash)
     small = Plan(Quadratic(dim=2), SGD(), None, seeds=400, steps=300)
-    assert od.shard_size_for(small, client) == od.MAX_SHARD_SIZE == 4096
+    assert od.shard_size_for(small, 2) == od.MAX_SHARD_SIZE == 4096
     # 1e-3 s per trajectory: no shard under ~1,000 trajectories (5% of 1 s for 0.05 s)
     mid = Plan(Quadratic(dim=3), SGD(), None, seeds=4_000, steps=12_500)
-    assert 990 <= od.shard_size_for(mid, client) <= 1010
+    assert 990 <= od.shard_size_for(mid, 2) <= 1010
 
 
 def test_keys_are_the_configuration_hash_and_the_shard_index():
@@ -159,6 +160,46 @@ def test_a_killed_client_resumes_on_another_cluster(tmp_path, client):
                            client=client)
     assert resumed.manifest["timings"]["shards_resumed"] == len(kept)
     assert shard_bytes(tmp_path / "dask") == shard_bytes(tmp_path / "local")
+
+
+def test_ctrl_c_cancels_and_keeps_whole_shards(tmp_path, client):
+    suite = slow_suite(tmp_path)
+    optbench.run(**read_suite(suite), out=tmp_path / "local")
+    proc = subprocess.Popen([sys.executable, "-m", "optbench.cli", "run", str(suite), "--out",
+                             str(tmp_path / "dask"), "--dask", "local:2", "--quiet"],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)
+    shards = tmp_path / "dask" / "shards"
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None:
+        if shards.is_dir() and any(p.suffix == ".npz" for p in shards.iterdir()):
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole group
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in err.splitlines()[-1]
+    kept = shard_bytes(tmp_path / "dask")
+    assert all(not n.startswith(".") for n in kept)  # no partial files
+    local = shard_bytes(tmp_path / "local")
+    assert 1 <= len(kept) < len(local) and all(kept[n] == local[n] for n in kept)
+    optbench.run(**read_suite(suite), out=tmp_path / "dask", resume=True, client=client)
+    assert shard_bytes(tmp_path / "dask") == local
+
+
+def test_a_worker_with_other_versions_is_refused():
+    plan = optbench.plan.Plan(**smoke())
+    job = {"config": plan.config(), "plugins": {}, "config_hash": plan.config_hash(),
+           "versions": dict(od.versions(), numba="0.1.0"), "backend": "cpu",
+           "cuda_mode": "auto", "threads": 1, "threads_by_worker": {}}
+    with pytest.raises(ValueError, match="numba .* differs from the client's 0.1.0"):
+        od.shard_task(job, 0, 10)
+    job["versions"] = od.versions()
+    arrays, info = od.shard_task(job, 0, 10)
+    assert info["worker"] == "local" and arrays["loss"].shape[0] == 10
 
 
 def _deadly_task(real, job, start, stop):
