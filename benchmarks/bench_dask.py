@@ -7,7 +7,7 @@
 2. Per-shard overhead: a run of tiny shards (one 2-D trajectory of 10 steps each) on the same
    cluster: wall time per shard with the cluster kept busy (scheduling, transfer, the
    client's write), the serialised size and pickling time of a task and of a standard shard's
-   result, and the client's write time per shard.
+   result, and the client's write time of a tiny and of a standard shard.
 3. From these, the expected wall time of ``problems/full.toml`` on 1, 8, 64 and 512
    single-threaded workers (``expected_walls``), with the shard size the run would pick.
 
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     from optbench.optimizers import SGD
     from optbench.plan import Plan
     from optbench.problems import Quadratic
+    from optbench.store import RunStore
     from optbench.suite import read_suite
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,13 +117,16 @@ def main(argv=None) -> int:
             arrays, _ = run_shard_cpu(plan, 0, plan.shard_size)
             blob, out["result_pickle_seconds"] = timed(pickle.dumps, arrays)
             out["result_bytes"] = len(blob)
+            store = RunStore(tmp / "write")
+            store.shard_dir.mkdir(parents=True)
+            _, out["result_write_seconds"] = timed(store.write_shard, 0, arrays)
         finally:
             od.close(client)
     full = Plan(**read_suite(ROOT / "problems" / "full.toml"))
     setup = max(w["setup_seconds"] for w in remote.manifest["workers"].values())
     out["full_toml"] = expected_walls(
         full, args.full_kernel_seconds, out["tiny_worker_slot_seconds_per_shard"], setup,
-        out["result_bytes"] / out["write_seconds_per_shard"], args.full_bytes)
+        out["result_bytes"] / out["result_write_seconds"], args.full_bytes)
 
     width = max(map(len, out))
     for key, value in out.items():
