@@ -154,8 +154,9 @@ def cmd_run(args) -> int:
             jit = (f"jit {'cache load' if t['warm_up']['cache_hit'] else 'compile'} "
                    f"{t['warm_up']['jit_seconds']:.2f} s")
         else:
-            jit = (f"{len(t['compile_seconds'])} Dask workers, {t['total_seconds']:.2f} s of "
-                   "wall time")
+            n = len(t["compile_seconds"])
+            jit = (f"shards on {n} Dask worker{'s' if n != 1 else ''}, "
+                   f"{t['total_seconds']:.2f} s of wall time")
         print(f"\n{len(results)} trajectories x {results.plan.steps} steps in "
               f"{t['kernel_seconds']:.2f} s of kernel time ({jit}); results in {out}")
     return 0

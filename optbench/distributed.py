@@ -98,7 +98,7 @@ def versions() -> dict:
 
 # ---- worker side ----------------------------------------------------------------------
 
-_PLANS: dict = {}  # config hash -> (plan, shard runner), per worker process
+_PLANS: dict = {}  # config hash -> (plan, shard runner, numba threads), per worker process
 _KERNEL_LOCK = threading.Lock()  # one kernel at a time per process: no oversubscription
 
 
@@ -154,22 +154,24 @@ def _threads(job: dict, worker: str) -> int:
     worker processes the client saw there, at most NUMBA_NUM_THREADS."""
     import numba
 
-    wanted = job["threads"] or job["threads_by_worker"].get(worker) or usable_cpus()
+    host = worker.rpartition("://")[2].rpartition(":")[0].strip("[]")
+    wanted = job["threads"] or job["threads_by_host"].get(host) or usable_cpus()
     return max(1, min(int(wanted), numba.config.NUMBA_NUM_THREADS))
 
 
 # ---- client side ----------------------------------------------------------------------
 
 
-def threads_by_worker(client) -> dict:
-    """worker address -> numba threads: the CPUs of its host divided among the worker
-    processes on that host (each runs one kernel at a time)."""
+def threads_by_host(client) -> dict:
+    """host -> numba threads per worker process there: the host's CPUs divided among the
+    worker processes the client sees on it (each runs one kernel at a time); a worker
+    restarted on the same host gets the same."""
     cpus = client.run(usable_cpus)
     workers = client.scheduler_info(n_workers=-1)["workers"]
     per_host: dict = {}
     for address, worker in workers.items():
-        per_host.setdefault(worker["host"], []).append(address)
-    return {a: max(1, cpus.get(a, 1) // len(per_host[w["host"]])) for a, w in workers.items()}
+        per_host.setdefault(worker["host"], []).append(cpus.get(address, 1))
+    return {host: max(1, min(counts) // len(counts)) for host, counts in per_host.items()}
 
 
 def upload_plugins(client, plugins: dict) -> None:
@@ -225,7 +227,7 @@ def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=
     upload_plugins(client, plugins)
     job = {"config": plan.config(), "plugins": plugins, "config_hash": plan.config_hash(),
            "versions": versions(), "backend": backend, "cuda_mode": cuda_mode,
-           "threads": threads, "threads_by_worker": threads_by_worker(client)}
+           "threads": threads, "threads_by_host": threads_by_host(client)}
     shards = plan.shards()
     todo = iter(indices)
     retried: set = set()

@@ -107,6 +107,11 @@ def test_shard_size_follows_the_cluster_and_the_overhead(client):
     assert 990 <= od.shard_size_for(mid, 2) <= 1010
 
 
+def test_workers_of_a_host_share_its_cores(client):
+    cpus = od.usable_cpus()
+    assert od.threads_by_host(client) == {"127.0.0.1": max(1, cpus // 2)}
+
+
 def test_keys_are_the_configuration_hash_and_the_shard_index():
     assert od.task_key("651874332fc669da", 7) == "optbench-651874332fc669da-shard-00007"
 
@@ -194,7 +199,7 @@ def test_a_worker_with_other_versions_is_refused():
     plan = optbench.plan.Plan(**smoke())
     job = {"config": plan.config(), "plugins": {}, "config_hash": plan.config_hash(),
            "versions": dict(od.versions(), numba="0.1.0"), "backend": "cpu",
-           "cuda_mode": "auto", "threads": 1, "threads_by_worker": {}}
+           "cuda_mode": "auto", "threads": 1, "threads_by_host": {}}
     with pytest.raises(ValueError, match="numba .* differs from the client's 0.1.0"):
         od.shard_task(job, 0, 10)
     job["versions"] = od.versions()
@@ -230,6 +235,7 @@ def test_a_shard_that_kills_its_workers_is_reported_and_the_rest_completes(tmp_p
     finally:
         client.unregister_worker_plugin(DeadlyShard.name)
     assert err.value.failed == [1]
+    assert "shard-00001-alone" in str(err.value)  # it failed again when run alone
     local = shard_bytes(tmp_path / "local")
     del local["00001.npz"]
     assert shard_bytes(tmp_path / "dask") == local
