@@ -218,7 +218,7 @@ def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=
     """Run shards ``indices`` of ``plan`` on ``client``'s cluster; yields (index, arrays,
     info) as they finish, with ``arrays`` None and ``info["error"]`` set for a shard that
     killed its workers repeatedly (KilledWorker) both with others and then alone. A task
-    that raises stops the run with its error. Never more than 2 x the cluster's threads
+    that raises stops the run with a ValueError naming the shard and the error. Never more than 2 x the cluster's threads
     shards in flight; leaving early (Ctrl-C, an error) cancels the rest."""
     distributed = _distributed()
     if not client.scheduler_info(n_workers=-1)["workers"]:
@@ -257,8 +257,9 @@ def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=
             index, _, submitted = running.pop(future.key)
             if future.status == "error":
                 exc = future.exception()
-                if not isinstance(exc, distributed.KilledWorker):
-                    raise exc
+                if not isinstance(exc, distributed.KilledWorker):  # one line for the CLI
+                    raise ValueError(f"shard {index}: {type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
                 if index in retried:
                     yield index, None, {"error": f"{type(exc).__name__}: {exc}"}
                 else:

@@ -207,6 +207,21 @@ def test_a_worker_with_other_versions_is_refused():
     assert info["worker"] == "local" and arrays["loss"].shape[0] == 10
 
 
+def test_a_plugin_the_workers_cannot_import_stops_the_run_in_one_line(tmp_path, client):
+    """A plugin package (not a single file) is not uploaded: the workers cannot import it."""
+    package = tmp_path / "dask_test_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rules.py").write_text(PLUGIN)
+    suite = tmp_path / "package.toml"
+    suite.write_text('name = "package"\n[run]\nsteps = 5\n[[problems]]\ntype = "Quadratic"\n'
+                     'dim = 2\n[[optimizers]]\ntype = "dask_test_package.rules:SignMomentum"\n')
+    with pytest.raises(ValueError, match="shard 0: ValueError: optimizer "
+                                         "'dask_test_package.rules:SignMomentum': module "
+                                         "'dask_test_package.rules' does not import"):
+        optbench.run(**read_suite(suite), client=client)
+
+
 def _deadly_task(real, job, start, stop):
     if job["config"]["name"] == "deadly" and start == 10:
         os._exit(1)  # a shard that kills every worker it runs on
