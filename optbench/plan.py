@@ -186,8 +186,8 @@ class Plan:
                     runnable: bool = False) -> "Plan":
         """The plan of a stored configuration. User optimizers and problems (``module:object``
         types) become stand-ins built from ``plugins`` (the manifest's records): their code is
-        never imported. With ``runnable`` (a Dask worker) they are imported instead, and
-        refused (ValueError) unless their source hashes equal the records'."""
+        never imported. With ``runnable`` (a Dask worker) they are imported by name instead,
+        and refused (ValueError) unless their source hashes equal the records'."""
         from . import schedules as sched_mod
 
         from .problems.base import stored_problem
