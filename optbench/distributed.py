@@ -197,7 +197,8 @@ def cluster_threads(client) -> int:
 def shard_size_for(plan, slots: int) -> int:
     """Trajectories per shard for a cluster of ``slots`` worker threads: SHARDS_PER_SLOT
     shards per slot, but no shard so small that the per-shard overhead exceeds 5% of its
-    kernel time (estimated at WORK_PER_SECOND), and none above MAX_SHARD_SIZE."""
+    kernel time (estimated at WORK_PER_SECOND), rounded up to fill whole rounds of the
+    slots, and none above MAX_SHARD_SIZE."""
     import math
 
     slots = max(1, slots)
@@ -205,8 +206,11 @@ def shard_size_for(plan, slots: int) -> int:
     seconds = plan.steps * sum(work[p] for p in plan.trial_ids[:, 0]) / plan.n_trials \
         / WORK_PER_SECOND  # per trajectory, estimated
     smallest = math.ceil(20 * SHARD_OVERHEAD_SECONDS / seconds)
-    balanced = math.ceil(plan.n_trials / (SHARDS_PER_SLOT * slots))
-    return int(min(MAX_SHARD_SIZE, max(balanced, smallest, 1)))
+    size = max(math.ceil(plan.n_trials / (SHARDS_PER_SLOT * slots)), smallest, 1)
+    rounds = math.ceil(plan.n_trials / size) // slots  # whole rounds of shards over the slots
+    if rounds:  # no last round that leaves most slots idle: shards grow a little instead
+        size = math.ceil(plan.n_trials / (rounds * slots))
+    return int(min(MAX_SHARD_SIZE, size))
 
 
 def task_key(config_hash: str, index: int) -> str:

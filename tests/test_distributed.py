@@ -105,6 +105,9 @@ def test_shard_size_follows_the_cluster_and_the_overhead(client):
     # 1e-3 s per trajectory: no shard under ~1,000 trajectories (5% of 1 s for 0.05 s)
     mid = Plan(Quadratic(dim=3), SGD(), None, seeds=4_000, steps=12_500)
     assert 990 <= od.shard_size_for(mid, 2) <= 1010
+    # 140 shards of 5 would leave 52 of 64 slots idle in a third round: 2 rounds of 6
+    wide = Plan(Quadratic(dim=100), SGD(), None, seeds=700, steps=100_000)
+    assert od.shard_size_for(wide, 64) == 6
 
 
 def test_workers_of_a_host_share_its_cores(client):
