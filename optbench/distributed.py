@@ -59,8 +59,9 @@ def connect(address: str):
             raise ValueError(f"--dask {address}: expected local:N with N >= 1 workers")
         n = int(count)
         threads = max(1, usable_cpus() // n)
+        # ":0": the scheduler's HTTP server on a free port, whatever else runs here
         cluster = distributed.LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
             env={"NUMBA_NUM_THREADS": str(threads)})
         return distributed.Client(cluster, set_as_default=False)
     if "://" not in address and ":" not in address:

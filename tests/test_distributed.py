@@ -51,7 +51,7 @@ def client():
     # a shard may be on a dying worker once; the second death makes it KilledWorker
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
+                               dashboard_address=":0", env={"NUMBA_NUM_THREADS": "1"})
         with Client(cluster, set_as_default=False) as c:
             yield c
         cluster.close()
