@@ -15,12 +15,13 @@ BASE   ?= main
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,cuda]"
+	$(PY) -m pip install --quiet -e ".[test,cuda,dask]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-## make test: set up .venv and pass the tests (CUDA kernels: PTX + simulator, no GPU needed)
+## make test: set up .venv and pass the tests (CUDA kernels: PTX + simulator, no GPU needed;
+## Dask runs on a LocalCluster of this machine)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 

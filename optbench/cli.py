@@ -1,7 +1,7 @@
 """The ``optbench`` command line: the same engine as the Python API.
 
     optbench run SUITE.toml [--out DIR] [--resume] [--threads N] [--backend cpu|cuda|auto]
-                            [--cuda-mode auto|thread|block]
+                            [--cuda-mode auto|thread|block] [--dask ADDRESS|local:N]
     optbench list [optimizers|schedules|problems]
     optbench cache info|clear
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1  # a run whose shards could not all be computed (the rest is stored)
 
 #: subcommands implemented in their own packages: each module has
 #: ``add_arguments(parser)`` and ``run_command(args) -> int``
@@ -62,7 +63,12 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="complete an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous run in --out (only a run directory is ever removed)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads (default: all cores; with --dask: per worker, default its "
+                        "host's cores shared among the workers there)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the shards on a Dask cluster: a scheduler (tcp://host:8786) or "
+                        "local:N (N single-threaded worker processes here, for this run)")
     p.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--cuda-mode", default="auto", choices=("auto", "thread", "block"),
                    help="CUDA kernel: a thread per trajectory, a thread block per trajectory, "
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
 
 
 def cmd_run(args) -> int:
-    from .api import run
+    from .api import RunIncomplete, run
     from .suite import read_suite
 
     kwargs = read_suite(args.suite)
@@ -123,16 +129,36 @@ def cmd_run(args) -> int:
         raise ValueError("--overwrite and --resume exclude each other")
     if args.overwrite:
         remove_run_dir(out)
-    results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
-                  cuda_mode=args.cuda_mode, threads=args.threads, progress=False if args.quiet else None,
-                  calibrate=args.calibrate)
+    client = None
+    if args.dask:
+        from .distributed import connect
+
+        client = connect(args.dask)
+    try:
+        results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
+                      cuda_mode=args.cuda_mode, threads=args.threads,
+                      progress=False if args.quiet else None, calibrate=args.calibrate,
+                      client=client)
+    except RunIncomplete as exc:
+        print(f"optbench: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if client is not None:
+            from .distributed import close
+
+            close(client)
     if not args.quiet:
         print(summary(results))
         t = results.manifest["timings"]
+        if client is None:
+            jit = (f"jit {'cache load' if t['warm_up']['cache_hit'] else 'compile'} "
+                   f"{t['warm_up']['jit_seconds']:.2f} s")
+        else:
+            n = len(t["compile_seconds"])
+            jit = (f"shards on {n} Dask worker{'s' if n != 1 else ''}, "
+                   f"{t['total_seconds']:.2f} s of wall time")
         print(f"\n{len(results)} trajectories x {results.plan.steps} steps in "
-              f"{t['kernel_seconds']:.2f} s of kernel time "
-              f"(jit {'cache load' if t['warm_up']['cache_hit'] else 'compile'} "
-              f"{t['warm_up']['jit_seconds']:.2f} s); results in {out}")
+              f"{t['kernel_seconds']:.2f} s of kernel time ({jit}); results in {out}")
     return 0
 
 

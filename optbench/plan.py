@@ -6,6 +6,7 @@ the shard boundaries. The store writes it into the manifest; ``load`` rebuilds i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -199,21 +200,24 @@ class Plan:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_config(cls, config: dict, plugins: dict | None = None) -> "Plan":
+    def from_config(cls, config: dict, plugins: dict | None = None,
+                    runnable: bool = False) -> "Plan":
         """The plan of a stored configuration. User optimizers, problems and schedules
         (``module:object`` types) become stand-ins built from ``plugins`` (the manifest's
-        records): their code is never imported."""
+        records), and a FunctionLR's ``fn`` stays a name: their code is never imported. With
+        ``runnable`` (a Dask worker) they are imported by name instead, and refused
+        (ValueError) unless their source hashes equal the records'."""
         from .problems.base import stored_problem
 
         def spec(data, base, stand_in):
             name = data["type"]
-            if ":" not in name:
+            if ":" not in name or runnable:
                 return base.from_dict(data)
             params = {k: v for k, v in data.items() if k != "type"}
             return stand_in(name, (plugins or {}).get(name, {}))(**params)
 
-        with sched_mod.reading_back():  # a FunctionLR's fn stays a name, never imported
-            return cls(
+        with contextlib.nullcontext() if runnable else sched_mod.reading_back():
+            plan = cls(
                 problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
                 optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
                             for d in config["optimizers"]],
@@ -224,6 +228,20 @@ class Plan:
                 dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
                 shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
             )
+        if runnable:
+            check_plugins(plugins or {}, plan.plugins(), "worker")
+        return plan
+
+
+def check_plugins(stored: dict, current: dict, where) -> None:
+    """Refuse (ValueError) a user optimizer, problem or schedule whose source differs from the
+    one a run recorded: ``--resume`` after an edit, a Dask worker with another version."""
+    for name, record in current.items():
+        old = stored.get(name, {}).get("source_sha256")
+        if old != record["source_sha256"]:
+            raise ValueError(f"{where}: plugin {name} changed since this run started (source "
+                             f"hash {str(old)[:12]} vs {record['source_sha256'][:12]}, files "
+                             f"{', '.join(record['files'])}); nothing was changed")
 
 
 def _listify(value):
