@@ -9,10 +9,17 @@ learning-rate schedules.
 """
 __version__ = "0.1.0"
 
-from .api import run  # noqa: E402
-from .optimizers import Optimizer, hyper  # noqa: E402
-from .results import Results  # noqa: E402
-from .store import load  # noqa: E402
-from .vector import VectorOptimizer  # noqa: E402
+#: public names, imported on first use so that the command line starts (and takes Ctrl-C)
+#: before numba is loaded
+_LAZY = {"run": "api", "load": "store", "Results": "results", "VectorOptimizer": "vector",
+         "Optimizer": "optimizers", "hyper": "optimizers"}
 
 __all__ = ["run", "load", "Results", "VectorOptimizer", "Optimizer", "hyper", "__version__"]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'optbench' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import shutil
+import sys
 import time
 from pathlib import Path
 
 import numba
 
 from . import cuda_backend, engine
+from .layout import ITERATE_CHANNELS
 from .plan import DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
@@ -24,7 +28,8 @@ LOCAL_SHARD_SIZE = 4096
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
         blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None) -> Results:
+        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None,
+        overwrite=False, force=False) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -36,7 +41,11 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     |x_{k+1,i} - x_{k,i}| / |g_{k,i}|, at the record of step k; NaN at the last);
     record_every: k (every k-th step) or "log" (record_points log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
     diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
-    out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
+    out: a run directory written shard by shard (``resume=True`` completes an interrupted one,
+    re-running missing or damaged shards; ``overwrite=True`` replaces a run optbench made
+    there, once the new plan is valid). The directory is locked while the run writes it.
+    force: run even when the estimated disk size or peak memory (``estimate``) exceeds what
+    is free; by default such a run is refused with the estimate.
     shard_size: trajectories per shard (results do not depend on it); default: the stored
     run's on resume, else 4096 locally and ``distributed.shard_size_for`` with a client.
     calibrate: also time a fixed reference workload (and the run's best of a few repeats when
@@ -54,6 +63,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     cuda_backend.check_mode(cuda_mode)
     if client is not None and calibrate:
         raise ValueError("run: calibrate times this machine; it cannot be combined with client")
+    if overwrite and resume:
+        raise ValueError("run: overwrite and resume exclude each other")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"run: threads must be >= 1, got {threads}")
     if shard_size is None and resume and out is not None and (Path(out) / MANIFEST).exists():
@@ -67,12 +78,26 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
 
         plan.shard_size = shard_size_for(plan, cluster_threads(client))
 
+    if not force:
+        check_resources(plan, out)
     store = RunStore(out) if out is not None else None
+    with store.lock() if store is not None else contextlib.nullcontext():
+        return _execute(plan, store, resume, overwrite, backend, cuda_mode, threads, progress,
+                        calibrate, client)
+
+
+def _execute(plan, store, resume, overwrite, backend, cuda_mode, threads, progress, calibrate,
+             client) -> Results:
+    """``run`` from a valid plan on, with the run directory (if any) locked."""
     if store is not None:
-        manifest, done = store.open(plan, resume)
+        manifest, done, damaged = store.open(plan, resume, overwrite)
+        if damaged and progress is not False:
+            print("optbench: re-running damaged shard(s) " + ", ".join(
+                f"{store.shard_path(i).name} ({why})" for i, why in sorted(damaged.items())),
+                file=sys.stderr)
     else:
-        manifest, done = {"config_hash": plan.config_hash(), "config": plan.config(),
-                          "provenance": provenance()}, set()
+        manifest, done, damaged = {"config_hash": plan.config_hash(), "config": plan.config(),
+                                   "provenance": provenance()}, set(), {}
     shards = plan.shards()
     pending = [i for i in range(len(shards)) if i not in done]
     if client is None:
@@ -88,11 +113,12 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
 
     t_run = time.perf_counter()
-    parts, per_shard, workers, failed = _collect(source, store, progress, len(pending))
+    parts, per_shard, workers, failed = _collect(source, store, manifest, progress, len(pending))
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
     timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
                    shards_run=len(per_shard), shards_resumed=len(done),
+                   shards_damaged=sorted(damaged),
                    shards={str(i): per_shard[i] for i in sorted(per_shard)})
     if client is not None:
         timings.update(_cluster_timings(per_shard, workers, total))
@@ -112,13 +138,64 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                             f"{failed[first]}); the other shards are stored, --resume reruns "
                             "the failed ones", sorted(failed))
     manifest.pop("failed_shards", None)  # of an earlier part, run again now
-    stored = done | set(per_shard) if store is not None else set()
-    arrays = concat_shards([store.read_shard(i) if i in stored else parts[i]
-                            for i in range(len(shards))])
-    results = Results(plan, arrays, manifest, path=store.path if store is not None else None)
-    if store is not None:
-        store.finish(manifest, results)
+    if store is None:
+        return Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest)
+    results = Results(plan, store.arrays(len(shards)), manifest, path=store.path)
+    store.finish(manifest, results)
     return results
+
+
+def estimate(plan: Plan, stored: bool) -> dict:
+    """Upper bounds, in bytes, of a run's disk size and peak memory from its plan: recorded
+    steps x trajectories x fields at 8 bytes a value (a stored run holds about three
+    shards' worth at once, an unstored one its whole results twice)."""
+    fields = sum(max(p.dim for p in plan.problems) if r == "x" else 1 for r in plan.record)
+    per_trial = 8 * (len(plan.record_steps) * fields + len(ITERATE_CHANNELS) + 2)
+    disk = per_trial * plan.n_trials
+    table = 200 * plan.n_trials  # the trials table and plan, roughly
+    memory = table + (3 * per_trial * min(plan.shard_size, plan.n_trials) if stored else 2 * disk)
+    return {"disk_bytes": disk if stored else 0, "memory_bytes": memory,
+            "what": f"{plan.n_trials} trajectories x {len(plan.record_steps)} recorded steps x "
+                    f"{fields} fields"}
+
+
+def check_resources(plan: Plan, out) -> None:
+    """Refuse (one line, with the estimate) a run that would not fit on disk or in memory."""
+    need = estimate(plan, out is not None)
+    if out is not None:
+        where = Path(out).absolute()
+        while not where.exists():
+            where = where.parent
+        free = shutil.disk_usage(where).free
+        if need["disk_bytes"] > free:
+            raise ValueError(f"run: needs about {_gib(need['disk_bytes'])} of disk ({need['what']}) "
+                             f"but {where} has {_gib(free)} free; pass --force (force=True) to "
+                             "run anyway")
+    available = available_memory()
+    if available is not None and need["memory_bytes"] > available:
+        raise ValueError(f"run: needs about {_gib(need['memory_bytes'])} of memory "
+                         f"({need['what']}{'' if out is not None else ', kept in memory without out'})"
+                         f" but {_gib(available)} is available; pass --force (force=True) to run "
+                         "anyway")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
 
 
 class RunIncomplete(RuntimeError):
@@ -130,9 +207,9 @@ class RunIncomplete(RuntimeError):
         self.failed = failed
 
 
-def _collect(source, store, progress, total: int):
+def _collect(source, store, manifest, progress, total: int):
     """The one loop of every run: take each finished shard from ``source`` (local or Dask),
-    write it (``store``) or keep it, advance the progress bar. Returns (kept arrays by index,
+    write it and its hash (``store``, then drop it) or keep it, advance the progress bar. Returns (kept arrays by index,
     per-shard info, per-worker setup info, failed shards' errors by index)."""
     parts, per_shard, workers, failed = {}, {}, {}, {}
     with Progress(total, enabled=progress) as bar, contextlib.closing(source):
@@ -142,7 +219,7 @@ def _collect(source, store, progress, total: int):
             else:
                 t_write = time.perf_counter()
                 if store is not None:
-                    store.write_shard(index, arrays)
+                    store.store_shard(manifest, index, arrays)
                 else:
                     parts[index] = arrays
                 info["write_seconds"] = time.perf_counter() - t_write

@@ -1,7 +1,8 @@
 """The ``optbench`` command line: the same engine as the Python API.
 
-    optbench run SUITE.toml [--out DIR] [--resume] [--threads N] [--backend cpu|cuda|auto]
-                            [--cuda-mode auto|thread|block] [--dask ADDRESS|local:N]
+    optbench run SUITE.toml [--out DIR] [--resume | --overwrite] [--force] [--threads N]
+                            [--backend cpu|cuda|auto] [--cuda-mode auto|thread|block]
+                            [--dask ADDRESS|local:N]
     optbench list [optimizers|schedules|problems]
     optbench cache info|clear
 
@@ -15,8 +16,6 @@ import importlib
 import inspect
 import sys
 from pathlib import Path
-
-import numpy as np
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1  # a run whose shards could not all be computed (the rest is stored)
@@ -62,7 +61,10 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default: runs/<suite name>)")
     p.add_argument("--resume", action="store_true", help="complete an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a previous run in --out (only a run directory is ever removed)")
+                   help="replace a previous run in --out (only one optbench made, after the "
+                        "new suite is validated)")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated disk size or memory exceeds what is free")
     p.add_argument("--threads", type=int,
                    help="CPU threads (default: all cores; with --dask: per worker, default its "
                         "host's cores shared among the workers there)")
@@ -96,6 +98,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also during start-up (imports): no traceback
+        print("optbench: interrupted; finished shards are kept (use --resume)", file=sys.stderr)
+        return 130
+
+
+def _main(argv) -> int:
     args = build_parser(argv).parse_args(argv)
     if args.version:
         from . import __version__
@@ -112,30 +122,27 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as exc:
         print(f"optbench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("optbench: interrupted; finished shards are kept (use --resume)", file=sys.stderr)
-        return 130
 
 
 def cmd_run(args) -> int:
     from .api import RunIncomplete, run
+    from .paths import safe_name
     from .suite import read_suite
 
     kwargs = read_suite(args.suite)
-    out = Path(args.out) if args.out else Path("runs") / kwargs["name"]
+    out = Path(args.out) if args.out else Path("runs") / safe_name(kwargs["name"], "suite name")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.overwrite and args.resume:
         raise ValueError("--overwrite and --resume exclude each other")
-    if args.overwrite:
-        remove_run_dir(out)
     client = None
     if args.dask:
         from .distributed import connect
 
         client = connect(args.dask)
     try:
-        results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
+        results = run(**kwargs, out=out, resume=args.resume, overwrite=args.overwrite,
+                      force=args.force, backend=args.backend,
                       cuda_mode=args.cuda_mode, threads=args.threads,
                       progress=False if args.quiet else None, calibrate=args.calibrate,
                       client=client)
@@ -162,21 +169,10 @@ def cmd_run(args) -> int:
     return 0
 
 
-def remove_run_dir(path: Path) -> None:
-    """Delete a previous run directory; refuse anything that is not one."""
-    import shutil
-
-    from .store import MANIFEST
-
-    if not path.exists():
-        return
-    if not (path / MANIFEST).exists():
-        raise ValueError(f"{path} exists and is not a run directory; refusing to overwrite it")
-    shutil.rmtree(path)
-
-
 def summary(results) -> str:
     """Median final suboptimality (or loss) and divergences per configuration."""
+    import numpy as np
+
     tr = results.trials
     groups: dict = {}  # configuration -> its rows, in grid order (one pass: O(n))
     for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):

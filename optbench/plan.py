@@ -18,6 +18,7 @@ from . import optimizers as opt_mod
 from . import problems as prob_mod
 from . import schedules as sched_mod
 from .layout import CHANNELS
+from .paths import safe_name
 from .spec import Spec, choice, integer, is_builtin, real
 
 RECORDABLE = CHANNELS + ("x",)
@@ -119,8 +120,7 @@ class Plan:
             ids[:, 2] = -1
         self.trial_ids = ids
         self.trials = list(map(Trial._make, ids.tolist()))
-        if not isinstance(self.name, str):
-            raise ValueError(f"run: name must be a string, got {self.name!r}")
+        safe_name(self.name, "run: name")  # it names run and report directories
         if self.x0 is not None:
             try:
                 x0 = np.asarray(self.x0, dtype=np.float64)

@@ -26,6 +26,7 @@ import itertools
 import sys
 from pathlib import Path
 
+from .paths import safe_name
 from .spec import Registry, suggest
 
 if sys.version_info >= (3, 11):
@@ -70,8 +71,7 @@ def parse_suite(data: dict, where: str = "", default_name: str = "run") -> dict:
         if key not in RUN_KEYS:
             raise ValueError(f"{where}[run]: unknown key {key!r}{suggest(key, RUN_KEYS)}")
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{where}name must be a non-empty string, got {name!r}")
+    safe_name(name, f"{where}name")
     kwargs = dict(run)
     kwargs["name"] = name
     kwargs["problems"] = _specs(data, "problems", problems.REGISTRY, where, required=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..plan import Plan
 from ..results import Results
-from ..store import MANIFEST, RunStore, write_json
+from ..store import TMP_SUFFIX, RunStore
 
 KEEP = ("loss", "suboptimality")
 
@@ -48,8 +48,7 @@ def make_baseline(source, dest, points: int = 100) -> Path:
     """Write the compact copy of the run in ``source`` to ``dest`` (replacing a run there)."""
     src = load_run(source)
     dest = Path(dest)
-    if dest.exists() and not (dest / MANIFEST).exists() and any(dest.iterdir()):
-        raise ValueError(f"{dest} exists and is not a run directory; refusing to replace it")
+    RunStore(dest).check_usable()  # replaces only a run optbench made
     record = tuple(r for r in KEEP if r in src.recorded)
     config = dict(src.plan.config(), record=list(record), record_every="log",
                   record_points=int(points))
@@ -60,26 +59,26 @@ def make_baseline(source, dest, points: int = 100) -> Path:
         raise ValueError(f"{source}: the run did not record step(s) {missing[:5]} needed for "
                          "log-spaced baseline traces (run it with record_every=1)")
     cols = np.array([have[int(s)] for s in plan.record_steps])
-    arrays = {k: v for k, v in src.arrays.items()
+    arrays = {k: src.arrays[k] for k in src.arrays
               if k.startswith("final_") or k in ("status", "status_step")}
     for name in record:
         arrays[name] = np.ascontiguousarray(src.arrays[name][:, cols])
 
-    manifest = dict(src.manifest)
-    manifest.update(config=plan.config(), config_hash=plan.config_hash(), status="running",
-                    shards=[list(s) for s in plan.shards()],
-                    baseline_of={"config_hash": src.manifest.get("config_hash"),
-                                 "path": str(source), "traces": list(record),
-                                 "record_points": int(points)})
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    manifest = {k: v for k, v in src.manifest.items() if k not in ("run_id", "shard_sha256")}
+    manifest["baseline_of"] = {"config_hash": src.manifest.get("config_hash"),
+                               "path": str(source), "traces": list(record),
+                               "record_points": int(points)}
+    tmp = dest.with_name(f".{dest.name}{TMP_SUFFIX}")
     if tmp.exists():
         shutil.rmtree(tmp)
     store = RunStore(tmp)
-    store.shard_dir.mkdir(parents=True)
-    write_json(tmp / MANIFEST, manifest)
-    for index, (start, stop) in enumerate(plan.shards()):
-        store.write_shard(index, {k: v[start:stop] for k, v in arrays.items()})
-    store.finish(manifest, Results(plan, arrays, manifest, path=tmp))
+    with store.lock():
+        new, _, _ = store.open(plan)
+        new.update({k: v for k, v in manifest.items() if k not in new or k == "provenance"})
+        new["timings"] = manifest.get("timings", {})
+        for index, (start, stop) in enumerate(plan.shards()):
+            store.store_shard(new, index, {k: v[start:stop] for k, v in arrays.items()})
+        store.finish(new, Results(plan, arrays, new, path=tmp))
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)

@@ -12,6 +12,8 @@ def add_arguments(parser) -> None:
 
 
 def run_command(args) -> int:
+    from ..paths import claim_report_dir, safe_name
+    from ..store import load
     from .build import build_report
 
     run_dir = Path(args.run_dir)
@@ -19,7 +21,10 @@ def run_command(args) -> int:
         raise ValueError(f"run directory {run_dir} does not exist")
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir} is not a run directory")
-    out = build_report(run_dir, out=args.out, progress=False if args.quiet else None)
+    results = load(run_dir)
+    out = Path(args.out) if args.out else Path("reports") / safe_name(results.plan.name, "run name")
+    claim_report_dir(out)  # new, empty or an earlier report, else one line
+    out = build_report(results, out=out, progress=False if args.quiet else None)
     if not args.quiet:
         print(f"report written to {out / 'index.html'} (and report.md, figures/, tables/)",
               file=sys.stdout)
