@@ -199,11 +199,11 @@ def test_bad_input_exits_2_with_one_line(runs, capsys, tmp_path):
     corrupt = tmp_path / "corrupt"
     shutil.copytree(base, corrupt)
     (corrupt / "shards" / "00000.npz").write_bytes(b"not a zip file")
-    assert "cannot read run" in _bad(capsys, base, corrupt)
+    assert "00000.npz: SHA-256 differs" in _bad(capsys, base, corrupt)
     nomfest = tmp_path / "nomanifestconfig"
     shutil.copytree(base, nomfest)
     (nomfest / "manifest.json").write_text("{}")
-    assert "cannot read run" in _bad(capsys, base, nomfest)
+    assert "manifest.json: not an optbench manifest" in _bad(capsys, base, nomfest)
     assert "alpha" in _bad(capsys, base, base, "--alpha", "2")
     assert "final-factor" in _bad(capsys, base, base, "--final-factor", "0.5")
 
