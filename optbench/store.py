@@ -221,8 +221,8 @@ class RunStore:
             self.remove_temp_files()
             done, damaged = self.check_shards(old, len(plan.shards()))
             return old, done, damaged
-        for entry in self.path.iterdir():  # owned (check_usable): a run or a bare marker
-            if entry.name != LOCK:
+        for entry in self.path.iterdir():  # owned (check_usable): a run or a bare marker,
+            if entry.name not in (LOCK, MARKER):  # which stays until replaced: still owned
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         run_id = uuid.uuid4().hex
         created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
