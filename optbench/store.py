@@ -306,7 +306,7 @@ class RunStore:
         """Arrays ``names`` (default all) of shard ``index``."""
         return self._npz(index, lambda data: {k: data[k] for k in (names or data.files)})
 
-    def arrays(self, count: int) -> "ShardArrays":
+    def arrays(self, count: int) -> ShardArrays:
         """The arrays of shards 0..count-1 by name, read on first use."""
         return ShardArrays(self, count, self._npz(0, lambda data: list(data.files)))
 

@@ -18,8 +18,8 @@ from optbench.cli import main
 from optbench.optimizers import Adam
 from optbench.problems import Quadratic
 
-KW = dict(problems=[Quadratic(dim=3, kappa=20.0)], optimizers=[Adam(lr=0.01), Adam(lr=0.1)],
-          steps=30, seeds=3, record=("loss", "x"), shard_size=2)
+KW = {"problems": [Quadratic(dim=3, kappa=20.0)], "optimizers": [Adam(lr=0.01), Adam(lr=0.1)],
+      "steps": 30, "seeds": 3, "record": ("loss", "x"), "shard_size": 2}
 
 SUITE = """
 name = "tiny"
@@ -102,8 +102,9 @@ def test_report_writes_only_into_a_new_empty_or_report_directory(tmp_path, capsy
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from optbench.store import RunStore\n"
-         f"with RunStore({str(out)!r}).lock():\n print('held', flush=True); time.sleep(60)"],
+        [sys.executable, "-c", ("import time; from optbench.store import RunStore\n"
+                                f"with RunStore({str(out)!r}).lock():\n"
+                                " print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -231,7 +232,8 @@ def _files(root):
 
 
 def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
-    text = SUITE.replace("steps = 30", "steps = 4000").replace("seeds = 3", "seeds = 6")
+    text = (SUITE.replace("steps = 30", "steps = 8000\nrecord_every = 1000")
+            .replace("seeds = 3", "seeds = 8").replace("dim = 3", "dim = 500"))  # 8 shards
     path = suite(tmp_path, text)
     t0 = time.perf_counter()
     ref = _cli("run", path, "--out", str(tmp_path / "ref"), "--quiet")
@@ -239,10 +241,10 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
     span = time.perf_counter() - t0
     rng = np.random.default_rng(17)
     out = tmp_path / "run"
-    kills = 0
+    kills = midway = 0  # midway: kills that left some but not all of the 8 shards
     while kills < 20:
         proc = _cli("run", path, "--out", str(out), "--quiet", "--resume")
-        time.sleep(rng.uniform(0.0, span))
+        time.sleep(rng.uniform(0.2, 1.0) * span)  # start-up is about half of it
         if proc.poll() is not None:  # finished first: start again from nothing
             assert proc.returncode == 0, proc.stderr.read()
             shutil.rmtree(out)
@@ -251,6 +253,8 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, err
         kills += 1
+        stored = len(list((out / "shards").glob("*.npz"))) if (out / "shards").is_dir() else 0
+        midway += 0 < stored < 8
     final = _cli("run", path, "--out", str(out), "--quiet", "--resume")
     assert final.wait(60) == 0, final.stderr.read()
     got, want = _files(out / "shards"), _files(tmp_path / "ref" / "shards")
@@ -258,6 +262,7 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
     assert (out / "trials.csv").read_bytes() == (tmp_path / "ref" / "trials.csv").read_bytes()
     assert [p for p in out.rglob("*") if ".tmp" in p.name] == []
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    assert midway >= 3, midway  # the kills reached the shard writes, not only start-up
     assert time.perf_counter() - t0 < 120
 
 
