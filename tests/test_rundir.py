@@ -274,3 +274,15 @@ def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path, delay):
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
     assert proc.returncode in (0, 130)
+
+
+# ---- names are shown literally in compare's Markdown ------------------------------------
+
+def test_compare_markdown_escapes_names(tmp_path):
+    from optbench.compare import compare_runs
+
+    kw = dict(KW, name="a|b<i>*c_")
+    runs = [optbench.run(**kw, out=tmp_path / d) for d in ("base", "new")]
+    md = compare_runs(*runs).to_markdown()
+    assert "Suite **a\\|b&lt;i&gt;\\*c\\_**:" in md
+    assert "<i>" not in md

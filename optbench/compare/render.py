@@ -157,7 +157,7 @@ def markdown(cmp) -> str:
     title = "❌ regression" if cmp.regressed else "✅ no regression"
     b, n = cmp.baseline, cmp.new
     lines = [f"### optbench compare: {title}", "",
-             f"Suite **{n['name']}**: {_counts(s)}; "
+             f"Suite **{_literal(n['name'])}**: {_counts(s)}; "
              f"speed: {MD_MARK.get(s['speed'], s['speed'])}.", "",
              f"Baseline `{(b['git_commit'] or '?')[:12]}` ({len(b['seeds'])} seeds) vs new "
              f"`{(n['git_commit'] or '?')[:12]}` ({len(n['seeds'])} seeds). {_threshold_line(cmp.thresholds)}."]
@@ -168,7 +168,7 @@ def markdown(cmp) -> str:
             what = ("missing from the new run" if c.verdict == "missing" else
                     "<br>".join(describe(m, cmp.final_kind, 2 * cmp.steps) for m in c.metrics.values()
                                 if m.verdict == "regression"))
-            lines.append(f"| {_md(c.problem)} | {_md(c.optimizer)} | {_md(c.schedule)} | {_md(what)} |")
+            lines.append(f"| {_names(c)} | {_md(what)} |")
     lines += ["", f"**Speed:** {_speed_line(cmp.speed)}"]
     if cmp.notes:
         lines += [""] + [f"> {note}" for note in cmp.notes]
@@ -178,7 +178,7 @@ def markdown(cmp) -> str:
     for c in cmp.configs:
         cells = [_cell(c.metrics.get(name), cmp.final_kind, 2 * cmp.steps)
                  for name in ("final", "steps", "diverged", "rate")]
-        lines.append(f"| {_md(c.problem)} | {_md(c.optimizer)} | {_md(c.schedule)} | "
+        lines.append(f"| {_names(c)} | "
                      + " | ".join(_md(x) for x in cells) + f" | {_verdict(c, MD_MARK)} |")
     lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
@@ -186,3 +186,16 @@ def markdown(cmp) -> str:
 
 def _md(text) -> str:
     return str(text).replace("|", "\\|")
+
+
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def _literal(name) -> str:
+    """A user's name (suite, problem, optimizer, schedule) shown as is in Markdown: its
+    Markdown and HTML characters escaped."""
+    return "".join(_HTML.get(ch) or ("\\" + ch if ch in "\\`*_[]|~" else ch) for ch in str(name))
+
+
+def _names(c) -> str:
+    return f"{_literal(c.problem)} | {_literal(c.optimizer)} | {_literal(c.schedule)}"
