@@ -98,11 +98,34 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    hook, sys.unraisablehook = sys.unraisablehook, _interrupt_later
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # also during start-up (imports): no traceback
+    except KeyboardInterrupt:  # also during start-up (imports, compiling): no traceback
         print("optbench: interrupted; finished shards are kept (use --resume)", file=sys.stderr)
         return 130
+    finally:
+        sys.unraisablehook = hook
+        while _PENDING:
+            _PENDING.pop().cancel()
+
+
+_PENDING: list = []  # timers that raise an interrupt again (see _interrupt_later)
+
+
+def _interrupt_later(unraisable) -> None:
+    """A Ctrl-C that lands in a callback (numba's compiler calls Python through ctypes) is
+    not printed there with a traceback but raised again in the main code."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        import _thread
+        import threading
+
+        timer = threading.Timer(0.05, _thread.interrupt_main)  # once this hook has returned
+        timer.daemon = True
+        _PENDING.append(timer)
+        timer.start()
+    else:
+        sys.__unraisablehook__(unraisable)
 
 
 def _main(argv) -> int:

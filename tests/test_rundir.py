@@ -241,10 +241,20 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
     span = time.perf_counter() - t0
     rng = np.random.default_rng(17)
     out = tmp_path / "run"
+
+    def stored():
+        return len(list((out / "shards").glob("*.npz"))) if (out / "shards").is_dir() else 0
+
     kills = midway = 0  # midway: kills that left some but not all of the 8 shards
     while kills < 20:
+        before = stored()
         proc = _cli("run", path, "--out", str(out), "--quiet", "--resume")
-        time.sleep(rng.uniform(0.2, 1.0) * span)  # start-up is about half of it
+        if rng.random() < 0.5 or before >= 7:  # any moment, start-up included
+            time.sleep(rng.uniform(0.0, 1.0) * span)
+        else:  # a moment soon after this process stored a shard (timing-proof)
+            while proc.poll() is None and stored() <= before:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.2))
         if proc.poll() is not None:  # finished first: start again from nothing
             assert proc.returncode == 0, proc.stderr.read()
             shutil.rmtree(out)
@@ -253,8 +263,7 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, err
         kills += 1
-        stored = len(list((out / "shards").glob("*.npz"))) if (out / "shards").is_dir() else 0
-        midway += 0 < stored < 8
+        midway += 0 < stored() < 8
     final = _cli("run", path, "--out", str(out), "--quiet", "--resume")
     assert final.wait(60) == 0, final.stderr.read()
     got, want = _files(out / "shards"), _files(tmp_path / "ref" / "shards")
@@ -263,7 +272,6 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
     assert [p for p in out.rglob("*") if ".tmp" in p.name] == []
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
     assert midway >= 3, midway  # the kills reached the shard writes, not only start-up
-    assert time.perf_counter() - t0 < 120
 
 
 @pytest.mark.parametrize("delay", [0.3, 0.6, 1.0])
@@ -273,7 +281,32 @@ def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path, delay):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
-    assert proc.returncode in (0, 130)
+    assert proc.returncode in (0, 130, -signal.SIGINT)  # finished, or stopped quietly
+
+
+def test_ctrl_c_inside_a_compiler_callback_prints_no_traceback(monkeypatch, capsys):
+    """numba's compiler calls Python through ctypes: a Ctrl-C there is 'ignored' with a
+    traceback by Python; the command line raises it again in its own code instead."""
+    import ctypes
+
+    from optbench import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    callback = ctypes.CFUNCTYPE(None)(interrupted)
+
+    def start_up(argv):
+        callback()
+        time.sleep(5)  # the interrupt arrives here
+        return 0
+
+    monkeypatch.setattr(cli, "_main", start_up)
+    hook = sys.unraisablehook
+    assert main([]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert sys.unraisablehook is hook
 
 
 # ---- names are shown literally in compare's Markdown ------------------------------------
