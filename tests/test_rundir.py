@@ -274,7 +274,7 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_one(tmp_path):
     assert midway >= 3, midway  # the kills reached the shard writes, not only start-up
 
 
-@pytest.mark.parametrize("delay", [0.5, 0.8, 1.2])  # after Python's own start-up
+@pytest.mark.parametrize("delay", [0.3, 0.6, 1.2])  # after Python's own start-up
 def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path, delay):
     proc = _cli("run", suite(tmp_path), "--out", str(tmp_path / "run"), "--quiet")
     time.sleep(delay)
