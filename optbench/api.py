@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+import warnings
 from pathlib import Path
 
 import numba
@@ -118,7 +119,17 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     results = Results(plan, arrays, manifest, path=store.path if store is not None else None)
     if store is not None:
         store.finish(manifest, results)
+    _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
     return results
+
+
+def _warn_diverged(configurations: list, seeds: int) -> None:
+    """One RuntimeWarning naming the configurations whose every seed diverged (the first
+    three, then a count): a setting that never converges is a finding, not a silent row."""
+    if configurations:
+        more = f"; and {len(configurations) - 3} more" if len(configurations) > 3 else ""
+        warnings.warn(f"{len(configurations)} configuration(s) diverged on all {seeds} seeds: "
+                      f"{'; '.join(configurations[:3])}{more}", RuntimeWarning, stacklevel=3)
 
 
 class RunIncomplete(RuntimeError):
