@@ -619,3 +619,30 @@ def test_loading_a_function_schedule_never_imports_its_module(tmp_path, monkeypa
     np.testing.assert_array_equal(res.trace("lr"), ran.trace("lr"))
     with pytest.raises(ValueError, match=r"^FunctionLR: fn 'halving:factor' was read back "):
         res.plan.schedules[0].tables(SGD(), 5)
+
+
+def test_kernel_stamps_follow_imports_not_unrelated_files(tmp_path):
+    """A cached kernel's stamp hashes its file and the package files it imports: an edit to
+    an imported file changes it, an unrelated file does not (the CPU kernels do not depend
+    on the CUDA kernels' source)."""
+    from optbench.kernels import KERNEL_DIR, kernel_source_hash, source_closure
+
+    cpu = {path.relative_to(KERNEL_DIR.parent).as_posix()
+           for path in source_closure([KERNEL_DIR / "cpu.py"])}
+    assert {"kernels/cpu.py", "kernels/engine.py", "kernels/problems/finite_sums.py",
+            "layout.py"} <= cpu
+    assert not cpu & {"kernels/cuda.py", "kernels/vector.py", "kernels/optimizers.py"}
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import f\nfrom . import c as _c\n")
+    (pkg / "b.py").write_text("def f():\n    return 1\n")
+    (pkg / "c.py").write_text("X = 1\n")
+    (pkg / "d.py").write_text("Y = 1\n")
+    before = kernel_source_hash(pkg / "a.py")
+    (pkg / "d.py").write_text("Y = 2\n")
+    assert kernel_source_hash(pkg / "a.py") == before
+    for name in ("b.py", "c.py"):
+        (pkg / name).write_text((pkg / name).read_text() + "# edited\n")
+        assert kernel_source_hash(pkg / "a.py") != before
+        before = kernel_source_hash(pkg / "a.py")
