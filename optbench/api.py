@@ -68,6 +68,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
 
         plan.shard_size = shard_size_for(plan, cluster_threads(client))
 
+    if client is None:  # a backend that cannot run refuses before anything is stored
+        run_shard, warm_up = _backend(backend, cuda_mode)
     store = RunStore(out) if out is not None else None
     if store is not None:
         manifest, done = store.open(plan, resume)
@@ -77,7 +79,6 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     shards = plan.shards()
     pending = [i for i in range(len(shards)) if i not in done]
     if client is None:
-        run_shard, warm_up = _backend(backend, cuda_mode)
         if threads is not None:
             numba.set_num_threads(int(threads))
         timings = {"warm_up": warm_up(plan)}
