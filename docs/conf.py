@@ -30,7 +30,7 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "figures/README*", "ci-example.yml"]
+exclude_patterns = ["_build"]
 myst_heading_anchors = 3
 
 autosummary_generate = True
@@ -47,13 +47,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     # run the examples that take seconds; adabelief.py writes a whole report: listed, not run
     "filename_pattern": r"/(lamb|warmup_schedule|user_problem)\.py$",
-    "ignore_pattern": r"^$",
     "abort_on_example_error": True,
-    "download_all_examples": False,
-    "remove_config_comments": True,
-    "capture_repr": (),
-    "line_numbers": False,
-    "min_reported_time": 1,
 }
 
 
