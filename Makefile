@@ -76,7 +76,8 @@ baseline: $(STAMP)
 
 ## make docs: build the documentation site into docs/_build/html (API reference, user guide,
 ## the examples' gallery, run while it builds); warnings are errors
-docs: $(TOOLS)
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
