@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 BASE   ?= main
 
-.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline clean
+.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(TOOLS): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[test,cuda,dask]"
+	$(PY) -m pip install --quiet -e ".[test,cuda,dask,docs]"
 	touch $(TOOLS)
 
 setup: $(STAMP)
@@ -74,5 +74,11 @@ baseline: $(STAMP)
 	$(CLI) run problems/smoke.toml --out runs/baseline-full --overwrite --calibrate --quiet
 	$(PY) -m optbench.compare.baseline runs/baseline-full reports/baseline
 
+## make docs: build the documentation site into docs/_build/html (API reference, user guide,
+## the examples' gallery, run while it builds); warnings are errors
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks runs
+	rm -rf $(VENV) .pytest_cache .benchmarks runs docs/_build docs/auto_examples docs/api/generated

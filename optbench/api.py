@@ -34,9 +34,9 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     optimizer under one seed). record: trace names among loss, lr, momentum, grad_norm,
     suboptimality, dist_to_opt, sampled_loss, x, and the step channels eff_step,
     eff_step_p10, eff_step_p90 (median, 10th, 90th percentile over coordinates of
-    |x_{k+1,i} - x_{k,i}| / |g_{k,i}|, at the record of step k; NaN at the last);
+    ``|x_{k+1,i} - x_{k,i}| / |g_{k,i}|``, at the record of step k; NaN at the last);
     record_every: k (every k-th step) or "log" (record_points log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
-    diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
+    diverges when f exceeds ``f(x0) + blowup*(|f(x0)| + 1)`` or turns non-finite.
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
     shard_size: trajectories per shard (results do not depend on it); default: the stored
     run's on resume, else 4096 locally and ``distributed.shard_size_for`` with a client.

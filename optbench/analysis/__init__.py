@@ -5,7 +5,7 @@ Rates (:mod:`.rates`)
     ``sublinear_order(values, steps=None)``  order p of e_t ~ C t^-p (log-log fit), with CI
     ``noise_floor(values, steps=None)``      stationary level of stochastic runs
     ``classify(values, steps=None, ...)``    linear / sublinear / plateau / stalled /
-                                             oscillating / diverged
+    oscillating / diverged
     ``rate_table(results)``, ``trajectory_rates(results)``
 Theory (:mod:`.theory`)
     ``theory_checks(results)`` -> [TheoryCheck], ``theory_table(results)``; closed-form
@@ -21,6 +21,7 @@ Statistics (:mod:`.stats`)
 Tuning (:mod:`.tuning`)
     ``tune(results, ...)``, ``split_seeds``, ``lr_sensitivity(results)``,
     ``stability_map(results)``
+
 Metrics: a metric name, or ``"auto"`` (``AUTO``): per problem, suboptimality where its f* is
 known, else loss (``problem_metric``). Helpers: ``configs(results)`` (the configurations and
 their trials), ``metric_trace``, ``censored_trace`` (diverged = inf from the divergence on),

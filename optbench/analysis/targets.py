@@ -147,7 +147,7 @@ def performance_profile(costs, taus) -> np.ndarray:
 
     costs: (n_problems, n_solvers), t_{p,s} > 0, inf (or NaN) for a failure. With the
     performance ratio r_{p,s} = t_{p,s} / min_s t_{p,s} (``performance_ratios``), the
-    profile of solver s is rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems. A problem no
+    profile of solver s is ``rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems``. A problem no
     solver solves counts as a failure for all. Returns (len(taus), n_solvers).
 
     Reference: Dolan & More, Benchmarking optimization software with performance profiles,
@@ -161,7 +161,7 @@ def data_profile(costs, dims, alphas) -> np.ndarray:
 
     costs: (n_problems, n_solvers) function evaluations t_{p,s} to pass the convergence test
     (the start point is the first evaluation), inf for a failure; dims: n_p, the dimension
-    of each problem. d_s(alpha) = |{p : t_{p,s} / (n_p + 1) <= alpha}| / n_problems, the
+    of each problem. ``d_s(alpha) = |{p : t_{p,s} / (n_p + 1) <= alpha}| / n_problems``, the
     fraction of problems solved within alpha simplex gradients. With ``dims=None`` the
     budgets alpha are evaluations (gradient methods: one gradient per step). Returns
     (len(alphas), n_solvers).

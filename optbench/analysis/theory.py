@@ -123,7 +123,7 @@ class TheoryCheck:
 # ---- closed-form bounds (pure functions, usable on their own) ---------------------------
 
 def gd_quadratic_rate(lr, mu, L) -> float:
-    """Contraction factor max(|1 - lr mu|, |1 - lr L|) of gradient descent on a quadratic
+    """Contraction factor ``max(|1 - lr mu|, |1 - lr L|)`` of gradient descent on a quadratic
     with spectrum in [mu, L] (1 - 1/kappa at lr = 1/L, (kappa-1)/(kappa+1) at 2/(mu+L))."""
     return max(abs(1.0 - lr * mu), abs(1.0 - lr * L))
 

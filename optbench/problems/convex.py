@@ -366,7 +366,7 @@ class Huber(Problem):
     """Robust linear regression with the Huber loss (convex, smooth, not strongly convex):
 
         f(w, b) = 1/n sum_i h_delta(a_i . w + b - y_i),
-        h_delta(r) = r^2/2 for |r| <= delta, delta (|r| - delta/2) otherwise.
+        h_delta(r) = r^2/2 for ``|r| <= delta``, ``delta (|r| - delta/2)`` otherwise.
 
     Data: a_i ~ N(0, I), y_i = a_i . w_true + b_true + e_i where e_i ~ N(0, 0.1^2) and a
     fraction ``outliers`` of the samples get an extra N(0, 10^2) error (seeded).

@@ -33,11 +33,11 @@ class InverseTimeDecay(Schedule):
 
 
 class WarmupCosine(Schedule):
-    """Linear warm-up then cosine decay, optax.warmup_cosine_decay_schedule semantics:
+    """Linear warm-up then cosine decay, optax.warmup_cosine_decay_schedule semantics::
 
-    lr = init_value + (peak_lr - init_value) * k/warmup_steps      for k < warmup_steps,
-    lr = peak_lr * ((1 - a) * c**exponent + a),  a = end_lr/peak_lr,
-         c = (1 + cos(pi * min(k - warmup_steps, T)/T))/2,  T = decay_steps - warmup_steps.
+        lr = init_value + (peak_lr - init_value) * k/warmup_steps      for k < warmup_steps,
+        lr = peak_lr * ((1 - a) * c**exponent + a),  a = end_lr/peak_lr,
+             c = (1 + cos(pi * min(k - warmup_steps, T)/T))/2,  T = decay_steps - warmup_steps.
 
     ``decay_steps`` counts the warm-up too (as in optax). This schedule sets absolute lrs:
     the optimizer's own lr is ignored.
