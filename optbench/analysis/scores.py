@@ -53,7 +53,8 @@ class Scores:
 
 
 def uses_best_found(problem) -> bool:
-    """Judge against the best value found (not f*): f* unknown, or a multimodal problem."""
+    """Judge against the best value found (not f*): f* unknown, or a multimodal problem
+    (the rule of ``steps_to_target(..., f_low="f_star")`` too)."""
     return not np.isfinite(problem.f_star) or problem_class(problem) == MULTIMODAL
 
 

@@ -35,6 +35,10 @@ class ReportContext:
         self.tables: list = []
         self.notes: list = []
         self.bibtex = document.bibtex(__version__)
+        self.findings = None  # analysis.findings (None with a single seed)
+        self.findings_lines: list = []
+        self.findings_table = None
+        self.cd_files: dict = {}
         plan = results.plan
         n_div = int(self.view.diverged.sum())
         self.summary = (
@@ -60,7 +64,7 @@ class ReportContext:
 def prepare(ctx: ReportContext) -> tuple[list, list]:
     """All figure and table data of a report (pure: no files, no matplotlib)."""
     view = ctx.view
-    checks = theory.checks(ctx.results, view)
+    checks = theory.checks(view.results, view)
     ctx.notes.extend(checks.notes)
     figures = list(D.convergence_figures(view, checks.bounds))
     lr = D.lr_figure(view)
@@ -75,7 +79,7 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
     sens, notes = D.lr_sensitivity_figure(view)
     figures.append(sens)
     ctx.notes.extend(notes)
-    figures.append(D.heatmap_figure(view))
+    figures.append(D.rank_matrix_figure(view))
     tables = T.final_tables(view)
     if checks.table is not None:
         tables.append(checks.table)
@@ -116,6 +120,18 @@ def build_report(run, out=None, progress=None) -> Path:
     tab_dir.mkdir(parents=True, exist_ok=True)
 
     figures, tables = prepare(ctx)
+    f = ctx.view.findings()
+    if f is not None:
+        from ..analysis.findings import summary_lines
+
+        ctx.findings = f
+        ctx.findings_lines = summary_lines(f)
+        ctx.findings_table = T.findings_table(f)
+        _write(tab_dir / "findings.csv", T.to_csv(ctx.findings_table, ctx.stamp))
+        _write(tab_dir / "findings.tex", T.to_latex(ctx.findings_table, ctx.stamp))
+        if len(f.solvers) >= 2 and f.n_problems >= 2:
+            ctx.cd_files = render.save_cd_diagram(f.solvers, f.average_ranks, f.cd, fig_dir,
+                                                  ctx.stamp)
     styles = style.StyleMap(ctx.view.variant_keys)
     with Progress(len(figures) + len(tables) + 1, "items", enabled=progress) as bar:
         for fig in figures:

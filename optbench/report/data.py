@@ -7,8 +7,8 @@ Every number comes from :mod:`optbench.analysis`; this module selects and arrang
 * an optimizer *variant* is its spec without the learning rate (``analysis.variant_label``:
   ``Adam(amsgrad=True)``); a variant keeps one colour in every figure, and its *tuned*
   setting on a (problem, schedule) is the lr ``analysis.tune`` picks: lowest median final
-  metric over the tuning seeds (the first half of the seeds), reported on the held-out
-  seeds (all seeds both tune and evaluate when the run has a single seed);
+  rank key (``analysis.scores``) over the tuning seeds (the first quarter of the seeds);
+  every figure, table and finding reads only the other, held-out, seeds (all seeds both tune and evaluate when the run has a single seed);
 * a diverged trajectory counts as +inf from its divergence step on (worse than any value);
 * a trajectory *reaches target tau* at the first recorded step k with
   f(x_k) - f_low <= tau (f(x_0) - f_low) (More & Wild's test,
@@ -60,6 +60,12 @@ class RunView:
     """Indices of a run and the analysis results that every figure and table shares."""
 
     def __init__(self, results):
+        #: the whole run (tuning reads its tuning seeds); every figure, table and finding
+        #: reads ``results``: the evaluation seeds only (all seeds when the run has one)
+        self.full = results
+        self.held_out = len(set(int(s) for s in results.trials["seed"])) >= 2
+        self.tuning_seeds, self._eval_seeds = an.split_seeds(results, held_out=self.held_out)
+        results = an.select_seeds(results, self._eval_seeds)
         self.results = results
         plan = results.plan
         self.plan = plan
@@ -115,16 +121,23 @@ class RunView:
         return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO).rows())
 
     def tuning(self) -> list:
-        """Rows of ``analysis.tune`` (held out seeds where the run has two or more)."""
-        return self._cached("tune", lambda: an.tune(self.results, metric=an.AUTO,
+        """Rows of ``analysis.tune`` on the whole run (held-out seeds where it has two or
+        more)."""
+        return self._cached("tune", lambda: an.tune(self.full, metric=an.AUTO,
                                                     held_out=self.held_out).rows())
 
-    @property
-    def held_out(self) -> bool:
-        return len(self.seeds) >= 2
-
     def eval_seeds(self) -> list:
-        return an.split_seeds(self.results, held_out=self.held_out)[1]
+        return list(self._eval_seeds)
+
+    def scores(self) -> "an.Scores":
+        """``analysis.scores`` of the evaluation seeds (gap, round-off floor, rank key)."""
+        return self._cached("scores", lambda: an.scores(self.results))
+
+    def findings(self):
+        """``analysis.findings`` of the whole run (None with a single seed)."""
+        from ..analysis.findings import findings
+
+        return self._cached("findings", lambda: findings(self.full) if self.held_out else None)
 
     def config(self, p: int, o: int, s: int) -> Config | None:
         return self._by_key.get((p, o, s))
@@ -200,8 +213,8 @@ def _diverged_ends(label, key, x, med):
 def tuned_text(view: RunView) -> str:
     """How the tuned lr was chosen, for captions."""
     if view.held_out:
-        return ("tuned lr (optbench.analysis.tune: lowest median final value over the tuning "
-                "seeds, the first half of the seeds)")
+        return ("tuned lr (optbench.analysis.tune: lowest median rank key over the tuning "
+                f"seeds {', '.join(map(str, view.tuning_seeds))}; drawn on the other seeds)")
     return ("tuned lr (optbench.analysis.tune: lowest median final value; the run has one "
             "seed, so the choice is in-sample)")
 
@@ -536,64 +549,49 @@ def lr_sensitivity_figure(view: RunView, max_panels: int = 12) -> tuple[FigureDa
         panels, legend=_legend(view, panels)), notes
 
 
-HEAT_CAP = 12.0  # orders of magnitude above the best: the colour scale ends there
+def rank_matrix_figure(view: RunView) -> FigureData:
+    """Average rank of each (optimizer variant at its tuned lr, schedule) on each problem:
+    within each evaluation seed the solvers are ranked by the rank key of
+    ``analysis.scores`` (round-off ties share a rank; solved runs by steps to the floor;
+    diverged last), then averaged over the seeds (Demsar 2006). Rows in order of the mean
+    rank over problems; colour 1 (best) .. number of solvers."""
+    from scipy.stats import rankdata
 
-
-def heatmap_figure(view: RunView) -> FigureData:
-    """Median final metric, optimizer variant (tuned lr) x schedule, per problem; coloured by
-    orders of magnitude above the best cell of its problem (one shared scale). With a single
-    schedule the problems become the columns of one panel."""
-    single = len(view.schedule_labels) == 1
-    cells = {}  # (p, s, row) -> median
+    sc = view.scores()
+    solvers = [(v, s) for s in range(len(view.schedule_labels)) for v in view.variant_keys]
+    rank = np.full((len(solvers), len(view.problem_labels)), np.nan)
+    div = np.zeros(rank.shape, bool)
     for p in range(len(view.problem_labels)):
-        for s in range(len(view.schedule_labels)):
-            for v, c in view.tuned(p, s).items():
-                cells[(p, s, view.variant_keys.index(v))] = view.median_final(c)
-
-    def block(ps):  # list of (p, s) columns -> Heatmap
-        vals = np.full((len(view.variant_keys), len(ps)), np.nan)
-        text = [["" for _ in ps] for _ in view.variant_keys]
-        for j, (p, s) in enumerate(ps):
-            floor = display_floor(view, p)
-            col = [cells.get((p, s, r), np.nan) for r in range(len(view.variant_keys))]
-            finite = [m for m in col if np.isfinite(m)]
-            best = max(min(finite), floor, 1e-300) if finite else np.nan
-            for r, med in enumerate(col):
-                if (p, s, r) not in cells:
-                    continue
-                if np.isinf(med):
-                    text[r][j] = "div."
-                    continue
-                vals[r, j] = min(math.log10(max(med, floor, 1e-300) / best), HEAT_CAP)
-                text[r][j] = f"{med:.1e}"
-        return vals, text
-
-    label = "log10(median / best median of the problem)"
-    if single:
-        ps = [(p, 0) for p in range(len(view.problem_labels))]
-        vals, text = block(ps)
-        panels = [Panel(title=f"schedule: {view.schedule_labels[0]}", heatmap=Heatmap(
-            vals, list(view.variant_keys), list(view.problem_labels), text, colorbar_label=label))]
-    else:
-        panels = []
-        for p, plabel in enumerate(view.problem_labels):
-            ps = [(p, s) for s in range(len(view.schedule_labels))]
-            vals, text = block(ps)
-            panels.append(Panel(title=plabel, heatmap=Heatmap(
-                vals, list(view.variant_keys), list(view.schedule_labels), text,
-                colorbar_label=label)))
-    n_cols = len(panels[0].heatmap.col_labels)
+        cols = [(j, view.tuned(p, s).get(v)) for j, (v, s) in enumerate(solvers)]
+        cols = [(j, c) for j, c in cols if c is not None]
+        if len(cols) < 2:
+            continue
+        K = np.column_stack([sc.key[c.trials] for _, c in cols])
+        R = np.array([rankdata(row) for row in K]).mean(axis=0)
+        for (j, c), r in zip(cols, R):
+            rank[j, p] = r
+            div[j, p] = np.median(sc.key[c.trials]) == np.inf
+    keep = ~np.all(np.isnan(rank), axis=1)
+    order = [j for j in np.argsort(np.nanmean(np.where(keep[:, None], rank, np.inf), axis=1),
+                                    kind="stable") if keep[j]]
+    labels = [f"{solvers[j][0]} | {view.schedule_labels[solvers[j][1]]}" for j in order]
+    vals = rank[order]
+    text = [["div." if div[j, p] else ("" if np.isnan(rank[j, p]) else f"{rank[j, p]:.1f}")
+             for p in range(len(view.problem_labels))] for j in order]
+    n_cols = len(view.problem_labels)
+    panel = Panel(title="average rank over the evaluation seeds (1 = best)", heatmap=Heatmap(
+        vals, labels, list(view.problem_labels), text,
+        colorbar_label="average rank (1 = best)", vmin=1.0))
     return FigureData(
-        "final_heatmap", "Final value: optimizer x " + ("problem" if single else "schedule"),
-        ("Median final value over seeds (cell text, optbench.analysis.final_value_stats) per "
-         f"optimizer variant at its {tuned_text(view)} "
-         + ("(rows) and problem (columns; the run has a single schedule)" if single else
-            "(rows) and schedule (columns), one panel per problem")
-         + "; colour: orders of magnitude above the best cell of the same problem (0 = best, "
-         f"capped at {HEAT_CAP:g}; shared scale); grey 'div.': the median run diverged."),
-        panels, ncols=1 if single else min(len(panels), 2),
-        width="two" if n_cols > 2 or not single else "one",
-        panel_height=max(1.6, 0.2 * len(view.variant_keys) + 0.4 + 0.05 * min(n_cols, 6)))
+        "rank_matrix", "Rank matrix: optimizer x schedule per problem",
+        ("Average rank of each optimizer variant (at its " + tuned_text(view) + ") and "
+         "schedule on each problem: per evaluation seed, solvers ranked by the rank key "
+         "(optbench.analysis.scores: log10 of the final gap above the round-off floor; runs "
+         "at the floor tie on the gap and are ordered by steps to reach it; diverged runs "
+         "last), averaged over seeds; 'div.': the median run diverged. Rows sorted by mean "
+         "rank over problems."),
+        [panel], ncols=1, width="two",
+        panel_height=max(1.8, 0.19 * len(labels) + 0.5 + 0.06 * min(n_cols, 25)))
 
 
 def _legend(view: RunView, panels) -> list:
