@@ -106,7 +106,6 @@ def _unique_names(items):
 def build_report(run, out=None, progress=None) -> Path:
     """Write the report of ``run`` (a ``Results`` or a run directory) into ``out``
     (default ``reports/<run name>``); returns the output directory. Runs no kernel."""
-    from ..progress import Progress
     from ..results import Results
     from ..store import load
 
@@ -119,14 +118,20 @@ def build_report(run, out=None, progress=None) -> Path:
     fig_dir.mkdir(parents=True, exist_ok=True)
     tab_dir.mkdir(parents=True, exist_ok=True)
 
-    figures, tables = prepare(ctx)
-    f = ctx.view.findings()
+    from ..progress import Progress
+
+    with Progress(1, "analysis steps (findings, tables, figure data)",
+                  enabled=False if progress is False else None) as bar:
+        figures, tables = prepare(ctx)
+        f = ctx.view.findings()
+        bar.advance()
     if f is not None:
         from ..analysis.findings import summary_lines
 
         ctx.findings = f
         ctx.findings_lines = summary_lines(f)
         ctx.findings_table = T.findings_table(f)
+        _write(out / "findings.txt", "\n".join(ctx.findings_lines) + "\n")
         _write(tab_dir / "findings.csv", T.to_csv(ctx.findings_table, ctx.stamp))
         _write(tab_dir / "findings.tex", T.to_latex(ctx.findings_table, ctx.stamp))
         if len(f.solvers) >= 2 and f.n_problems >= 2:

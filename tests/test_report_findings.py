@@ -1,0 +1,87 @@
+"""The report's first screen (findings), its terminal output and progress off a terminal."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import optbench
+from optbench import analysis as an
+from optbench.cli import main
+from optbench.optimizers import SGD, Adam
+from optbench.problems import Booth, Quadratic, Rosenbrock
+from optbench.progress import Progress
+from optbench.report import build_report
+from optbench.report.data import RunView
+from optbench.schedules import ConstantLR, CosineAnnealingLR
+
+LRS = (1e-3, 1e-2, 1e-1)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "fnd"
+    optbench.run([Quadratic(dim=3, kappa=10.0), Booth(), Rosenbrock(dim=2)],
+                 [SGD(lr=lr, momentum=0.9) for lr in LRS] + [Adam(lr=lr) for lr in LRS],
+                 schedules=[ConstantLR(factor=1.0, total_iters=1), CosineAnnealingLR(T_max=150)],
+                 steps=150, seeds=8, out=out, name="fnd", progress=False)
+    return out
+
+
+def test_findings_come_first_and_cli_prints_them(run_dir, tmp_path, capsys):
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Findings (6 held-out seeds; lr tuned on seeds 0, 1;")
+    assert out[-1].startswith("report written to ") and len(out) <= 41
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert html.index('id="findings"') < html.index("<nav>") < html.index('id="provenance"')
+    assert 'data-figure="critical_difference"' in html
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.index("## Findings") < md.index("## Provenance")
+    for name in ("findings.csv", "findings.tex"):
+        assert (tmp_path / "rep" / "tables" / name).exists()
+    rows = list(csv.DictReader(io.StringIO(
+        (tmp_path / "rep" / "tables" / "findings.csv").read_text())))
+    assert [r["class"] for r in rows] == ["strongly convex", "nonconvex smooth"]
+    assert all(r["best"].endswith(("| constant", "| CosineAnnealingLR(T_max=150)")) for r in rows)
+
+
+def test_final_table_tests_match_scipy(run_dir, tmp_path):
+    rep = build_report(run_dir, out=tmp_path / "rep", progress=False)
+    view = RunView(optbench.load(run_dir))
+    key = view.scores().key
+    rows = list(csv.DictReader(io.StringIO((rep / "tables" / "final_Booth.csv").read_text())))
+    cands = {(v, view.schedule_labels[s]): c.trials for s in range(2)
+             for v, c in view.tuned(1, s).items()}
+    best = [r for r in rows if r["mark"] == "best"][0]
+    kb = key[cands[(best["optimizer"], best["schedule"])]]
+    raw, names = [], []
+    for r in rows:
+        if r is best or r["mark"] == "diverged":
+            continue
+        d = key[cands[(r["optimizer"], r["schedule"])]] - kb
+        d = np.where(np.isinf(d), 1e300, d)
+        d = d[d != 0]
+        raw.append(stats.wilcoxon(d).pvalue if len(d) else 1.0)
+        names.append(r)
+    for r, q in zip(names, an.holm(raw)):
+        assert float(r["p_holm"]) == pytest.approx(q, rel=1e-9)
+
+
+def test_progress_lines_off_a_terminal():
+    buf = io.StringIO()  # not a TTY
+    with Progress(3, "shards", stream=buf, interval=0.05) as bar:
+        time.sleep(0.18)
+        bar.advance()
+        time.sleep(0.12)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) >= 3 and lines[0].startswith("optbench: 0/3 shards done")
+    assert any(line.startswith("optbench: 1/3 shards done") for line in lines)
+    quiet = io.StringIO()
+    with Progress(3, stream=quiet, enabled=False, interval=0.01):
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""
