@@ -63,7 +63,7 @@ def test_every_figure_in_three_formats(report):
         assert b"/FontFile2" in pdf, "fonts must be embedded as TrueType (pdf.fonttype 42)"
         assert b"config" in pdf and b"optbench 0.1.0" in pdf  # metadata
         w, h = _png_size((figs / f"{name}.png").read_bytes())
-        assert 500 < w <= 1500 and 200 < h < 3000, (name, w, h)  # one or two columns at 200 dpi
+        assert 500 < w <= 1500 and 200 < h < 3000, (name, w, h)  # one or two columns at 150 dpi
         svg = (figs / f"{name}.svg").read_text()
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "optbench 0.1.0" in svg
 

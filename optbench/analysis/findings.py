@@ -16,7 +16,9 @@ Protocol (``findings(results)``):
    the class; effect size: matched-pairs rank-biserial r = (W+ - W-)/(W+ + W-) (Kerby 2014)
    with a percentile-bootstrap interval over blocks. A difference is called only when the
    Holm-adjusted p < alpha; "not distinguishable" only when the test could have reached alpha
-   (2 m / 2^n < alpha for n non-zero differences and m tests), else "too few seeds".
+   (2 m / 2^n < alpha for n non-zero differences and m tests), else "too few seeds"; "tied on
+   every seed" when no difference is non-zero. The class's verdict is "best" only when the
+   best is significantly better than the runner-up, else "inconclusive".
 4. Speed-up over a baseline: median over blocks of (evaluations of the baseline to the target
    g_k <= tau g_0) / (those of the best), a run that never reaches it counting the whole
    budget T + 1 (so a speed-up against a failing baseline is a lower bound), with a bootstrap
@@ -167,7 +169,7 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
     plan = ev.plan
     labels = [o.label() for o in plan.optimizers]
     sched_labels = [s.label() for s in plan.schedules] or ["constant"]
-    shown = [schedule_name(s) for s in plan.schedules] or ["constant"]
+    shown = [schedule_name(s, plan.schedules) for s in plan.schedules] or ["constant"]
     problems = [p.label() for p in plan.problems]
     tuned = {}  # (problem index, variant, schedule label) -> optimizer index
     edge, diverged = [], []
@@ -253,7 +255,9 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
             su, su_ci = _speedup(cost[rows], cost[bi], seed=3)
             censored = bool(np.any(~np.isfinite(sc.steps_target[rows])))
             powered = n > 0 and m * 2.0 ** (1 - n) < alpha
-            if q < alpha:
+            if n == 0:
+                verdict = "tied on every seed"
+            elif q < alpha:
                 verdict = "better" if eff > 0 else "worse"
             elif powered:
                 verdict = "not distinguishable"
@@ -263,8 +267,12 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
                                             (float(elo), float(ehi)), su, su_ci, censored,
                                             verdict))
         ru = f.comparisons[0]
-        f.verdict = ("best" if ru.verdict == "better" else
-                     f"inconclusive: {ru.verdict} from {ru.against}")
+        if ru.verdict == "better":
+            f.verdict = "best"
+        elif ru.verdict == "worse":  # lower average rank, but the paired test favours it
+            f.verdict = f"inconclusive: ranks and the paired test disagree ({ru.against})"
+        else:
+            f.verdict = f"inconclusive: {ru.verdict} with {ru.against}"
         out.append(f)
     # across problems: median key per problem and solver
     full_cols = [j for j, (v, s) in enumerate(solvers)
@@ -293,11 +301,15 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
                     diverged, budget, sc.tau, alpha)
 
 
-def schedule_name(schedule) -> str:
-    """A schedule's label, "constant" for one that keeps the lr constant (ConstantLR with
-    factor 1)."""
-    if type(schedule).__name__ == "ConstantLR" and schedule.params().get("factor") == 1.0:
+def schedule_name(schedule, schedules=()) -> str:
+    """A schedule's short name: "constant" for one that keeps the lr constant (ConstantLR
+    with factor 1), its class name when no other schedule of ``schedules`` shares it, else
+    its label."""
+    name = type(schedule).__name__
+    if name == "ConstantLR" and schedule.params().get("factor") == 1.0:
         return "constant"
+    if sum(type(s).__name__ == name for s in schedules) == 1:
+        return name
     return schedule.label()
 
 
@@ -307,7 +319,8 @@ def _vs(solver, sched_labels):
 
 def _describe(plan, row, sched_labels):
     t = plan.trials[row]
-    s = schedule_name(plan.schedules[t.schedule]) if t.schedule >= 0 else "constant"
+    s = (schedule_name(plan.schedules[t.schedule], plan.schedules) if t.schedule >= 0
+         else "constant")
     return f"{plan.optimizers[t.optimizer].label()} | {s}"
 
 
@@ -332,6 +345,20 @@ def nemenyi_matrix(values):
     return np.clip(p, 0.0, 1.0)
 
 
+def _plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def speedup_text(cmp) -> str:
+    """"1.4x [1.2, 1.7]", with ">=" when the other run missed the target somewhere and
+    "(inconclusive)" when the interval contains 1."""
+    out = (f"{'>=' if cmp.censored else ''}{_fmt(cmp.speedup)}x "
+           f"[{_fmt(cmp.speedup_ci[0])}, {_fmt(cmp.speedup_ci[1])}]")
+    if cmp.speedup_ci[0] <= 1.0 <= cmp.speedup_ci[1]:
+        out += " (inconclusive)"
+    return out
+
+
 def _fmt(v, digits=2):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -346,16 +373,13 @@ def summary_lines(f: Findings, max_lines: int = 40) -> list:
              f"{', '.join(map(str, f.tuning_seeds))}; Holm alpha = {f.alpha:g}; target "
              f"f - f_ref <= {f.tau:g} (f(x0) - f_ref))"]
     for c in f.classes:
-        lines.append(f"* {c.problem_class} ({len(c.problems)} problems, {c.blocks} runs): "
+        lines.append(f"* {c.problem_class} ({_plural(len(c.problems), 'problem')}, {c.blocks} runs): "
                      f"{c.best} (rank {c.best_rank:.1f} [{c.best_rank_ci[0]:.1f}, "
                      f"{c.best_rank_ci[1]:.1f}]; median gap/initial {_fmt(c.median_rel_gap)} "
                      f"[{_fmt(c.median_rel_gap_ci[0])}, {_fmt(c.median_rel_gap_ci[1])}]; "
                      f"target reached {100 * c.success:.0f}%) -- {c.verdict}")
         for cmp in c.comparisons:
-            su = (f"speed-up {'>=' if cmp.censored else ''}{_fmt(cmp.speedup)}x "
-                  f"[{_fmt(cmp.speedup_ci[0])}, {_fmt(cmp.speedup_ci[1])}]")
-            if cmp.label != "runner-up" and cmp.speedup_ci[0] <= 1.0 <= cmp.speedup_ci[1]:
-                su += " inconclusive"
+            su = f"speed-up {speedup_text(cmp)}"
             lines.append(f"    vs {cmp.label} {cmp.against}: {cmp.verdict} (p_holm "
                          f"{_fmt(cmp.p_holm)}, r = {cmp.effect:+.2f} [{cmp.effect_ci[0]:+.2f}, "
                          f"{cmp.effect_ci[1]:+.2f}]); {su}")

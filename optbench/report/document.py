@@ -23,7 +23,7 @@ thead th{border-bottom:2px solid #444}td.num,th.num{text-align:right;font-varian
 .files a{margin-right:.6em;font-size:.85em}
 pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
 nav ul{columns:2;font-size:.9em}ul.findings{list-style:none;padding-left:0}
-pre.finding{background:none;padding:0;margin:0;white-space:pre-wrap;font-size:.85em}.note{background:#fff8e1;padding:.5em .8em;border-left:3px solid #e69f00}
+ul.findings li{margin:.45em 0}.cmp{font-size:.88em;color:#333}.who{color:#555}.note{background:#fff8e1;padding:.5em .8em;border-left:3px solid #e69f00}
 """
 
 
@@ -103,11 +103,27 @@ def _findings_html(ctx) -> list:
     if ctx.findings is None:
         return ["<p class=\"note\">No findings: the run has a single seed, so no lr can be "
                 "tuned on seeds held out from the evaluation.</p>"]
-    out = ["<h2 id=\"findings\">Findings</h2>", "<ul class=\"findings\">"]
-    head, *rest = ctx.findings_lines
-    out.append(f"<li><b>{e(head)}</b></li>")
-    out += [f"<li><pre class=\"finding\">{e(line)}</pre></li>" for line in rest]
+    from ..analysis.findings import _fmt, speedup_text
+
+    f = ctx.findings
+    out = ["<h2 id=\"findings\">Findings</h2>", f"<p>{e(ctx.findings_lines[0])}</p>",
+           "<ul class=\"findings\">"]
+    for c in f.classes:
+        cmps = "; ".join(
+            f"vs {e(cmp.label)} <span class=\"who\">{e(cmp.against)}</span>: "
+            f"<b>{e(cmp.verdict)}</b> (p<sub>Holm</sub> {_fmt(cmp.p_holm)}, r = {cmp.effect:+.2f}), "
+            f"speed-up {e(speedup_text(cmp))}" for cmp in c.comparisons)
+        out.append(
+            f"<li><b>{e(c.problem_class)}</b> ({len(c.problems)} problem"
+            f"{'' if len(c.problems) == 1 else 's'}, {c.blocks} held-out runs): "
+            f"<b>{e(c.best)}</b> &mdash; <i>{e(c.verdict)}</i>. Median final gap / initial gap "
+            f"{_fmt(c.median_rel_gap)} [{_fmt(c.median_rel_gap_ci[0])}, "
+            f"{_fmt(c.median_rel_gap_ci[1])}], target reached in {100 * c.success:.0f}% of "
+            f"runs, average rank {c.best_rank:.1f} [{c.best_rank_ci[0]:.1f}, "
+            f"{c.best_rank_ci[1]:.1f}].<br><span class=\"cmp\">{cmps}.</span></li>")
     out.append("</ul>")
+    out += [f"<p class=\"note\">{e(line)}</p>" for line in ctx.findings_lines
+            if line.startswith(("Across", "Warning", "Tuning budget"))]
     out.append(f"<div class=\"tablewrap\">{T.to_html(ctx.findings_table)}</div>")
     out.append(f"<p class=\"caption\">{e(T.caption_with_stamp(ctx.findings_table.caption, ctx.stamp))}</p>")
     if ctx.cd_files:

@@ -249,7 +249,7 @@ def save_cd_diagram(names, ranks, cd, directory: Path, stamp: dict, name="critic
     half = -(-k // 2)
     height = 0.9 + 0.17 * half
     with matplotlib.rc_context({k_: v for k_, v in style.RC.items() if k_ != "backend"}):
-        fig, ax = plt.subplots(figsize=(style.TWO_COLUMN, height))
+        fig, ax = plt.subplots(figsize=(10.0, height))
         ax.set_xlim(0.5, k + 0.5)
         ax.set_ylim(-(half + 1.2), 1.6)
         ax.axis("off")
@@ -266,7 +266,7 @@ def save_cd_diagram(names, ranks, cd, directory: Path, stamp: dict, name="critic
             y = -(i + 1) * 0.9 if left else -(i - half + 1) * 0.9
             xt = 0.6 if left else k + 0.4
             ax.plot([r[j], r[j], xt], [0, y, y], color="#444444", lw=0.7)
-            ax.text(xt, y, f"{_short(names[j], 42)} ({r[j]:.1f})", ha="left" if not left
+            ax.text(xt, y, f"{_short(names[j], 48)} ({r[j]:.1f})", ha="left" if not left
                     else "right", va="center", fontsize=style.FONT_SIZE - 1,
                     transform=ax.transData, clip_on=False)
         if np.isfinite(cd):  # maximal groups within CD of their leftmost member
@@ -282,7 +282,7 @@ def save_cd_diagram(names, ranks, cd, directory: Path, stamp: dict, name="critic
             for g, (a, b) in enumerate(groups):
                 y = -0.25 - 0.18 * g
                 ax.plot([sr[a] - 0.05, sr[b] + 0.05], [y, y], color="black", lw=2.5)
-        fig.subplots_adjust(left=0.22, right=0.78, top=0.98, bottom=0.02)
+        fig.subplots_adjust(left=0.3, right=0.7, top=0.98, bottom=0.02)
         paths = {}
         try:
             for fmt in FORMATS:

@@ -96,7 +96,7 @@ def findings_table(f) -> TableData:
     """One row per problem class (``analysis.findings``): the best optimizer x schedule,
     its average rank and median relative gap on the held-out seeds with 95% bootstrap
     intervals, and its comparison with the runner-up and each named baseline."""
-    from ..analysis.findings import _fmt
+    from ..analysis.findings import _fmt, speedup_text
 
     def ci(a, b):
         return f"[{_fmt(a)}, {_fmt(b)}]"
@@ -110,16 +110,17 @@ def findings_table(f) -> TableData:
                f"{_fmt(c.median_rel_gap)} {ci(*c.median_rel_gap_ci)}",
                f"{100 * c.success:.0f}%", c.verdict]
         by = {cmp.label: cmp for cmp in c.comparisons}
+        short, detail = [], []
         for lab in labels:
             cmp = by.get(lab)
             if cmp is None:
-                row.append("n/a")
+                short.append("n/a")
+                detail.append("n/a")
                 continue
-            su = f"{'>=' if cmp.censored else ''}{_fmt(cmp.speedup)}x {ci(*cmp.speedup_ci)}"
-            row.append(f"{cmp.verdict}; r = {cmp.effect:+.2f} "
-                       f"[{cmp.effect_ci[0]:+.2f}, {cmp.effect_ci[1]:+.2f}]; speed-up {su}"
-                       + ("" if lab == "runner-up" else f" ({cmp.against})"))
-        rows.append(row)
+            short.append(f"{cmp.verdict}; {speedup_text(cmp)}")
+            detail.append(f"{cmp.against}: p_holm {cmp.p_holm:.3g}; r = {cmp.effect:+.2f} "
+                          f"[{cmp.effect_ci[0]:+.2f}, {cmp.effect_ci[1]:+.2f}]")
+        rows.append(row + short + detail)
     return TableData(
         name="findings", title="Findings per problem class",
         caption=(f"Per problem class, on the {len(f.eval_seeds)} held-out seeds (lr tuned on "
@@ -135,8 +136,10 @@ def findings_table(f) -> TableData:
                  "(other / best; '>=': the other missed the target on some runs, counted at "
                  "the full budget). optbench.analysis.findings."),
         columns=["class", "problems", "best", "avg_rank", "median_gap_ratio", "reached",
-                 "verdict"] + [f"vs {lab}" for lab in labels],
-        rows=rows, bold=[{2} for _ in rows])
+                 "verdict"] + [f"vs {lab}" for lab in labels]
+                + [f"vs {lab} (test)" for lab in labels],
+        rows=rows, bold=[{2} for _ in rows],
+        hidden=tuple(f"vs {lab} (test)" for lab in labels))
 
 
 def tuned_table(view: RunView) -> TableData:
