@@ -85,3 +85,15 @@ def test_progress_lines_off_a_terminal():
     with Progress(3, stream=quiet, enabled=False, interval=0.01):
         time.sleep(0.05)
     assert quiet.getvalue() == ""
+
+
+def test_readme_findings_snippet_runs(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = readme.split("```python\n")[1:]
+    (code,) = [b.split("```")[0] for b in blocks if "summary_lines" in b]
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("Findings (6 held-out seeds; lr tuned on seeds 0, 1;")
+    assert "* strongly convex (2 problems, 12 runs)" in out and "Adam defaults" in out
