@@ -97,3 +97,20 @@ def test_readme_findings_snippet_runs(capsys):
     out = capsys.readouterr().out
     assert out.startswith("Findings (6 held-out seeds; lr tuned on seeds 0, 1;")
     assert "* strongly convex (2 problems, 12 runs)" in out and "Adam defaults" in out
+
+
+def test_reddi_suite_shows_adam_failing_and_amsgrad_converging():
+    from pathlib import Path
+
+    from optbench.report.data import iterate_figures
+    from optbench.suite import read_suite
+
+    kwargs = read_suite(Path(__file__).resolve().parents[1] / "problems" / "reddi.toml")
+    res = optbench.run(**kwargs, progress=False)
+    (fig,) = iterate_figures(RunView(res))
+    final = {sr.label: sr.y[-1] for sr in fig.panels[0].series}
+    assert final["Adam(betas=(0.0, 0.1))"] > 0.9  # the wrong end of [-1, 1]
+    assert final["Adam(betas=(0.0, 0.1), amsgrad=True)"] < -0.9  # near x* = -1
+    assert final["x*"] == -1.0
+    checks = [c for c in an.theory_checks(res) if c.status != "no bound"]
+    assert len(checks) == 4 and all(c.status == "pass" for c in checks)

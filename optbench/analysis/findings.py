@@ -383,7 +383,7 @@ def summary_lines(f: Findings, max_lines: int = 40) -> list:
             lines.append(f"    vs {cmp.label} {cmp.against}: {cmp.verdict} (p_holm "
                          f"{_fmt(cmp.p_holm)}, r = {cmp.effect:+.2f} [{cmp.effect_ci[0]:+.2f}, "
                          f"{cmp.effect_ci[1]:+.2f}]); {su}")
-    if f.solvers:
+    if f.solvers and f.n_problems >= 2 and np.isfinite(f.average_ranks).all():
         order = np.argsort(f.average_ranks, kind="stable")
         top = ", ".join(f"{f.solvers[i]} {f.average_ranks[i]:.1f}" for i in order[:4])
         lines.append(f"Across {f.n_problems} problems: Friedman p = {_fmt(f.friedman_p)}; "

@@ -72,6 +72,7 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
         figures.append(lr)
     else:
         ctx.notes.append("The lr-over-steps figure is skipped: the run did not record `lr`.")
+    figures += D.iterate_figures(view)
     paths, notes = D.path_figures(view)
     figures += paths
     ctx.notes.extend(notes)

@@ -360,6 +360,40 @@ def _step_size_series(view: RunView, s: int, x, traces, variants) -> list[Series
     return series
 
 
+def iterate_figures(view: RunView) -> list[FigureData]:
+    """The iterate x_t of each one-dimensional problem over steps (median and interquartile
+    band over the evaluation seeds, each variant at its tuned lr, one panel per schedule),
+    with the minimizer x* as a neutral line: on Reddi et al.'s (2018) counterexample, Adam
+    with betas (0, 1/(1 + C^2)) drifts to +1 while AMSGrad approaches x* = -1."""
+    one_d = [p for p, prob in enumerate(view.plan.problems) if prob.dim == 1]
+    if not one_d or "x" not in view.results.recorded:
+        return []
+    xs = np.asarray(view.results.trace("x"), dtype=float)[:, :, 0]
+    figures = []
+    for p in one_d:
+        prob = view.plan.problems[p]
+        panels = []
+        for s, slabel in enumerate(view.schedule_labels):
+            series = []
+            for v, c in view.tuned(p, s).items():
+                med, lo, hi = an.median_iqr(xs[c.trials], axis=0)
+                series.append(Series(v, view.steps, med, key=v, lo=lo, hi=hi))
+            for m in np.asarray(prob.minimizers, float).reshape(-1):
+                series.append(Series("x*", view.steps, np.full(len(view.steps), m),
+                                     kind="bound"))
+            panels.append(Panel(title=slabel if len(view.schedule_labels) > 1 else "",
+                                xlabel="step", ylabel="x_t", series=series,
+                                xscale="log" if view.log_steps else "linear"))
+        plabel = view.problem_labels[p]
+        figures.append(FigureData(
+            name=f"iterates_{slug(plabel)}", title=f"Iterates on {plabel}",
+            caption=(f"Iterate x_t on {plabel}: median and interquartile band over the "
+                     f"evaluation seeds, each optimizer variant at its {tuned_text(view)}; "
+                     "dotted: the minimizer x*."),
+            panels=panels, legend=_legend(view, panels), legend_extra=[("x*", "bound")]))
+    return figures
+
+
 def path_figures(view: RunView, grid: int = 120) -> tuple[list[FigureData], list[str]]:
     """Iterate paths on loss contours for the two-dimensional problems (seed of the first
     trial, each variant at its tuned lr, one panel per schedule)."""
