@@ -114,3 +114,26 @@ def test_reddi_suite_shows_adam_failing_and_amsgrad_converging():
     assert final["x*"] == -1.0
     checks = [c for c in an.theory_checks(res) if c.status != "no bound"]
     assert len(checks) == 4 and all(c.status == "pass" for c in checks)
+
+
+def test_convergence_panels_skip_all_diverged_and_cap_curves():
+    from optbench.optimizers import Adagrad, Adamax, NAdam, RMSprop
+    from optbench.report.data import MAX_CURVES, convergence_figures
+
+    opts = ([SGD(lr=lr, momentum=0.9) for lr in (5.0, 10.0)]  # diverges at every lr
+            + [SGD(lr=1e-4)] + [cls(lr=1e-2) for cls in (Adam, RMSprop, Adagrad, NAdam, Adamax)]
+            + [Adam(lr=1e-2, amsgrad=True)])
+    res = optbench.run([Rosenbrock(dim=2)], opts, steps=100, seeds=4, progress=False)
+    view = RunView(res)
+    assert view.all_diverged(0, 0) == ["SGD(momentum=0.9)"]
+    (fig,) = convergence_figures(view)
+    drawn = [s.key for s in fig.panels[0].series if s.kind == "line"]
+    assert len(drawn) == MAX_CURVES == 6 and "SGD(momentum=0.9)" not in drawn
+    assert "SGD(momentum=0.9) (diverged at every lr of the grid)" in fig.caption
+    assert "1 more variants not drawn" in fig.caption
+    # the one left out is the worst by median rank key on the evaluation seeds
+    key = view.scores().key
+    med = {v: np.median(key[c.trials]) for v, c in view.tuned(0, 0).items()
+           if v != "SGD(momentum=0.9)"}
+    (left,) = set(med) - set(drawn)
+    assert med[left] == max(med.values())

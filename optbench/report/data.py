@@ -27,6 +27,7 @@ from .. import analysis as an
 from .model import Contour, FigureData, Heatmap, Panel, Series
 
 PROFILE_TAU = 1e-3
+MAX_CURVES = 6  # optimizer curves per convergence panel; the others are named in the caption
 ECDF_TAUS = tuple(10.0 ** -k for k in range(1, 8))
 
 
@@ -161,6 +162,35 @@ class RunView:
             return {k: {v: d[v] for v in self.variant_keys if v in d} for k, d in out.items()}
         return self._cached("tuned", make).get((p, s), {})
 
+    def all_diverged(self, p: int, s: int) -> list:
+        """Variants that diverged at every lr on every tuning seed of problem p, schedule s
+        (``analysis.tune``'s ``all_diverged``): their "tuned" setting is not a result."""
+        def make():
+            out: dict = {}
+            for row in self.tuning():
+                if row["all_diverged"]:
+                    key = (self.problem_labels.index(row["problem"]),
+                           self.schedule_labels.index(row["schedule"]))
+                    out.setdefault(key, []).append(row["optimizer"])
+            return out
+        return self._cached("all_div", make).get((p, s), [])
+
+    def drawn(self, p: int, s: int, limit: int = MAX_CURVES) -> tuple[dict, list]:
+        """(variant -> configuration, notes): the tuned configurations a panel draws: not
+        those that diverged at every lr, and at most ``limit``, the best by median rank key
+        on the evaluation seeds."""
+        tuned = self.tuned(p, s)
+        dead = [v for v in self.all_diverged(p, s) if v in tuned]
+        live = {v: c for v, c in tuned.items() if v not in dead}
+        notes = [f"{', '.join(dead)} (diverged at every lr of the grid)"] if dead else []
+        if len(live) > limit:
+            key = self.scores().key
+            order = sorted(live, key=lambda v: float(an.median_iqr(key[live[v].trials])[0]))
+            notes.append(f"{len(live) - limit} more variants not drawn "
+                         f"({', '.join(order[limit:])}; see the tables)")
+            live = {v: live[v] for v in self.variant_keys if v in order[:limit]}
+        return live, notes
+
     def steps_to_target(self, tau: float) -> np.ndarray:
         """Per trial: the first recorded step meeting the target tau (inf if never)."""
         return self._cached(("stt", tau), lambda: an.steps_to_target(
@@ -242,9 +272,13 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
         bands = view.bands()
         floor = display_floor(view, p)
         top = 0.0
+        omitted = []
         for s, slabel in enumerate(view.schedule_labels):
             series = []
-            for v, c in view.tuned(p, s).items():
+            drawn, notes = view.drawn(p, s)
+            omitted += [f"{slabel}: {n}" if len(view.schedule_labels) > 1 else n
+                        for n in notes]
+            for v, c in drawn.items():
                 med, lo, hi = (b[c.index, keep] for b in (bands.median, bands.q25, bands.q75))
                 med = _positive(med, floor)
                 series.append(Series(view.setting_label(c.optimizer), x, med, key=v,
@@ -270,13 +304,15 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
             name=f"convergence_{slug(plabel)}",
             title=f"Convergence on {plabel}",
             caption=(f"{view.metric_label(p)} on {plabel} over steps: median (line) and "
-                     f"interquartile range (band) over {len(view.plan.seeds)} seeds, each "
+                     f"interquartile range (band) over the {len(view.plan.seeds)} evaluation "
+                     "seeds, each "
                      f"optimizer at its {tuned_text(view)}"
                      + ("; dotted lines in an optimizer's colour: the theory bounds that apply "
                         "to it (see the rate-check table)" if has_bound else "")
                      + "; x: the median run diverged there (curves leave through the top)"
                      + f"; values below {FLOOR:g} of the initial value are drawn at that floor"
-                     + (", one panel per schedule" if len(panels) > 1 else "") + "."),
+                     + (", one panel per schedule" if len(panels) > 1 else "") + "."
+                     + (" Not drawn: " + "; ".join(omitted) + "." if omitted else "")),
             panels=panels,
             legend=_legend(view, panels),
             legend_extra=[("theory bound", "bound")] if has_bound else [],
