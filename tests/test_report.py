@@ -133,14 +133,16 @@ def test_series_hold_the_data(run_dir):
     from scipy.stats import rankdata
 
     heat = by_name["rank_matrix"].panels[0].heatmap
-    assert heat.values.shape == (6, 2) and heat.vmin == 1.0
+    assert heat.values.shape == (2, 6) and heat.vmin == 1.0  # problems x solvers
+    assert heat.row_labels == view.problem_labels
     key = view.scores().key
+    short = {0: "CosineAnnealingLR", 1: "StepLR"}
     for p in range(2):
         solvers = [(v, s) for s in range(2) for v in view.variant_keys]
         want = rankdata([key[view.tuned(p, s)[v].trials[0]] for v, s in solvers])
-        got = {lab: heat.values[r, p] for r, lab in enumerate(heat.row_labels)}
+        got = {lab: heat.values[p, c] for c, lab in enumerate(heat.col_labels)}
         for (v, s), w in zip(solvers, want):
-            assert got[f"{v} | {view.schedule_labels[s]}"] == w
+            assert got[f"{v} | {short[s]}"] == w
 
 
 def test_tables_rows_and_bold_best(report, run_dir):

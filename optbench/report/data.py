@@ -641,16 +641,19 @@ def rank_matrix_figure(view: RunView) -> FigureData:
         for (j, c), r in zip(cols, R):
             rank[j, p] = r
             div[j, p] = np.median(sc.key[c.trials]) == np.inf
+    from ..analysis.findings import schedule_name
+
     keep = ~np.all(np.isnan(rank), axis=1)
-    order = [j for j in np.argsort(np.nanmean(np.where(keep[:, None], rank, np.inf), axis=1),
-                                    kind="stable") if keep[j]]
-    labels = [f"{solvers[j][0]} | {view.schedule_labels[solvers[j][1]]}" for j in order]
-    vals = rank[order]
+    with np.errstate(all="ignore"):
+        mean = np.array([np.nanmean(r) if k else np.inf for r, k in zip(rank, keep)])
+    order = [j for j in np.argsort(mean, kind="stable") if keep[j]]
+    sched = [schedule_name(x, view.plan.schedules) for x in view.plan.schedules] or ["constant"]
+    labels = [f"{solvers[j][0]} | {sched[solvers[j][1]]}" for j in order]
+    vals = rank[order].T  # problems x solvers
     text = [["div." if div[j, p] else ("" if np.isnan(rank[j, p]) else f"{rank[j, p]:.1f}")
-             for p in range(len(view.problem_labels))] for j in order]
-    n_cols = len(view.problem_labels)
-    panel = Panel(title="average rank over the evaluation seeds (1 = best)", heatmap=Heatmap(
-        vals, labels, list(view.problem_labels), text,
+             for j in order] for p in range(len(view.problem_labels))]
+    panel = Panel(title="", heatmap=Heatmap(
+        vals, list(view.problem_labels), labels, text,
         colorbar_label="average rank (1 = best)", vmin=1.0))
     return FigureData(
         "rank_matrix", "Rank matrix: optimizer x schedule per problem",
@@ -658,10 +661,10 @@ def rank_matrix_figure(view: RunView) -> FigureData:
          "schedule on each problem: per evaluation seed, solvers ranked by the rank key "
          "(optbench.analysis.scores: log10 of the final gap above the round-off floor; runs "
          "at the floor tie on the gap and are ordered by steps to reach it; diverged runs "
-         "last), averaged over seeds; 'div.': the median run diverged. Rows sorted by mean "
-         "rank over problems."),
+         "last), averaged over seeds; 'div.': the median run diverged. Columns sorted by "
+         "mean rank over problems (best first)."),
         [panel], ncols=1, width="two",
-        panel_height=max(1.8, 0.19 * len(labels) + 0.5 + 0.06 * min(n_cols, 25)))
+        panel_height=max(2.0, 0.17 * len(view.problem_labels) + 1.2))
 
 
 def _legend(view: RunView, panels) -> list:

@@ -168,10 +168,14 @@ def _draw_heatmap(ax, panel: Panel, first_col, vmax, vmin=0.0):
     im = ax.imshow(vals, aspect="auto", cmap="cividis_r", interpolation="nearest", vmin=vmin,
                    vmax=vmax)
     ax.set_xticks(range(len(h.col_labels)))
-    ax.set_xticklabels([_wrap(c, 18) for c in h.col_labels], fontsize=style.FONT_SIZE - 2)
+    if len(h.col_labels) > 6:  # many columns: one rotated line each
+        ax.set_xticklabels([_short(c, 34) for c in h.col_labels], fontsize=style.FONT_SIZE - 2,
+                           rotation=55, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticklabels([_wrap(c, 18) for c in h.col_labels], fontsize=style.FONT_SIZE - 2)
     ax.set_yticks(range(len(h.row_labels)))
     if first_col:
-        ax.set_yticklabels([_short(r, 40) for r in h.row_labels], fontsize=style.FONT_SIZE - 1)
+        ax.set_yticklabels([_short(r, 34) for r in h.row_labels], fontsize=style.FONT_SIZE - 1)
     else:
         ax.tick_params(labelleft=False)
     ax.tick_params(length=0)
@@ -180,7 +184,8 @@ def _draw_heatmap(ax, panel: Panel, first_col, vmax, vmin=0.0):
         for c in range(len(h.col_labels)):
             v = h.values[r][c]
             dark = np.isfinite(v) and v > vmin + 0.55 * (vmax - vmin)
-            ax.text(c, r, h.text[r][c], ha="center", va="center", fontsize=style.FONT_SIZE - 2,
+            ax.text(c, r, h.text[r][c], ha="center", va="center",
+                    fontsize=style.FONT_SIZE - (3 if len(h.col_labels) > 8 else 2),
                     color="white" if dark else "black")
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
