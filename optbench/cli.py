@@ -158,8 +158,7 @@ def summary(results, max_rows: int = 40) -> str:
     for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):
         groups.setdefault(key, []).append(j)
     value = tr["final_suboptimality"]
-    if np.all(np.isnan(value)):
-        value = tr["final_loss"]
+    value = np.where(np.isnan(value), tr["final_loss"], value)  # f* unknown: the loss
     diverged = tr["status"] == "diverged"
     if len(groups) > max_rows:
         by_problem: dict = {}

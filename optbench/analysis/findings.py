@@ -176,11 +176,11 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
     for r in tt.rows():
         p = problems.index(r["problem"])
         tuned[(p, r["optimizer"], r["schedule"])] = labels.index(r["tuned_optimizer"])
+        who = f"{r['optimizer']} | {shown[sched_labels.index(r['schedule'])]} on {r['problem']}"
         if r["all_diverged"]:
-            diverged.append(f"{r['optimizer']} | {r['schedule']} on {r['problem']}")
+            diverged.append(who)
         elif r["edge"]:
-            edge.append(f"{r['optimizer']} | {r['schedule']} on {r['problem']}: best lr "
-                        f"{r['best_lr']:g} is the {r['edge']} end of the grid")
+            edge.append(f"{who}: best lr {r['best_lr']:g} is the {r['edge']} end of the grid")
     ids = plan.trial_ids
     row_of = {(int(a), int(b), int(max(c, 0)), int(d)): i for i, (a, b, c, d) in enumerate(ids)}
     variants = list(dict.fromkeys(variant_label(o) for o in plan.optimizers))
