@@ -21,6 +21,10 @@ Statistics (:mod:`.stats`)
 Scores (:mod:`.scores`)
     ``scores(results)``: gap to f* (or to the best found on multimodal problems), round-off
     floor (solved = tie), steps to target, one rank key; ``select_seeds(results, seeds)``
+Findings (:mod:`.findings`)
+    ``findings(results)``: per problem class the best optimizer x schedule on held-out seeds,
+    tests against the runner-up and baselines, effect sizes, Friedman / Nemenyi across
+    problems; ``summary_lines(findings)``
 Tuning (:mod:`.tuning`)
     ``tune(results, ...)``, ``split_seeds``, ``lr_sensitivity(results)``,
     ``stability_map(results)``

@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import data as D
 from . import document, render, style
 from . import tables as T
@@ -40,11 +42,13 @@ class ReportContext:
         self.findings_table = None
         self.cd_files: dict = {}
         plan = results.plan
-        n_div = int(self.view.diverged.sum())
+        n_div = int(np.sum(np.asarray(results.trials["status"]) == "diverged"))  # all seeds
         self.summary = (
             f"{plan.n_trials} trajectories: {len(plan.problems)} problems x "
             f"{len(plan.optimizers)} optimizer settings ({len(self.view.variant_keys)} variants) x "
-            f"{len(self.view.schedule_labels)} schedules x {len(plan.seeds)} seeds, "
+            f"{len(self.view.schedule_labels)} schedules x {len(plan.seeds)} seeds"
+            + (f" ({len(self.view.tuning_seeds)} tune the lr, {len(self.view.eval_seeds())} "
+               "evaluate)" if self.view.held_out else "") + ", "
             f"{plan.steps} steps each, {len(results.steps)} recorded steps "
             f"({'log-spaced' if plan.record_every == 'log' else f'every {plan.record_every}'}); "
             f"{n_div} diverged. Recorded traces: {', '.join(results.recorded)}.")

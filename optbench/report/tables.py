@@ -96,13 +96,12 @@ def findings_table(f) -> TableData:
     """One row per problem class (``analysis.findings``): the best optimizer x schedule,
     its average rank and median relative gap on the held-out seeds with 95% bootstrap
     intervals, and its comparison with the runner-up and each named baseline."""
-    from ..analysis.findings import _fmt, speedup_text
+    from ..analysis.findings import BASELINES, _fmt, speedup_text
 
     def ci(a, b):
         return f"[{_fmt(a)}, {_fmt(b)}]"
 
-    labels = ["runner-up"] + [b[0] for b in __import__(
-        "optbench.analysis.findings", fromlist=["BASELINES"]).BASELINES]
+    labels = ["runner-up"] + [b[0] for b in BASELINES]
     rows = []
     for c in f.classes:
         row = [c.problem_class, len(c.problems), c.best,
