@@ -221,3 +221,15 @@ def test_too_few_seeds_is_not_a_tie():
     (c,) = f.classes
     assert c.comparisons[0].verdict in ("too few seeds", "better", "worse")
     assert c.comparisons[0].n <= 2 and c.comparisons[0].verdict == "too few seeds"
+
+
+def test_wilcoxon_with_ties_matches_scipy():
+    """Tied |differences| and zeros: scipy's exact permutation distribution (n <= 13)."""
+    a = np.array([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    b = a + np.array([1.0, 1, -1, 2, 2, 0, 3, 1, -2, 2, 1, 0])
+    n, p = F.wilcoxon_p(a, b)
+    assert n == 10 and p == pytest.approx(stats.wilcoxon(a, b).pvalue, rel=1e-12)
+    big = np.array([np.inf, 1.0, 2.0, np.inf])
+    small = np.array([0.5, 0.5, 0.5, 0.5])
+    d = np.array([1e300, 0.5, 1.5, 1e300])  # a failure: larger than any finite difference
+    assert F.wilcoxon_p(small, big)[1] == pytest.approx(stats.wilcoxon(d).pvalue)

@@ -38,7 +38,7 @@ from scipy import stats as sps
 from ..problems.classes import CLASSES, problem_class
 from ._common import select_seeds, variant_label
 from .scores import scores
-from .stats import bootstrap_ci, holm
+from .stats import bootstrap_ci, compare_two, holm
 from .tuning import split_seeds, tune
 
 ALPHA = 0.05
@@ -126,13 +126,14 @@ def _finite_diff(a, b):
 
 
 def wilcoxon_p(a, b) -> tuple:
-    """(non-zero pairs, two-sided p) of the Wilcoxon signed-rank test of paired a, b
-    (``scipy.stats.wilcoxon``; inf counts as worse than any finite value; p = 1 with no
-    non-zero difference)."""
+    """(non-zero pairs, two-sided p) of the Wilcoxon signed-rank test of paired a, b: what
+    ``scipy.stats.wilcoxon(a, b)`` gives (``stats.compare_two``, whose exact tie-aware null
+    distribution is enumerated in numpy instead of scipy's slow permutation loop); inf
+    counts as worse than any finite value; p = 1 with no non-zero difference."""
     d = _finite_diff(a, b)
     if len(d) == 0:
         return 0, 1.0
-    return len(d), float(sps.wilcoxon(d).pvalue)
+    return len(d), float(compare_two(a, b, paired=True)[2])
 
 
 def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
