@@ -99,6 +99,7 @@ class Findings:
     budget: int
     tau: float
     alpha: float
+    recorded_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     notes: list = field(default_factory=list)
 
 
@@ -299,7 +300,7 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
     budget = int(np.nansum(tt["budget"])) if len(tt) else 0
     return Findings(out, [names[j] for j in full_cols], fstat, fp, avg_all, cd, len(problems),
                     nem, t_seeds, e_seeds, {k: sorted(v) for k, v in grid.items()}, edge,
-                    diverged, budget, sc.tau, alpha)
+                    diverged, budget, sc.tau, alpha, np.asarray(results.steps))
 
 
 def schedule_name(schedule, schedules=()) -> str:

@@ -133,12 +133,24 @@ def findings_table(f) -> TableData:
                  "matched-pairs rank-biserial effect size (> 0: the best is better) with a "
                  "bootstrap interval; speed-up: median ratio of evaluations to target "
                  "(other / best; '>=': the other missed the target on some runs, counted at "
-                 "the full budget). optbench.analysis.findings."),
+                 f"the full budget; steps are resolved to the recorded steps{_resolution(f)}). "
+                 "optbench.analysis.findings."),
         columns=["class", "problems", "best", "avg_rank", "median_gap_ratio", "reached",
                  "verdict"] + [f"vs {lab}" for lab in labels]
                 + [f"vs {lab} (test)" for lab in labels],
         rows=rows, bold=[{2} for _ in rows],
         hidden=tuple(f"vs {lab} (test)" for lab in labels))
+
+
+def _resolution(f) -> str:
+    """", so speed-ups below 1.2x are not resolved": the median ratio of consecutive recorded
+    steps from step 10 on (log-spaced records), "" when it is below 1.05."""
+    steps = np.asarray(f.recorded_steps, float)
+    steps = steps[steps >= 10]
+    if len(steps) < 2:
+        return ""
+    ratio = float(np.median(steps[1:] / steps[:-1]))
+    return f", so speed-ups below {ratio:.2g}x are not resolved" if ratio > 1.05 else ""
 
 
 def tuned_table(view: RunView) -> TableData:
