@@ -233,3 +233,10 @@ def test_wilcoxon_with_ties_matches_scipy():
     small = np.array([0.5, 0.5, 0.5, 0.5])
     d = np.array([1e300, 0.5, 1.5, 1e300])  # a failure: larger than any finite difference
     assert F.wilcoxon_p(small, big)[1] == pytest.approx(stats.wilcoxon(d).pvalue)
+
+
+def test_a_single_solver_has_no_comparison():
+    res = optbench.run([P.Booth()], [SGD(lr=0.01), SGD(lr=0.05)], steps=50, seeds=3,
+                       progress=False)
+    f = F.findings(res)
+    assert f.classes == [] and "No comparison" in F.summary_lines(f)[1]

@@ -374,6 +374,9 @@ def summary_lines(f: Findings, max_lines: int = 40) -> list:
     lines = [f"Findings ({len(f.eval_seeds)} held-out seeds; lr tuned on seeds "
              f"{', '.join(map(str, f.tuning_seeds))}; Holm alpha = {f.alpha:g}; target "
              f"f - f_ref <= {f.tau:g} (f(x0) - f_ref))"]
+    if not f.classes:
+        lines.append("No comparison: no problem class has two or more optimizer x schedule "
+                     "solvers on all of its problems.")
     for c in f.classes:
         lines.append(f"* {c.problem_class} ({_plural(len(c.problems), 'problem')}, {c.blocks} runs): "
                      f"{c.best} (rank {c.best_rank:.1f} [{c.best_rank_ci[0]:.1f}, "
