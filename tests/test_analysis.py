@@ -438,6 +438,9 @@ def test_analyze_command(tmp_path, capsys):
     assert {r["b"] for r in pw} == {f"{r['optimizer']} | {r['schedule']}"
                                     for r in doc["final"]} - {best_name}
     assert all(r["median_a"] <= r["median_b"] for r in pw)
+    # findings: the report's first screen, held-out seeds 1 and 2 (seed 0 tunes)
+    assert "Findings (2 held-out seeds; lr tuned on seeds 0;" in out
+    assert doc["findings"]["eval_seeds"] == [1, 2] and doc["findings"]["tuning_seeds"] == [0]
     header = (run_dir / "analysis" / "theory.csv").read_text().splitlines()[0]
     assert header.startswith("problem,optimizer,schedule,check")
     # explicit outputs, and the run's own files are never written
