@@ -4,23 +4,28 @@
     x* = argmin f (numpy's lstsq), f* = f(x*), L and mu the extreme eigenvalues of A^T A / n.
 
 The class gives ``_build`` (the data array the kernel reads, optimum and constants) and
-``value_and_grad(x, g, data)``, a numba-compilable function of one point. Run it:
-``python examples/user_problem.py`` prints each optimizer's distance to x* after 300 steps
-and how f - f* compares with gradient descent's linear rate (1 - mu/L)^k at lr = 1/L.
+``value_and_grad(x, g, data)``, a numba-compilable function of one point. As a finite sum
+f = 1/n sum_i l_i with l_i(x) = (a_i . x - b_i)^2 / 2, it also gives
+``example_loss_grad(x, g, data, i)`` (adds grad l_i into g), so ``batch_size=b`` runs
+minibatch SGD on it. Run it: ``python examples/user_problem.py`` prints each optimizer's
+distance to x* after 300 steps, how f - f* compares with gradient descent's linear rate
+(1 - mu/L)^k at lr = 1/L, and where minibatch SGD with a decaying step ends.
 """
 import numpy as np
 
 from optbench.problems import Problem
+from optbench.problems.base import check_batch
 from optbench.spec import integer
 
 
 class LeastSquaresOn(Problem):
     """f(x) = 1/(2n) ||A x - b||^2 on a random (seeded) n x dim matrix A and vector b."""
 
-    def __init__(self, n=50, dim=5, seed=0):
+    def __init__(self, n=50, dim=5, seed=0, batch_size=0, replacement=False):
         n = integer("LeastSquaresOn", "n", n, lo=1)
         dim = integer("LeastSquaresOn", "dim", dim, lo=1)
         seed = integer("LeastSquaresOn", "seed", seed, lo=0)
+        batch_size, replacement = check_batch("LeastSquaresOn", batch_size, replacement, n)
         self._store(locals())
 
     def matrices(self):
@@ -35,7 +40,7 @@ class LeastSquaresOn(Problem):
         return dict(data=np.concatenate([[self.n, self.dim], A.ravel(), b]),
                     minimizers=x_star[None], f_star=0.5 * (r @ r) / self.n,
                     L=float(eigenvalues[-1]), mu=float(eigenvalues[0]),
-                    x0_low=x_star - 1.0, x0_high=x_star + 1.0)
+                    x0_low=x_star - 1.0, x0_high=x_star + 1.0, examples=self.n)
 
     @staticmethod
     def value_and_grad(x, g, data):
@@ -55,6 +60,17 @@ class LeastSquaresOn(Problem):
             g[j] /= n
         return f / n
 
+    @staticmethod
+    def example_loss_grad(x, g, data, i):
+        n = int(data[0])
+        d = int(data[1])
+        r = -data[2 + n * d + i]
+        for j in range(d):
+            r += data[2 + i * d + j] * x[j]
+        for j in range(d):
+            g[j] += r * data[2 + i * d + j]
+        return 0.5 * r * r
+
 
 def main() -> int:
     import optbench
@@ -69,6 +85,14 @@ def main() -> int:
     gap = res.trace("suboptimality")[:4]
     bound = gap[:, 0] * (1.0 - problem.mu / problem.L) ** steps
     print(f"gradient descent within its linear-rate bound: {bool(np.all(gap[:, -1] <= bound))}")
+    from optbench.schedules import InverseTimeDecay
+
+    sgd = optbench.run(LeastSquaresOn(batch_size=5), SGD(lr=0.5 / problem.L),
+                       schedules=InverseTimeDecay(decay_steps=20, decay_rate=1.0), steps=steps,
+                       seeds=4, record=("suboptimality",))
+    print(f"minibatch SGD (b=5, lr_k = lr_0 / (1 + k/20)): median f - f* "
+          f"{np.median(sgd.trace('suboptimality')[:, 0]):.2e} -> "
+          f"{np.median(sgd.trials['final_suboptimality']):.2e}")
     return 0
 
 

@@ -1,40 +1,49 @@
-"""A user schedule: the Transformer's inverse square-root warm-up, through ``FunctionLR``.
+"""A user schedule: the Transformer's inverse square-root warm-up, as a ``Schedule`` class.
 
 Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 5.3:
 
     lr_k = lr_0 * min((k + 1)^-1/2, (k + 1) * warmup^-3/2) * warmup^1/2
 
 (scaled so that the peak, at k + 1 = warmup, is lr_0; k is the 0-based optimizer step).
-``FunctionLR`` takes any numba-compilable function of the step returning the factor (torch's
-LambdaLR), evaluated once into the run's lr table.
+``lr_at`` is a numba-compilable function whose arguments are taken by name: the step ``k``,
+``base_lr`` (the optimizer's lr) and the schedule's parameters; it is evaluated once into
+the run's lr table. (A plain factor function of the step also works: ``FunctionLR(fn)``.)
 
 Run it: ``python examples/warmup_schedule.py`` prints the peak step and lr, checks the table
 against the formula in numpy, and compares constant lr with the warm-up for Adam.
 """
 import numpy as np
 
-WARMUP = 50
+from optbench.schedules import Schedule
+from optbench.spec import integer
 
 
-def inverse_sqrt_warmup(k):
-    """The factor of step k (0-based)."""
-    step = k + 1.0
-    return min(step ** -0.5, step * WARMUP ** -1.5) * WARMUP ** 0.5
+class InverseSqrtWarmup(Schedule):
+    """Linear warm-up over ``warmup`` steps, then decay as 1/sqrt(step)."""
+
+    def __init__(self, warmup=50):
+        warmup = integer("InverseSqrtWarmup", "warmup", warmup, lo=1)
+        self._store(locals())
+
+    @staticmethod
+    def lr_at(k, base_lr, warmup):
+        step = k + 1.0
+        return base_lr * min(step ** -0.5, step * warmup ** -1.5) * warmup ** 0.5
 
 
 def main() -> int:
     import optbench
     from optbench.optimizers import Adam
     from optbench.problems import Rosenbrock
-    from optbench.schedules import FunctionLR
 
+    warmup = 50
     common = dict(problems=Rosenbrock(dim=4), optimizers=Adam(lr=0.05), steps=400, seeds=5,
                   record=("lr", "loss"))
-    res = optbench.run(schedules=FunctionLR(inverse_sqrt_warmup), **common)
+    res = optbench.run(schedules=InverseSqrtWarmup(warmup=warmup), **common)
     constant = optbench.run(**common)
     lr = res.trace("lr")[0]
     k = np.arange(lr.size)
-    expected = 0.05 * np.minimum((k + 1.0) ** -0.5, (k + 1.0) * WARMUP ** -1.5) * WARMUP ** 0.5
+    expected = 0.05 * np.minimum((k + 1.0) ** -0.5, (k + 1.0) * warmup ** -1.5) * warmup ** 0.5
     print(f"peak lr {lr.max():.4g} at step {int(lr.argmax())}; max relative difference from "
           f"the formula {np.max(np.abs(lr - expected) / expected):.2e}")
     print(f"median final loss: constant {np.median(constant.trials['final_loss']):.4g}, "

@@ -1,8 +1,10 @@
 """``optbench.run``: expand a grid, run it in compiled code, return (and store) the results."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
+from pathlib import Path
 
 import numba
 
@@ -10,15 +12,19 @@ from . import cuda_backend, engine
 from .plan import DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
-from .store import RunStore, concat_shards, provenance
+from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
 
 BACKENDS = ("cpu", "cuda", "auto")
+#: what a worker reports with its first shard of a run (stored under manifest["workers"])
+SETUP_KEYS = ("compile", "threads", "versions", "setup_seconds")
+#: trajectories per shard of a local run when none is given
+LOCAL_SHARD_SIZE = 4096
 
 
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
-        blowup=1e10, shard_size=4096, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False, cuda_mode="auto") -> Results:
+        blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
+        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -31,22 +37,35 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     record_every: k (every k-th step) or "log" (record_points log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
     diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one).
+    shard_size: trajectories per shard (results do not depend on it); default: the stored
+    run's on resume, else 4096 locally and ``distributed.shard_size_for`` with a client.
     calibrate: also time a fixed reference workload (and the run's best of a few repeats when
     short) and store them in ``manifest["timings"]``, for ``optbench compare``'s speed check.
     backend: "cpu", "cuda" (a GPU; one line of error without one) or "auto" (the GPU when there
     is one). cuda_mode: the CUDA kernel, "thread" (one thread per trajectory), "block" (a
     thread block per trajectory) or "auto" (block for problems of dimension >=
     ``cuda_backend.BLOCK_MODE_MIN_DIM``); see ``optbench.cuda_backend``.
+    client: a ``dask.distributed.Client``: each shard runs as a task on its cluster (same
+    results, see ``optbench.distributed``); threads then sets numba's threads per worker.
+    Shards whose workers die repeatedly raise ``RunIncomplete`` once the others are stored.
     """
     if backend not in BACKENDS:
         raise ValueError(f"run: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     cuda_backend.check_mode(cuda_mode)
+    if client is not None and calibrate:
+        raise ValueError("run: calibrate times this machine; it cannot be combined with client")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"run: threads must be >= 1, got {threads}")
+    if shard_size is None and resume and out is not None and (Path(out) / MANIFEST).exists():
+        shard_size = RunStore(out).read_manifest()["config"]["shard_size"]  # the run's own
     plan = Plan(problems=problems, optimizers=optimizers, schedules=schedules, seeds=seeds,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
-                dtype=dtype, target=target, blowup=blowup, shard_size=shard_size, x0=x0, name=name)
-    run_shard, warm_up = _backend(backend, cuda_mode)
-    if threads is not None:
-        numba.set_num_threads(int(threads))
+                dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
+                shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
+    if shard_size is None and client is not None:
+        from .distributed import cluster_threads, shard_size_for
+
+        plan.shard_size = shard_size_for(plan, cluster_threads(client))
 
     store = RunStore(out) if out is not None else None
     if store is not None:
@@ -54,36 +73,111 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     else:
         manifest, done = {"config_hash": plan.config_hash(), "config": plan.config(),
                           "provenance": provenance()}, set()
-
-    timings = {"warm_up": warm_up(plan)}
     shards = plan.shards()
-    parts: dict = {}
+    pending = [i for i in range(len(shards)) if i not in done]
+    if client is None:
+        run_shard, warm_up = _backend(backend, cuda_mode)
+        if threads is not None:
+            numba.set_num_threads(int(threads))
+        timings = {"warm_up": warm_up(plan)}
+        source = _local_shards(plan, pending, run_shard)
+    else:
+        from .distributed import dask_shards
+
+        timings = {}
+        source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
+
     t_run = time.perf_counter()
-    kernel_seconds = 0.0
-    with Progress(len(shards) - len(done), enabled=progress) as bar:
-        for index, (start, stop) in enumerate(shards):
-            if index in done:
-                parts[index] = store.read_shard(index)
-                continue
-            arrays, seconds = run_shard(plan, start, stop)
-            kernel_seconds += seconds
-            if store is not None:
-                store.write_shard(index, arrays)
-            parts[index] = arrays
-            bar.advance()
-    timings.update(kernel_seconds=kernel_seconds, total_seconds=time.perf_counter() - t_run,
-                   shards_run=len(shards) - len(done), shards_resumed=len(done))
+    parts, per_shard, workers, failed = _collect(source, store, progress, len(pending))
+    total = time.perf_counter() - t_run
+    kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
+    timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
+                   shards_run=len(per_shard), shards_resumed=len(done),
+                   shards={str(i): per_shard[i] for i in sorted(per_shard)})
+    if client is not None:
+        timings.update(_cluster_timings(per_shard, workers, total))
+        manifest["workers"] = {**manifest.get("workers", {}), **workers}
     if calibrate:
         from .compare.calibrate import calibrate as _calibrate
 
         timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done), warm_up))
     manifest["timings"] = timings
     manifest["provenance"] = provenance()
-    results = Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest,
-                      path=store.path if store is not None else None)
+    if failed:
+        manifest["failed_shards"] = {str(i): failed[i] for i in sorted(failed)}
+        if store is not None:
+            write_json(store.path / MANIFEST, manifest)
+        first = min(failed)
+        raise RunIncomplete(f"{len(failed)} of {len(shards)} shards failed (shard {first}: "
+                            f"{failed[first]}); the other shards are stored, --resume reruns "
+                            "the failed ones", sorted(failed))
+    manifest.pop("failed_shards", None)  # of an earlier part, run again now
+    stored = done | set(per_shard) if store is not None else set()
+    arrays = concat_shards([store.read_shard(i) if i in stored else parts[i]
+                            for i in range(len(shards))])
+    results = Results(plan, arrays, manifest, path=store.path if store is not None else None)
     if store is not None:
         store.finish(manifest, results)
     return results
+
+
+class RunIncomplete(RuntimeError):
+    """Some shards failed (their workers died each time they ran them); ``failed`` lists
+    their indices. The others are stored; ``resume=True`` runs the failed ones again."""
+
+    def __init__(self, message: str, failed: list):
+        super().__init__(message)
+        self.failed = failed
+
+
+def _collect(source, store, progress, total: int):
+    """The one loop of every run: take each finished shard from ``source`` (local or Dask),
+    write it (``store``) or keep it, advance the progress bar. Returns (kept arrays by index,
+    per-shard info, per-worker setup info, failed shards' errors by index)."""
+    parts, per_shard, workers, failed = {}, {}, {}, {}
+    with Progress(total, enabled=progress) as bar, contextlib.closing(source):
+        for index, arrays, info in source:
+            if arrays is None:
+                failed[index] = info["error"]
+            else:
+                t_write = time.perf_counter()
+                if store is not None:
+                    store.write_shard(index, arrays)
+                else:
+                    parts[index] = arrays
+                info["write_seconds"] = time.perf_counter() - t_write
+                per_shard[index] = info
+                if "compile" in info:  # a worker's first shard of this run
+                    workers[info["worker"]] = {k: info.pop(k) for k in SETUP_KEYS}
+            bar.advance()
+    return parts, per_shard, workers, failed
+
+
+def _local_shards(plan: Plan, indices: list, run_shard):
+    """Run shards ``indices`` here, in order; yields (index, arrays, info) like
+    ``distributed.dask_shards``."""
+    shards = plan.shards()
+    for index in indices:
+        t0 = time.perf_counter()
+        arrays, seconds = run_shard(plan, *shards[index])
+        yield index, arrays, {"worker": "local", "kernel_seconds": seconds,
+                              "task_seconds": time.perf_counter() - t0}
+
+
+def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
+    """Where a Dask run's time went: compile per worker, and the scheduling overhead: wall
+    time beyond the workers' task and setup (plan, kernels) time spread evenly over them;
+    per shard, the time a worker spent on each shard outside the task: scheduling,
+    transfer, the client's writes, worker start-up, and idling where shards are few."""
+    tasks = sum(i["task_seconds"] for i in per_shard.values())
+    setup = sum(w["setup_seconds"] for w in workers.values())
+    slots = len({i["worker"] for i in per_shard.values()}) or 1
+    overhead = max(0.0, total - (tasks + setup) / slots)
+    return {"compile_seconds": {w: v["compile"]["jit_seconds"] for w, v in workers.items()},
+            "task_seconds": tasks,
+            "write_seconds": sum(i["write_seconds"] for i in per_shard.values()),
+            "overhead_seconds": overhead,
+            "overhead_seconds_per_shard": overhead * slots / max(len(per_shard), 1)}
 
 
 def _backend(name, cuda_mode="auto"):

@@ -1,7 +1,7 @@
 """The ``optbench`` command line: the same engine as the Python API.
 
     optbench run SUITE.toml [--out DIR] [--resume] [--threads N] [--backend cpu|cuda|auto]
-                            [--cuda-mode auto|thread|block]
+                            [--cuda-mode auto|thread|block] [--dask ADDRESS|local:N]
     optbench list [optimizers|schedules|problems]
     optbench cache info|clear
 
@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1  # a run whose shards could not all be computed (the rest is stored)
 
 #: subcommands implemented in their own packages: each module has
 #: ``add_arguments(parser)`` and ``run_command(args) -> int``
@@ -62,7 +65,12 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="complete an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous run in --out (only a run directory is ever removed)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads (default: all cores; with --dask: per worker, default its "
+                        "host's cores shared among the workers there)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the shards on a Dask cluster: a scheduler (tcp://host:8786) or "
+                        "local:N (N single-threaded worker processes here, for this run)")
     p.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--cuda-mode", default="auto", choices=("auto", "thread", "block"),
                    help="CUDA kernel: a thread per trajectory, a thread block per trajectory, "
@@ -76,8 +84,10 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="the compiled-kernel cache: its size, or clear it")
     p.add_argument("action", choices=("info", "clear"))
 
-    p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
-    p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
+    p = sub.add_parser("list", help="list registered optimizers, schedules and problems, or "
+                                    "show one (optbench list Adam)")
+    p.add_argument("what", nargs="?",
+                   help="optimizers, schedules or problems (one family), or a class name")
 
     words = sys.argv[1:] if argv is None else list(argv)
     named = [w for w in words if w in COMMAND_MODULES or w in ("run", "list", "cache")][:1]
@@ -112,7 +122,7 @@ def main(argv=None) -> int:
 
 
 def cmd_run(args) -> int:
-    from .api import run
+    from .api import RunIncomplete, run
     from .suite import read_suite
 
     kwargs = read_suite(args.suite)
@@ -123,16 +133,36 @@ def cmd_run(args) -> int:
         raise ValueError("--overwrite and --resume exclude each other")
     if args.overwrite:
         remove_run_dir(out)
-    results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
-                  cuda_mode=args.cuda_mode, threads=args.threads, progress=False if args.quiet else None,
-                  calibrate=args.calibrate)
+    client = None
+    if args.dask:
+        from .distributed import connect
+
+        client = connect(args.dask)
+    try:
+        results = run(**kwargs, out=out, resume=args.resume, backend=args.backend,
+                      cuda_mode=args.cuda_mode, threads=args.threads,
+                      progress=False if args.quiet else None, calibrate=args.calibrate,
+                      client=client)
+    except RunIncomplete as exc:
+        print(f"optbench: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if client is not None:
+            from .distributed import close
+
+            close(client)
     if not args.quiet:
         print(summary(results))
         t = results.manifest["timings"]
+        if client is None:
+            jit = (f"jit {'cache load' if t['warm_up']['cache_hit'] else 'compile'} "
+                   f"{t['warm_up']['jit_seconds']:.2f} s")
+        else:
+            n = len(t["compile_seconds"])
+            jit = (f"shards on {n} Dask worker{'s' if n != 1 else ''}, "
+                   f"{t['total_seconds']:.2f} s of wall time")
         print(f"\n{len(results)} trajectories x {results.plan.steps} steps in "
-              f"{t['kernel_seconds']:.2f} s of kernel time "
-              f"(jit {'cache load' if t['warm_up']['cache_hit'] else 'compile'} "
-              f"{t['warm_up']['jit_seconds']:.2f} s); results in {out}")
+              f"{t['kernel_seconds']:.2f} s of kernel time ({jit}); results in {out}")
     return 0
 
 
@@ -197,27 +227,48 @@ def cmd_cache(args) -> int:
 
 
 def cmd_list(args) -> int:
+    """The registered classes with their signatures and first sentences, one family or all;
+    ``optbench list NAME``: that class's signature and whole docstring (formula, reference)."""
     from . import optimizers, problems, schedules
+    from .spec import suggest
 
     families = {"optimizers": optimizers.REGISTRY, "schedules": schedules.REGISTRY,
                 "problems": problems.REGISTRY}
+    classes = {name: cls for registry in families.values() for name, cls in registry.items()}
+    if args.what in classes:
+        cls = classes[args.what]
+        print(f"{args.what}{_signature(cls)}\n\n{inspect.cleandoc(cls.__doc__ or '')}")
+        return 0
+    if args.what and args.what not in families:
+        raise ValueError(f"list: {args.what!r} is neither optimizers, schedules, problems nor a "
+                         f"class name{suggest(args.what, [*families, *classes])}")
     for family, registry in families.items():
         if args.what and args.what != family:
             continue
         print(f"{family}:")
         for name, cls in registry.items():
-            params = []
-            for pname, p in inspect.signature(cls.__init__).parameters.items():
-                if pname == "self":
-                    continue
-                params.append(pname if p.default is inspect.Parameter.empty
-                              else f"{pname}={p.default!r}")
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"  {name}({', '.join(params)})")
-            if doc:
-                print(f"      {doc}")
+            print(f"  {name}{_signature(cls)}")
+            sentence = first_sentence(cls.__doc__ or "")
+            if sentence:
+                print(textwrap.fill(sentence, 96, initial_indent=" " * 6,
+                                    subsequent_indent=" " * 6))
         print()
     return 0
+
+
+def _signature(cls) -> str:
+    """``(name=default, ...)`` of a spec class's constructor."""
+    params = [name if p.default is inspect.Parameter.empty else f"{name}={p.default!r}"
+              for name, p in inspect.signature(cls.__init__).parameters.items() if name != "self"]
+    return f"({', '.join(params)})"
+
+
+def first_sentence(doc: str) -> str:
+    """The docstring's first sentence, whole (up to the first period that ends a sentence,
+    or the first paragraph)."""
+    paragraph = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    match = re.search(r"^(.+?[.!?])(\s|$)", paragraph)
+    return match.group(1) if match else paragraph
 
 
 if __name__ == "__main__":  # pragma: no cover

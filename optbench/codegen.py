@@ -110,7 +110,7 @@ def definitions_of(optimizers) -> tuple:
 def kernel_for(optimizers, target: str, problem: type | None = None) -> Kernel:
     """The kernel of ``target`` ("cpu", "vector", "cuda") for the rules of ``optimizers``
     (specs or classes), generated and imported on first use, then cached on disk. With
-    ``problem`` (a user's problem class, CPU only) the kernel runs that problem alone."""
+    ``problem`` (a user's problem class) the kernel runs that problem alone."""
     return _kernel(definitions_of(optimizers), target, problem)
 
 
@@ -141,6 +141,8 @@ def _kernel(definitions: tuple, target: str, problem: type | None = None) -> Ker
                         setattr(module, f"_{fn_name}_{i}", compiled_rule(definition, fn_name))
             if problem is not None:
                 module._problem = compiled_rule(problem, "value_and_grad")
+                if problem.example_loss_grad is not None:
+                    module._example = compiled_rule(problem, "example_loss_grad")
             sys.modules[name] = module
             spec.loader.exec_module(module)
     return Kernel(sys.modules[name], definitions)
@@ -177,6 +179,17 @@ def source_hash(definition) -> str:
     return digest.hexdigest()
 
 
+def plugin_provenance(cls, unit=None) -> dict:
+    """What a run directory records of a user's spec class ``cls``: the source hash (which
+    ``--resume`` checks) and files of ``unit`` (the class holding its functions; default
+    ``cls``), and the constructor's defaults (stand-ins rebuild the class from them)."""
+    from .spec import _plain
+
+    unit = unit or cls
+    return {"source_sha256": source_hash(unit), "files": sorted(_source_files(unit)),
+            "defaults": {k: _plain(v) for k, v in cls.defaults().items()}}
+
+
 def _source_files(definition) -> set:
     """The existing source files of a definition's class and rule functions."""
     candidates = [getattr(sys.modules.get(definition.__module__), "__file__", None)]
@@ -187,7 +200,8 @@ def _source_files(definition) -> set:
 
 def _rule_functions(definition) -> dict:
     return {name: getattr(definition, name)
-            for name in ("update", "coefficients", "rule", "value_and_grad")
+            for name in ("update", "coefficients", "rule", "value_and_grad", "example_loss_grad",
+                         "lr_at", "momentum_at")
             if getattr(definition, name, None) is not None}
 
 
@@ -226,10 +240,20 @@ def _hyper_scalars(definition) -> tuple:
 
 
 def _rule_parts(definition) -> list:
-    """(function name, names it may take, values it returns) of a per-coordinate rule or a
-    user problem's ``value_and_grad``."""
+    """(function name, names it may take, values it returns) of a per-coordinate rule, a
+    user problem's ``value_and_grad`` (and ``example_loss_grad``) or a user schedule's
+    ``lr_at`` (and ``momentum_at``)."""
+    if getattr(definition, "lr_at", None) is not None:
+        names = tuple(definition.param_names())
+        parts = [("lr_at", ("k", "base_lr", *names), 1)]
+        if definition.momentum_at is not None:
+            parts.append(("momentum_at", ("k", "base_momentum", *names), 1))
+        return parts
     if getattr(definition, "value_and_grad", None) is not None:
-        return [("value_and_grad", ("x", "g", "data"), 1)]
+        parts = [("value_and_grad", ("x", "g", "data"), 1)]
+        if definition.example_loss_grad is not None:
+            parts.append(("example_loss_grad", ("x", "g", "data", "i"), 1))
+        return parts
     if getattr(definition, "update", None) is None:
         return []
     parts = [("update", update_names(definition), 1 + len(definition.state))]
@@ -287,13 +311,19 @@ def check_compiles(definition) -> None:
 
 
 def _check_signature(definition, fn_name) -> tuple:
-    """The numba types a rule function is checked with: float64 arrays for a problem's
-    ``value_and_grad``; float64 scalars (booleans for boolean hyper-parameters) for a rule."""
+    """The numba types a rule function is checked with: float64 arrays (an int64 example
+    index ``i``) for a problem's functions; float64 scalars (booleans for boolean
+    hyper-parameters) for a rule."""
     from numba import types
 
     args = _arguments(getattr(definition, fn_name))
-    if fn_name == "value_and_grad":
-        return (types.float64[:],) * len(args)
+    if fn_name in ("value_and_grad", "example_loss_grad"):
+        return tuple(types.int64 if a == "i" else types.float64[:] for a in args)
+    if fn_name in ("lr_at", "momentum_at"):  # a schedule's parameters by their defaults' type
+        kinds = {bool: types.boolean, int: types.int64}
+        defaults = definition.defaults()
+        return tuple(types.int64 if a == "k" else kinds.get(type(defaults.get(a)), types.float64)
+                     for a in args)
     return tuple(types.boolean if _is_bool(definition, a) else types.float64 for a in args)
 
 
@@ -327,9 +357,10 @@ def kernel_source(definitions: tuple, target: str, problem: type | None = None) 
     ]
     defined = {"optimizer_init", "optimizer_step", "STATE_SLOTS", "SCALAR_SLOTS",
                "COEF_SLOTS", "njit", "math", *(t.__name__ for t in templates)}
+    imports = {}
     if problem is not None:
         defined |= {"problem_block_loss_grad", "problem_sample_grad", "problem_project"}
-    imports = {}
+        imports["sample_index"] = "optbench.kernels.problems"
     for fn in templates:
         for name in _global_names(fn):
             if name not in defined and name in fn.__globals__:  # not a builtin
@@ -402,15 +433,30 @@ def _dispatch_source(definitions) -> list:
 
 
 def _problem_source(problem) -> list:
-    """The engine's problem hooks for a kernel that runs one user problem."""
-    return [
-        "", "", f"# _problem: {problem.__qualname__}.value_and_grad, compiled (codegen.compiled_rule)",
+    """The engine's problem hooks for a kernel that runs one user problem. A finite sum's
+    kernel data ends with its example count n (``Problem.kernel_data``); the user's functions
+    get the data before it."""
+    name = problem.__qualname__
+    lines = ["", "", f"# _problem, _example: {name}'s functions, compiled (codegen.compiled_rule)"]
+    if problem.example_loss_grad is None:
+        data = "p"
+        sample = ['    """No minibatches: the exact gradient stays."""', "    return math.nan"]
+    else:
+        data = "p[:p.size - 1]"
+        sample = [
+            '    """1/b sum_{i in B_step} l_i and its gradient into g (B_step: codegen.',
+            '    sample_index, as for the built-in finite sums)."""',
+            "    n = int(p[p.size - 1])", f"    data = {data}",
+            "    for i in range(g.shape[0]):", "        g[i] = 0.0", "    f = 0.0",
+            "    for j in range(batch):",
+            "        f += _example(x, g, data, sample_index(key, step, j, batch, n, replace))",
+            "    for i in range(g.shape[0]):", "        g[i] /= batch", "    return f / batch"]
+    return lines + [
         f"@njit({_KW})", "def problem_block_loss_grad(code, p, X, G, W, F, grad):",
-        f'    """{problem.__qualname__}: f and grad f of every lane."""',
-        "    for b in range(X.shape[1]):", "        F[b] = _problem(X[:, b], G[:, b], p)",
+        f'    """{name}: f and grad f of every lane."""', f"    data = {data}",
+        "    for b in range(X.shape[1]):", "        F[b] = _problem(X[:, b], G[:, b], data)",
         "", "", f"@njit({_KW})",
-        "def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):",
-        '    """No minibatches: the exact gradient stays."""', "    return math.nan",
+        "def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):", *sample,
         "", "", f"@njit({_KW})", "def problem_project(code, p, X):",
         '    """Unconstrained."""', "    return",
     ]

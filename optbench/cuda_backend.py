@@ -11,6 +11,10 @@ modes (``kernels.cuda`` describes the kernels):
 * ``"auto"`` (the default): block mode for problems of dimension >= ``BLOCK_MODE_MIN_DIM``,
   thread mode for the others (a shard mixing both runs as consecutive segments).
 
+Block mode splits a trajectory's coordinates across threads, which only a rule that updates
+each coordinate from its own values allows (``Optimizer.splits_coordinates``): a user's
+whole-vector rule (LAMB's trust ratio) runs in thread mode in every mode.
+
 Each segment's inputs are copied to the GPU, the kernel runs, and only the outputs (traces,
 statuses, final values) come back, into the same arrays the CPU backend fills, so the results
 store, trials table and traces are built by the same code. GPU memory holds one segment at a
@@ -116,19 +120,22 @@ def check_mode(mode, context: str = "run") -> str:
 
 
 def trial_modes(plan: Plan, start: int, stop: int, mode: str) -> list[str]:
-    """The kernel mode of each trial in [start, stop): ``mode``, or by dimension for auto."""
-    if mode != "auto":
-        return [mode] * (stop - start)
-    return ["block" if plan.problems[t.problem].dim >= BLOCK_MODE_MIN_DIM else "thread"
+    """The kernel mode of each trial in [start, stop): ``mode``, or by dimension for auto;
+    thread mode for a rule that cannot split its coordinates (module docstring)."""
+    splits = [o.splits_coordinates() for o in plan.optimizers]
+    return ["thread" if not splits[t.optimizer] else mode if mode != "auto" else
+            "block" if plan.problems[t.problem].dim >= BLOCK_MODE_MIN_DIM else "thread"
             for t in plan.trials[start:stop]]
 
 
 def segments(plan: Plan, start: int, stop: int, mode: str) -> list[tuple[int, int, str]]:
-    """[start, stop) cut into maximal runs of one kernel mode: (start, stop, mode) each."""
+    """[start, stop) cut into maximal runs of one kernel: one kernel mode and one problem
+    kernel (the built-in families, or one user problem class); (start, stop, mode) each."""
     modes = trial_modes(plan, start, stop, mode)
+    owners = [plan.problems[t.problem].plugin_class() for t in plan.trials[start:stop]]
     out: list[tuple[int, int, str]] = []
-    for j, m in enumerate(modes, start):
-        if out and out[-1][2] == m:
+    for j, (m, owner) in enumerate(zip(modes, owners), start):
+        if out and out[-1][2] == m and owners[out[-1][0] - start] is owner:
             out[-1] = (out[-1][0], j + 1, m)
         else:
             out.append((j, j + 1, m))
@@ -136,14 +143,12 @@ def segments(plan: Plan, start: int, stop: int, mode: str) -> list[tuple[int, in
 
 
 def pack(plan: Plan, start: int, stop: int, mode: str, rules: Plan | None = None) -> Packed:
-    """Trials [start, stop) packed for the ``mode`` ("thread" or "block") kernel of the CUDA
-    kernel module of ``rules``' optimizers (default the plan's)."""
-    plugin = next((p for p in plan.problems if p.plugin_class()), None)
-    if plugin is not None:
-        raise ValueError(f"{type(plugin).type_name()}: user problems run on the CPU backend "
-                         "only (backend='cpu')")
+    """Trials [start, stop) (one segment) packed for the ``mode`` ("thread" or "block")
+    kernel of the CUDA kernel module of ``rules``' optimizers (default the plan's) and the
+    segment's problem kernel."""
+    problem = plan.problems[plan.trials[start].problem].plugin_class()
     return Packed(plan, start, stop, lanes=WARP if mode == "thread" else 1,
-                  kernel=kernel_for((rules or plan).optimizers, "cuda"))
+                  kernel=kernel_for((rules or plan).optimizers, "cuda", problem))
 
 
 def kernel_args(packed: Packed, mode: str = "thread") -> list:
@@ -201,13 +206,15 @@ def warm_up(plan: Plan, mode: str = "auto") -> dict:
     """Compile (or load from cache) the CUDA kernels this plan's run uses, timed on their own;
     the CUDA twin of ``engine.warm_up`` (the CPU kernel is not touched). Once per process,
     dtype and kernel mode: later runs report the first one's figures."""
-    used = sorted({m for a, b in plan.shards() for _, _, m in segments(plan, a, b, mode)})
+    first = {}  # (mode, problem kernel) -> the first trial run by it
+    for a, b in plan.shards():
+        for start, _, m in segments(plan, a, b, mode):
+            first.setdefault((m, plan.problems[plan.trials[start].problem].plugin_class()),
+                             start)
     seconds, hit, loaded = 0.0, True, True
-    module = kernel_for(plan.optimizers, "cuda").module.__name__
-    for m in used:
-        key = (plan.dtype, m, module)
+    for (m, owner), index in first.items():
+        key = (plan.dtype, m, kernel_for(plan.optimizers, "cuda", owner).module.__name__)
         if key not in _WARM:
-            index = trial_modes(plan, 0, plan.n_trials, mode).index(m)
             tiny = Plan(problems=plan.problems[plan.trials[index].problem],
                         optimizers=plan.optimizers[:1], schedules=None, seeds=[0], steps=1,
                         record=plan.record, dtype=plan.dtype)
@@ -217,8 +224,8 @@ def warm_up(plan: Plan, mode: str = "auto") -> dict:
             loaded = False
         seconds += _WARM[key]["jit_seconds"]
         hit = hit and _WARM[key]["cache_hit"]
-    return {"jit_seconds": seconds, "cache_hit": bool(hit and used), "already_loaded": loaded,
-            "cuda_modes": used}
+    return {"jit_seconds": seconds, "cache_hit": bool(hit and first), "already_loaded": loaded,
+            "cuda_modes": sorted({m for m, _ in first})}
 
 
 def run_packed(packed: Packed, mode: str = "thread") -> float:

@@ -12,9 +12,10 @@ import time
 
 import numpy as np
 
+from . import layout
 from .codegen import Layout, cpu_kernel_groups, definitions_of, kernel_for
-from .kernels import engine as ke
 from .kernels import rng
+from .kernels.engine import empty_x_trace
 from .plan import Plan, config_starts
 
 
@@ -60,7 +61,7 @@ class Packed:
                 self.kernels.append(kernel_for(group, "cpu", key[1]))
             return owners[key]
 
-        layout = kernel or Layout(definitions)
+        sizes = kernel or Layout(definitions)  # the rules' array sizes
         trials = plan.trials[start:stop]
         n = len(trials)
         dtype = np.dtype(plan.dtype)
@@ -77,17 +78,17 @@ class Packed:
         for p_index in used:
             problem = plan.problems[p_index]
             prob_off[p_index], xs_off[p_index] = offset, xs_offset
-            blocks.append(problem.data)
+            blocks.append(problem.kernel_data)
             xs_blocks.append(problem.minimizers.ravel())
-            offset += problem.data.size
+            offset += problem.kernel_data.size
             xs_offset += problem.minimizers.size
         self.prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
         self.xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
 
         work = max(plan.problems[p].work_size for p in used)
-        self.bmeta = np.zeros((nb, ke.N_IMETA), dtype=np.int64)
-        self.bfmeta = np.zeros((nb, ke.N_FMETA))
-        self.hp = np.zeros((nb, layout.hp_size))
+        self.bmeta = np.zeros((nb, layout.N_IMETA), dtype=np.int64)
+        self.bfmeta = np.zeros((nb, layout.N_FMETA))
+        self.hp = np.zeros((nb, sizes.hp_size))
         self.block_kernel = np.zeros(nb, dtype=np.int64)
         self.lane_traj = np.full((nb, width), -1, dtype=np.int64)
         self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
@@ -109,22 +110,23 @@ class Packed:
             optimizer = plan.optimizers[t.optimizer]
             im = self.bmeta[blk]
             k = self.block_kernel[blk] = owner(optimizer, problem)
-            im[ke.I_OPT] = self.kernels[k].code(optimizer)
-            im[ke.I_SCHED_ROW] = rows[pair]
-            im[ke.I_PROB] = self.kernels[k].problem_code(problem)
-            im[ke.I_DIM] = problem.dim
-            im[ke.I_PROB_OFF] = prob_off[t.problem]
-            im[ke.I_PROB_LEN] = problem.data.size
-            im[ke.I_XS_OFF] = xs_off[t.problem]
-            im[ke.I_XS_COUNT] = problem.minimizers.shape[0]
-            im[ke.I_BATCH] = problem.batch_size
-            im[ke.I_REPLACE] = problem.with_replacement
+            im[layout.I_OPT] = self.kernels[k].code(optimizer)
+            im[layout.I_SCHED_ROW] = rows[pair]
+            im[layout.I_PROB] = self.kernels[k].problem_code(problem)
+            im[layout.I_DIM] = problem.dim
+            im[layout.I_PROB_OFF] = prob_off[t.problem]
+            im[layout.I_PROB_LEN] = problem.kernel_data.size
+            im[layout.I_XS_OFF] = xs_off[t.problem]
+            im[layout.I_XS_COUNT] = problem.minimizers.shape[0]
+            im[layout.I_BATCH] = problem.batch_size
+            im[layout.I_REPLACE] = problem.with_replacement
             fm = self.bfmeta[blk]
-            fm[ke.F_FSTAR] = problem.f_star
-            fm[ke.F_TARGET] = np.nan if plan.target is None else plan.target
-            im[ke.I_NOISE_KIND], fm[ke.F_NOISE_SCALE], fm[ke.F_NOISE_DOF] = problem.noise_model()
+            fm[layout.F_FSTAR] = problem.f_star
+            fm[layout.F_TARGET] = np.nan if plan.target is None else plan.target
+            (im[layout.I_NOISE_KIND], fm[layout.F_NOISE_SCALE],
+             fm[layout.F_NOISE_DOF]) = problem.noise_model()
             if t.schedule >= 0 and plan.schedules[t.schedule].is_plateau:
-                im[ke.I_PLATEAU] = 1
+                im[layout.I_PLATEAU] = 1
                 for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
                     fm[column] = value
             hp = optimizer.hyperparams()
@@ -142,24 +144,24 @@ class Packed:
         n_rec = self.rec_steps.size
         self.G = np.zeros((nb, dmax, width), dtype=dtype)
         self.W = np.zeros((nb, work, width))
-        self.S = np.zeros((nb, layout.state_slots, dmax, width), dtype=dtype)
-        self.SC = np.zeros((nb, layout.scalar_slots))
-        self.C = np.zeros((nb, layout.coef_slots, width), dtype=dtype)
-        self.PS = np.zeros((nb, ke.N_PLATEAU_STATE, width))
-        self.LS = np.zeros((nb, ke.N_LANE_SCALARS, width))
-        recorded = [c for c in ke.CHANNELS if c in plan.record]
-        self.slots = np.array([recorded.index(c) if c in recorded else -1 for c in ke.CHANNELS],
+        self.S = np.zeros((nb, sizes.state_slots, dmax, width), dtype=dtype)
+        self.SC = np.zeros((nb, sizes.scalar_slots))
+        self.C = np.zeros((nb, sizes.coef_slots, width), dtype=dtype)
+        self.PS = np.zeros((nb, layout.N_PLATEAU_STATE, width))
+        self.LS = np.zeros((nb, layout.N_LANE_SCALARS, width))
+        recorded = [c for c in layout.CHANNELS if c in plan.record]
+        self.slots = np.array([recorded.index(c) if c in recorded else -1 for c in layout.CHANNELS],
                               dtype=np.int64)
         # scratch of the step channels: x_k, then the ratios (empty when none is recorded)
-        step_recorded = any(c not in ke.ITERATE_CHANNELS for c in recorded)
+        step_recorded = any(c not in layout.ITERATE_CHANNELS for c in recorded)
         self.E = np.zeros((nb, dmax if step_recorded else 0, width))
         self.out_trace = np.zeros((n, n_rec, len(recorded)))
         if "x" in plan.record:
             self.out_x = np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype)
         else:
-            self.out_x = ke.empty_x_trace(n, dtype)
+            self.out_x = empty_x_trace(n, dtype)
         self.out_status = np.zeros((n, 2), dtype=np.int64)
-        self.out_final = np.zeros((n, len(ke.ITERATE_CHANNELS)))
+        self.out_final = np.zeros((n, len(layout.ITERATE_CHANNELS)))
         self.steps = steps
 
     def kernel_args(self):
@@ -172,8 +174,8 @@ class Packed:
     def outputs(self, record) -> dict:
         """The shard's stored arrays: requested traces, statuses, final values."""
         out = {"status": self.out_status[:, 0].copy(), "status_step": self.out_status[:, 1].copy()}
-        for c, name in enumerate(ke.CHANNELS):
-            if name in ke.ITERATE_CHANNELS:
+        for c, name in enumerate(layout.CHANNELS):
+            if name in layout.ITERATE_CHANNELS:
                 out[f"final_{name}"] = self.out_final[:, c].copy()
             if self.slots[c] >= 0:
                 out[name] = self.out_trace[:, :, self.slots[c]].copy()

@@ -82,7 +82,11 @@ class Optimizer(Spec):
 
       ``rule(hp, lr, mom, t, X, G, S, SC, C)``: a whole block at once, an ``@njit``
       function over columns X[:, b] (see :mod:`optbench.kernels.optimizers`), for rules
-      that need the whole vector (norms, trust ratios) or hand-tuned loops.
+      that need the whole vector (norms, trust ratios) or hand-tuned loops. With
+      ``elementwise = True`` it promises that any subset of rows is a valid block (each
+      coordinate updated from its own values: the built-ins' hand-tuned loops), so CUDA's
+      block mode may split the coordinates across threads; a whole-vector rule (the
+      default) always runs one thread per trajectory there.
 
     ``adaptive``: True when the rule scales each coordinate's step by its own gradient
     history, so the effective step |dx_i| / |g_i| differs from the lr (reports use it).
@@ -100,6 +104,8 @@ class Optimizer(Spec):
     slot_names: tuple = ()
     momentum_keyword: str | None = None
     adaptive: bool = False
+    #: a ``rule`` that updates each coordinate from its own values alone (see above)
+    elementwise: bool = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -116,6 +122,13 @@ class Optimizer(Spec):
             if "rule" in owner.__dict__ or "update" in owner.__dict__:
                 return owner
         raise TypeError(f"{cls.__name__}: an optimizer needs an update or a rule")
+
+    @classmethod
+    def splits_coordinates(cls) -> bool:
+        """Whether the rule may run on any subset of a vector's coordinates (a per-coordinate
+        ``update``, or an ``elementwise`` rule)."""
+        definition = cls.definition()
+        return definition.update is not None or definition.elementwise
 
     @classmethod
     def slot_of(cls, name: str) -> int:
@@ -209,15 +222,12 @@ def stored_optimizer(type_name: str, record: dict) -> type:
 def plugin_record(cls) -> dict:
     """What a run directory records of a user's optimizer class: its source hash and files
     (``--resume`` checks the hash), defaults, ``adaptive`` and ``momentum_keyword``."""
-    from .codegen import _source_files, source_hash
-    from .spec import _plain
+    from .codegen import plugin_provenance
 
     if "record" in cls.__dict__:  # a stand-in read back from a run directory
         return cls.record
-    return {"source_sha256": source_hash(cls.definition()),
-            "files": sorted(_source_files(cls.definition())),
-            "defaults": {k: _plain(v) for k, v in cls.defaults().items()},
-            "adaptive": bool(cls.adaptive), "momentum_keyword": cls.momentum_keyword}
+    return {**plugin_provenance(cls, cls.definition()), "adaptive": bool(cls.adaptive),
+            "momentum_keyword": cls.momentum_keyword}
 
 
 def _lr(owner, lr):
@@ -240,6 +250,7 @@ class SGD(Optimizer):
     """
 
     rule = staticmethod(k.sgd_step)
+    elementwise = True
     state = {"momentum_buffer": 0.0}
     step_state = {"momentum_started": 0.0}
     slot_names = ("lr", "momentum", "dampening", "", "weight_decay", "maximize", "nesterov")
@@ -282,6 +293,7 @@ class Adam(Optimizer):
     """
 
     rule = staticmethod(k.adam_step)
+    elementwise = True
     state = {"exp_avg": 0.0, "exp_avg_sq": 0.0, "max_exp_avg_sq": 0.0}
     slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize", "amsgrad",
                   "decoupled_weight_decay", "bias_mode", "eps_inside_sqrt")
@@ -334,6 +346,7 @@ class Adamax(Optimizer):
     """
 
     rule = staticmethod(k.adamax_step)
+    elementwise = True
     state = {"exp_avg": 0.0, "exp_inf": 0.0}
     slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize")
     adaptive = True
@@ -362,6 +375,7 @@ class NAdam(Optimizer):
     """
 
     rule = staticmethod(k.nadam_step)
+    elementwise = True
     state = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
     step_state = {"mu_product": 1.0}
     slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize", "momentum_decay",
@@ -396,6 +410,7 @@ class RAdam(Optimizer):
     """
 
     rule = staticmethod(k.radam_step)
+    elementwise = True
     state = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
     slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize",
                   "decoupled_weight_decay")
@@ -427,6 +442,7 @@ class RMSprop(Optimizer):
     """
 
     rule = staticmethod(k.rmsprop_step)
+    elementwise = True
     state = {"square_avg": 0.0, "grad_avg": 0.0, "momentum_buffer": 0.0}
     slot_names = ("lr", "momentum", "alpha", "eps", "weight_decay", "maximize", "centered")
     adaptive = True
@@ -457,6 +473,7 @@ class Adagrad(Optimizer):
     """
 
     rule = staticmethod(k.adagrad_step)
+    elementwise = True
     state = {"sum": "initial_accumulator_value"}
     slot_names = ("lr", "", "lr_decay", "eps", "weight_decay", "maximize",
                   "initial_accumulator_value")
@@ -488,6 +505,7 @@ class Adadelta(Optimizer):
     """
 
     rule = staticmethod(k.adadelta_step)
+    elementwise = True
     state = {"square_avg": 0.0, "acc_delta": 0.0}
     slot_names = ("lr", "", "rho", "eps", "weight_decay", "maximize")
     adaptive = True
@@ -515,6 +533,7 @@ class Lion(Optimizer):
     """
 
     rule = staticmethod(k.lion_step)
+    elementwise = True
     state = {"exp_avg": 0.0}
     slot_names = ("lr", "beta1", "beta2", "", "weight_decay", "maximize")
     adaptive = True

@@ -6,6 +6,7 @@ the shard boundaries. The store writes it into the manifest; ``load`` rebuilds i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ import numpy as np
 
 from . import optimizers as opt_mod
 from . import problems as prob_mod
-from .kernels.engine import CHANNELS
+from . import schedules as sched_mod
+from .layout import CHANNELS
 from .spec import Spec, choice, integer, is_builtin, real
 
 RECORDABLE = CHANNELS + ("x",)
@@ -77,9 +79,13 @@ class Plan:
         self.problems = [_as_spec(p, prob_mod.Problem, "problem") for p in _listify(self.problems)]
         self.optimizers = [_as_spec(o, opt_mod.Optimizer, "optimizer")
                            for o in _listify(self.optimizers)]
-        self.schedules = [] if self.schedules is None else list(_listify(self.schedules))
+        self.schedules = [] if self.schedules is None else [
+            _as_spec(s, sched_mod.Schedule, "schedule") for s in _listify(self.schedules)]
         if not self.problems:
             raise ValueError("run: at least one problem is needed")
+        for problem in self.problems:
+            if problem.plugin_class():
+                problem.kernel_data  # a user's problem: its minibatch contract, checked here
         if not self.optimizers:
             raise ValueError("run: at least one optimizer is needed")
         self.steps = integer("run", "steps", self.steps, lo=1)
@@ -113,8 +119,17 @@ class Plan:
             ids[:, 2] = -1
         self.trial_ids = ids
         self.trials = list(map(Trial._make, ids.tolist()))
+        if not isinstance(self.name, str):
+            raise ValueError(f"run: name must be a string, got {self.name!r}")
         if self.x0 is not None:
-            self.x0 = self._check_x0(np.asarray(self.x0, dtype=np.float64))
+            try:
+                x0 = np.asarray(self.x0, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"run: x0 must be an array of numbers, got {self.x0!r:.60}") \
+                    from None
+            if not np.isfinite(x0).all():
+                raise ValueError("run: x0 must be finite (it holds NaN or inf)")
+            self.x0 = self._check_x0(x0)
 
     def _check_x0(self, x0):
         dims = {p.dim for p in self.problems}
@@ -167,12 +182,15 @@ class Plan:
 
     def plugins(self) -> dict:
         """``module:object`` -> record (``optimizers.plugin_record``,
-        ``problems.base.plugin_record``) of each user optimizer and problem class in the
-        plan: what a manifest stores so that reading never imports user code."""
+        ``problems.base.plugin_record``, ``schedules.plugin_record``) of each user optimizer,
+        problem and schedule class in the plan: what a manifest stores so that reading never
+        imports user code."""
         from .problems.base import plugin_record
 
         out = {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
                if not is_builtin(type(o))}
+        out.update({type(s).type_name(): sched_mod.plugin_record(type(s))
+                    for s in self.schedules if not is_builtin(type(s))})
         for cls in {type(p) for p in self.problems if not is_builtin(type(p))}:
             out[cls.type_name()] = plugin_record(cls, [p for p in self.problems if type(p) is cls])
         return out
@@ -182,31 +200,48 @@ class Plan:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_config(cls, config: dict, plugins: dict | None = None) -> "Plan":
-        """The plan of a stored configuration. User optimizers and problems (``module:object``
-        types) become stand-ins built from ``plugins`` (the manifest's records): their code is
-        never imported."""
-        from . import schedules as sched_mod
-
+    def from_config(cls, config: dict, plugins: dict | None = None,
+                    runnable: bool = False) -> "Plan":
+        """The plan of a stored configuration. User optimizers, problems and schedules
+        (``module:object`` types) become stand-ins built from ``plugins`` (the manifest's
+        records), and a FunctionLR's ``fn`` stays a name: their code is never imported. With
+        ``runnable`` (a Dask worker) they are imported by name instead, and refused
+        (ValueError) unless their source hashes equal the records'."""
         from .problems.base import stored_problem
 
         def spec(data, base, stand_in):
             name = data["type"]
-            if ":" not in name:
+            if ":" not in name or runnable:
                 return base.from_dict(data)
             params = {k: v for k, v in data.items() if k != "type"}
             return stand_in(name, (plugins or {}).get(name, {}))(**params)
 
-        return cls(
-            problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
-            optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
-                        for d in config["optimizers"]],
-            schedules=[sched_mod.Schedule.from_dict(d) for d in config["schedules"]],
-            seeds=config["seeds"], steps=config["steps"], record=config["record"],
-            record_every=config["record_every"], record_points=config["record_points"],
-            dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
-            shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
-        )
+        with contextlib.nullcontext() if runnable else sched_mod.reading_back():
+            plan = cls(
+                problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
+                optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
+                            for d in config["optimizers"]],
+                schedules=[spec(d, sched_mod.Schedule, sched_mod.stored_schedule)
+                           for d in config["schedules"]],
+                seeds=config["seeds"], steps=config["steps"], record=config["record"],
+                record_every=config["record_every"], record_points=config["record_points"],
+                dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
+                shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
+            )
+        if runnable:
+            check_plugins(plugins or {}, plan.plugins(), "worker")
+        return plan
+
+
+def check_plugins(stored: dict, current: dict, where) -> None:
+    """Refuse (ValueError) a user optimizer, problem or schedule whose source differs from the
+    one a run recorded: ``--resume`` after an edit, a Dask worker with another version."""
+    for name, record in current.items():
+        old = stored.get(name, {}).get("source_sha256")
+        if old != record["source_sha256"]:
+            raise ValueError(f"{where}: plugin {name} changed since this run started (source "
+                             f"hash {str(old)[:12]} vs {record['source_sha256'][:12]}, files "
+                             f"{', '.join(record['files'])}); nothing was changed")
 
 
 def _listify(value):
@@ -222,6 +257,9 @@ def _as_spec(value, base, what):
         return value
     if isinstance(value, type) and issubclass(value, base):
         return value()
+    article = "an" if what[0] in "aeiou" else "a"
     if isinstance(value, Spec):
-        raise ValueError(f"run: expected a {what}, got {type(value).__name__}")
-    raise ValueError(f"run: expected a {what} spec, got {value!r}")
+        raise ValueError(f"run: expected {article} {what}, got {type(value).__name__}")
+    hint = (f" (a name is looked up in suite files only; pass an instance such as "
+            f"{value}())" if isinstance(value, str) else "")
+    raise ValueError(f"run: expected {article} {what} spec, got {value!r}{hint}")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .kernels.engine import ITERATE_CHANNELS, STATUS_NAMES
+from .layout import ITERATE_CHANNELS, STATUS_NAMES
 from .plan import Plan, config_starts
 
 

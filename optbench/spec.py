@@ -235,7 +235,13 @@ def real(owner, name, value, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=F
     return value
 
 
+#: the largest integer parameter magnitude: the kernels carry parameters in float64 rows and
+#: convert them to int64, exact only up to 2**53 (larger values overflowed there: SIGFPE)
+INT_LIMIT = 2**53
+
+
 def integer(owner, name, value, lo=None, hi=None):
+    """``value`` as an int in [lo, hi] (and within +-INT_LIMIT), or a one-line ValueError."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -246,6 +252,8 @@ def integer(owner, name, value, lo=None, hi=None):
         _fail(owner, name, f"must be >= {lo}", value)
     if hi is not None and value > hi:
         _fail(owner, name, f"must be <= {hi}", value)
+    if abs(value) > INT_LIMIT:
+        _fail(owner, name, f"must be within +-2**53 ({INT_LIMIT})", value)
     return value
 
 

@@ -16,11 +16,12 @@ import os
 import platform
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .plan import Plan
+from .plan import Plan, check_plugins
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -116,7 +117,7 @@ class RunStore:
             if old.get("config_hash") != plan.config_hash():
                 raise ValueError(f"{self.path} holds a run of another configuration "
                                  f"({old.get('config_hash')} vs {plan.config_hash()}); nothing was changed")
-            _check_plugins(old.get("plugins", {}), plan.plugins(), self.path)
+            check_plugins(old.get("plugins", {}), plan.plugins(), self.path)
             done = {i for i in range(len(plan.shards())) if self.shard_path(i).exists()}
             return old, done
         if self.path.exists() and any(self.path.iterdir()):
@@ -137,9 +138,15 @@ class RunStore:
         return manifest, set()
 
     def write_shard(self, index: int, arrays: dict) -> None:
+        """Write shard ``index`` atomically as an .npz whose bytes depend only on the arrays
+        (fixed member timestamps), so equal results give equal files wherever they ran."""
         path = self.shard_path(index)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            for key, value in arrays.items():
+                member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with archive.open(member, "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
         os.replace(tmp, path)
 
     def read_shard(self, index: int) -> dict:
@@ -151,17 +158,6 @@ class RunStore:
         os.replace(self.path / ".trials.csv.tmp", self.path / "trials.csv")
         manifest["status"] = "complete"
         write_json(self.path / MANIFEST, manifest)
-
-
-def _check_plugins(stored: dict, current: dict, path) -> None:
-    """Refuse to resume with a user optimizer or problem whose source changed since the run
-    started."""
-    for name, record in current.items():
-        old = stored.get(name, {}).get("source_sha256")
-        if old != record["source_sha256"]:
-            raise ValueError(f"{path}: plugin {name} changed since this run started (source "
-                             f"hash {str(old)[:12]} vs {record['source_sha256'][:12]}, files "
-                             f"{', '.join(record['files'])}); nothing was changed")
 
 
 def concat_shards(parts: list[dict]) -> dict:

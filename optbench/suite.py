@@ -11,7 +11,8 @@
     [[optimizers]]
     type = "Adam"
     lr = [1e-3, 1e-2]
-    betas = [0.9, 0.999]        # a sequence parameter takes a list; a list of lists expands
+    betas = [0.9, 0.999]        # a list-valued parameter (betas, milestones, values) takes
+                                # one list; a list of lists expands into a grid of them
     [[schedules]]
     type = "CosineAnnealingLR"
     T_max = "steps"             # relative to the run length

@@ -261,12 +261,18 @@ def _main_ptx():
 
     plan = Plan(problems=[P.Rosenbrock()], optimizers=[PlainAdam(), HeavyBall(), Counted()],
                 schedules=None, seeds=[0], steps=2, record=("loss",), dtype="float64")
-    packed = pack(plan, 0, 1, "thread")
-    sig = tuple(numba.typeof(a) for a in kernel_args(packed, "thread"))
-    dispatcher = kernel(packed, "thread")
-    ptx, _ = cuda.compile_ptx(dispatcher.py_func, sig, cc=(8, 0))
-    sass = _assemble(ptx, (8, 0), dispatcher.py_func.__name__)
-    print(json.dumps({"plugin": True, "ptx_bytes": len(ptx), **sass}), flush=True)
+    user = _example_problem()(n=12, dim=3, batch_size=4)
+    for name, problem, mode in (("rules", P.Rosenbrock(), "thread"),
+                                ("problem", user, "thread"), ("problem", user, "block")):
+        plan = Plan(problems=[problem], optimizers=[PlainAdam(), HeavyBall(), Counted()],
+                    schedules=None, seeds=[0], steps=2, record=("loss",), dtype="float64")
+        packed = pack(plan, 0, 1, mode)
+        sig = tuple(numba.typeof(a) for a in kernel_args(packed, mode))
+        dispatcher = kernel(packed, mode)
+        ptx, _ = cuda.compile_ptx(dispatcher.py_func, sig, cc=(8, 0))
+        sass = _assemble(ptx, (8, 0), dispatcher.py_func.__name__)
+        print(json.dumps({"plugin": name, "mode": mode, "ptx_bytes": len(ptx), **sass}),
+              flush=True)
 
 
 def _main_plugin_sim():
@@ -282,6 +288,38 @@ def _main_plugin_sim():
     for mode in ("thread", "block"):
         summary = compare(dict(base, cuda_mode=mode), "cuda", RTOL)
         print(json.dumps({"grid": f"plugins-{mode}", **summary}), flush=True)
+    # a user's problem, full-batch and minibatch, next to a built-in one
+    LeastSquaresOn = _example_problem()
+    problems = dict(problems=[LeastSquaresOn(n=12, dim=3), LeastSquaresOn(n=12, dim=3,
+                    batch_size=4), P.Rosenbrock(dim=3)], optimizers=[PlainAdam(lr=0.05)],
+                    steps=20, seeds=2, record=("loss", "x", "sampled_loss"))
+    for mode in ("thread", "block"):
+        summary = compare(dict(problems, cuda_mode=mode), "cuda", RTOL)
+        print(json.dumps({"grid": f"user-problem-{mode}", **summary}), flush=True)
+    # a whole-vector rule asked for block mode runs one thread per trajectory (its norms
+    # need every coordinate): bitwise the CPU's
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
+    from lamb import LAMB
+
+    from optbench import cuda_backend
+
+    modes, run_packed = set(), cuda_backend.run_packed
+    cuda_backend.run_packed = lambda packed, mode="thread": modes.add(mode) or run_packed(
+        packed, mode)
+    summary = compare(dict(problems=[P.Rosenbrock(dim=5)], optimizers=[LAMB(lr=0.01)],
+                           steps=20, seeds=2, record=("loss", "x"), cuda_mode="block"),
+                      "cuda", RTOL)
+    cuda_backend.run_packed = run_packed
+    print(json.dumps({"grid": "whole-vector-block", "modes": sorted(modes), **summary}),
+          flush=True)
+
+
+def _example_problem():
+    """examples/user_problem.py's LeastSquaresOn (a user's finite sum)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
+    from user_problem import LeastSquaresOn
+
+    return LeastSquaresOn
 
 
 def _assemble(ptx, cc, name):
@@ -405,8 +443,11 @@ def test_kernel_compiles_to_ptx(subprocesses):
     _require_numba_cuda()
     rows = _finish(subprocesses, "ptx")
     plugin = [r for r in rows if r.get("plugin")]
-    assert len(plugin) == 1 and plugin[0]["ptx_bytes"] > 10_000, plugin
-    assert plugin[0]["cubin_bytes"] > 0, plugin[0].get("error", plugin[0])
+    assert [(r["plugin"], r["mode"]) for r in plugin] == [("rules", "thread"),
+                                                          ("problem", "thread"),
+                                                          ("problem", "block")], plugin
+    for r in plugin:  # user rules, a user's problem and its minibatch hook in device code
+        assert r["ptx_bytes"] > 10_000 and r["cubin_bytes"] > 0, r.get("error", r)
     rows = [r for r in rows if not r.get("plugin")]
     done = {(r["mode"], r["dtype"], tuple(r["cc"])) for r in rows}
     assert done == {(m, d, cc) for m in ("thread", "block") for d in ("float64", "float32")
@@ -449,10 +490,16 @@ def test_user_rules_in_the_simulator_match_cpu(subprocesses):
     starting at a hyper-parameter) run in both CUDA kernels as on the CPU."""
     _require_numba_cuda()
     rows = {r["grid"]: r for r in _finish(subprocesses, "pluginsim")}
-    assert set(rows) == {"plugins-thread", "plugins-block"}
+    assert set(rows) == {"plugins-thread", "plugins-block", "user-problem-thread",
+                         "user-problem-block", "whole-vector-block"}
+    assert rows["whole-vector-block"]["bitwise"], rows["whole-vector-block"]
+    assert rows["whole-vector-block"]["modes"] == ["thread"], rows["whole-vector-block"]
+    rows.pop("whole-vector-block")
     assert rows["plugins-thread"]["bitwise"], rows["plugins-thread"]
     assert rows["plugins-block"]["close"], rows["plugins-block"]
-    assert all(r["trajectories"] == 12 for r in rows.values())
+    assert rows["user-problem-thread"]["bitwise"], rows["user-problem-thread"]
+    assert rows["user-problem-block"]["close"], rows["user-problem-block"]
+    assert [rows[g]["trajectories"] for g in sorted(rows)] == [12, 12, 6, 6], rows
 
 
 def test_simulator_block_mode_matches_cpu(subprocesses):

@@ -6,6 +6,7 @@ import optbench
 from optbench.optimizers import SGD, Adam, Adagrad, NAdam, RMSprop
 from optbench.plan import record_steps
 from optbench.problems import MLP, LeastSquares, LogisticRegression, Quadratic, Rosenbrock
+from optbench.schedules import StepLR
 
 from naive import run_naive
 
@@ -196,9 +197,19 @@ def test_trials_table_columns_and_grid_order():
     (dict(steps=0), "steps"), (dict(seeds=[]), "seeds"), (dict(seeds=[1, 1]), "distinct"),
     (dict(record=("loss", "los")), "record"), (dict(dtype="float16"), "dtype"),
     (dict(record_every=0), "record_every"), (dict(backend="tpu"), "backend"),
+    (dict(schedules=[None, StepLR(step_size=2)]), r"^run: expected a schedule spec, got None$"),
+    (dict(optimizers="Adam"), r"^run: expected an optimizer spec, got 'Adam' \(a name is "
+                              r"looked up in suite files only; pass an instance such as Adam\(\)\)$"),
+    (dict(x0="abc"), r"^run: x0 must be an array of numbers, got 'abc'$"),
+    (dict(x0=[np.nan, 1.0]), r"^run: x0 must be finite \(it holds NaN or inf\)$"),
+    (dict(x0=np.zeros(3)), r"^run: x0 has 3 entries but the problems have dimension \[2\]$"),
+    (dict(name=3), r"^run: name must be a string, got 3$"),
+    (dict(seeds=2**60), r"^run: seeds must be within \+-2\*\*53"),
 ])
 def test_bad_run_arguments_name_the_argument(bad, match):
+    """One line naming the argument (never an AttributeError or numpy's own message)."""
     kw = dict(problems=Rosenbrock(), optimizers=[Adam()], steps=5, seeds=1)
     kw.update(bad)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as info:
         optbench.run(**kw)
+    assert "\n" not in str(info.value)

@@ -306,6 +306,8 @@ def test_examples_run(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "gradient descent within its linear-rate bound: True" in proc.stdout
+    start, end = map(float, proc.stdout.split("median f - f* ")[1].split(" -> "))
+    assert end < 1e-3 * start  # minibatch SGD with a decaying step closes in on x*
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "warmup_schedule.py")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -345,15 +347,97 @@ def test_user_problem_steps_equal_a_numpy_loop_and_reach_its_optimum():
     np.testing.assert_allclose(g, -A.T @ b / problem.n, rtol=1e-12)
 
 
-def test_user_problem_on_cuda_is_a_one_line_error():
+def test_user_problem_minibatches_equal_a_numpy_loop():
+    """batch_size=b: SGD steps along 1/b sum of the user's example gradients over the
+    indices the built-in finite sums draw (``sample_index`` on the trajectory's stream),
+    with and without replacement; the recorded sampled loss is the minibatch mean."""
+    from optbench.kernels import rng
+    from optbench.kernels.problems import sample_index
+
+    LeastSquaresOn = _user_problem()
+    for replacement in (False, True):
+        problem = LeastSquaresOn(n=12, dim=3, seed=1, batch_size=5, replacement=replacement)
+        A, b = problem.matrices()
+        lr = 0.5 / problem.L
+        res = optbench.run(problem, SGD(lr=lr), steps=8, seeds=[4],
+                           record=("x", "sampled_loss", "loss"))
+        x = res.trace("x")[0]
+        key = np.uint64(rng.stream_key(4, problem.stream_id ^ 0x0153))
+        drawn = []
+        for k in range(8):
+            idx = [sample_index(key, k, j, 5, 12, replacement) for j in range(5)]
+            drawn += idx
+            r = A[idx] @ x[k] - b[idx]
+            np.testing.assert_allclose(x[k + 1], x[k] - lr * (A[idx].T @ r) / 5, rtol=1e-13,
+                                       atol=1e-15)
+            assert res.trace("sampled_loss")[0, k] == pytest.approx(0.5 * (r @ r) / 5,
+                                                                    rel=1e-13)
+        if not replacement:  # epochs of 12 draws visit every example once
+            assert sorted(drawn[:12]) == list(range(12))
+        assert not np.allclose(res.trace("sampled_loss")[0, :8], res.trace("loss")[0, :8])
+
+
+def test_user_problem_minibatch_contract_is_checked_before_anything_runs(tmp_path):
+    from optbench.problems import Problem
+
+    LeastSquaresOn = _user_problem()
+
+    class NoExamples(LeastSquaresOn):
+        example_loss_grad = None
+
+    class NoCount(LeastSquaresOn):
+        def _build(self):
+            return {k: v for k, v in super()._build().items() if k != "examples"}
+
+    with pytest.raises(ValueError, match=r"^test_plugins:.*NoExamples: batch_size > 0 needs an "
+                                         r"example_loss_grad\(x, g, data, i\) function$"):
+        optbench.run(NoExamples(batch_size=2), SGD(), steps=2, out=tmp_path / "a")
+    with pytest.raises(ValueError, match=r"NoCount: _build must return examples=n .*got None$"):
+        optbench.run(NoCount(), SGD(), steps=2, out=tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert NoExamples().kernel_data.size == NoExamples().data.size  # full batch: no count
+    assert issubclass(NoCount, Problem)
+
+
+def test_whole_vector_rules_never_split_their_coordinates_on_cuda():
+    """Block mode splits coordinates across threads: a user's whole-vector rule (LAMB's
+    trust ratio) runs in thread mode whatever the mode asked; per-coordinate and elementwise
+    rules follow the mode."""
     from optbench import cuda_backend
     from optbench.plan import Plan
 
-    plan = Plan(problems=[_user_problem()()], optimizers=[SGD()], schedules=None, seeds=1,
-                steps=2, record=("loss",), dtype="float64")
-    with pytest.raises(ValueError, match=r"^user_problem:LeastSquaresOn: user problems run on "
-                                         r"the CPU backend only \(backend='cpu'\)$"):
-        cuda_backend.pack(plan, 0, 1, "thread")
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from lamb import LAMB
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    assert not LAMB.splits_coordinates()
+    assert Adam.splits_coordinates() and PlainAdam.splits_coordinates()
+    plan = Plan(problems=[Rosenbrock(dim=4)], optimizers=[LAMB(), Adam(), PlainAdam()],
+                schedules=None, seeds=1, steps=2, record=("loss",))
+    assert cuda_backend.trial_modes(plan, 0, 3, "block") == ["thread", "block", "block"]
+    assert cuda_backend.segments(plan, 0, 3, "block") == [(0, 1, "thread"), (1, 3, "block")]
+
+
+def test_user_problems_get_their_own_cuda_kernels():
+    """CUDA segments never mix problem kernels: a user problem's trials run in a kernel
+    generated with its functions, the built-in families' in the plan's other kernel."""
+    from optbench import cuda_backend
+    from optbench.codegen import PLUGIN_PROBLEM_CODE
+    from optbench import layout
+    from optbench.plan import Plan
+
+    user = _user_problem()(n=10, dim=3)
+    plan = Plan(problems=[Quadratic(dim=3), user, Rosenbrock(dim=3)], optimizers=[SGD()],
+                schedules=None, seeds=2, steps=2, record=("loss",), dtype="float64")
+    assert cuda_backend.segments(plan, 0, 6, "thread") == [(0, 2, "thread"), (2, 4, "thread"),
+                                                          (4, 6, "thread")]
+    packed = [cuda_backend.pack(plan, a, b, m) for a, b, m in cuda_backend.segments(plan, 0, 6,
+                                                                                      "thread")]
+    modules = [p.kernels[0].module for p in packed]
+    assert modules[0] is modules[2] and modules[1] is not modules[0]
+    assert hasattr(modules[1], "_problem") and not hasattr(modules[0], "_problem")
+    assert packed[1].bmeta[0, layout.I_PROB] == PLUGIN_PROBLEM_CODE
 
 
 def test_user_problem_in_a_suite_reads_back_without_its_code(tmp_path):
@@ -396,3 +480,140 @@ def test_user_problem_with_a_broken_function_is_a_one_line_error(tmp_path, monke
     with pytest.raises(TypeError, match=r"Broken.value_and_grad \(.*\): unknown argument "
                                         r"'extra' \(known: x, g, data\)$"):
         optbench.run(Broken(), SGD(), steps=2)
+
+
+# ---- a user's schedule ------------------------------------------------------------------
+
+SCHEDULE = '''
+from optbench.schedules import Schedule
+from optbench.spec import integer, real
+
+
+class Warmup(Schedule):
+    """Linear warm-up to base_lr over `warmup` steps, beta1/momentum ramping down with it."""
+
+    def __init__(self, warmup=10, floor=0.5):
+        warmup = integer("Warmup", "warmup", warmup, lo=1)
+        floor = real("Warmup", "floor", floor, lo=0.0, hi=1.0)
+        self._store(locals())
+
+    @staticmethod
+    def lr_at(k, base_lr, warmup):
+        return base_lr * min(1.0, (k + 1.0) / warmup)
+
+    @staticmethod
+    def momentum_at(k, base_momentum, warmup, floor):
+        return base_momentum * (floor + (1.0 - floor) * min(1.0, k / warmup))
+'''
+
+
+def _schedule_module(tmp_path, name="userwarm"):
+    (tmp_path / f"{name}.py").write_text(SCHEDULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = __import__(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+    return module
+
+
+def test_user_schedule_tables_reach_the_engine(tmp_path):
+    """lr_at and momentum_at, arguments by name, give the lr and beta1 the run records and
+    the rule uses: Adam under the schedule equals Adam run on the same tables as PerStepLR
+    values and an explicit per-step momentum (here: bitwise, by replaying the steps with
+    VectorOptimizer)."""
+    Warmup = _schedule_module(tmp_path).Warmup
+    sched = Warmup(warmup=8, floor=0.25)
+    res = optbench.run(Quadratic(dim=3), Adam(lr=0.1), schedules=sched, steps=20, seeds=1,
+                       record=("lr", "momentum", "x"))
+    k = np.arange(21)
+    np.testing.assert_array_equal(res.trace("lr")[0], 0.1 * np.minimum(1.0, (k + 1.0) / 8))
+    np.testing.assert_allclose(res.trace("momentum")[0],
+                               0.9 * (0.25 + 0.75 * np.minimum(1.0, k / 8)), rtol=1e-15)
+    lr, mom = sched.tables(Adam(lr=0.1), 20)
+    assert sched.sets_momentum and lr.shape == mom.shape == (21,)
+    x = res.trace("x")[0]
+    problem = Quadratic(dim=3)
+    opt = optbench.VectorOptimizer(Adam(lr=0.1), x[0])
+    for step in range(20):
+        opt.grad[:] = problem.loss_grad(opt.params.copy())[1]
+        opt.step(lr=lr[step], momentum=mom[step])
+        np.testing.assert_array_equal(opt.params, x[step + 1])
+
+
+def test_user_schedule_errors_are_one_line(tmp_path):
+    from optbench.optimizers import Adagrad
+    from optbench.schedules import Schedule, SequentialLR, StepLR
+
+    Warmup = _schedule_module(tmp_path, "userwarm2").Warmup
+    with pytest.raises(ValueError, match=r"^userwarm2:Warmup: momentum_at needs an optimizer "
+                                         r"with momentum or betas, and Adagrad has neither$"):
+        optbench.run(Quadratic(dim=2), Adagrad(), schedules=Warmup(), steps=5)
+    with pytest.raises(ValueError, match=r"^userwarm2:Warmup: a user schedule runs on its own, "
+                                         r"not inside SequentialLR$"):
+        optbench.run(Quadratic(dim=2), SGD(), steps=20, schedules=SequentialLR(
+            [Warmup(), StepLR(step_size=5)], milestones=[10]))
+
+    class Typo(Schedule):
+        def __init__(self, warmup=3):
+            self._store(locals())
+
+        @staticmethod
+        def lr_at(k, base_lr, warmpu):
+            return base_lr
+
+    with pytest.raises(TypeError, match=r"Typo.lr_at \(.*test_plugins.py:\d+\): unknown "
+                                        r"argument 'warmpu' \(known: k, base_lr, warmup\)$"):
+        optbench.run(Quadratic(dim=2), SGD(), schedules=Typo(), steps=5)
+
+
+def test_user_schedule_in_a_suite_reads_back_without_its_code(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mysched.py").write_text(SCHEDULE)
+    (work / "s.toml").write_text('name = "w"\n[run]\nsteps = 30\nseeds = 2\n'
+                                 '[[problems]]\ntype = "Quadratic"\ndim = 3\n'
+                                 '[[optimizers]]\ntype = "SGD"\nlr = 0.05\nmomentum = 0.9\n'
+                                 '[[schedules]]\ntype = "mysched:Warmup"\nwarmup = [5, 10]\n')
+    out = tmp_path / "run"
+    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path,
+                tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "manifest.json").read_text())["plugins"]["mysched:Warmup"]
+    assert record["source_sha256"] == hashlib.sha256(SCHEDULE.encode()).hexdigest()
+    assert record["defaults"] == {"warmup": 10, "floor": 0.5} and record["sets_momentum"]
+    (work / "mysched.py").unlink()
+    res = optbench.load(out)
+    assert "mysched" not in sys.modules
+    assert [s.to_dict() for s in res.plan.schedules] == [
+        {"type": "mysched:Warmup", "warmup": 5, "floor": 0.5},
+        {"type": "mysched:Warmup", "warmup": 10, "floor": 0.5}]
+    assert res.plan.schedules[0].sets_momentum
+    np.testing.assert_array_equal(res.trace("lr")[:2, :5],  # stored tables, read back
+                                  [0.05 * (np.arange(1, 6) / 5.0)] * 2)
+    with pytest.raises(ValueError, match="read back from a run directory without its code"):
+        res.plan.schedules[0].tables(res.plan.optimizers[0], 30)
+
+
+def test_loading_a_function_schedule_never_imports_its_module(tmp_path, monkeypatch):
+    """FunctionLR(fn="module:name") in a run directory: load keeps the name (labels and
+    hashes unchanged) and never imports the module, also nested in SequentialLR."""
+    from optbench.schedules import FunctionLR, SequentialLR, StepLR
+
+    (tmp_path / "halving.py").write_text("def factor(k):\n    return 0.5 ** (k // 5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    schedules = [FunctionLR("halving:factor"),
+                 SequentialLR([StepLR(step_size=3), FunctionLR("halving:factor")],
+                              milestones=[4])]
+    ran = optbench.run(Quadratic(dim=2), SGD(lr=0.1), schedules=schedules, steps=12,
+                       out=tmp_path / "run")
+    assert ran.trace("lr")[0, 5] == 0.05
+    del sys.modules["halving"]
+    (tmp_path / "halving.py").write_text("raise SystemExit('opening results ran my code')\n")
+    res = optbench.load(tmp_path / "run")
+    assert "halving" not in sys.modules
+    assert res.manifest["config_hash"] == ran.manifest["config_hash"] == res.plan.config_hash()
+    assert [s.label() for s in res.plan.schedules] == [s.label() for s in ran.plan.schedules]
+    np.testing.assert_array_equal(res.trace("lr"), ran.trace("lr"))
+    with pytest.raises(ValueError, match=r"^FunctionLR: fn 'halving:factor' was read back "):
+        res.plan.schedules[0].tables(SGD(), 5)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from optbench import schedules as S
+from optbench import layout
 from optbench.kernels import engine as ke
 from optbench.optimizers import REGISTRY as OPTIMIZERS
 from optbench.optimizers import SGD, Adadelta, Adagrad, Adam, RMSprop
@@ -112,16 +113,16 @@ def test_tables_match_reference(i):
 
 
 def _replay_plateau(schedule, base_lr, loss):
-    fm = np.zeros(ke.N_FMETA)
+    fm = np.zeros(layout.N_FMETA)
     for column, value in schedule.plateau_fmeta().items():
         fm[column] = value
-    ps = np.zeros(ke.N_PLATEAU_STATE)
-    ps[ke.P_BEST] = -math.inf if schedule.mode == "max" else math.inf
-    ps[ke.P_LR] = base_lr
-    out = [ps[ke.P_LR]]
+    ps = np.zeros(layout.N_PLATEAU_STATE)
+    ps[layout.P_BEST] = -math.inf if schedule.mode == "max" else math.inf
+    ps[layout.P_LR] = base_lr
+    out = [ps[layout.P_LR]]
     for value in loss:
         ke.plateau_update(fm, ps, value)
-        out.append(ps[ke.P_LR])
+        out.append(ps[layout.P_LR])
     return np.array(out)
 
 
@@ -142,11 +143,11 @@ def test_plateau_fmeta_columns():
     fm = S.ReduceLROnPlateau(mode="max", factor=0.5, patience=3, threshold=0.01,
                              threshold_mode="abs", cooldown=2, min_lr=1e-4,
                              eps=1e-9).plateau_fmeta()
-    assert fm == {ke.F_PL_MAXIMIZE: 1.0, ke.F_PL_FACTOR: 0.5, ke.F_PL_PATIENCE: 3.0,
-                  ke.F_PL_THRESHOLD: 0.01, ke.F_PL_ABS: 1.0, ke.F_PL_COOLDOWN: 2.0,
-                  ke.F_PL_MIN_LR: 1e-4, ke.F_PL_EPS: 1e-9, ke.F_PL_EMA: 0.0}
-    assert S.ReduceLROnPlateau().plateau_fmeta()[ke.F_PL_MAXIMIZE] == 0.0
-    assert S.ReduceLROnPlateau(loss_ema=0.9).plateau_fmeta()[ke.F_PL_EMA] == 0.9
+    assert fm == {layout.F_PL_MAXIMIZE: 1.0, layout.F_PL_FACTOR: 0.5, layout.F_PL_PATIENCE: 3.0,
+                  layout.F_PL_THRESHOLD: 0.01, layout.F_PL_ABS: 1.0, layout.F_PL_COOLDOWN: 2.0,
+                  layout.F_PL_MIN_LR: 1e-4, layout.F_PL_EPS: 1e-9, layout.F_PL_EMA: 0.0}
+    assert S.ReduceLROnPlateau().plateau_fmeta()[layout.F_PL_MAXIMIZE] == 0.0
+    assert S.ReduceLROnPlateau(loss_ema=0.9).plateau_fmeta()[layout.F_PL_EMA] == 0.9
     with pytest.raises(ValueError, match="loss_ema"):
         S.ReduceLROnPlateau(loss_ema=1.0)
     assert not S.StepLR(10).is_plateau and S.ReduceLROnPlateau.is_plateau
@@ -432,3 +433,63 @@ def test_tables_reject_bad_step_count():
         S.StepLR(3).tables(SGD(), -1)
     lr, mom = S.StepLR(3).tables(SGD(lr=0.2), 0)
     assert lr.tolist() == [0.2] and np.isnan(mom[0])
+
+
+# ---- integer parameters at the kernels' range -------------------------------------------
+
+_REQUIRED = {"StepLR": {"step_size": 3}, "MultiStepLR": {"milestones": [2]},
+             "CosineAnnealingLR": {"T_max": 5}, "CosineAnnealingWarmRestarts": {"T_0": 3},
+             "CyclicLR": {"base_lr": 0.001, "max_lr": 0.1},
+             "OneCycleLR": {"max_lr": 0.1, "total_steps": 60},
+             "InverseTimeDecay": {"decay_steps": 3, "decay_rate": 0.5},
+             "WarmupCosine": {"peak_lr": 0.1, "warmup_steps": 3, "decay_steps": 40}}
+_INTEGER_PARAMS = [("CosineAnnealingLR", "T_max"), ("StepLR", "step_size"),
+                   ("CosineAnnealingWarmRestarts", "T_0"), ("CosineAnnealingWarmRestarts", "T_mult"),
+                   ("CyclicLR", "step_size_up"), ("CyclicLR", "step_size_down"),
+                   ("OneCycleLR", "total_steps"), ("ConstantLR", "total_iters"),
+                   ("LinearLR", "total_iters"), ("PolynomialLR", "total_iters"),
+                   ("ReduceLROnPlateau", "patience"), ("ReduceLROnPlateau", "cooldown"),
+                   ("InverseTimeDecay", "decay_steps"), ("WarmupCosine", "warmup_steps"),
+                   ("WarmupCosine", "decay_steps"), ("MultiStepLR", "milestones")]
+
+
+@pytest.mark.parametrize("name,param", _INTEGER_PARAMS)
+def test_huge_integer_parameters_are_one_line_errors_not_crashes(name, param):
+    """Past 2**53 an integer parameter is refused by name (the kernels' float64 parameter
+    rows convert it to int64: 1e19 used to kill the process with SIGFPE); at 2**53 the
+    tables are computed and finite."""
+    limit = 2**53
+    required = dict(_REQUIRED.get(name, {}))
+    top = limit
+    if (name, param) == ("WarmupCosine", "warmup_steps"):  # decay_steps must exceed it
+        required["decay_steps"], top = limit, limit - 1
+
+    def make(value):
+        return REGISTRY[name](**{**required, param: [value] if param == "milestones" else value})
+
+    with pytest.raises(ValueError, match=rf"^{name}: {param}(\[0\])? must be within \+-2\*\*53 "
+                                         rf"\({limit}\), got {10**19}$"):
+        make(10**19)
+    with pytest.raises(ValueError, match=rf"^{name}: {param}(\[0\])? must be "):
+        make(-(10**19))
+    lr, mom = make(top).tables(SGD(lr=0.1, momentum=0.9), 50)
+    assert np.isfinite(lr).all() and lr.shape == (51,)
+
+
+def test_suite_list_valued_parameters_are_one_value_unless_nested():
+    """In a suite file a list-valued parameter (milestones, values) is one list; a list of
+    lists is a grid of them (the rule in ``optbench.suite``'s docstring)."""
+    from optbench.suite import parse_suite
+
+    def schedules(table):
+        data = {"problems": [{"type": "Booth"}], "optimizers": [{"type": "SGD"}],
+                "schedules": [table]}
+        return parse_suite(data)["schedules"]
+
+    assert schedules({"type": "MultiStepLR", "milestones": [2, 5]}) == [
+        S.MultiStepLR(milestones=[2, 5])]
+    assert schedules({"type": "MultiStepLR", "milestones": [[2, 5], [3]]}) == [
+        S.MultiStepLR(milestones=[2, 5]), S.MultiStepLR(milestones=[3])]
+    assert schedules({"type": "PerStepLR", "values": [0.1, 0.2]}) == [
+        S.PerStepLR(values=[0.1, 0.2])]
+    assert len(schedules({"type": "StepLR", "step_size": [2, 3]})) == 2

@@ -17,6 +17,7 @@ from naive import run_naive
 from test_schedules import DATA, INDEX, N_STEPS, TRACE_CASES, _case
 
 import optbench
+from optbench import layout
 from optbench.kernels import engine as ke
 from optbench.optimizers import REGISTRY as OPTIMIZERS
 from optbench.problems import Quadratic, Rosenbrock
@@ -80,16 +81,16 @@ def test_every_schedule_runs_with_every_optimizer_it_accepts(kind):
 def _replay_plateau(schedule, base_lr, losses):
     """The lr of every step when ``plateau_update`` is fed the recorded losses after each
     step (the loss of step k decides the lr of step k+1), as in torch's training loop."""
-    fm = np.zeros(ke.N_FMETA)
+    fm = np.zeros(layout.N_FMETA)
     for column, value in schedule.plateau_fmeta().items():
         fm[column] = value
-    ps = np.zeros(ke.N_PLATEAU_STATE)
-    ps[ke.P_BEST] = np.inf if schedule.mode == "min" else -np.inf
-    ps[ke.P_LR] = base_lr
+    ps = np.zeros(layout.N_PLATEAU_STATE)
+    ps[layout.P_BEST] = np.inf if schedule.mode == "min" else -np.inf
+    ps[layout.P_LR] = base_lr
     lrs = [base_lr]
     for f in losses[:-1]:
         ke.plateau_update(fm, ps, f)
-        lrs.append(ps[ke.P_LR])
+        lrs.append(ps[layout.P_LR])
     return np.array(lrs)
 
 

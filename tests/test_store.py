@@ -77,3 +77,14 @@ def test_existing_run_is_never_overwritten(tmp_path):
 def test_load_of_a_missing_run_names_the_path(tmp_path):
     with pytest.raises(ValueError, match="not a run directory"):
         optbench.load(tmp_path / "nope")
+
+
+def test_resume_without_a_shard_size_takes_the_runs_own(tmp_path):
+    """A run started with another shard size (e.g. picked for a Dask cluster) resumes here."""
+    first = optbench.run(**dict(KW, shard_size=3), out=tmp_path / "run")
+    (tmp_path / "run" / "shards" / "00002.npz").unlink()
+    kw = {k: v for k, v in KW.items() if k != "shard_size"}
+    resumed = optbench.run(**kw, out=tmp_path / "run", resume=True)
+    assert resumed.plan.shard_size == 3
+    assert resumed.manifest["timings"]["shards_run"] == 1
+    np.testing.assert_array_equal(resumed.trace("x"), first.trace("x"))

@@ -19,14 +19,16 @@ from pathlib import Path
 from numba.core import caching
 
 KERNEL_DIR = Path(__file__).resolve().parent
+#: the array layout the kernels share with the host (``optbench.layout``), stamped with them
+LAYOUT = KERNEL_DIR.parent / "layout.py"
 
 
 def kernel_source_hash() -> str:
-    """SHA-256 over every kernel source file: the cache's freshness stamp (read once per
-    process by ``source_stamp``)."""
+    """SHA-256 over every kernel source file and the layout: the cache's freshness stamp (read
+    once per process by ``source_stamp``)."""
     digest = hashlib.sha256()
-    for path in sorted(KERNEL_DIR.glob("*.py")):
-        digest.update(path.name.encode())
+    for path in sorted(KERNEL_DIR.rglob("*.py")) + [LAYOUT]:
+        digest.update(path.relative_to(KERNEL_DIR.parent).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -54,7 +56,7 @@ def _locator_class(caching):
 
         @classmethod
         def from_function(cls, py_func, py_file):
-            if Path(py_file).resolve().parent != KERNEL_DIR:
+            if KERNEL_DIR not in Path(py_file).resolve().parents:
                 return None
             return super().from_function(py_func, py_file)
 

@@ -55,13 +55,13 @@ import math
 from numba import config, cuda, float64, int64
 from numba.cuda.core import caching as cuda_caching
 
+from ..layout import (F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, FINISHED, I_BATCH,
+                      I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I_PROB, I_PROB_LEN, I_PROB_OFF,
+                      I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF, L_ACTIVE, L_GNORM, L_LOSS,
+                      L_LR, L_SAMPLED)
 from . import register_locator, template
-from .engine import (FINISHED, I_BATCH, I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I_PROB,
-                     I_PROB_LEN, I_PROB_OFF, I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF,
-                     F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, L_ACTIVE, L_GNORM,
-                     L_LOSS, L_LR, L_SAMPLED, check_lane, init_lane, plateau_lane,
-                     record_step_sizes, records_step_channels, report_lane, run_block,
-                     schedule_values, sq_dist_rows)
+from .engine import (check_lane, init_lane, plateau_lane, record_step_sizes,
+                     records_step_channels, report_lane, run_block, schedule_values, sq_dist_rows)
 from .noise import perturb_gradient_rows
 from .problems import (problem_block_loss_grad, problem_project, problem_rows, problem_rows_loss,
                        problem_rows_phases, problem_sample_grad)

@@ -44,42 +44,19 @@ import math
 import numpy as np
 from numba import njit
 
+from ..layout import (C_STEP, C_STEP_P10, C_STEP_P90, DIVERGED, F_FSTAR, F_NOISE_DOF,
+                      F_NOISE_SCALE, F_PL_ABS, F_PL_COOLDOWN, F_PL_EMA, F_PL_EPS, F_PL_FACTOR,
+                      F_PL_MAXIMIZE, F_PL_MIN_LR, F_PL_PATIENCE, F_PL_THRESHOLD, F_TARGET,
+                      FINAL_SLOTS, FINISHED, I_BATCH, I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU,
+                      I_PROB, I_PROB_LEN, I_PROB_OFF, I_REPLACE, I_SCHED_ROW, I_XS_COUNT,
+                      I_XS_OFF, L_ACTIVE, L_BOUND, L_GNORM, L_LOSS, L_LR, L_SAMPLED, N_CHANNELS,
+                      P_BAD, P_BEST, P_COOLDOWN, P_EMA, P_LR, REACHED_TARGET, STEP_QUANTILES)
 from . import template
 from .noise import perturb_gradient
 from .problems import problem_block_loss_grad, problem_project, problem_sample_grad
 
 _KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
 
-# bmeta columns (int64, one row per block)
-(I_OPT, I_SCHED_ROW, I_PROB, I_DIM, I_PROB_OFF, I_PROB_LEN, I_XS_OFF, I_XS_COUNT, I_PLATEAU,
- I_BATCH, I_REPLACE, I_NOISE_KIND) = range(12)
-N_IMETA = 12
-# bfmeta columns (float64, one row per block)
-(F_FSTAR, F_TARGET, F_NOISE_SCALE, F_NOISE_DOF, F_PL_MAXIMIZE, F_PL_FACTOR, F_PL_PATIENCE,
- F_PL_THRESHOLD, F_PL_ABS, F_PL_COOLDOWN, F_PL_MIN_LR, F_PL_EPS, F_PL_EMA) = range(13)
-N_FMETA = 13
-# recorded scalar channels (last axis of the trace array): the iterate's, then the step's
-(C_LOSS, C_LR, C_MOMENTUM, C_GRAD_NORM, C_SUBOPT, C_DIST, C_SAMPLED_LOSS, C_STEP, C_STEP_P10,
- C_STEP_P90) = range(10)
-CHANNELS = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
-            "sampled_loss", "eff_step", "eff_step_p10", "eff_step_p90")
-N_CHANNELS = len(CHANNELS)
-#: channels of the iterate x_k; the rest describe the step from x_k (the last record takes
-#: none, so they have no final value)
-ITERATE_CHANNELS = CHANNELS[:C_STEP]
-#: quantile levels of the step channels, in channel order
-STEP_QUANTILES = (0.5, 0.1, 0.9)
-#: out_final columns of the channels: the iterate's own slots, none for the step channels
-FINAL_SLOTS = tuple(range(C_STEP)) + (-1,) * len(STEP_QUANTILES)
-# per-lane scalars of a block (rows of the LS scratch array)
-L_LOSS, L_GNORM, L_SAMPLED, L_BOUND, L_LR, L_ACTIVE = range(6)
-N_LANE_SCALARS = 6
-# statuses
-FINISHED, REACHED_TARGET, DIVERGED = 0, 1, 2
-STATUS_NAMES = ("finished", "reached_target", "diverged")
-# plateau state columns (P_EMA: moving average of the sampled loss, when F_PL_EMA > 0)
-P_BEST, P_BAD, P_COOLDOWN, P_LR, P_EMA = range(5)
-N_PLATEAU_STATE = 5
 
 
 @njit(**_KW)

@@ -25,12 +25,20 @@ class Problem(Spec):
     ``value_and_grad(x, g, data) -> f`` (a user's problem, ``@staticmethod``): f(x), writing
     grad f(x) into ``g``, for one point; a plain numba-compilable function of the 1-D arrays
     x, g and ``data`` (what ``_build`` returned), compiled into the kernels of the plans that
-    use it (``optbench.codegen``). Noise options work as for built-ins; minibatches do not.
+    use it (``optbench.codegen``), CPU and CUDA alike. Noise options work as for built-ins.
+
+    Minibatches: a finite sum f(x) = 1/n sum_i l_i(x) also gives
+    ``example_loss_grad(x, g, data, i) -> l_i(x)``, which *adds* grad l_i(x) into ``g``, and
+    ``_build`` returns ``examples=n``; with a ``batch_size`` parameter b > 0 the optimizer
+    then sees 1/b sum_{i in B_k} grad l_i(x_k), B_k drawn per step and trajectory from the
+    counter-based stream as for the built-in finite sums (``replacement`` selects with or
+    without replacement; ``check_batch`` validates both).
     """
 
     registry = REGISTRY
     code: int = -1
     value_and_grad = None
+    example_loss_grad = None
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -63,6 +71,23 @@ class Problem(Spec):
     @property
     def data(self) -> np.ndarray:
         return self._built["data"]
+
+    @property
+    def kernel_data(self) -> np.ndarray:
+        """What the kernels read: ``data``, then the example count n for a user's finite sum
+        (its generated hooks hand the user's functions ``data`` alone)."""
+        if self.plugin_class() is None:
+            return self.data
+        examples = self._built.get("examples")
+        if type(self).example_loss_grad is None:
+            if self.batch_size > 0:
+                raise ValueError(f"{type(self).type_name()}: batch_size > 0 needs an "
+                                 "example_loss_grad(x, g, data, i) function")
+            return self.data
+        if not isinstance(examples, (int, np.integer)) or examples < 1:
+            raise ValueError(f"{type(self).type_name()}: _build must return examples=n (the "
+                             f"number of terms example_loss_grad sums over), got {examples!r}")
+        return np.concatenate([self.data, [float(examples)]])
 
     @property
     def work_size(self) -> int:
@@ -154,13 +179,11 @@ def plugin_record(cls, instances) -> dict:
     """What a run directory records of a user's problem class: source hash and files,
     defaults, and per instance (by its spec key) what analysis reads: dim, f*, L, mu and
     the known minimizers."""
-    from ..codegen import _source_files, source_hash
-    from ..spec import _plain
+    from ..codegen import plugin_provenance
 
     if "record" in cls.__dict__:  # a stand-in read back from a run directory
         return cls.record
-    return {"source_sha256": source_hash(cls), "files": sorted(_source_files(cls)),
-            "defaults": {k: _plain(v) for k, v in cls.defaults().items()},
+    return {**plugin_provenance(cls),
             "instances": {p.key(): {"dim": p.dim, "f_star": p.f_star, "L": p.L, "mu": p.mu,
                                     "minimizers": p.minimizers.tolist()} for p in instances}}
 

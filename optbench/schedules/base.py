@@ -1,0 +1,311 @@
+"""The schedule spec base class: relative step counts, checks, tables, and what a run
+directory records of a user's schedule (see the package docstring)."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .. import schedule_tables as ks
+from ..spec import Registry, Spec, integer, is_builtin, real, stand_in
+
+
+REGISTRY = Registry("schedule")
+
+
+# ---- relative step counts ---------------------------------------------------------------
+
+_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|(steps)\b|(//|[-+*/()]))")
+
+
+def _tokens(text):
+    pos = 0
+    out = []
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"unexpected {text[pos:].strip()[:10]!r}")
+        num, steps, op = m.groups()
+        out.append(("num", float(num)) if num else ("steps", None) if steps else ("op", op))
+        pos = m.end()
+    return out
+
+
+def eval_steps(text: str, n_steps: int) -> float:
+    """Value of a step-count expression such as ``"steps/2"`` (a tiny parser, no eval)."""
+    toks = _tokens(text)
+    pos = 0
+
+    def peek():
+        return toks[pos] if pos < len(toks) else (None, None)
+
+    def take():
+        nonlocal pos
+        tok = peek()
+        pos += 1
+        return tok
+
+    def expr():
+        value = term()
+        while peek() in (("op", "+"), ("op", "-")):
+            op = take()[1]
+            rhs = term()
+            value = value + rhs if op == "+" else value - rhs
+        return value
+
+    def term():
+        value = factor()
+        while peek() in (("op", "*"), ("op", "/"), ("op", "//")):
+            op = take()[1]
+            rhs = factor()
+            if op != "*" and rhs == 0:
+                raise ValueError("division by zero")
+            value = value * rhs if op == "*" else value / rhs if op == "/" else value // rhs
+        return value
+
+    def factor():
+        kind, value = take()
+        if kind == "num":
+            return value
+        if kind == "steps":
+            return float(n_steps)
+        if (kind, value) == ("op", "-"):
+            return -factor()
+        if (kind, value) == ("op", "("):
+            inner = expr()
+            if take() != ("op", ")"):
+                raise ValueError("missing ')'")
+            return inner
+        raise ValueError("incomplete expression" if kind is None else f"unexpected {value!r}")
+
+    value = expr()
+    if pos != len(toks):
+        raise ValueError(f"unexpected {toks[pos][1]!r}")
+    return value
+
+
+def resolve_steps(text: str, n_steps: int) -> int:
+    """``eval_steps`` rounded down to an integer (with a 1e-9 relative allowance)."""
+    value = eval_steps(text, n_steps)
+    return int(math.floor(value + 1e-9 * max(1.0, abs(value))))
+
+
+def _steps(owner, name, value, lo=None):
+    """An integer step count, or a relative expression of ``steps`` (kept as a string)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            eval_steps(text, 1000)
+        except ValueError as exc:
+            raise ValueError(
+                f"{owner}: {name} must be an integer or an expression of 'steps' such as "
+                f"'steps/2' ({exc}), got {value!r}"
+            ) from None
+        return text
+    return integer(owner, name, value, lo=lo)
+
+
+def _steps_list(owner, name, value, lo=None):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{owner}: {name} must be a list of step counts, got {value!r}")
+    return tuple(_steps(owner, f"{name}[{i}]", v, lo=lo) for i, v in enumerate(value))
+
+
+def _is_relative(value):
+    if isinstance(value, tuple):
+        return any(isinstance(v, str) for v in value)
+    return isinstance(value, str)
+
+
+def _n_steps(n_steps):
+    return integer("schedule", "n_steps", n_steps, lo=0)
+
+
+# ---- base class ----------------------------------------------------------------------------
+
+
+class Schedule(Spec):
+    """Base class of every schedule spec.
+
+    Subclasses list their step-count parameters in ``_step_params`` (those accept relative
+    expressions of ``steps``) and implement ``_encode`` (the kernel code and parameter row).
+    """
+
+    registry = REGISTRY
+    #: True for ReduceLROnPlateau, whose lr depends on each trajectory's own loss
+    is_plateau = False
+    #: parameters holding step counts (int or relative expression, or a list of them)
+    _step_params: tuple = ()
+    #: a user's schedule: lr of step k from ``k``, ``base_lr`` and its parameters (module doc)
+    lr_at = None
+    #: a user's schedule, optionally: momentum/beta1 of step k from ``k``, ``base_momentum``
+    #: and its parameters
+    momentum_at = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if is_builtin(cls):
+            REGISTRY.register(cls)  # a user's schedule is named "module:object"
+
+    # -- run-length binding
+    def is_relative(self) -> bool:
+        """Whether some step-count parameter is given relative to the run length."""
+        return any(_is_relative(getattr(self, name)) for name in self._step_params)
+
+    def bind(self, n_steps):
+        """The concrete schedule for a run of ``n_steps`` (``self`` when nothing is relative)."""
+        n_steps = _n_steps(n_steps)
+        changes = {}
+        name = None
+        for name in self._step_params:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                if any(isinstance(v, str) for v in value):
+                    changes[name] = [resolve_steps(v, n_steps) if isinstance(v, str) else v
+                                     for v in value]
+            elif isinstance(value, str):
+                changes[name] = resolve_steps(value, n_steps)
+        if not changes:
+            return self
+        try:
+            return self.replace(**changes)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (resolved for a run of {n_steps} steps)") from None
+
+    # -- checks and tables
+    def check(self, optimizer, n_steps) -> None:
+        """Raise ValueError (one line) if this schedule cannot drive ``optimizer`` for
+        ``n_steps`` steps exactly as torch would; nothing runs before this passes."""
+        from ..optimizers import Optimizer
+
+        n_steps = _n_steps(n_steps)
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"{type(self).__name__}: optimizer must be an optimizer spec, "
+                             f"got {optimizer!r}")
+        bound = self.bind(n_steps)
+        for child, max_epoch, reset in bound._epoch_ranges(n_steps):
+            if child.lr_at is not None and child is not bound:
+                raise ValueError(f"{child.type_name()}: a user schedule runs on its own, not "
+                                 f"inside {type(bound).__name__}")
+            child._check_leaf(optimizer, max_epoch, reset)
+
+    def tables(self, optimizer, n_steps):
+        """``(lr, momentum)``: float64 arrays of length ``n_steps + 1`` (see module doc)."""
+        n_steps = _n_steps(n_steps)
+        self.check(optimizer, n_steps)
+        bound = self.bind(n_steps)
+        if bound.lr_at is not None:
+            return bound._user_tables(optimizer, n_steps)
+        children = bound._children()
+        data = []
+        codes = np.zeros(len(children), dtype=np.int64)
+        params = np.zeros((len(children), ks.N_PARAMS))
+        for c, child in enumerate(children):
+            code, row = child._encode(n_steps, data)
+            codes[c] = code
+            params[c, :len(row)] = row
+        data_arr = np.array(data if data else [0.0], dtype=np.float64)
+        milestones = np.array(bound._seq_milestones(), dtype=np.int64)
+        lr = np.empty(n_steps + 1)
+        mom = np.empty(n_steps + 1)
+        group = np.empty(ks.N_GROUP)
+        state = np.zeros((len(children), ks.N_STATE))
+        ks.fill_tables(bound._kind(), codes, params, data_arr, milestones, float(optimizer.lr),
+                       group, state, lr, mom)
+        return lr, mom
+
+    # -- hooks (leaves use these defaults; compositions override)
+    def _kind(self):
+        return ks.K_CHAINED
+
+    def _children(self):
+        return (self,)
+
+    def _seq_milestones(self):
+        return []
+
+    def _epoch_ranges(self, n_steps):
+        """(leaf, largest last_epoch it reaches, whether SequentialLR resets it to 0)."""
+        return [(self, n_steps, False)]
+
+    def _check_leaf(self, optimizer, max_epoch, reset) -> None:
+        if getattr(self, "cycle_momentum", False) and optimizer.momentum_keyword is None:
+            raise ValueError(
+                f"{type(self).__name__}: cycle_momentum=True needs an optimizer with momentum "
+                f"or betas, and {type(optimizer).__name__} has neither "
+                f"(set cycle_momentum=False)"
+            )
+        if self.lr_at is not None:
+            from ..codegen import check_compiles, check_names
+
+            check_names(type(self))
+            check_compiles(type(self))
+            if self.momentum_at is not None and optimizer.momentum_keyword is None:
+                raise ValueError(f"{type(self).type_name()}: momentum_at needs an optimizer "
+                                 f"with momentum or betas, and {type(optimizer).__name__} "
+                                 "has neither")
+
+    def _user_tables(self, optimizer, n_steps):
+        """A user schedule's (lr, momentum) tables: its compiled functions at k = 0..n_steps."""
+        from ..codegen import _arguments, compiled_rule
+
+        values = {"base_lr": float(optimizer.lr), **self.params()}
+        if self.momentum_at is not None:
+            values["base_momentum"] = float(optimizer.hyperparams()[1])
+        tables = []
+        for fn_name in ("lr_at", "momentum_at"):
+            if getattr(self, fn_name) is None:
+                tables.append(np.full(n_steps + 1, np.nan))
+                continue
+            fn = compiled_rule(type(self), fn_name)
+            names = _arguments(getattr(self, fn_name))
+            tables.append(np.array([fn(*(k if a == "k" else values[a] for a in names))
+                                    for k in range(n_steps + 1)], dtype=np.float64))
+        return tables[0], tables[1]
+
+    def _encode(self, n_steps, data):
+        raise NotImplementedError
+
+    @property
+    def sets_momentum(self) -> bool:
+        """Whether this schedule writes the optimizer's momentum/beta1."""
+        return any(getattr(c, "cycle_momentum", False) or c.momentum_at is not None
+                   for c in self._children())
+
+
+def plugin_record(cls) -> dict:
+    """What a run directory records of a user's schedule class: source hash, files,
+    defaults and whether it sets the momentum."""
+    from ..codegen import plugin_provenance
+
+    if "record" in cls.__dict__:  # a stand-in read back from a run directory
+        return cls.record
+    return {**plugin_provenance(cls), "sets_momentum": cls.momentum_at is not None}
+
+
+def stored_schedule(type_name: str, record: dict) -> type:
+    """A stand-in for a user's schedule class named ``"module:object"`` in a run directory,
+    built from the manifest's record without importing the user's code: it labels and
+    hashes like the original and cannot tabulate."""
+
+    def tables(self, optimizer, n_steps):
+        raise ValueError(f"{type_name} was read back from a run directory without its code "
+                         "and cannot run; run (or --resume) from the suite file")
+
+    return stand_in(Schedule, type_name, record, {
+        "tables": tables, "sets_momentum": bool(record.get("sets_momentum", False))})
+
+
+def _lr_value(owner, name, value):
+    return real(owner, name, value, lo=0.0)
+
+
+def _push(data, values):
+    off = len(data)
+    data.extend(float(v) for v in values)
+    return off
+
+
+# ---- torch schedules -----------------------------------------------------------------------
