@@ -179,16 +179,30 @@ def remove_run_dir(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def summary(results) -> str:
-    """Median final suboptimality (or loss) and divergences per configuration."""
+def summary(results, max_rows: int = 40) -> str:
+    """Median final suboptimality (or loss) and divergences per configuration; past
+    ``max_rows`` configurations, one line per problem (its best median and divergences):
+    the report's findings are the place for the rest."""
     tr = results.trials
     groups: dict = {}  # configuration -> its rows, in grid order (one pass: O(n))
     for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):
         groups.setdefault(key, []).append(j)
     value = tr["final_suboptimality"]
-    if np.all(np.isnan(value)):
-        value = tr["final_loss"]
+    value = np.where(np.isnan(value), tr["final_loss"], value)  # f* unknown: the loss
     diverged = tr["status"] == "diverged"
+    if len(groups) > max_rows:
+        by_problem: dict = {}
+        for key, rows in groups.items():
+            by_problem.setdefault(key[0], []).append(rows)
+        lines = [f"{'problem':<40} {'configurations':>14} {'best median final':>18} "
+                 f"{'diverged':>13}"]
+        for problem, cfgs in by_problem.items():
+            meds = [np.median(value[rows]) for rows in cfgs]
+            div = sum(int(np.sum(diverged[rows])) for rows in cfgs)
+            n = sum(len(rows) for rows in cfgs)
+            lines.append(f"{_cut(problem, 40):<40} {len(cfgs):>14} {np.nanmin(meds):>18.4g} "
+                         f"{div:>6}/{n:<6}")
+        return "\n".join(lines)
     lines = [f"{'problem':<28} {'optimizer':<34} {'schedule':<26} {'median final':>13} {'diverged':>9}"]
     for key, rows in groups.items():
         div = int(np.sum(diverged[rows]))

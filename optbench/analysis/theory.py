@@ -77,12 +77,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..problems import CONVEX as CONVEX_FAMILIES
 from ._common import configs, final_values, has_trace, metric_trace, table_from_rows
 from .rates import linear_rate, noise_floor, sublinear_order
 
 QUADRATIC_TYPES = ("Quadratic", "LeastSquares", "Booth")
-CONVEX_TYPES = ("Quadratic", "LeastSquares", "LogisticRegression", "SoftmaxRegression", "Huber",
-                "ReddiCounterexample", "Booth")
+#: convex families, by their declared class (optbench.problems.classes)
+CONVEX_TYPES = CONVEX_FAMILIES
 
 REFERENCES = {
     "polyak1964": "Polyak, Some methods of speeding up the convergence of iteration methods, "

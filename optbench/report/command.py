@@ -21,6 +21,9 @@ def run_command(args) -> int:
         raise ValueError(f"{run_dir} is not a run directory")
     out = build_report(run_dir, out=args.out, progress=False if args.quiet else None)
     if not args.quiet:
+        findings = out / "findings.txt"
+        if findings.exists():
+            print(findings.read_text(encoding="utf-8").rstrip("\n"), file=sys.stdout)
         print(f"report written to {out / 'index.html'} (and report.md, figures/, tables/)",
               file=sys.stdout)
     return 0
