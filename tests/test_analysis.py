@@ -389,7 +389,6 @@ def test_tune_sensitivity_stability():
                        steps=300, seeds=4, progress=False)
     t = an.tune(res)
     assert t["tuned"][0] == "lr=1.0" and t["default"][0] == "lr=0.001"
-    fv = res.trials["final_suboptimality"]
     seeds, lrs = res.trials["seed"], res.trials["opt.lr"]
     sc = an.scores(res)  # lr = 1/L solves to round-off: its evaluation gap is exactly 0
     ev = (lrs == 1.0) & (seeds >= 1)
