@@ -3,26 +3,33 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/optbench
+# two set-ups: the CPU path (make bench, the suites, reports) and the test tools with the
+# CUDA compiler (PTX checks) and Dask on top (make test, the benchmarks)
 STAMP  := $(VENV)/.installed-stamp
+TOOLS  := $(VENV)/.installed-tools
 SUITE  ?= problems/standard.toml
 RUN    ?= runs/bench
 PYTEST_ARGS ?=
 
 BASE   ?= main
 
-.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline clean
+.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,cuda,dask]"
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TOOLS): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,cuda,dask,docs]"
+	touch $(TOOLS)
 
 setup: $(STAMP)
 
 ## make test: set up .venv and pass the tests (CUDA kernels: PTX + simulator, no GPU needed;
 ## Dask runs on a LocalCluster of this machine)
-test: $(STAMP)
+test: $(TOOLS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make bench: run the benchmark suite and write its report into reports/<suite name>/
@@ -36,16 +43,16 @@ bench-full: $(STAMP)
 	$(CLI) report runs/full
 
 ## make bench-speed: engine throughput against numpy, compile and cache times, phase profile
-bench-speed: $(STAMP)
+bench-speed: $(TOOLS)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
 	$(PY) benchmarks/profile_engine.py
 
 ## make bench-gpu: CUDA backend throughput (thread and block modes) against the CPU; skips without a GPU
-bench-gpu: $(STAMP)
+bench-gpu: $(TOOLS)
 	$(PY) benchmarks/bench_gpu.py
 
 ## make bench-peers: optbench against numpy, torch.optim and optax on the same work
-bench-peers: $(STAMP)
+bench-peers: $(TOOLS)
 	$(PY) -m pip install --quiet -e ".[peers]"
 	$(PY) benchmarks/bench_peers.py
 
@@ -56,7 +63,7 @@ regress: $(STAMP)
 	$(CLI) compare reports/baseline runs/regress --json runs/regress-compare.json --markdown runs/regress-compare.md
 
 ## make regress-speed: time BASE's (default main) and this tree's kernels, interleaved, here
-regress-speed: $(STAMP)
+regress-speed: $(TOOLS)
 	git worktree remove --force runs/base-tree 2>/dev/null; rm -rf runs/base-tree; git worktree prune
 	git worktree add --detach runs/base-tree $(BASE)
 	$(PY) -m optbench.compare.paired runs/base-tree . --json runs/regress-speed.json; \
@@ -67,5 +74,11 @@ baseline: $(STAMP)
 	$(CLI) run problems/smoke.toml --out runs/baseline-full --overwrite --calibrate --quiet
 	$(PY) -m optbench.compare.baseline runs/baseline-full reports/baseline
 
+## make docs: build the documentation site into docs/_build/html (API reference, user guide,
+## the examples' gallery, run while it builds); warnings are errors
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks runs
+	rm -rf $(VENV) .pytest_cache .benchmarks runs docs/_build docs/auto_examples docs/api/generated

@@ -1,4 +1,5 @@
 """AdaBelief as a plugin, checked against a numpy loop of the paper, then benchmarked.
+===================================================================================
 
 AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
 Gradients", NeurIPS 2020), Algorithm 2, without weight decay:

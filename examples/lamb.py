@@ -1,4 +1,5 @@
 """LAMB as a plugin in the whole-vector form, checked against a numpy loop.
+========================================================================
 
 LAMB (You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
 ICLR 2020, Algorithm 2, one layer = the whole parameter vector):

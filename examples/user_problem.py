@@ -1,4 +1,5 @@
 """A user problem with its own data: least squares on a matrix the user brings.
+============================================================================
 
     f(x) = 1/(2n) ||A x - b||^2,   grad f(x) = A^T (A x - b) / n,
     x* = argmin f (numpy's lstsq), f* = f(x*), L and mu the extreme eigenvalues of A^T A / n.

@@ -1,4 +1,5 @@
 """A user schedule: the Transformer's inverse square-root warm-up, as a ``Schedule`` class.
+========================================================================================
 
 Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 5.3:
 

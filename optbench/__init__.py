@@ -9,17 +9,25 @@ learning-rate schedules.
 """
 __version__ = "0.1.0"
 
-#: public names, imported on first use so that the command line starts (and takes Ctrl-C)
-#: before numba is loaded
-_LAZY = {"run": "api", "load": "store", "Results": "results", "VectorOptimizer": "vector",
-         "Optimizer": "optimizers", "hyper": "optimizers"}
+import importlib  # noqa: E402
 
-__all__ = ["run", "load", "Results", "VectorOptimizer", "Optimizer", "hyper", "__version__"]
+#: public names -> the submodule that defines them, imported when first named (PEP 562), so
+#: that the command line starts (and takes Ctrl-C) before numba is loaded
+_LAZY = {"run": "api", "load": "store", "Results": "results", "VectorOptimizer": "vector",
+         "Optimizer": "optimizers", "hyper": "optimizers", "Problem": "problems",
+         "Schedule": "schedules"}
+#: submodules imported on first use (``optbench.analysis.rates(...)``): they pull in scipy.stats
+#: and matplotlib, which running a suite does not need
+LAZY_SUBMODULES = ("analysis", "report", "compare")
+
+__all__ = ["run", "load", "Results", "VectorOptimizer", "Optimizer", "Problem", "Schedule",
+           "hyper", "optimizers", "problems", "schedules", *LAZY_SUBMODULES, "__version__"]
 
 
 def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'optbench' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    """Public names and submodules, imported when first named (PEP 562)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    if name in LAZY_SUBMODULES or name in ("optimizers", "problems", "schedules"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

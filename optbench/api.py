@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numba
@@ -38,9 +39,9 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     optimizer under one seed). record: trace names among loss, lr, momentum, grad_norm,
     suboptimality, dist_to_opt, sampled_loss, x, and the step channels eff_step,
     eff_step_p10, eff_step_p90 (median, 10th, 90th percentile over coordinates of
-    |x_{k+1,i} - x_{k,i}| / |g_{k,i}|, at the record of step k; NaN at the last);
+    ``|x_{k+1,i} - x_{k,i}| / |g_{k,i}|``, at the record of step k; NaN at the last);
     record_every: k (every k-th step) or "log" (record_points log-spaced steps). target: stop a trajectory once f - f* <= target. blowup: a trajectory
-    diverges when f exceeds f(x0) + blowup*(|f(x0)| + 1) or turns non-finite.
+    diverges when f exceeds ``f(x0) + blowup*(|f(x0)| + 1)`` or turns non-finite.
     out: a run directory written shard by shard (``resume=True`` completes an interrupted one,
     re-running missing or damaged shards; ``overwrite=True`` replaces a run optbench made
     there, once the new plan is valid). The directory is locked while the run writes it.
@@ -80,15 +81,20 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
 
     if not force:
         check_resources(plan, out)
+    # a backend that cannot run refuses before anything is stored
+    runner = _backend(backend, cuda_mode) if client is None else None
     store = RunStore(out) if out is not None else None
     with store.lock() if store is not None else contextlib.nullcontext():
-        return _execute(plan, store, resume, overwrite, backend, cuda_mode, threads, progress,
-                        calibrate, client)
+        results = _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads,
+                           progress, calibrate, client)
+    _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
+    return results
 
 
-def _execute(plan, store, resume, overwrite, backend, cuda_mode, threads, progress, calibrate,
-             client) -> Results:
-    """``run`` from a valid plan on, with the run directory (if any) locked."""
+def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads, progress,
+             calibrate, client) -> Results:
+    """``run`` from a valid plan on, with the run directory (if any) locked; ``runner``:
+    the local backend's (shard runner, warm-up), None with a client."""
     if store is not None:
         manifest, done, damaged = store.open(plan, resume, overwrite)
         if damaged and progress is not False:
@@ -101,7 +107,7 @@ def _execute(plan, store, resume, overwrite, backend, cuda_mode, threads, progre
     shards = plan.shards()
     pending = [i for i in range(len(shards)) if i not in done]
     if client is None:
-        run_shard, warm_up = _backend(backend, cuda_mode)
+        run_shard, warm_up = runner
         if threads is not None:
             numba.set_num_threads(int(threads))
         timings = {"warm_up": warm_up(plan)}
@@ -196,6 +202,15 @@ def available_memory() -> int | None:
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
+
+
+def _warn_diverged(configurations: list, seeds: int) -> None:
+    """One RuntimeWarning naming the configurations whose every seed diverged (the first
+    three, then a count): a setting that never converges is a finding, not a silent row."""
+    if configurations:
+        more = f"; and {len(configurations) - 3} more" if len(configurations) > 3 else ""
+        warnings.warn(f"{len(configurations)} configuration(s) diverged on all {seeds} seeds: "
+                      f"{'; '.join(configurations[:3])}{more}", RuntimeWarning, stacklevel=3)
 
 
 class RunIncomplete(RuntimeError):

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -84,8 +86,10 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="the compiled-kernel cache: its size, or clear it")
     p.add_argument("action", choices=("info", "clear"))
 
-    p = sub.add_parser("list", help="list registered optimizers, schedules and problems")
-    p.add_argument("what", nargs="?", choices=("optimizers", "schedules", "problems"))
+    p = sub.add_parser("list", help="list registered optimizers, schedules and problems, or "
+                                    "show one (optbench list Adam)")
+    p.add_argument("what", nargs="?",
+                   help="optimizers, schedules or problems (one family), or a class name")
 
     words = sys.argv[1:] if argv is None else list(argv)
     named = [w for w in words if w in COMMAND_MODULES or w in ("run", "list", "cache")][:1]
@@ -192,8 +196,10 @@ def cmd_run(args) -> int:
     return 0
 
 
-def summary(results) -> str:
-    """Median final suboptimality (or loss) and divergences per configuration."""
+def summary(results, max_rows: int = 40) -> str:
+    """Median final suboptimality (or loss) and divergences per configuration; past
+    ``max_rows`` configurations, one line per problem (its best median and divergences):
+    the report's findings are the place for the rest."""
     import numpy as np
 
     tr = results.trials
@@ -201,9 +207,21 @@ def summary(results) -> str:
     for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):
         groups.setdefault(key, []).append(j)
     value = tr["final_suboptimality"]
-    if np.all(np.isnan(value)):
-        value = tr["final_loss"]
+    value = np.where(np.isnan(value), tr["final_loss"], value)  # f* unknown: the loss
     diverged = tr["status"] == "diverged"
+    if len(groups) > max_rows:
+        by_problem: dict = {}
+        for key, rows in groups.items():
+            by_problem.setdefault(key[0], []).append(rows)
+        lines = [f"{'problem':<40} {'configurations':>14} {'best median final':>18} "
+                 f"{'diverged':>13}"]
+        for problem, cfgs in by_problem.items():
+            meds = [np.median(value[rows]) for rows in cfgs]
+            div = sum(int(np.sum(diverged[rows])) for rows in cfgs)
+            n = sum(len(rows) for rows in cfgs)
+            lines.append(f"{_cut(problem, 40):<40} {len(cfgs):>14} {np.nanmin(meds):>18.4g} "
+                         f"{div:>6}/{n:<6}")
+        return "\n".join(lines)
     lines = [f"{'problem':<28} {'optimizer':<34} {'schedule':<26} {'median final':>13} {'diverged':>9}"]
     for key, rows in groups.items():
         div = int(np.sum(diverged[rows]))
@@ -228,27 +246,48 @@ def cmd_cache(args) -> int:
 
 
 def cmd_list(args) -> int:
+    """The registered classes with their signatures and first sentences, one family or all;
+    ``optbench list NAME``: that class's signature and whole docstring (formula, reference)."""
     from . import optimizers, problems, schedules
+    from .spec import suggest
 
     families = {"optimizers": optimizers.REGISTRY, "schedules": schedules.REGISTRY,
                 "problems": problems.REGISTRY}
+    classes = {name: cls for registry in families.values() for name, cls in registry.items()}
+    if args.what in classes:
+        cls = classes[args.what]
+        print(f"{args.what}{_signature(cls)}\n\n{inspect.cleandoc(cls.__doc__ or '')}")
+        return 0
+    if args.what and args.what not in families:
+        raise ValueError(f"list: {args.what!r} is neither optimizers, schedules, problems nor a "
+                         f"class name{suggest(args.what, [*families, *classes])}")
     for family, registry in families.items():
         if args.what and args.what != family:
             continue
         print(f"{family}:")
         for name, cls in registry.items():
-            params = []
-            for pname, p in inspect.signature(cls.__init__).parameters.items():
-                if pname == "self":
-                    continue
-                params.append(pname if p.default is inspect.Parameter.empty
-                              else f"{pname}={p.default!r}")
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"  {name}({', '.join(params)})")
-            if doc:
-                print(f"      {doc}")
+            print(f"  {name}{_signature(cls)}")
+            sentence = first_sentence(cls.__doc__ or "")
+            if sentence:
+                print(textwrap.fill(sentence, 96, initial_indent=" " * 6,
+                                    subsequent_indent=" " * 6))
         print()
     return 0
+
+
+def _signature(cls) -> str:
+    """``(name=default, ...)`` of a spec class's constructor."""
+    params = [name if p.default is inspect.Parameter.empty else f"{name}={p.default!r}"
+              for name, p in inspect.signature(cls.__init__).parameters.items() if name != "self"]
+    return f"({', '.join(params)})"
+
+
+def first_sentence(doc: str) -> str:
+    """The docstring's first sentence, whole (up to the first period that ends a sentence,
+    or the first paragraph)."""
+    paragraph = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    match = re.search(r"^(.+?[.!?])(\s|$)", paragraph)
+    return match.group(1) if match else paragraph
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -89,7 +89,7 @@ class Optimizer(Spec):
       default) always runs one thread per trajectory there.
 
     ``adaptive``: True when the rule scales each coordinate's step by its own gradient
-    history, so the effective step |dx_i| / |g_i| differs from the lr (reports use it).
+    history, so the effective step ``|dx_i| / |g_i|`` differs from the lr (reports use it).
     """
 
     registry = REGISTRY
@@ -284,10 +284,12 @@ class Adam(Optimizer):
     m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;  x <- x - lr * m_hat / (sqrt(v_hat) + eps)
     with m_hat = m/(1-b1^t), v_hat = v/(1-b2^t).
 
-    Extra keywords (not in torch):
+    Extra keywords (not in torch)::
+
       bias_correction=False          x <- x - lr * m / (sqrt(v) + eps)
       bias_correction="second_moment_only"   x <- x - lr * m / (sqrt(v_hat) + eps)
       eps_inside_sqrt=True           denominator sqrt(v_hat + eps) instead of sqrt(v_hat) + eps
+
     ``amsgrad=True`` uses the running maximum of v (Reddi et al., 2018);
     ``decoupled_weight_decay=True`` is AdamW.
     """
@@ -342,7 +344,7 @@ class AdamW(Adam):
 class Adamax(Optimizer):
     """Adamax, Adam with the infinity norm (torch.optim.Adamax).
 
-    m <- b1*m + (1-b1)*g;  u <- max(b2*u, |g| + eps);  x <- x - lr/(1-b1^t) * m/u.
+    m <- b1*m + (1-b1)*g;  u <- max(b2*u, ``|g|`` + eps);  x <- x - lr/(1-b1^t) * m/u.
     """
 
     rule = staticmethod(k.adamax_step)

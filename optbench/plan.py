@@ -85,8 +85,7 @@ class Plan:
         if not self.problems:
             raise ValueError("run: at least one problem is needed")
         for problem in self.problems:
-            if problem.plugin_class():
-                problem.kernel_data  # a user's problem: its minibatch contract, checked here
+            problem.example_count()  # a user's problem: its minibatch contract, checked here
         if not self.optimizers:
             raise ValueError("run: at least one optimizer is needed")
         self.steps = integer("run", "steps", self.steps, lo=1)

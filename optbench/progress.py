@@ -1,28 +1,54 @@
-"""Progress display: a bar with an ETA on a terminal, silence in non-interactive logs."""
+"""Progress display: a bar with an ETA on a terminal; off a terminal (a log, ``make bench``
+piped), one line every ``LOG_EVERY`` seconds so a long run is never silent."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
+
+LOG_EVERY = 10.0  # seconds between progress lines off a terminal
 
 
 class Progress:
-    """``with Progress(total, "shards") as p: ... p.advance()``; draws only on a TTY."""
+    """``with Progress(total, "shards") as p: ... p.advance()``; a bar on a TTY, a line
+    every ``interval`` seconds elsewhere; ``enabled=False``: silent, True: the bar."""
 
-    def __init__(self, total: int, unit: str = "shards", enabled: bool | None = None, stream=None):
+    def __init__(self, total: int, unit: str = "shards", enabled: bool | None = None, stream=None,
+                 interval: float = LOG_EVERY):
         self.total = total
         self.unit = unit
         self.stream = stream or sys.stderr
-        self.enabled = (self.stream.isatty() if enabled is None else enabled) and total > 0
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = (tty if enabled is None else enabled) and total > 0
+        self.log = enabled is None and not tty and total > 0
+        self.interval = interval
         self.done = 0
         self.t0 = time.perf_counter()
+        self._stop = threading.Event()
+        self._ticker = None
 
     def __enter__(self):
         self._draw()
+        if self.log:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
         return self
 
     def advance(self, n: int = 1):
         self.done += n
         self._draw()
+
+    def _eta(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        return "--:--" if eta != eta else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
+
+    def _tick(self):
+        while not self._stop.wait(self.interval):
+            elapsed = time.perf_counter() - self.t0
+            self.stream.write(f"optbench: {self.done}/{self.total} {self.unit} done, "
+                              f"{elapsed:.0f} s elapsed, ETA {self._eta()}\n")
+            self.stream.flush()
 
     def _draw(self):
         if not self.enabled:
@@ -30,13 +56,13 @@ class Progress:
         frac = self.done / self.total
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        eta_text = "--:--" if eta != eta else f"{int(eta) // 60:02d}:{int(eta) % 60:02d}"
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {self.unit}  ETA {eta_text} ")
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {self.unit}  ETA {self._eta()} ")
         self.stream.flush()
 
     def __exit__(self, *exc):
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .layout import ITERATE_CHANNELS, STATUS_NAMES
+from .layout import DIVERGED, ITERATE_CHANNELS, STATUS_NAMES
 from .plan import Plan, config_starts
 
 
@@ -102,6 +102,23 @@ class Results:
     def status(self) -> np.ndarray:
         """Status names per trajectory: finished, reached_target or diverged."""
         return self.trials["status"]
+
+    def diverged_everywhere(self) -> list[str]:
+        """The configurations (problem, optimizer, schedule) whose every seed diverged, each
+        as ``"optimizer on problem [with schedule] (from step k)"``, k the earliest."""
+        ids = self.plan.trial_ids[:, :3]
+        diverged = np.asarray(self.arrays["status"]) == DIVERGED
+        out = []
+        for key in np.unique(ids, axis=0):
+            rows = np.all(ids == key, axis=1)
+            if diverged[rows].all():
+                p, o, s = key
+                where = f"{self.plan.optimizers[o].label()} on {self.plan.problems[p].label()}"
+                if s >= 0:
+                    where += f" with {self.plan.schedules[s].label()}"
+                step = int(np.min(np.asarray(self.arrays["status_step"])[rows]))
+                out.append(f"{where} (from step {step})")
+        return out
 
     def __repr__(self):
         return (f"Results({self.plan.n_trials} trajectories, {self.plan.steps} steps, "

@@ -69,6 +69,8 @@ N_PARAMS = 12  # length of each leaf's parameter row
 # WarmupCosine: warmup_steps, decay_steps, peak_lr, end_lr, init_value, exponent
 CY_BASE_LR = 0
 CYCLIC_TRIANGULAR, CYCLIC_TRIANGULAR2, CYCLIC_EXP_RANGE = 0, 1, 2
+# a user's scale_fn, tabulated by cycle or by iteration (torch's scale_mode)
+CYCLIC_TABLE_CYCLE, CYCLIC_TABLE_ITERATIONS = 3, 4
 ANNEAL_COS, ANNEAL_LINEAR = 0, 1
 
 # per-leaf state columns: torch's last_epoch, _step_count, base_lrs[0], T_cur, T_i
@@ -239,29 +241,35 @@ def cyclic_scale(epoch, total_size, step_ratio):
 
 
 @njit(error_model="numpy")
-def cyclic_amplitude(epoch, cycle, mode, gamma):
-    """CyclicLR's scale_fn: triangular 1, triangular2 1/2**(cycle-1), exp_range gamma**epoch."""
+def cyclic_amplitude(epoch, cycle, mode, gamma, data, table):
+    """CyclicLR's scale_fn: triangular 1, triangular2 1/2**(cycle-1), exp_range gamma**epoch,
+    or a user's scale_fn tabulated at ``data[table:]`` by cycle or by iteration."""
     if mode == CYCLIC_TRIANGULAR:
         return 1.0
     if mode == CYCLIC_TRIANGULAR2:
         return 1.0 / math.pow(2.0, float(cycle - 1))
+    if mode == CYCLIC_TABLE_CYCLE:
+        return data[table + cycle]
+    if mode == CYCLIC_TABLE_ITERATIONS:
+        return data[table + epoch]
     return math.pow(gamma, float(epoch))
 
 
 @njit(error_model="numpy")
-def cyclic_lr(base_lr, max_lr, epoch, total_size, step_ratio, mode, gamma):
+def cyclic_lr(base_lr, max_lr, epoch, total_size, step_ratio, mode, gamma, data, table):
     """CyclicLR.get_lr (Smith, 2017): lr in [base_lr, max_lr]."""
     cycle, scale_factor = cyclic_scale(epoch, total_size, step_ratio)
     base_height = (max_lr - base_lr) * scale_factor
-    return base_lr + base_height * cyclic_amplitude(epoch, cycle, mode, gamma)
+    return base_lr + base_height * cyclic_amplitude(epoch, cycle, mode, gamma, data, table)
 
 
 @njit(error_model="numpy")
-def cyclic_momentum(base_momentum, max_momentum, epoch, total_size, step_ratio, mode, gamma):
+def cyclic_momentum(base_momentum, max_momentum, epoch, total_size, step_ratio, mode, gamma,
+                    data, table):
     """CyclicLR's momentum: max_momentum - (max - base)*scale, opposite to the lr."""
     cycle, scale_factor = cyclic_scale(epoch, total_size, step_ratio)
     base_height = (max_momentum - base_momentum) * scale_factor
-    return max_momentum - base_height * cyclic_amplitude(epoch, cycle, mode, gamma)
+    return max_momentum - base_height * cyclic_amplitude(epoch, cycle, mode, gamma, data, table)
 
 
 @njit(error_model="numpy")
@@ -368,8 +376,9 @@ def _get_lr(code, p, data, group, st, is_initial):
         return warm_restarts_lr(base_lr, int(st[ST_TCUR]), int(st[ST_TI]), p[2])
     if code == S_CYCLIC:
         if p[6] != 0.0:
-            group[G_MOMENTUM] = cyclic_momentum(p[7], p[8], epoch, p[2], p[3], int(p[4]), p[5])
-        return cyclic_lr(base_lr, p[1], epoch, p[2], p[3], int(p[4]), p[5])
+            group[G_MOMENTUM] = cyclic_momentum(p[7], p[8], epoch, p[2], p[3], int(p[4]), p[5],
+                                                data, int(p[9]))
+        return cyclic_lr(base_lr, p[1], epoch, p[2], p[3], int(p[4]), p[5], data, int(p[9]))
     if code == S_ONE_CYCLE:
         new_lr, mom = one_cycle(float(epoch), int(p[1]), p[2], int(p[3]), p[9] != 0.0,
                                 group[G_INITIAL_LR], group[G_MAX_LR], group[G_MIN_LR],

@@ -7,6 +7,7 @@ compare and hash by that dict, so a stored run can be matched against a new one.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import inspect
 import json
@@ -204,12 +205,45 @@ def _signature(cls) -> tuple:
 
 
 def _plain(value):
-    """JSON-friendly form of a parameter value (tuples become lists)."""
+    """JSON-friendly form of a parameter value (tuples become lists, functions their
+    ``function_ref``)."""
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, Spec):
         return value.to_dict()
+    if callable(value) and not isinstance(value, type):
+        return function_ref(value)
     return value
+
+
+def import_ref(text: str):
+    """The object named ``"module:qualname"``, imported."""
+    module, _, name = text.partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def function_ref(fn) -> str:
+    """How a function parameter is stored: its ``"module:qualname"`` when that name leads
+    back to it (it round-trips), else ``"<unimportable qualname digest>"``, unique per code."""
+    if isinstance(fn, str):
+        return fn
+    py = getattr(fn, "py_func", fn)
+    module = getattr(py, "__module__", None)
+    qualname = getattr(py, "__qualname__", None)
+    if module and qualname and "<" not in qualname:
+        ref = f"{module}:{qualname}"
+        try:
+            target = import_ref(ref)
+        except Exception:
+            target = None
+        if target is fn or target is py or getattr(target, "py_func", None) is py:
+            return ref
+    code = getattr(py, "__code__", None)
+    blob = repr((code.co_code, code.co_consts, code.co_names)) if code else repr(py)
+    return f"<unimportable {qualname or '?'} {hashlib.sha256(blob.encode()).hexdigest()[:12]}>"
 
 
 # ---- validators: each raises ValueError naming the spec and argument ------------------

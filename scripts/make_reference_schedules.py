@@ -13,8 +13,8 @@ Sources (float64 throughout):
 
 Each case stores our spec (``to_dict`` form, possibly with relative step counts such as
 "steps/3"; ``torch_kwargs`` overrides give the resolved integers to torch), the optimizer
-spec, and the traces. FunctionLR cases name their function "@name"; the test maps those
-names to the functions defined identically there (FUNCTIONS below).
+spec, and the traces. FunctionLR's fn and CyclicLR's scale_fn name their function "@name";
+the test maps those names to the functions defined identically there (FUNCTIONS below).
 
 Usage (needs torch==2.13.0, jax, optax):  python scripts/make_reference_schedules.py
 """
@@ -44,7 +44,16 @@ def cosine_bump(k):
     return 0.5 * (1.0 + math.cos(math.pi * k / 250.0)) + 0.01
 
 
-FUNCTIONS = {"warmup_decay": warmup_decay, "cosine_bump": cosine_bump}
+def cycle_decay(cycle):
+    return 0.8 ** (cycle - 1)
+
+
+def iteration_decay(k):
+    return 1.0 / (1.0 + k / 200.0)
+
+
+FUNCTIONS = {"warmup_decay": warmup_decay, "cosine_bump": cosine_bump,
+             "cycle_decay": cycle_decay, "iteration_decay": iteration_decay}
 
 
 # ---- synthetic loss sequences for ReduceLROnPlateau --------------------------------------
@@ -111,6 +120,12 @@ def cases():
         add(f"cyclic-exp-range-{tag}", S("CyclicLR", base_lr=0.002, max_lr=0.05, step_size_up=75,
                                          mode="exp_range", gamma=0.998, base_momentum=0.85,
                                          max_momentum=0.95), opt)
+        add(f"cyclic-scale-fn-cycle-{tag}", S("CyclicLR", base_lr=0.001, max_lr=0.1,
+                                               step_size_up=60, step_size_down=90,
+                                               scale_fn="@cycle_decay"), opt)
+        add(f"cyclic-scale-fn-iterations-{tag}", S("CyclicLR", base_lr=0.002, max_lr=0.05,
+                                                    step_size_up=40, scale_fn="@iteration_decay",
+                                                    scale_mode="iterations"), opt)
         add(f"onecycle-cos-{tag}", S("OneCycleLR", max_lr=1.0, total_steps=1000), opt)
         add(f"onecycle-linear-{tag}", S("OneCycleLR", max_lr=0.5, total_steps=1000,
                                         anneal_strategy="linear"), opt)
@@ -234,6 +249,8 @@ def torch_scheduler(torch, opt, spec, overrides, prefix=""):
         return ls.ChainedScheduler(children)
     if kind == "FunctionLR":
         return ls.LambdaLR(opt, FUNCTIONS[spec["fn"][1:]])
+    if kind == "CyclicLR" and spec.get("scale_fn"):
+        spec["scale_fn"] = FUNCTIONS[spec["scale_fn"][1:]]
     if kind == "PerStepLR":
         assert spec["relative"]
         values = spec["values"]

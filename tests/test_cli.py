@@ -106,6 +106,20 @@ def test_list_shows_every_registered_name(capsys):
         for name in registry:
             assert f"  {name}(" in out
     assert "betas=(0.9, 0.999)" in out
+    assert "~" not in out  # first sentences whole, never cut mid-word
+    descriptions = [line.strip() for line in out.splitlines() if line.startswith("      ")]
+    assert descriptions and "Adam (Kingma & Ba, 2015) with torch.optim.Adam's semantics, plus " \
+        "literature variants." in " ".join(descriptions)
+
+
+def test_list_one_class_shows_its_whole_docstring(capsys):
+    assert main(["list", "Adam"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08,")
+    assert "x <- x - lr * m_hat / (sqrt(v_hat) + eps)" in out and "Reddi et al., 2018" in out
+    assert main(["list", "Adm"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(did you mean 'Adam'?)" in err
 
 
 def test_installed_entry_point_exits_2_on_bad_input(tmp_path):

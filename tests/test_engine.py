@@ -213,3 +213,18 @@ def test_bad_run_arguments_name_the_argument(bad, match):
     with pytest.raises(ValueError, match=match) as info:
         optbench.run(**kw)
     assert "\n" not in str(info.value)
+
+
+def test_a_configuration_diverging_on_every_seed_is_named_in_a_warning():
+    import warnings
+
+    with pytest.warns(RuntimeWarning, match=r"^1 configuration\(s\) diverged on all 3 seeds: "
+                                            r"SGD\(momentum=0\.9\) on Rosenbrock\(dim=10\) "
+                                            r"\(from step \d+\)$"):
+        res = optbench.run(Rosenbrock(dim=10), [SGD(lr=1e-3, momentum=0.9), Adam()], steps=50,
+                           seeds=3)
+    assert len(res.diverged_everywhere()) == 1
+    assert list(res.trials["status"][3:]) == ["finished"] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run where something converges stays quiet
+        optbench.run(Rosenbrock(dim=10), Adam(), steps=50, seeds=3)

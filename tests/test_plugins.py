@@ -188,8 +188,12 @@ def _suite(tmp_path, scale="1.0"):
     return tmp_path / "suite.toml"
 
 
-def _cli(args, cwd, cache):
-    env = {**os.environ, "OPTBENCH_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+def _cli(args, cwd, cache=None):
+    """``optbench ARGS`` in a new process; ``cache``: its own kernel cache (default this
+    session's, so built-in kernels compile once for all such tests)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if cache is not None:
+        env["OPTBENCH_CACHE_DIR"] = str(cache)
     return subprocess.run([sys.executable, "-m", "optbench.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -198,11 +202,11 @@ def test_suite_names_a_plugin_and_reading_never_imports_it(tmp_path):
     """A suite names module:object (imported from the suite's folder); the manifest records
     the plugin's source hash; load/report/compare work after the module is gone; --resume
     refuses a changed source."""
-    work, cache = tmp_path / "work", tmp_path / "cache"
+    work = tmp_path / "work"
     work.mkdir()
     suite = _suite(work)
     out = tmp_path / "run"
-    proc = _cli(["run", str(suite), "--out", str(out), "--quiet"], tmp_path, cache)
+    proc = _cli(["run", str(suite), "--out", str(out), "--quiet"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     record = manifest["plugins"]["myrules:Halving"]
@@ -215,12 +219,12 @@ def test_suite_names_a_plugin_and_reading_never_imports_it(tmp_path):
     assert list(res.trials["optimizer"][:4]) == ["Halving()"] * 2 + ["Halving(lr=0.2)"] * 2
     assert res.plan.optimizers[0].to_dict() == {"type": "myrules:Halving", "lr": 0.1}
     report = _cli(["report", str(out), "--out", str(tmp_path / "report"), "--quiet"],
-                  tmp_path, cache)
+                  tmp_path)
     assert report.returncode == 0, report.stderr
     # --resume with an edited rule: one line, nothing changed
     _suite(work, scale="0.5")
     before = (out / "manifest.json").read_bytes()
-    proc = _cli(["run", str(suite), "--out", str(out), "--resume", "--quiet"], tmp_path, cache)
+    proc = _cli(["run", str(suite), "--out", str(out), "--resume", "--quiet"], tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "plugin myrules:Halving changed" in proc.stderr
     assert (out / "manifest.json").read_bytes() == before
@@ -448,8 +452,7 @@ def test_user_problem_in_a_suite_reads_back_without_its_code(tmp_path):
                                  '[[problems]]\ntype = "userprob:LeastSquaresOn"\ndim = [3, 4]\n'
                                  '[[optimizers]]\ntype = "SGD"\nlr = 0.05\n')
     out = tmp_path / "run"
-    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path,
-                tmp_path / "cache")
+    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     (work / "userprob.py").unlink()
     res = optbench.load(out)
@@ -576,8 +579,7 @@ def test_user_schedule_in_a_suite_reads_back_without_its_code(tmp_path):
                                  '[[optimizers]]\ntype = "SGD"\nlr = 0.05\nmomentum = 0.9\n'
                                  '[[schedules]]\ntype = "mysched:Warmup"\nwarmup = [5, 10]\n')
     out = tmp_path / "run"
-    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path,
-                tmp_path / "cache")
+    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     record = json.loads((out / "manifest.json").read_text())["plugins"]["mysched:Warmup"]
     assert record["source_sha256"] == hashlib.sha256(SCHEDULE.encode()).hexdigest()
@@ -617,3 +619,30 @@ def test_loading_a_function_schedule_never_imports_its_module(tmp_path, monkeypa
     np.testing.assert_array_equal(res.trace("lr"), ran.trace("lr"))
     with pytest.raises(ValueError, match=r"^FunctionLR: fn 'halving:factor' was read back "):
         res.plan.schedules[0].tables(SGD(), 5)
+
+
+def test_kernel_stamps_follow_imports_not_unrelated_files(tmp_path):
+    """A cached kernel's stamp hashes its file and the package files it imports: an edit to
+    an imported file changes it, an unrelated file does not (the CPU kernels do not depend
+    on the CUDA kernels' source)."""
+    from optbench.kernels import KERNEL_DIR, kernel_source_hash, source_closure
+
+    cpu = {path.relative_to(KERNEL_DIR.parent).as_posix()
+           for path in source_closure([KERNEL_DIR / "cpu.py"])}
+    assert {"kernels/cpu.py", "kernels/engine.py", "kernels/problems/finite_sums.py",
+            "layout.py"} <= cpu
+    assert not cpu & {"kernels/cuda.py", "kernels/vector.py", "kernels/optimizers.py"}
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import f\nfrom . import c as _c\n")
+    (pkg / "b.py").write_text("def f():\n    return 1\n")
+    (pkg / "c.py").write_text("X = 1\n")
+    (pkg / "d.py").write_text("Y = 1\n")
+    before = kernel_source_hash(pkg / "a.py")
+    (pkg / "d.py").write_text("Y = 2\n")
+    assert kernel_source_hash(pkg / "a.py") == before
+    for name in ("b.py", "c.py"):
+        (pkg / name).write_text((pkg / name).read_text() + "# edited\n")
+        assert kernel_source_hash(pkg / "a.py") != before
+        before = kernel_source_hash(pkg / "a.py")

@@ -27,7 +27,7 @@ RTOL = 1e-12
 REFERENCE = Path(__file__).resolve().parent / "reference" / "schedules.npz"
 
 
-# FunctionLR's user functions, identical to scripts/make_reference_schedules.py
+# FunctionLR's and CyclicLR's user functions, identical to scripts/make_reference_schedules.py
 def warmup_decay(k):
     return min(1.0, (k + 1) / 100.0) * 0.999 ** k
 
@@ -36,7 +36,16 @@ def cosine_bump(k):
     return 0.5 * (1.0 + math.cos(math.pi * k / 250.0)) + 0.01
 
 
-FUNCTIONS = {"warmup_decay": warmup_decay, "cosine_bump": cosine_bump}
+def cycle_decay(cycle):
+    return 0.8 ** (cycle - 1)
+
+
+def iteration_decay(k):
+    return 1.0 / (1.0 + k / 200.0)
+
+
+FUNCTIONS = {"warmup_decay": warmup_decay, "cosine_bump": cosine_bump,
+             "cycle_decay": cycle_decay, "iteration_decay": iteration_decay}
 
 
 def _load():
@@ -53,11 +62,13 @@ PLATEAU_CASES = [i for i, c in enumerate(INDEX) if c["loss"]]
 
 
 def _with_functions(value):
-    """Replace the "@name" FunctionLR placeholders by the functions above."""
+    """Replace the "@name" placeholders (FunctionLR's fn, CyclicLR's scale_fn) by the
+    functions above."""
     if isinstance(value, dict):
         value = {k: _with_functions(v) for k, v in value.items()}
-        if value.get("type") == "FunctionLR":
-            value["fn"] = FUNCTIONS[value["fn"][1:]]
+        for key in ("fn", "scale_fn"):
+            if isinstance(value.get(key), str) and value[key].startswith("@"):
+                value[key] = FUNCTIONS[value[key][1:]]
         return value
     if isinstance(value, list):
         return [_with_functions(v) for v in value]
@@ -90,6 +101,9 @@ def test_reference_file_is_complete():
     assert kinds == set(REGISTRY), set(REGISTRY) ^ kinds
     modes = {c["spec"].get("mode", "triangular") for c in INDEX if c["spec"]["type"] == "CyclicLR"}
     assert modes == {"triangular", "triangular2", "exp_range"}
+    scaled = {c["spec"].get("scale_mode", "cycle") for c in INDEX
+              if c["spec"]["type"] == "CyclicLR" and c["spec"].get("scale_fn")}
+    assert scaled == {"cycle", "iterations"}  # torch's scale_fn in both scale modes
     plateau = [c["spec"] for c in INDEX if c["loss"]]
     assert {(p.get("mode", "min"), p.get("threshold_mode", "rel")) for p in plateau} == {
         ("min", "rel"), ("min", "abs"), ("max", "rel"), ("max", "abs")}
@@ -493,3 +507,23 @@ def test_suite_list_valued_parameters_are_one_value_unless_nested():
     assert schedules({"type": "PerStepLR", "values": [0.1, 0.2]}) == [
         S.PerStepLR(values=[0.1, 0.2])]
     assert len(schedules({"type": "StepLR", "step_size": [2, 3]})) == 2
+
+
+def test_cyclic_scale_fn_arguments_and_reading_back():
+    """scale_fn: a function or an importable "module:name", one line otherwise; scale_mode one
+    of torch's; a stored spec read back keeps the name and never imports it."""
+    with pytest.raises(ValueError, match=r"^CyclicLR: scale_fn 'nosuchmodule:f' cannot be "
+                                         r"imported \(No module named 'nosuchmodule'\)$"):
+        S.CyclicLR(base_lr=0.01, max_lr=0.1, scale_fn="nosuchmodule:f")
+    with pytest.raises(ValueError, match=r"^CyclicLR: scale_fn must be a function"):
+        S.CyclicLR(base_lr=0.01, max_lr=0.1, scale_fn=3.0)
+    with pytest.raises(ValueError, match=r"^CyclicLR: scale_mode must be one of 'cycle', "
+                                         r"'iterations', got 'epoch'"):
+        S.CyclicLR(base_lr=0.01, max_lr=0.1, scale_fn=cycle_decay, scale_mode="epoch")
+    stored = S.CyclicLR(base_lr=0.01, max_lr=0.1, scale_fn="math:sqrt").to_dict()
+    assert stored["scale_fn"] == "math:sqrt"
+    with S.reading_back():
+        back = S.Schedule.from_dict({**stored, "scale_fn": "never_imported_module:f"})
+    assert back.to_dict()["scale_fn"] == "never_imported_module:f"
+    with pytest.raises(ValueError, match="was read back from a run directory"):
+        back.tables(SGD(lr=0.1, momentum=0.9), 10)

@@ -5,7 +5,7 @@ Rates (:mod:`.rates`)
     ``sublinear_order(values, steps=None)``  order p of e_t ~ C t^-p (log-log fit), with CI
     ``noise_floor(values, steps=None)``      stationary level of stochastic runs
     ``classify(values, steps=None, ...)``    linear / sublinear / plateau / stalled /
-                                             oscillating / diverged
+    oscillating / diverged
     ``rate_table(results)``, ``trajectory_rates(results)``
 Theory (:mod:`.theory`)
     ``theory_checks(results)`` -> [TheoryCheck], ``theory_table(results)``; closed-form
@@ -18,9 +18,17 @@ Statistics (:mod:`.stats`)
     ``convergence_summary(results, metric)``, ``final_value_stats(results)``,
     ``median_iqr``, ``bootstrap_ci``, ``holm``, ``pairwise_tests``, ``average_ranks``,
     ``rank_table``
+Scores (:mod:`.scores`)
+    ``scores(results)``: gap to f* (or to the best found on multimodal problems), round-off
+    floor (solved = tie), steps to target, one rank key; ``select_seeds(results, seeds)``
+Findings (:mod:`.findings`)
+    ``findings(results)``: per problem class the best optimizer x schedule on held-out seeds,
+    tests against the runner-up and baselines, effect sizes, Friedman / Nemenyi across
+    problems; ``summary_lines(findings)``
 Tuning (:mod:`.tuning`)
     ``tune(results, ...)``, ``split_seeds``, ``lr_sensitivity(results)``,
     ``stability_map(results)``
+
 Metrics: a metric name, or ``"auto"`` (``AUTO``): per problem, suboptimality where its f* is
 known, else loss (``problem_metric``). Helpers: ``configs(results)`` (the configurations and
 their trials), ``metric_trace``, ``censored_trace`` (diverged = inf from the divergence on),
@@ -40,7 +48,9 @@ from .targets import (COCO_TARGETS, ECDF, ProfileCosts, data_profile, ecdf_steps
 from .theory import (TheoryCheck, gd_convex_bound, gd_quadratic_rate, heavy_ball_parameters,
                      heavy_ball_rate, nesterov_convex_bound, nesterov_parameters, nesterov_rate,
                      sgd_noise_floor, theory_checks, theory_table)
-from .tuning import lr_sensitivity, split_seeds, stability_map, tune
+from .tuning import grid_edge, lr_sensitivity, split_seeds, stability_map, tune
+from .scores import ROUNDOFF_FACTOR, TARGET_TAU, Scores, roundoff_floor, scores, uses_best_found
+from ._common import select_seeds
 
 __all__ = [
     "CLASSES", "LinearRate", "NoiseFloor", "SublinearOrder", "classify", "group_rate",
@@ -54,7 +64,9 @@ __all__ = [
     "TheoryCheck", "gd_convex_bound", "gd_quadratic_rate", "heavy_ball_parameters",
     "heavy_ball_rate", "nesterov_convex_bound", "nesterov_parameters", "nesterov_rate",
     "sgd_noise_floor", "theory_checks", "theory_table",
-    "lr_sensitivity", "split_seeds", "stability_map", "tune",
+    "grid_edge", "lr_sensitivity", "split_seeds", "stability_map", "tune",
+    "ROUNDOFF_FACTOR", "TARGET_TAU", "Scores", "roundoff_floor", "scores", "uses_best_found",
+    "select_seeds",
     "AUTO", "censored_trace", "configs", "final_values", "metric_trace", "problem_metric",
     "variant_label",
 ]

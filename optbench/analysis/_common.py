@@ -207,3 +207,32 @@ def table_from_rows(rows: list[dict]):
         else:
             columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
     return Table(columns)
+
+
+def select_seeds(results, seeds):
+    """The same run restricted to the trials of ``seeds`` (a new ``Results`` sharing specs;
+    grid order kept). What every held-out analysis reads, so that no tuning seed leaks into
+    an evaluation."""
+    import copy
+
+    from ..results import Results
+
+    keep = sorted(set(int(s) for s in seeds))
+    plan = results.plan
+    missing = [s for s in keep if s not in plan.seeds]
+    if missing:
+        raise ValueError(f"select_seeds: seeds {missing} are not in the run (seeds "
+                         f"{plan.seeds})")
+    mask = np.isin(plan.trial_ids[:, 3], keep)
+    if mask.all():
+        return results
+    sub = copy.copy(plan)
+    sub.seeds = [s for s in plan.seeds if s in keep]
+    sub.trial_ids = plan.trial_ids[mask]
+    sub.trials = [t for t, m in zip(plan.trials, mask) if m]
+    if plan.x0 is not None and np.ndim(plan.x0) == 2:
+        sub.x0 = plan.x0[mask]
+    n = plan.n_trials
+    arrays = {k: (v[mask] if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n
+                  else v) for k, v in results.arrays.items()}
+    return Results(sub, arrays, results.manifest, results.path)

@@ -81,6 +81,10 @@ def format_tables(analysis: dict) -> str:
                          f"{_cut(r['check'], 40):<40} {_fmt(r['measured'], 11)} "
                          f"{_fmt(r['bound'], 11)}  {r['status']}")
     lines.append(f"{n['pass']} pass, {n['fail']} fail, {n['no bound']} without a bound")
+    if analysis.get("findings") is not None:
+        from .findings import summary_lines
+
+        lines += [""] + summary_lines(analysis["findings"])
     return "\n".join(lines)
 
 

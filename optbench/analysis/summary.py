@@ -24,7 +24,7 @@ def analyze(results, metric: str | None = None, eps=(1e-2, 1e-4, 1e-6), tau: flo
     only (``pairwise_tests(against="best")``, what the report shows): m - 1 tests per problem
     of m configurations, where all pairs, m (m - 1) / 2, grew quadratically with the suite
     (about 14 million tests on the full suite). ``pairwise_tests(results)`` still gives all
-    pairs."""
+    pairs. ``findings`` (runs with two or more seeds): ``analysis.findings.findings``."""
     metric = metric or default_metric(results)
     out = {"metric": metric,
            "rates": rate_table(results, metric),
@@ -46,6 +46,10 @@ def analyze(results, metric: str | None = None, eps=(1e-2, 1e-4, 1e-6), tau: flo
         out["stability"] = stability_map(results)
         if len(seeds) >= 2:
             out["tuning"] = tune(results, metric=metric)
+    if len(seeds) >= 2:  # what the report opens with (held-out seeds, per problem class)
+        from .findings import findings
+
+        out["findings"] = findings(results)
     return out
 
 

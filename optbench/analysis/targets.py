@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..problems.classes import MULTIMODAL, problem_class
 from ._common import censored_trace, configs, default_metric, table_from_rows
 
 #: COCO's default targets f - f* = 10^2 ... 10^-8 (51 values, Hansen et al. 2021)
@@ -52,7 +53,8 @@ def steps_to_target(results, eps, metric: str = "suboptimality", relative: bool 
     works). With ``relative=True`` (for problems with unknown f*) it is More & Wild's test
     f(x0) - f(x) >= (1 - eps)(f(x0) - f_L) on the loss, f_L the best loss any trajectory of
     the run reached on that (problem, seed) pair (``f_low="best"``), or f* where the problem
-    knows it (``f_low="f_star"``: then f - f* <= eps (f(x0) - f*) on the suboptimality).
+    knows it and is not multimodal (``f_low="f_star"``: then f - f* <= eps (f(x0) - f*) on
+    the suboptimality).
     Returns an (n_trials, n_eps) float array of recorded steps, inf where never reached (a
     diverged trajectory only counts steps before its divergence).
     """
@@ -80,8 +82,11 @@ def _relative_hits(results, taus, metric="loss", f_low="best"):
     # f0 - f >= (1 - tau)(f0 - fL)  <=>  f <= f0 - (1 - tau)(f0 - fL)
     th = f0[:, None] - (1.0 - taus[None, :]) * (f0 - fL)[:, None]
     if f_low == "f_star":
-        known = np.array([np.isfinite(results.plan.problems[t.problem].f_star)
-                          for t in results.plan.trials], dtype=bool)
+        # f* is the reference where known, except on multimodal problems (a local method
+        # is judged against the best value found there, as COCO does)
+        reach = [np.isfinite(p.f_star) and problem_class(p) != MULTIMODAL
+                 for p in results.plan.problems]
+        known = np.array(reach, dtype=bool)[results.plan.trial_ids[:, 0]]
         if known.any():  # f - f* <= tau (f(x0) - f*), on the suboptimality trace
             gap = censored_trace(results, "suboptimality")
             gap[~np.isfinite(gap)] = np.inf
@@ -147,7 +152,7 @@ def performance_profile(costs, taus) -> np.ndarray:
 
     costs: (n_problems, n_solvers), t_{p,s} > 0, inf (or NaN) for a failure. With the
     performance ratio r_{p,s} = t_{p,s} / min_s t_{p,s} (``performance_ratios``), the
-    profile of solver s is rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems. A problem no
+    profile of solver s is ``rho_s(tau) = |{p : r_{p,s} <= tau}| / n_problems``. A problem no
     solver solves counts as a failure for all. Returns (len(taus), n_solvers).
 
     Reference: Dolan & More, Benchmarking optimization software with performance profiles,
@@ -161,7 +166,7 @@ def data_profile(costs, dims, alphas) -> np.ndarray:
 
     costs: (n_problems, n_solvers) function evaluations t_{p,s} to pass the convergence test
     (the start point is the first evaluation), inf for a failure; dims: n_p, the dimension
-    of each problem. d_s(alpha) = |{p : t_{p,s} / (n_p + 1) <= alpha}| / n_problems, the
+    of each problem. ``d_s(alpha) = |{p : t_{p,s} / (n_p + 1) <= alpha}| / n_problems``, the
     fraction of problems solved within alpha simplex gradients. With ``dims=None`` the
     budgets alpha are evaluations (gradient methods: one gradient per step). Returns
     (len(alphas), n_solvers).

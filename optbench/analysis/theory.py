@@ -77,12 +77,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..problems import CONVEX as CONVEX_FAMILIES
 from ._common import configs, final_values, has_trace, metric_trace, table_from_rows
 from .rates import linear_rate, noise_floor, sublinear_order
 
 QUADRATIC_TYPES = ("Quadratic", "LeastSquares", "Booth")
-CONVEX_TYPES = ("Quadratic", "LeastSquares", "LogisticRegression", "SoftmaxRegression", "Huber",
-                "ReddiCounterexample", "Booth")
+#: convex families, by their declared class (optbench.problems.classes)
+CONVEX_TYPES = CONVEX_FAMILIES
 
 REFERENCES = {
     "polyak1964": "Polyak, Some methods of speeding up the convergence of iteration methods, "
@@ -123,7 +124,7 @@ class TheoryCheck:
 # ---- closed-form bounds (pure functions, usable on their own) ---------------------------
 
 def gd_quadratic_rate(lr, mu, L) -> float:
-    """Contraction factor max(|1 - lr mu|, |1 - lr L|) of gradient descent on a quadratic
+    """Contraction factor ``max(|1 - lr mu|, |1 - lr L|)`` of gradient descent on a quadratic
     with spectrum in [mu, L] (1 - 1/kappa at lr = 1/L, (kappa-1)/(kappa+1) at 2/(mu+L))."""
     return max(abs(1.0 - lr * mu), abs(1.0 - lr * L))
 

@@ -12,7 +12,8 @@ import json
 
 import numpy as np
 
-from ._common import final_context, has_trace, table_from_rows, variant_label
+from ._common import AUTO, final_context, has_trace, table_from_rows, variant_label
+from .scores import scores, uses_best_found
 from .stats import median_iqr
 
 
@@ -61,8 +62,9 @@ def _fmt(params, cand):
 
 def split_seeds(results, tuning_seeds=None, eval_seeds=None, held_out: bool = True) -> tuple:
     """(tuning seeds, evaluation seeds) of ``tune``, as sorted lists: by default the first
-    half of the run's seeds tunes and the second half evaluates; ``held_out=False`` tunes and
-    evaluates on all seeds (in-sample, for runs with a single seed)."""
+    quarter of the run's seeds (rounded up) tunes and the rest evaluates, so that the
+    evaluation has most of the seeds (15 of 20 in the standard suite); ``held_out=False``
+    tunes and evaluates on all seeds (in-sample, for runs with a single seed)."""
     seeds = sorted(set(int(s) for s in results.trials["seed"]))
     if not held_out:
         return seeds, seeds
@@ -70,8 +72,8 @@ def split_seeds(results, tuning_seeds=None, eval_seeds=None, held_out: bool = Tr
         if len(seeds) < 2:
             raise ValueError("tune: needs at least 2 seeds (tuning and evaluation seeds "
                              "must differ)")
-        half = len(seeds) // 2
-        tuning_seeds, eval_seeds = seeds[:half], seeds[half:]
+        n_tune = -(-len(seeds) // 4)
+        tuning_seeds, eval_seeds = seeds[:n_tune], seeds[n_tune:]
     tuning_seeds = set(int(s) for s in tuning_seeds)
     eval_seeds = set(int(s) for s in (eval_seeds if eval_seeds is not None
                                       else [s for s in seeds if s not in tuning_seeds]))
@@ -83,23 +85,46 @@ def split_seeds(results, tuning_seeds=None, eval_seeds=None, held_out: bool = Tr
     return sorted(tuning_seeds), sorted(eval_seeds)
 
 
+def grid_edge(values, chosen) -> str:
+    """"low" or "high" when ``chosen`` is the smallest or largest of a grid of two or more
+    numeric ``values`` (the optimum may lie outside the grid), else ""."""
+    nums = sorted(set(v for v in values if isinstance(v, (int, float))
+                      and not isinstance(v, bool)))
+    if len(nums) < 2 or not isinstance(chosen, (int, float)) or isinstance(chosen, bool):
+        return ""
+    return "low" if chosen == nums[0] else "high" if chosen == nums[-1] else ""
+
+
 def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
          params=("lr",), held_out: bool = True):
     """Tuned against default settings, per (problem, optimizer family, schedule).
 
     For each group, every candidate value of ``params`` is scored by the median over
-    ``tuning_seeds`` of the final ``metric`` (diverged = inf; default metric suboptimality
-    where f* is known, else loss; ``"auto"``: per problem); the best candidate (lowest
-    score, ties broken by the candidate's text) is then reported by its median and IQR over
-    ``eval_seeds``, which must be disjoint from the tuning seeds (default: the first half of
-    the run's seeds tunes, the second half evaluates; ``held_out=False``: all seeds do both,
-    an in-sample choice). The default candidate is the one equal to the optimizer class's
-    defaults (torch's), when the grid has it. Returns a ``Table``; ``tuned_optimizer`` and
-    ``default_optimizer`` are the plan labels of the chosen and the default settings.
+    ``tuning_seeds`` of a per-run score: with ``metric`` None or "auto", the rank key of
+    :mod:`optbench.analysis.scores` (f - f_ref on a log scale above the round-off floor,
+    steps to the floor below it, inf when diverged: runs that differ by round-off tie and
+    the faster one wins), else the final ``metric`` (diverged = inf). The best candidate
+    (lowest score, ties broken by the candidate's text) is reported by its median and IQR
+    over ``eval_seeds``, disjoint from the tuning seeds (default: the first quarter of the
+    seeds tunes, the rest evaluates; ``held_out=False``: all seeds do both, in-sample).
+    The default candidate is the one equal to the optimizer class's defaults (torch's),
+    when the grid has it. ``edge`` says "low"/"high" when the best candidate sits on the
+    grid's edge (widen the grid), ``all_diverged`` when every candidate diverged on every
+    tuning seed (no lr works: the "tuned" setting is not a result), and ``budget`` is the
+    number of tuning trajectories spent (candidates x tuning seeds). Returns a ``Table``;
+    ``tuned_optimizer`` and ``default_optimizer`` are the plan labels of the chosen and the
+    default settings.
     """
     params = tuple(params)
     tuning_seeds, eval_seeds = split_seeds(results, tuning_seeds, eval_seeds, held_out)
-    metric, fv, names, _ = final_context(results, metric)
+    by_key = metric in (None, AUTO)
+    metric, fv, names, status = final_context(results, AUTO if by_key else metric)
+    rank = fv
+    if by_key:  # tune on the rank key, report the gap (0 at or below the round-off floor)
+        sc = scores(results)
+        rank, fv = sc.key, sc.gap
+        names = ["suboptimality" if not uses_best_found(p) else "gap to best found"
+                 for p in results.plan.problems]
     seed_col = np.asarray(results.trials["seed"])
     in_tuning, in_eval = np.isin(seed_col, tuning_seeds), np.isin(seed_col, eval_seeds)
     groups, labels = _groups(results, params)
@@ -110,11 +135,15 @@ def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
         first = plan.trials[next(iter(cands.values()))[0]]
         defaults = type(plan.optimizers[first.optimizer]).defaults()
         default_cand = tuple(_hashable(defaults.get(p)) for p in params)
-        scores = {}
+        score = {}
         for cand, idx in cands.items():
             tune_idx = [i for i in idx if in_tuning[i]]
-            scores[cand] = float(median_iqr(fv[tune_idx])[0]) if tune_idx else np.inf
-        best = min(scores, key=lambda c: (scores[c], str(c)))
+            score[cand] = float(median_iqr(rank[tune_idx])[0]) if tune_idx else np.inf
+        best = min(score, key=lambda c: (score[c], str(c)))
+        tuned_idx = [i for idx in cands.values() for i in idx if in_tuning[i]]
+        all_div = bool(tuned_idx) and bool(np.all(status[tuned_idx] == "diverged"))
+        edge = ",".join(e for e in (grid_edge([c[j] for c in cands], best[j])
+                                    for j in range(len(params))) if e)
 
         def evaluate(cand):
             ev = [i for i in cands[cand] if in_eval[i]]
@@ -126,10 +155,11 @@ def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
         bm, b25, b75 = evaluate(best)
         row = {"problem": problem, "optimizer": base, "schedule": sched,
                "metric": names[key[0]], "candidates": len(cands), "tuned": _fmt(params, best),
-               "tuning_score": scores[best], "eval_median": float(bm), "eval_q25": float(b25),
+               "tuning_score": score[best], "eval_median": float(bm), "eval_q25": float(b25),
                "eval_q75": float(b75), "default": "", "default_eval_median": np.nan,
                "default_eval_q25": np.nan, "default_eval_q75": np.nan,
-               "tuned_optimizer": label(best), "default_optimizer": ""}
+               "tuned_optimizer": label(best), "default_optimizer": "",
+               "edge": edge, "all_diverged": all_div, "budget": len(tuned_idx)}
         for p, v in zip(params, best):
             row[f"best_{p}"] = v if isinstance(v, (int, float)) else str(v)
         if default_cand in cands:
@@ -199,4 +229,4 @@ def stability_map(results):
     return table_from_rows(rows)
 
 
-__all__ = ["split_seeds", "tune", "lr_sensitivity", "stability_map"]
+__all__ = ["split_seeds", "grid_edge", "tune", "lr_sensitivity", "stability_map"]

@@ -7,11 +7,14 @@ update rules of the optimizer definitions a plan uses, built-in or a user's, the
 
 Numba's on-disk cache only watches the file of the cached function itself, so a change to a
 callee (an update rule, a gradient) would leave a stale kernel behind. The locator below keys
-every cached kernel of this package on a hash of *all* kernel sources instead, and keeps the
-cache in ``$OPTBENCH_CACHE_DIR`` (default ``~/.cache/optbench/numba``). numba-cuda has its own
+every cached kernel of this package on a hash of its file and of every package file it
+imports, transitively (``source_closure``): an edit recompiles what depends on it, and an
+unrelated file (the CUDA kernels for a CPU run) never does. The cache lives in
+``$OPTBENCH_CACHE_DIR`` (default ``~/.cache/optbench/numba``). numba-cuda has its own
 copy of numba's caching module; ``kernels.cuda`` registers the same locator there, so the
 CUDA kernels (``@cuda.jit(cache=True)``) are cached and invalidated the same way.
 """
+import ast
 import hashlib
 import os
 from pathlib import Path
@@ -19,18 +22,43 @@ from pathlib import Path
 from numba.core import caching
 
 KERNEL_DIR = Path(__file__).resolve().parent
-#: the array layout the kernels share with the host (``optbench.layout``), stamped with them
-LAYOUT = KERNEL_DIR.parent / "layout.py"
 
 
-def kernel_source_hash() -> str:
-    """SHA-256 over every kernel source file and the layout: the cache's freshness stamp (read
-    once per process by ``source_stamp``)."""
+def kernel_source_hash(*paths) -> str:
+    """SHA-256 over the kernel source files ``paths`` and every package file they import,
+    transitively (``source_closure``): a cached kernel's freshness stamp, so an edit
+    recompiles what depends on the edited file and nothing else."""
     digest = hashlib.sha256()
-    for path in sorted(KERNEL_DIR.rglob("*.py")) + [LAYOUT]:
-        digest.update(path.relative_to(KERNEL_DIR.parent).as_posix().encode())
+    for path in source_closure(paths):
+        digest.update(os.path.relpath(path, KERNEL_DIR.parent).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def source_closure(paths) -> list:
+    """The files of ``paths`` and of the package modules they import by relative import
+    (``from .x import``, ``from .. import x``), transitively, sorted."""
+    seen: set = set()
+    todo = [Path(p).resolve() for p in paths]
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        package = path.parent
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.parent
+                parts = node.module.split(".") if node.module else []
+                target = base.joinpath(*parts)
+                if parts:
+                    todo += [target.with_suffix(".py"), target / "__init__.py"]
+                for alias in node.names:  # `from . import rng`: a module, or a name in one
+                    todo += [target / f"{alias.name}.py", target / alias.name / "__init__.py",
+                             target / "__init__.py"]
+    return sorted(seen)
 
 
 def cache_dir() -> Path:
@@ -52,7 +80,7 @@ def _locator_class(caching):
             return self._cache_path
 
         def get_source_stamp(self):
-            return source_stamp()
+            return source_stamp(self._py_file)
 
         @classmethod
         def from_function(cls, py_func, py_file):
@@ -75,14 +103,15 @@ def template(decorator: str):
     return mark
 
 
-_STAMP: list = []
+_STAMPS: dict = {}
 
 
-def source_stamp() -> str:
-    """``kernel_source_hash()`` as this process first read it."""
-    if not _STAMP:
-        _STAMP.append(kernel_source_hash())
-    return _STAMP[0]
+def source_stamp(*paths) -> str:
+    """``kernel_source_hash(*paths)`` as this process first read it."""
+    key = tuple(str(Path(p).resolve()) for p in paths)
+    if key not in _STAMPS:
+        _STAMPS[key] = kernel_source_hash(*paths)
+    return _STAMPS[key]
 
 
 def register_locator(caching, cache_impl) -> None:

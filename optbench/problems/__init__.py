@@ -4,11 +4,11 @@ Each problem's loss and gradient are compiled once in :mod:`optbench.kernels.pro
 shared by the CPU and CUDA engines; the spec classes here hold parameters, build the packed
 parameter vector, and know f*, the minimizers and the constants (L, mu) where known.
 
-Convex: Quadratic, LeastSquares, LogisticRegression, SoftmaxRegression, Huber,
-ReddiCounterexample. Nonconvex: Rosenbrock, Rastrigin, Ackley, Griewank, Levy,
-StyblinskiTang, Beale, Booth, Himmelblau, GoldsteinPrice, SixHumpCamel,
-MatrixFactorization, PhaseRetrieval, MLP.
+Each family declares its class (``problem_class``: strongly convex, convex, nonconvex
+smooth, multimodal, online; an instance with noisy or minibatch gradients is stochastic):
+see :mod:`optbench.problems.classes`. ``CONVEX`` and ``NONCONVEX`` list the families by it.
 """
+from . import classes
 from .base import NOISE_KINDS, REGISTRY, Problem
 from .convex import (Huber, LeastSquares, LogisticRegression, Quadratic, ReddiCounterexample,
                      SoftmaxRegression)
@@ -16,10 +16,10 @@ from .nonconvex import (MLP, Ackley, Beale, Booth, GoldsteinPrice, Griewank, Him
                         MatrixFactorization, PhaseRetrieval, Rastrigin, Rosenbrock,
                         SixHumpCamel, StyblinskiTang)
 
-CONVEX = ("Quadratic", "LeastSquares", "LogisticRegression", "SoftmaxRegression", "Huber",
-          "ReddiCounterexample")
-NONCONVEX = ("Rosenbrock", "Rastrigin", "Ackley", "Griewank", "Levy", "StyblinskiTang",
-             "Beale", "Booth", "Himmelblau", "GoldsteinPrice", "SixHumpCamel",
-             "MatrixFactorization", "PhaseRetrieval", "MLP")
+from .classes import family_class, problem_class
 
-__all__ = ["REGISTRY", "NOISE_KINDS", "CONVEX", "NONCONVEX", "Problem", *CONVEX, *NONCONVEX]
+CONVEX = tuple(n for n, c in REGISTRY.items() if family_class(c) in classes.CONVEX_CLASSES)
+NONCONVEX = tuple(n for n, c in REGISTRY.items() if family_class(c) not in classes.CONVEX_CLASSES)
+
+__all__ = ["REGISTRY", "NOISE_KINDS", "CONVEX", "NONCONVEX", "Problem", "problem_class",
+           "family_class", *CONVEX, *NONCONVEX]

@@ -76,18 +76,25 @@ class Problem(Spec):
     def kernel_data(self) -> np.ndarray:
         """What the kernels read: ``data``, then the example count n for a user's finite sum
         (its generated hooks hand the user's functions ``data`` alone)."""
+        n = self.example_count()
+        return self.data if n is None else np.concatenate([self.data, [float(n)]])
+
+    def example_count(self) -> int | None:
+        """n of a user's finite sum (``example_loss_grad``, and ``examples=n`` from
+        ``_build``), else None; a one-line ValueError when the minibatch contract is broken
+        (``batch_size`` > 0 without ``example_loss_grad``, or no ``examples``)."""
         if self.plugin_class() is None:
-            return self.data
-        examples = self._built.get("examples")
+            return None
         if type(self).example_loss_grad is None:
             if self.batch_size > 0:
                 raise ValueError(f"{type(self).type_name()}: batch_size > 0 needs an "
                                  "example_loss_grad(x, g, data, i) function")
-            return self.data
+            return None
+        examples = self._built.get("examples")
         if not isinstance(examples, (int, np.integer)) or examples < 1:
             raise ValueError(f"{type(self).type_name()}: _build must return examples=n (the "
                              f"number of terms example_loss_grad sums over), got {examples!r}")
-        return np.concatenate([self.data, [float(examples)]])
+        return int(examples)
 
     @property
     def work_size(self) -> int:

@@ -75,6 +75,7 @@ class Quadratic(Problem):
     """
 
     code = k.QUADRATIC
+    problem_class = "strongly convex"  # optbench.problems.classes
     extra_sequence_params = ("eigenvalues", "minimizer")
 
     def __init__(self, dim=10, kappa=10.0, eigenvalues=None, minimizer=None, rotate=False,
@@ -146,6 +147,7 @@ class LeastSquares(Problem):
     """
 
     code = k.LEAST_SQUARES
+    problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=200, features=10, label_noise=0.1, bias=True, l2=0.0,
                  dataset="synthetic", batch_size=0, replacement=False, seed=0, noise=0.0,
@@ -223,6 +225,7 @@ class LogisticRegression(Problem):
     """
 
     code = k.LOGISTIC
+    problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=None, features=None, label_noise=0.5, bias=True, l2=1e-3,
                  dataset="synthetic", batch_size=0, replacement=False, seed=0, noise=0.0,
@@ -293,6 +296,7 @@ class SoftmaxRegression(Problem):
     """
 
     code = k.SOFTMAX
+    problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=None, features=None, classes=None, separation=1.5, bias=True,
                  l2=1e-3, dataset="synthetic", batch_size=0, replacement=False, seed=0,
@@ -366,7 +370,7 @@ class Huber(Problem):
     """Robust linear regression with the Huber loss (convex, smooth, not strongly convex):
 
         f(w, b) = 1/n sum_i h_delta(a_i . w + b - y_i),
-        h_delta(r) = r^2/2 for |r| <= delta, delta (|r| - delta/2) otherwise.
+        h_delta(r) = r^2/2 for ``|r| <= delta``, ``delta (|r| - delta/2)`` otherwise.
 
     Data: a_i ~ N(0, I), y_i = a_i . w_true + b_true + e_i where e_i ~ N(0, 0.1^2) and a
     fraction ``outliers`` of the samples get an extra N(0, 10^2) error (seeded).
@@ -377,6 +381,7 @@ class Huber(Problem):
     """
 
     code = k.HUBER
+    problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=200, features=10, delta=1.0, outliers=0.1, bias=True,
                  batch_size=0, replacement=False, seed=0, noise=0.0, noise_kind="gaussian",
@@ -458,6 +463,7 @@ class ReddiCounterexample(Problem):
     """
 
     code = k.REDDI
+    problem_class = "online"  # optbench.problems.classes
     dim = 1
     batch_size = 1
 

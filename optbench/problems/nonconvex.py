@@ -55,6 +55,7 @@ class Rosenbrock(Problem):
     """
 
     code = k.ROSENBROCK
+    problem_class = "nonconvex smooth"  # optbench.problems.classes
 
     def __init__(self, dim=2, a=100.0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
         n = "Rosenbrock"
@@ -78,6 +79,7 @@ class Rastrigin(Problem):
     """
 
     code = k.RASTRIGIN
+    problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, A=10.0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
         n = "Rastrigin"
@@ -101,6 +103,7 @@ class Ackley(Problem):
     """
 
     code = k.ACKLEY
+    problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, a=20.0, b=0.2, c=2.0 * np.pi, noise=0.0, noise_kind="gaussian",
                  noise_dof=3.0):
@@ -125,6 +128,7 @@ class Griewank(Problem):
     """
 
     code = k.GRIEWANK
+    problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
         n = "Griewank"
@@ -146,6 +150,7 @@ class Levy(Problem):
     """
 
     code = k.LEVY
+    problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
         n = "Levy"
@@ -176,6 +181,7 @@ class StyblinskiTang(Problem):
     """
 
     code = k.STYBLINSKI_TANG
+    problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
         n = "StyblinskiTang"
@@ -223,6 +229,7 @@ class Beale(_TwoD):
     """
 
     code = k.BEALE
+    problem_class = "nonconvex smooth"  # optbench.problems.classes
     _published = [(3.0, 0.5)]
     _box = (-4.5, 4.5)
 
@@ -237,6 +244,7 @@ class Booth(_TwoD):
     """
 
     code = k.BOOTH
+    problem_class = "strongly convex"  # optbench.problems.classes
     _published = [(1.0, 3.0)]
     _box = (-10.0, 10.0)
 
@@ -256,6 +264,7 @@ class Himmelblau(_TwoD):
     """
 
     code = k.HIMMELBLAU
+    problem_class = "multimodal"  # optbench.problems.classes
     _published = [(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
                   (3.584428, -1.848126)]
 
@@ -272,6 +281,7 @@ class GoldsteinPrice(_TwoD):
     """
 
     code = k.GOLDSTEIN_PRICE
+    problem_class = "multimodal"  # optbench.problems.classes
     _published = [(0.0, -1.0)]
     _f_star = 3.0
     _box = (-2.0, 2.0)
@@ -289,6 +299,7 @@ class SixHumpCamel(_TwoD):
     """
 
     code = k.SIX_HUMP_CAMEL
+    problem_class = "multimodal"  # optbench.problems.classes
     _published = [(0.0898, -0.7126), (-0.0898, 0.7126)]
 
     def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -313,6 +324,7 @@ class MatrixFactorization(Problem):
     """
 
     code = k.MATRIX_FACTORIZATION
+    problem_class = "nonconvex smooth"  # optbench.problems.classes
 
     def __init__(self, rows=20, cols=15, rank=3, label_noise=0.0, batch_size=0,
                  replacement=False, seed=0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -364,6 +376,7 @@ class PhaseRetrieval(Problem):
     """
 
     code = k.PHASE_RETRIEVAL
+    problem_class = "nonconvex smooth"  # optbench.problems.classes
 
     def __init__(self, dim=10, m=80, batch_size=0, replacement=False, seed=0, noise=0.0,
                  noise_kind="gaussian", noise_dof=3.0):
@@ -400,6 +413,7 @@ class MLP(Problem):
     """
 
     code = k.MLP
+    problem_class = "nonconvex smooth"  # optbench.problems.classes
     extra_sequence_params = ("hidden",)
 
     def __init__(self, hidden=(16,), activation="tanh", n=100, turns=1.0, spiral_noise=0.05,

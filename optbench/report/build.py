@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import data as D
 from . import document, render, style
 from . import tables as T
@@ -35,12 +37,18 @@ class ReportContext:
         self.tables: list = []
         self.notes: list = []
         self.bibtex = document.bibtex(__version__)
+        self.findings = None  # analysis.findings (None with a single seed)
+        self.findings_lines: list = []
+        self.findings_table = None
+        self.cd_files: dict = {}
         plan = results.plan
-        n_div = int(self.view.diverged.sum())
+        n_div = int(np.sum(np.asarray(results.trials["status"]) == "diverged"))  # all seeds
         self.summary = (
             f"{plan.n_trials} trajectories: {len(plan.problems)} problems x "
             f"{len(plan.optimizers)} optimizer settings ({len(self.view.variant_keys)} variants) x "
-            f"{len(self.view.schedule_labels)} schedules x {len(plan.seeds)} seeds, "
+            f"{len(self.view.schedule_labels)} schedules x {len(plan.seeds)} seeds"
+            + (f" ({len(self.view.tuning_seeds)} tune the lr, {len(self.view.eval_seeds())} "
+               "evaluate)" if self.view.held_out else "") + ", "
             f"{plan.steps} steps each, {len(results.steps)} recorded steps "
             f"({'log-spaced' if plan.record_every == 'log' else f'every {plan.record_every}'}); "
             f"{n_div} diverged. Recorded traces: {', '.join(results.recorded)}.")
@@ -60,7 +68,7 @@ class ReportContext:
 def prepare(ctx: ReportContext) -> tuple[list, list]:
     """All figure and table data of a report (pure: no files, no matplotlib)."""
     view = ctx.view
-    checks = theory.checks(ctx.results, view)
+    checks = theory.checks(view.results, view)
     ctx.notes.extend(checks.notes)
     figures = list(D.convergence_figures(view, checks.bounds))
     lr = D.lr_figure(view)
@@ -68,6 +76,7 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
         figures.append(lr)
     else:
         ctx.notes.append("The lr-over-steps figure is skipped: the run did not record `lr`.")
+    figures += D.iterate_figures(view)
     paths, notes = D.path_figures(view)
     figures += paths
     ctx.notes.extend(notes)
@@ -75,7 +84,7 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
     sens, notes = D.lr_sensitivity_figure(view)
     figures.append(sens)
     ctx.notes.extend(notes)
-    figures.append(D.heatmap_figure(view))
+    figures.append(D.rank_matrix_figure(view))
     tables = T.final_tables(view)
     if checks.table is not None:
         tables.append(checks.table)
@@ -102,7 +111,6 @@ def _unique_names(items):
 def build_report(run, out=None, progress=None) -> Path:
     """Write the report of ``run`` (a ``Results`` or a run directory) into ``out``
     (default ``reports/<run name>``); returns the output directory. Runs no kernel."""
-    from ..progress import Progress
     from ..results import Results
     from ..store import load
 
@@ -115,7 +123,25 @@ def build_report(run, out=None, progress=None) -> Path:
     fig_dir.mkdir(parents=True, exist_ok=True)
     tab_dir.mkdir(parents=True, exist_ok=True)
 
-    figures, tables = prepare(ctx)
+    from ..progress import Progress
+
+    with Progress(1, "analysis steps (findings, tables, figure data)",
+                  enabled=False if progress is False else None) as bar:
+        figures, tables = prepare(ctx)
+        f = ctx.view.findings()
+        bar.advance()
+    if f is not None:
+        from ..analysis.findings import summary_lines
+
+        ctx.findings = f
+        ctx.findings_lines = summary_lines(f)
+        ctx.findings_table = T.findings_table(f)
+        _write(out / "findings.txt", "\n".join(ctx.findings_lines) + "\n")
+        _write(tab_dir / "findings.csv", T.to_csv(ctx.findings_table, ctx.stamp))
+        _write(tab_dir / "findings.tex", T.to_latex(ctx.findings_table, ctx.stamp))
+        if len(f.solvers) >= 2 and f.n_problems >= 2:
+            ctx.cd_files = render.save_cd_diagram(f.solvers, f.average_ranks, f.cd, fig_dir,
+                                                  ctx.stamp)
     styles = style.StyleMap(ctx.view.variant_keys)
     with Progress(len(figures) + len(tables) + 1, "items", enabled=progress) as bar:
         for fig in figures:

@@ -7,8 +7,8 @@ Every number comes from :mod:`optbench.analysis`; this module selects and arrang
 * an optimizer *variant* is its spec without the learning rate (``analysis.variant_label``:
   ``Adam(amsgrad=True)``); a variant keeps one colour in every figure, and its *tuned*
   setting on a (problem, schedule) is the lr ``analysis.tune`` picks: lowest median final
-  metric over the tuning seeds (the first half of the seeds), reported on the held-out
-  seeds (all seeds both tune and evaluate when the run has a single seed);
+  rank key (``analysis.scores``) over the tuning seeds (the first quarter of the seeds);
+  every figure, table and finding reads only the other, held-out, seeds (all seeds both tune and evaluate when the run has a single seed);
 * a diverged trajectory counts as +inf from its divergence step on (worse than any value);
 * a trajectory *reaches target tau* at the first recorded step k with
   f(x_k) - f_low <= tau (f(x_0) - f_low) (More & Wild's test,
@@ -27,6 +27,7 @@ from .. import analysis as an
 from .model import Contour, FigureData, Heatmap, Panel, Series
 
 PROFILE_TAU = 1e-3
+MAX_CURVES = 6  # optimizer curves per convergence panel; the others are named in the caption
 ECDF_TAUS = tuple(10.0 ** -k for k in range(1, 8))
 
 
@@ -60,6 +61,12 @@ class RunView:
     """Indices of a run and the analysis results that every figure and table shares."""
 
     def __init__(self, results):
+        #: the whole run (tuning reads its tuning seeds); every figure, table and finding
+        #: reads ``results``: the evaluation seeds only (all seeds when the run has one)
+        self.full = results
+        self.held_out = len(set(int(s) for s in results.trials["seed"])) >= 2
+        self.tuning_seeds, self._eval_seeds = an.split_seeds(results, held_out=self.held_out)
+        results = an.select_seeds(results, self._eval_seeds)
         self.results = results
         plan = results.plan
         self.plan = plan
@@ -115,16 +122,23 @@ class RunView:
         return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO).rows())
 
     def tuning(self) -> list:
-        """Rows of ``analysis.tune`` (held out seeds where the run has two or more)."""
-        return self._cached("tune", lambda: an.tune(self.results, metric=an.AUTO,
+        """Rows of ``analysis.tune`` on the whole run (held-out seeds where it has two or
+        more)."""
+        return self._cached("tune", lambda: an.tune(self.full, metric=an.AUTO,
                                                     held_out=self.held_out).rows())
 
-    @property
-    def held_out(self) -> bool:
-        return len(self.seeds) >= 2
-
     def eval_seeds(self) -> list:
-        return an.split_seeds(self.results, held_out=self.held_out)[1]
+        return list(self._eval_seeds)
+
+    def scores(self) -> "an.Scores":
+        """``analysis.scores`` of the evaluation seeds (gap, round-off floor, rank key)."""
+        return self._cached("scores", lambda: an.scores(self.results))
+
+    def findings(self):
+        """``analysis.findings`` of the whole run (None with a single seed)."""
+        from ..analysis.findings import findings
+
+        return self._cached("findings", lambda: findings(self.full) if self.held_out else None)
 
     def config(self, p: int, o: int, s: int) -> Config | None:
         return self._by_key.get((p, o, s))
@@ -147,6 +161,35 @@ class RunView:
                 out.setdefault(key, {})[row["optimizer"]] = self.config(key[0], o, key[1])
             return {k: {v: d[v] for v in self.variant_keys if v in d} for k, d in out.items()}
         return self._cached("tuned", make).get((p, s), {})
+
+    def all_diverged(self, p: int, s: int) -> list:
+        """Variants that diverged at every lr on every tuning seed of problem p, schedule s
+        (``analysis.tune``'s ``all_diverged``): their "tuned" setting is not a result."""
+        def make():
+            out: dict = {}
+            for row in self.tuning():
+                if row["all_diverged"]:
+                    key = (self.problem_labels.index(row["problem"]),
+                           self.schedule_labels.index(row["schedule"]))
+                    out.setdefault(key, []).append(row["optimizer"])
+            return out
+        return self._cached("all_div", make).get((p, s), [])
+
+    def drawn(self, p: int, s: int, limit: int = MAX_CURVES) -> tuple[dict, list]:
+        """(variant -> configuration, notes): the tuned configurations a panel draws: not
+        those that diverged at every lr, and at most ``limit``, the best by median rank key
+        on the evaluation seeds."""
+        tuned = self.tuned(p, s)
+        dead = [v for v in self.all_diverged(p, s) if v in tuned]
+        live = {v: c for v, c in tuned.items() if v not in dead}
+        notes = [f"{', '.join(dead)} (diverged at every lr of the grid)"] if dead else []
+        if len(live) > limit:
+            key = self.scores().key
+            order = sorted(live, key=lambda v: float(an.median_iqr(key[live[v].trials])[0]))
+            notes.append(f"{len(live) - limit} more variants not drawn "
+                         f"({', '.join(order[limit:])}; see the tables)")
+            live = {v: live[v] for v in self.variant_keys if v in order[:limit]}
+        return live, notes
 
     def steps_to_target(self, tau: float) -> np.ndarray:
         """Per trial: the first recorded step meeting the target tau (inf if never)."""
@@ -200,8 +243,8 @@ def _diverged_ends(label, key, x, med):
 def tuned_text(view: RunView) -> str:
     """How the tuned lr was chosen, for captions."""
     if view.held_out:
-        return ("tuned lr (optbench.analysis.tune: lowest median final value over the tuning "
-                "seeds, the first half of the seeds)")
+        return ("tuned lr (optbench.analysis.tune: lowest median rank key over the tuning "
+                f"seeds {', '.join(map(str, view.tuning_seeds))}; drawn on the other seeds)")
     return ("tuned lr (optbench.analysis.tune: lowest median final value; the run has one "
             "seed, so the choice is in-sample)")
 
@@ -229,9 +272,13 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
         bands = view.bands()
         floor = display_floor(view, p)
         top = 0.0
+        omitted = []
         for s, slabel in enumerate(view.schedule_labels):
             series = []
-            for v, c in view.tuned(p, s).items():
+            drawn, notes = view.drawn(p, s)
+            omitted += [f"{slabel}: {n}" if len(view.schedule_labels) > 1 else n
+                        for n in notes]
+            for v, c in drawn.items():
                 med, lo, hi = (b[c.index, keep] for b in (bands.median, bands.q25, bands.q75))
                 med = _positive(med, floor)
                 series.append(Series(view.setting_label(c.optimizer), x, med, key=v,
@@ -257,13 +304,15 @@ def convergence_figures(view: RunView, bounds=None) -> list[FigureData]:
             name=f"convergence_{slug(plabel)}",
             title=f"Convergence on {plabel}",
             caption=(f"{view.metric_label(p)} on {plabel} over steps: median (line) and "
-                     f"interquartile range (band) over {len(view.plan.seeds)} seeds, each "
+                     f"interquartile range (band) over the {len(view.plan.seeds)} evaluation "
+                     "seeds, each "
                      f"optimizer at its {tuned_text(view)}"
                      + ("; dotted lines in an optimizer's colour: the theory bounds that apply "
                         "to it (see the rate-check table)" if has_bound else "")
                      + "; x: the median run diverged there (curves leave through the top)"
                      + f"; values below {FLOOR:g} of the initial value are drawn at that floor"
-                     + (", one panel per schedule" if len(panels) > 1 else "") + "."),
+                     + (", one panel per schedule" if len(panels) > 1 else "") + "."
+                     + (" Not drawn: " + "; ".join(omitted) + "." if omitted else "")),
             panels=panels,
             legend=_legend(view, panels),
             legend_extra=[("theory bound", "bound")] if has_bound else [],
@@ -345,6 +394,40 @@ def _step_size_series(view: RunView, s: int, x, traces, variants) -> list[Series
             med, lo, hi = (_positive(an.median_iqr(t[rows], axis=0)[0]) for t in traces)
             series.append(Series(v, x, med, key=v, lo=lo, hi=hi))
     return series
+
+
+def iterate_figures(view: RunView) -> list[FigureData]:
+    """The iterate x_t of each one-dimensional problem over steps (median and interquartile
+    band over the evaluation seeds, each variant at its tuned lr, one panel per schedule),
+    with the minimizer x* as a neutral line: on Reddi et al.'s (2018) counterexample, Adam
+    with betas (0, 1/(1 + C^2)) drifts to +1 while AMSGrad approaches x* = -1."""
+    one_d = [p for p, prob in enumerate(view.plan.problems) if prob.dim == 1]
+    if not one_d or "x" not in view.results.recorded:
+        return []
+    xs = np.asarray(view.results.trace("x"), dtype=float)[:, :, 0]
+    figures = []
+    for p in one_d:
+        prob = view.plan.problems[p]
+        panels = []
+        for s, slabel in enumerate(view.schedule_labels):
+            series = []
+            for v, c in view.tuned(p, s).items():
+                med, lo, hi = an.median_iqr(xs[c.trials], axis=0)
+                series.append(Series(v, view.steps, med, key=v, lo=lo, hi=hi))
+            for m in np.asarray(prob.minimizers, float).reshape(-1):
+                series.append(Series("x*", view.steps, np.full(len(view.steps), m),
+                                     kind="bound"))
+            panels.append(Panel(title=slabel if len(view.schedule_labels) > 1 else "",
+                                xlabel="step", ylabel="x_t", series=series,
+                                xscale="log" if view.log_steps else "linear"))
+        plabel = view.problem_labels[p]
+        figures.append(FigureData(
+            name=f"iterates_{slug(plabel)}", title=f"Iterates on {plabel}",
+            caption=(f"Iterate x_t on {plabel}: median and interquartile band over the "
+                     f"evaluation seeds, each optimizer variant at its {tuned_text(view)}; "
+                     "dotted: the minimizer x*."),
+            panels=panels, legend=_legend(view, panels), legend_extra=[("x*", "bound")]))
+    return figures
 
 
 def path_figures(view: RunView, grid: int = 120) -> tuple[list[FigureData], list[str]]:
@@ -536,64 +619,52 @@ def lr_sensitivity_figure(view: RunView, max_panels: int = 12) -> tuple[FigureDa
         panels, legend=_legend(view, panels)), notes
 
 
-HEAT_CAP = 12.0  # orders of magnitude above the best: the colour scale ends there
+def rank_matrix_figure(view: RunView) -> FigureData:
+    """Average rank of each (optimizer variant at its tuned lr, schedule) on each problem:
+    within each evaluation seed the solvers are ranked by the rank key of
+    ``analysis.scores`` (round-off ties share a rank; solved runs by steps to the floor;
+    diverged last), then averaged over the seeds (Demsar 2006). Rows in order of the mean
+    rank over problems; colour 1 (best) .. number of solvers."""
+    from scipy.stats import rankdata
 
-
-def heatmap_figure(view: RunView) -> FigureData:
-    """Median final metric, optimizer variant (tuned lr) x schedule, per problem; coloured by
-    orders of magnitude above the best cell of its problem (one shared scale). With a single
-    schedule the problems become the columns of one panel."""
-    single = len(view.schedule_labels) == 1
-    cells = {}  # (p, s, row) -> median
+    sc = view.scores()
+    solvers = [(v, s) for s in range(len(view.schedule_labels)) for v in view.variant_keys]
+    rank = np.full((len(solvers), len(view.problem_labels)), np.nan)
+    div = np.zeros(rank.shape, bool)
     for p in range(len(view.problem_labels)):
-        for s in range(len(view.schedule_labels)):
-            for v, c in view.tuned(p, s).items():
-                cells[(p, s, view.variant_keys.index(v))] = view.median_final(c)
+        cols = [(j, view.tuned(p, s).get(v)) for j, (v, s) in enumerate(solvers)]
+        cols = [(j, c) for j, c in cols if c is not None]
+        if len(cols) < 2:
+            continue
+        K = np.column_stack([sc.key[c.trials] for _, c in cols])
+        R = np.array([rankdata(row) for row in K]).mean(axis=0)
+        for (j, c), r in zip(cols, R):
+            rank[j, p] = r
+            div[j, p] = np.median(sc.key[c.trials]) == np.inf
+    from ..analysis.findings import schedule_name
 
-    def block(ps):  # list of (p, s) columns -> Heatmap
-        vals = np.full((len(view.variant_keys), len(ps)), np.nan)
-        text = [["" for _ in ps] for _ in view.variant_keys]
-        for j, (p, s) in enumerate(ps):
-            floor = display_floor(view, p)
-            col = [cells.get((p, s, r), np.nan) for r in range(len(view.variant_keys))]
-            finite = [m for m in col if np.isfinite(m)]
-            best = max(min(finite), floor, 1e-300) if finite else np.nan
-            for r, med in enumerate(col):
-                if (p, s, r) not in cells:
-                    continue
-                if np.isinf(med):
-                    text[r][j] = "div."
-                    continue
-                vals[r, j] = min(math.log10(max(med, floor, 1e-300) / best), HEAT_CAP)
-                text[r][j] = f"{med:.1e}"
-        return vals, text
-
-    label = "log10(median / best median of the problem)"
-    if single:
-        ps = [(p, 0) for p in range(len(view.problem_labels))]
-        vals, text = block(ps)
-        panels = [Panel(title=f"schedule: {view.schedule_labels[0]}", heatmap=Heatmap(
-            vals, list(view.variant_keys), list(view.problem_labels), text, colorbar_label=label))]
-    else:
-        panels = []
-        for p, plabel in enumerate(view.problem_labels):
-            ps = [(p, s) for s in range(len(view.schedule_labels))]
-            vals, text = block(ps)
-            panels.append(Panel(title=plabel, heatmap=Heatmap(
-                vals, list(view.variant_keys), list(view.schedule_labels), text,
-                colorbar_label=label)))
-    n_cols = len(panels[0].heatmap.col_labels)
+    keep = ~np.all(np.isnan(rank), axis=1)
+    with np.errstate(all="ignore"):
+        mean = np.array([np.nanmean(r) if k else np.inf for r, k in zip(rank, keep)])
+    order = [j for j in np.argsort(mean, kind="stable") if keep[j]]
+    sched = [schedule_name(x, view.plan.schedules) for x in view.plan.schedules] or ["constant"]
+    labels = [f"{solvers[j][0]} | {sched[solvers[j][1]]}" for j in order]
+    vals = rank[order].T  # problems x solvers
+    text = [["div." if div[j, p] else ("" if np.isnan(rank[j, p]) else f"{rank[j, p]:.1f}")
+             for j in order] for p in range(len(view.problem_labels))]
+    panel = Panel(title="", heatmap=Heatmap(
+        vals, list(view.problem_labels), labels, text,
+        colorbar_label="average rank (1 = best)", vmin=1.0))
     return FigureData(
-        "final_heatmap", "Final value: optimizer x " + ("problem" if single else "schedule"),
-        ("Median final value over seeds (cell text, optbench.analysis.final_value_stats) per "
-         f"optimizer variant at its {tuned_text(view)} "
-         + ("(rows) and problem (columns; the run has a single schedule)" if single else
-            "(rows) and schedule (columns), one panel per problem")
-         + "; colour: orders of magnitude above the best cell of the same problem (0 = best, "
-         f"capped at {HEAT_CAP:g}; shared scale); grey 'div.': the median run diverged."),
-        panels, ncols=1 if single else min(len(panels), 2),
-        width="two" if n_cols > 2 or not single else "one",
-        panel_height=max(1.6, 0.2 * len(view.variant_keys) + 0.4 + 0.05 * min(n_cols, 6)))
+        "rank_matrix", "Rank matrix: optimizer x schedule per problem",
+        ("Average rank of each optimizer variant (at its " + tuned_text(view) + ") and "
+         "schedule on each problem: per evaluation seed, solvers ranked by the rank key "
+         "(optbench.analysis.scores: log10 of the final gap above the round-off floor; runs "
+         "at the floor tie on the gap and are ordered by steps to reach it; diverged runs "
+         "last), averaged over seeds; 'div.': the median run diverged. Columns sorted by "
+         "mean rank over problems (best first)."),
+        [panel], ncols=1, width="two",
+        panel_height=max(2.0, 0.17 * len(view.problem_labels) + 1.2))
 
 
 def _legend(view: RunView, panels) -> list:

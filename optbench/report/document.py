@@ -22,7 +22,8 @@ thead th{border-bottom:2px solid #444}td.num,th.num{text-align:right;font-varian
 .tablewrap{max-height:32em;overflow:auto;border:1px solid #f0f0f0}
 .files a{margin-right:.6em;font-size:.85em}
 pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
-nav ul{columns:2;font-size:.9em}.note{background:#fff8e1;padding:.5em .8em;border-left:3px solid #e69f00}
+nav ul{columns:2;font-size:.9em}ul.findings{list-style:none;padding-left:0}
+ul.findings li{margin:.45em 0}.cmp{font-size:.88em;color:#333}.who{color:#555}.note{background:#fff8e1;padding:.5em .8em;border-left:3px solid #e69f00}
 """
 
 
@@ -43,7 +44,9 @@ def html_document(ctx) -> str:
            f"<h1>optbench report: {e(st['run'])}</h1>",
            f"<p class=\"stamp\">optbench {e(st['version'])} &middot; configuration hash "
            f"<code>{e(st['config_hash'])}</code> &middot; run created {e(ctx.created)}</p>",
-           f"<p>{e(ctx.summary)}</p>"]
+           ]
+    out += _findings_html(ctx)
+    out.append(f"<p>{e(ctx.summary)}</p>")
     out.append("<nav><ul>")
     out.append("<li><a href=\"#provenance\">Provenance</a></li>")
     for fig in ctx.figures:
@@ -85,11 +88,72 @@ def html_document(ctx) -> str:
     return "\n".join(out)
 
 
+def _cd_caption(ctx) -> str:
+    f = ctx.findings
+    return (f"Critical-difference diagram (Demsar 2006) of the {len(f.solvers)} optimizer x "
+            f"schedule solvers over {f.n_problems} problems (median rank key per problem on "
+            f"the held-out seeds): average rank (1 = best); Friedman p = "
+            f"{f.friedman_p:.2g}; solvers joined by a bar differ by less than the Nemenyi "
+            f"critical difference CD = {f.cd:.2f} (alpha = {f.alpha:g}).")
+
+
+def _findings_html(ctx) -> list:
+    """The first screen: findings in words, the per-class table, the CD diagram."""
+    e = html.escape
+    if ctx.findings is None:
+        return ["<p class=\"note\">No findings: the run has a single seed, so no lr can be "
+                "tuned on seeds held out from the evaluation.</p>"]
+    from ..analysis.findings import _fmt, speedup_text
+
+    f = ctx.findings
+    out = ["<h2 id=\"findings\">Findings</h2>", f"<p>{e(ctx.findings_lines[0])}</p>",
+           "<ul class=\"findings\">"]
+    for c in f.classes:
+        cmps = "; ".join(
+            f"vs {e(cmp.label)} <span class=\"who\">{e(cmp.against)}</span>: "
+            f"<b>{e(cmp.verdict)}</b> (p<sub>Holm</sub> {_fmt(cmp.p_holm)}, r = {cmp.effect:+.2f}), "
+            f"speed-up {e(speedup_text(cmp))}" for cmp in c.comparisons)
+        out.append(
+            f"<li><b>{e(c.problem_class)}</b> ({len(c.problems)} problem"
+            f"{'' if len(c.problems) == 1 else 's'}, {c.blocks} held-out runs): "
+            f"<b>{e(c.best)}</b> &mdash; <i>{e(c.verdict)}</i>. Median final gap / initial gap "
+            f"{_fmt(c.median_rel_gap)} [{_fmt(c.median_rel_gap_ci[0])}, "
+            f"{_fmt(c.median_rel_gap_ci[1])}], target reached in {100 * c.success:.0f}% of "
+            f"runs, average rank {c.best_rank:.1f} [{c.best_rank_ci[0]:.1f}, "
+            f"{c.best_rank_ci[1]:.1f}].<br><span class=\"cmp\">{cmps}.</span></li>")
+    out.append("</ul>")
+    out += [f"<p class=\"note\">{e(line)}</p>" for line in ctx.findings_lines
+            if line.startswith(("Across", "Warning", "Tuning budget"))]
+    out.append(f"<div class=\"tablewrap\">{T.to_html(ctx.findings_table)}</div>")
+    out.append(f"<p class=\"caption\">{e(T.caption_with_stamp(ctx.findings_table.caption, ctx.stamp))}</p>")
+    if ctx.cd_files:
+        png = ctx.cd_files["png"].read_bytes()
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        out.append(f"<figure id=\"fig-critical_difference\"><img src=\"{uri}\" "
+                   f"alt=\"critical difference diagram\" data-figure=\"critical_difference\">"
+                   f"<figcaption>{e(_cd_caption(ctx))}</figcaption></figure>")
+    return out
+
+
+def _findings_markdown(ctx) -> list:
+    if ctx.findings is None:
+        return ["No findings: the run has a single seed.", ""]
+    out = ["## Findings", "", "```text", *ctx.findings_lines, "```", "",
+           T.to_markdown(ctx.findings_table), "",
+           f"*{T.caption_with_stamp(ctx.findings_table.caption, ctx.stamp)}*", ""]
+    if ctx.cd_files:
+        out += ["![Critical difference diagram](figures/critical_difference.png)", "",
+                f"*{_cd_caption(ctx)}*", ""]
+    return out
+
+
 def markdown_document(ctx) -> str:
     st = ctx.stamp
     out = [f"# optbench report: {st['run']}", "",
            f"optbench {st['version']} · configuration hash `{st['config_hash']}` · "
-           f"run created {ctx.created}", "", ctx.summary, "", "## Provenance", "",
+           f"run created {ctx.created}", ""]
+    out += _findings_markdown(ctx)
+    out += [ctx.summary, "", "## Provenance", "",
            "| key | value |", "|---|---|"]
     out += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in ctx.provenance_rows]
     out += ["", "Full manifest: [manifest.json](manifest.json)", "", "## Figures", ""]

@@ -33,6 +33,7 @@ class Heatmap:
     col_labels: list
     text: list  # (rows, cols) cell annotations
     colorbar_label: str = ""
+    vmin: float = 0.0  # colour scale start (values below it: its colour)
 
 
 @dataclass

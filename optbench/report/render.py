@@ -58,7 +58,8 @@ def draw(fig_data: FigureData, styles: style.StyleMap):
         for i, panel in enumerate(fig_data.panels):
             ax = axes[i // cols][i % cols]
             if panel.heatmap is not None:
-                image = _draw_heatmap(ax, panel, first_col=(i % cols == 0), vmax=vmax)
+                image = _draw_heatmap(ax, panel, first_col=(i % cols == 0), vmax=vmax,
+                                      vmin=panel.heatmap.vmin)
             else:
                 _draw_panel(ax, panel, styles)
         for j in range(n, rows * cols):
@@ -159,18 +160,22 @@ def _draw_contour(ax, panel: Panel):
     ax.grid(False)
 
 
-def _draw_heatmap(ax, panel: Panel, first_col, vmax):
+def _draw_heatmap(ax, panel: Panel, first_col, vmax, vmin=0.0):
     h = panel.heatmap
     vals = np.ma.masked_invalid(np.asarray(h.values, float))
     ax.grid(False)
     ax.set_facecolor("#dddddd")  # diverged / missing cells
-    im = ax.imshow(vals, aspect="auto", cmap="cividis_r", interpolation="nearest", vmin=0,
+    im = ax.imshow(vals, aspect="auto", cmap="cividis_r", interpolation="nearest", vmin=vmin,
                    vmax=vmax)
     ax.set_xticks(range(len(h.col_labels)))
-    ax.set_xticklabels([_wrap(c, 18) for c in h.col_labels], fontsize=style.FONT_SIZE - 2)
+    if len(h.col_labels) > 6:  # many columns: one rotated line each
+        ax.set_xticklabels([_short(c, 34) for c in h.col_labels], fontsize=style.FONT_SIZE - 2,
+                           rotation=55, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticklabels([_wrap(c, 18) for c in h.col_labels], fontsize=style.FONT_SIZE - 2)
     ax.set_yticks(range(len(h.row_labels)))
     if first_col:
-        ax.set_yticklabels([_short(r, 40) for r in h.row_labels], fontsize=style.FONT_SIZE - 1)
+        ax.set_yticklabels([_short(r, 34) for r in h.row_labels], fontsize=style.FONT_SIZE - 1)
     else:
         ax.tick_params(labelleft=False)
     ax.tick_params(length=0)
@@ -178,8 +183,9 @@ def _draw_heatmap(ax, panel: Panel, first_col, vmax):
     for r in range(len(h.row_labels)):
         for c in range(len(h.col_labels)):
             v = h.values[r][c]
-            dark = np.isfinite(v) and v > 0.55 * vmax
-            ax.text(c, r, h.text[r][c], ha="center", va="center", fontsize=style.FONT_SIZE - 2,
+            dark = np.isfinite(v) and v > vmin + 0.55 * (vmax - vmin)
+            ax.text(c, r, h.text[r][c], ha="center", va="center",
+                    fontsize=style.FONT_SIZE - (3 if len(h.col_labels) > 8 else 2),
                     color="white" if dark else "black")
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
@@ -232,4 +238,65 @@ def save(fig_data: FigureData, styles: style.StyleMap, directory: Path, stamp: d
                 fig.set_layout_engine("none")  # positions are final: skip layout next time
     finally:
         plt.close(fig)
+    return paths
+
+
+def save_cd_diagram(names, ranks, cd, directory: Path, stamp: dict, name="critical_difference",
+                    title="Critical difference diagram") -> dict:
+    """A critical-difference diagram (Demsar 2006): solvers on an axis of average rank (1 =
+    best, left), a bar of length CD, and a thick line under each group of solvers whose
+    ranks differ by less than CD (not significantly different by the Nemenyi test). Saves
+    PNG, SVG and PDF; returns {format: path}."""
+    matplotlib, plt = _mpl()
+    r = np.asarray(ranks, float)
+    order = np.argsort(r, kind="stable")
+    k = len(r)
+    half = -(-k // 2)
+    height = 0.9 + 0.17 * half
+    with matplotlib.rc_context({k_: v for k_, v in style.RC.items() if k_ != "backend"}):
+        fig, ax = plt.subplots(figsize=(10.0, height))
+        ax.set_xlim(0.5, k + 0.5)
+        ax.set_ylim(-(half + 1.2), 1.6)
+        ax.axis("off")
+        ax.plot([1, k], [0, 0], color="black", lw=1)
+        for t in range(1, k + 1):
+            ax.plot([t, t], [0, 0.12], color="black", lw=0.8)
+            ax.text(t, 0.25, str(t), ha="center", va="bottom", fontsize=style.FONT_SIZE - 1)
+        if np.isfinite(cd):
+            ax.plot([1, 1 + cd], [1.1, 1.1], color="black", lw=1.5)
+            ax.text(1 + cd / 2, 1.2, f"CD = {cd:.2f}", ha="center", va="bottom",
+                    fontsize=style.FONT_SIZE - 1)
+        for i, j in enumerate(order):
+            left = i < half
+            y = -(i + 1) * 0.9 if left else -(i - half + 1) * 0.9
+            xt = 0.6 if left else k + 0.4
+            ax.plot([r[j], r[j], xt], [0, y, y], color="#444444", lw=0.7)
+            ax.text(xt, y, f"{_short(names[j], 48)} ({r[j]:.1f})", ha="left" if not left
+                    else "right", va="center", fontsize=style.FONT_SIZE - 1,
+                    transform=ax.transData, clip_on=False)
+        if np.isfinite(cd):  # maximal groups within CD of their leftmost member
+            sr = r[order]
+            groups, last = [], -1
+            for a in range(k):
+                b = a
+                while b + 1 < k and sr[b + 1] - sr[a] < cd:
+                    b += 1
+                if b > a and b > last:
+                    groups.append((a, b))
+                    last = b
+            for g, (a, b) in enumerate(groups):
+                y = -0.25 - 0.18 * g
+                ax.plot([sr[a] - 0.05, sr[b] + 0.05], [y, y], color="black", lw=2.5)
+        fig.subplots_adjust(left=0.3, right=0.7, top=0.98, bottom=0.02)
+        paths = {}
+        try:
+            for fmt in FORMATS:
+                path = Path(directory) / f"{name}.{fmt}"
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt, metadata=metadata(fmt, title, stamp),
+                            **({"dpi": 110} if fmt == "png" else {}))
+                path.write_bytes(buf.getvalue())
+                paths[fmt] = path
+        finally:
+            plt.close(fig)
     return paths

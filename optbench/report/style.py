@@ -22,7 +22,7 @@ BOUND_STYLE = (0, (1, 1.2))  # dotted, in the optimizer's colour
 ONE_COLUMN = 3.5
 TWO_COLUMN = 7.16
 FONT_SIZE = 8  # pt at print size: captions of papers are 8-9 pt
-PNG_DPI = 200
+PNG_DPI = 150  # figures embedded in index.html: the page stays under ~5 MB
 
 RC = {
     "backend": "Agg",

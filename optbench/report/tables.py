@@ -20,52 +20,137 @@ TIE_MARK = "\u2248"  # not significantly worse than the best
 # ---- tables -------------------------------------------------------------------------------
 
 def final_tables(view: RunView) -> list[TableData]:
-    """Per problem: one row per configuration (optimizer setting x schedule): median final
-    metric with 95% CI and divergences (``analysis.final_value_stats``); best median in
-    bold; mark for configurations the tests against the best cannot tell from it
-    (``analysis.pairwise_tests(against="best")``)."""
-    stats = view.final_stats()
-    tests = an.pairwise_tests(view.results, an.AUTO, alpha=ALPHA, against="best")
-    p_holm = {(r["problem"], r["b"]): r["p_holm"] for r in tests.rows()}
-    how = ("median with a 95% percentile-bootstrap interval (seeded, "
-           "optbench.analysis.final_value_stats)")
-    test = (f"{TIE_MARK}: not significantly different from the best (two-sided paired "
-            "Wilcoxon signed-rank test over seeds against the best configuration, "
-            "optbench.analysis.pairwise_tests(against='best'), Holm-corrected, "
-            f"alpha = {ALPHA})")
+    """Per problem: one row per optimizer variant (at its tuned lr) and schedule, over the
+    evaluation seeds: median final gap f - f_ref with a 95% bootstrap interval (0: solved to
+    the round-off floor, ``analysis.scores``), solved and diverged counts, median steps to
+    target; the best row (lowest median rank key) in bold; each other row tested against it
+    (paired two-sided Wilcoxon signed-rank on the rank keys, Holm within the problem).
+    Marks: TIE_MARK not distinguishable (the test could have reached alpha), "?" too few
+    non-tied seeds to decide, blank: significantly worse. A diverged row is never best nor
+    tied."""
+    from ..analysis.findings import wilcoxon_p
+
+    sc = view.scores()
+    n_seeds = len(view.eval_seeds())
     tables = []
-    n_seeds = len(view.plan.seeds)
     for p, plabel in enumerate(view.problem_labels):
-        cs = view.configs_of(p=p)
-        meds = np.array([view.median_final(c) for c in cs])
-        finite = np.isfinite(meds)
-        best = np.nanmin(meds[finite]) if finite.any() else math.nan
-        best_idx = [i for i, m in enumerate(meds) if m == best]
-        m = max(len(cs) - 1, 1)
-        p_min = min(1.0, m * 2.0 ** (1 - n_seeds))  # all n paired differences of one sign
-        power = (f" With {n_seeds} seeds and {m} comparisons the smallest attainable adjusted "
-                 f"p is {p_min:.2g}, so no difference can reach significance; add seeds."
-                 if p_min >= ALPHA else "")
+        cands = [(s, v, c) for s in range(len(view.schedule_labels))
+                 for v, c in view.tuned(p, s).items()]
+        if not cands:
+            continue
+        keys = [sc.key[c.trials] for _, _, c in cands]
+        med_key = np.array([float(an.median_iqr(k)[0]) for k in keys])
+        finite = np.isfinite(med_key)
+        b = int(np.argmin(np.where(finite, med_key, np.inf))) if finite.any() else -1
+        tests = [wilcoxon_p(keys[b], k) if b >= 0 and i != b and finite[i] else (0, np.nan)
+                 for i, k in enumerate(keys)]
+        live = [i for i, t in enumerate(tests) if np.isfinite(t[1])]
+        adj = dict(zip(live, an.holm([tests[i][1] for i in live]))) if live else {}
+        m = max(len(live), 1)
         rows, bold = [], []
-        for i, c in enumerate(cs):
-            st = stats[c.index]
-            name = f"{view.optimizer_labels[c.optimizer]} | {view.schedule_labels[c.schedule]}"
-            adj = p_holm.get((plabel, name), math.nan)
-            mark = TIE_MARK if best_idx and i not in best_idx and adj >= ALPHA else ""
-            rows.append([view.variants[c.optimizer], view.lrs[c.optimizer],
-                         view.schedule_labels[c.schedule], st["median"], st["ci_low"],
-                         st["ci_high"], f"{int(st['diverged'])}/{int(st['n'])}", mark, adj])
-            bold.append({3} if i in best_idx else set())
+        for i, (s, v, c) in enumerate(cands):
+            gap = sc.gap[c.trials]
+            med, lo, hi = an.bootstrap_ci(gap)
+            n, q = tests[i][0], adj.get(i, math.nan)
+            if i == b:
+                mark = "best"
+            elif not finite[i]:
+                mark = "diverged"
+            elif q < ALPHA:
+                mark = ""
+            elif m * 2.0 ** (1 - n) < ALPHA:
+                mark = TIE_MARK
+            else:
+                mark = "?"
+            stt = float(an.median_iqr(sc.steps_target[c.trials])[0])
+            rows.append([v, view.lrs[c.optimizer], view.schedule_labels[s], float(med),
+                         float(lo), float(hi), int(sc.solved[c.trials].sum()),
+                         f"{int(view.diverged[c.trials].sum())}/{len(c.trials)}",
+                         int(stt) if np.isfinite(stt) else "never", mark, q])
+            bold.append({3} if i == b else set())
+        ref = "the best value found on the seed" if an.uses_best_found(
+            view.plan.problems[p]) else "f*"
         tables.append(TableData(
-            name=f"final_{slug(plabel)}", title=f"Final {view.metric_label(p)} on {plabel}",
-            caption=(f"Final {view.metric_label(p)} on {plabel} over {n_seeds} seeds per "
-                     f"configuration (diverged = inf): {how}; bold: best median; {test}.{power}"),
-            columns=["optimizer", "lr", "schedule", "median", "ci_low", "ci_high", "diverged",
-                     "mark", "p_holm"],
+            name=f"final_{slug(plabel)}", title=f"Final gap on {plabel}",
+            caption=(f"Final f - f_ref on {plabel} (f_ref = {ref}) over the {n_seeds} "
+                     "evaluation seeds, each optimizer variant at its tuned lr: median with a "
+                     "95% percentile-bootstrap interval; gaps at or below the round-off floor "
+                     f"({an.ROUNDOFF_FACTOR:g} eps (g_0 + |f_ref|), optbench.analysis.scores) "
+                     "count as solved (0); steps to target: first recorded step with "
+                     f"g_k <= {an.TARGET_TAU:g} g_0. Marks against the best row (bold; lowest "
+                     "median rank key: log gap above the floor, steps to the floor below it): "
+                     f"{TIE_MARK} not distinguishable (paired two-sided Wilcoxon signed-rank "
+                     f"test on the rank keys, Holm-corrected within the problem, alpha = "
+                     f"{ALPHA}, with enough non-tied seeds to reach it), ? too few non-tied "
+                     "seeds to decide, blank significantly worse, diverged: the median run "
+                     "diverged."),
+            columns=["optimizer", "lr", "schedule", "median_gap", "ci_low", "ci_high",
+                     "solved", "diverged", "median_steps_to_target", "mark", "p_holm"],
             rows=rows, bold=bold,
-            formats={"median": ".3g", "ci_low": ".3g", "ci_high": ".3g", "lr": "g",
+            formats={"median_gap": ".3g", "ci_low": ".3g", "ci_high": ".3g", "lr": "g",
                      "p_holm": ".2g"}))
     return tables
+
+
+def findings_table(f) -> TableData:
+    """One row per problem class (``analysis.findings``): the best optimizer x schedule,
+    its average rank and median relative gap on the held-out seeds with 95% bootstrap
+    intervals, and its comparison with the runner-up and each named baseline."""
+    from ..analysis.findings import BASELINES, _fmt, speedup_text
+
+    def ci(a, b):
+        return f"[{_fmt(a)}, {_fmt(b)}]"
+
+    labels = ["runner-up"] + [b[0] for b in BASELINES]
+    rows = []
+    for c in f.classes:
+        row = [c.problem_class, len(c.problems), c.best,
+               f"{c.best_rank:.1f} {ci(*c.best_rank_ci)}",
+               f"{_fmt(c.median_rel_gap)} {ci(*c.median_rel_gap_ci)}",
+               f"{100 * c.success:.0f}%", c.verdict]
+        by = {cmp.label: cmp for cmp in c.comparisons}
+        short, detail = [], []
+        for lab in labels:
+            cmp = by.get(lab)
+            if cmp is None:
+                short.append("n/a")
+                detail.append("n/a")
+                continue
+            short.append(f"{cmp.verdict}; {speedup_text(cmp)}")
+            detail.append(f"{cmp.against}: p_holm {cmp.p_holm:.3g}; r = {cmp.effect:+.2f} "
+                          f"[{cmp.effect_ci[0]:+.2f}, {cmp.effect_ci[1]:+.2f}]")
+        rows.append(row + short + detail)
+    return TableData(
+        name="findings", title="Findings per problem class",
+        caption=(f"Per problem class, on the {len(f.eval_seeds)} held-out seeds (lr tuned on "
+                 f"seeds {', '.join(map(str, f.tuning_seeds))}): the optimizer x schedule "
+                 "with the lowest average rank over (problem, seed) blocks, its rank and its "
+                 "median final gap / initial gap with 95% bootstrap intervals, the fraction "
+                 f"of runs reaching the target g <= {f.tau:g} g_0, and its comparison with "
+                 "the runner-up and the baselines: paired two-sided Wilcoxon signed-rank "
+                 f"tests, Holm within the class (alpha = {f.alpha:g}); 'not distinguishable' "
+                 "only where the test could reach alpha, else 'too few seeds'; r: "
+                 "matched-pairs rank-biserial effect size (> 0: the best is better) with a "
+                 "bootstrap interval; speed-up: median ratio of evaluations to target "
+                 "(other / best; '>=': the other missed the target on some runs, counted at "
+                 f"the full budget; steps are resolved to the recorded steps{_resolution(f)}). "
+                 "optbench.analysis.findings."),
+        columns=["class", "problems", "best", "avg_rank", "median_gap_ratio", "reached",
+                 "verdict"] + [f"vs {lab}" for lab in labels]
+                + [f"vs {lab} (test)" for lab in labels],
+        rows=rows, bold=[{2} for _ in rows],
+        hidden=tuple(f"vs {lab} (test)" for lab in labels))
+
+
+def _resolution(f) -> str:
+    """", so speed-ups below 1.2x are not resolved": the median ratio of consecutive recorded
+    steps from step 10 on (log-spaced records), "" when it is below 1.05."""
+    steps = np.asarray(f.recorded_steps, float)
+    steps = steps[steps >= 10]
+    if len(steps) < 2:
+        return ""
+    ratio = float(np.median(steps[1:] / steps[:-1]))
+    return f", so speed-ups below {ratio:.2g}x are not resolved" if ratio > 1.05 else ""
 
 
 def tuned_table(view: RunView) -> TableData:
@@ -99,7 +184,7 @@ def tuned_table(view: RunView) -> TableData:
                              d_lr, r["default_eval_median"],
                              int(st) if np.isfinite(st) else "never"])
                 bold.append({5} if meds[v] == best and np.isfinite(best) else set())
-    seeds = ("the evaluation seeds (the second half, held out from tuning)" if view.held_out
+    seeds = ("the evaluation seeds (held out from tuning)" if view.held_out
              else "the run's single seed")
     return TableData(
         name="tuned_hyperparameters", title="Tuned hyper-parameters",

@@ -30,7 +30,8 @@ ChainedScheduler); suites name it ``module:object``; run directories record its 
 and reading them never imports it.
 """
 from .base import REGISTRY, Schedule, eval_steps, plugin_record, resolve_steps, stored_schedule
-from .extra import FunctionLR, InverseTimeDecay, PerStepLR, WarmupCosine, reading_back
+from .extra import FunctionLR, InverseTimeDecay, PerStepLR, WarmupCosine
+from .functions import reading_back
 from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
                            CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LinearLR,
                            MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,

@@ -2,17 +2,14 @@
 (explicit per-step values) and FunctionLR (a jitted function of the step, torch's LambdaLR)."""
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import functools
-import hashlib
-import importlib
 
 import numpy as np
 
 from .. import schedule_tables as ks
 from ..spec import boolean, real
+from ..spec import function_ref
 from .base import Schedule, _is_relative, _lr_value, _push, _steps
+from .functions import function_argument, tabulate
 
 
 class InverseTimeDecay(Schedule):
@@ -36,11 +33,11 @@ class InverseTimeDecay(Schedule):
 
 
 class WarmupCosine(Schedule):
-    """Linear warm-up then cosine decay, optax.warmup_cosine_decay_schedule semantics:
+    """Linear warm-up then cosine decay, optax.warmup_cosine_decay_schedule semantics::
 
-    lr = init_value + (peak_lr - init_value) * k/warmup_steps      for k < warmup_steps,
-    lr = peak_lr * ((1 - a) * c**exponent + a),  a = end_lr/peak_lr,
-         c = (1 + cos(pi * min(k - warmup_steps, T)/T))/2,  T = decay_steps - warmup_steps.
+        lr = init_value + (peak_lr - init_value) * k/warmup_steps      for k < warmup_steps,
+        lr = peak_lr * ((1 - a) * c**exponent + a),  a = end_lr/peak_lr,
+             c = (1 + cos(pi * min(k - warmup_steps, T)/T))/2,  T = decay_steps - warmup_steps.
 
     ``decay_steps`` counts the warm-up too (as in optax). This schedule sets absolute lrs:
     the optimizer's own lr is ignored.
@@ -113,52 +110,6 @@ class PerStepLR(Schedule):
         return f"PerStepLR({len(self.values)} {kind})"
 
 
-_READING_BACK = contextvars.ContextVar("reading_back", default=False)
-
-
-@contextlib.contextmanager
-def reading_back():
-    """Specs built inside read a run directory: a ``FunctionLR`` whose ``fn`` names a module
-    keeps the name and never imports it (opening results never runs their code); such a
-    spec labels and hashes, and cannot tabulate."""
-    token = _READING_BACK.set(True)
-    try:
-        yield
-    finally:
-        _READING_BACK.reset(token)
-
-
-@functools.lru_cache(maxsize=None)
-def _jit(fn):
-    import numba
-    from numba.core.registry import CPUDispatcher
-
-    return fn if isinstance(fn, CPUDispatcher) else numba.njit(fn)
-
-
-def _import_ref(text):
-    module, _, name = text.partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _function_ref(fn):
-    """'module:qualname' of a function, or None when that name does not lead back to it."""
-    py = getattr(fn, "py_func", fn)
-    module = getattr(py, "__module__", None)
-    qualname = getattr(py, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
-        return None
-    ref = f"{module}:{qualname}"
-    try:
-        target = _import_ref(ref)
-    except Exception:
-        return None
-    return ref if target is fn or getattr(target, "py_func", None) is py or target is py else None
-
-
 class FunctionLR(Schedule):
     """User-defined schedule: lr = base_lr * fn(k) (torch's LambdaLR), ``fn`` a function of
     the integer step k returning a factor, which numba must be able to compile (it is
@@ -168,46 +119,15 @@ class FunctionLR(Schedule):
     string, so only importable functions round-trip through ``to_dict``/``from_dict``.
     """
 
-    def __init__(self, fn):
-        n = "FunctionLR"
-        if isinstance(fn, str) and _READING_BACK.get():
-            self.read_back = True
-        elif isinstance(fn, str):
-            try:
-                target = _import_ref(fn)
-            except Exception as exc:
-                raise ValueError(f"{n}: fn {fn!r} cannot be imported ({exc})") from None
-            if not callable(target):
-                raise ValueError(f"{n}: fn {fn!r} is not a function")
-        elif not callable(fn):
-            raise ValueError(f"{n}: fn must be a function of the step or a 'module:name' "
-                             f"string, got {fn!r}")
-        self._store(locals())
-
     #: True for a spec built inside ``reading_back()``: its function is never imported
     read_back = False
 
-    def function(self):
-        if self.read_back:
-            raise ValueError(f"FunctionLR: fn {self.fn!r} was read back from a run directory "
-                             "and is not imported; run (or --resume) from the suite file")
-        return _import_ref(self.fn) if isinstance(self.fn, str) else self.fn
-
-    def to_dict(self):
-        if isinstance(self.fn, str):
-            ref = self.fn
-        else:
-            ref = _function_ref(self.fn)
-            if ref is None:  # not importable: unique per code, not loadable
-                py = getattr(self.fn, "py_func", self.fn)
-                code = getattr(py, "__code__", None)
-                blob = repr((code.co_code, code.co_consts, code.co_names)) if code else repr(py)
-                digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
-                ref = f"<unimportable {getattr(py, '__qualname__', '?')} {digest}>"
-        return {"type": "FunctionLR", "fn": ref}
+    def __init__(self, fn):
+        fn, self.read_back = function_argument("FunctionLR", "fn", fn)
+        self._store(locals())
 
     def __repr__(self):
-        return f"FunctionLR(fn={self.to_dict()['fn']})"
+        return f"FunctionLR(fn={function_ref(self.fn)})"
 
     def _check_leaf(self, optimizer, max_epoch, reset):
         super()._check_leaf(optimizer, max_epoch, reset)
@@ -215,15 +135,7 @@ class FunctionLR(Schedule):
             self._factors(1)
 
     def _factors(self, n):
-        out = np.empty(n)
-        fn = self.function()  # a read-back spec refuses here, in its own words
-        try:
-            ks.function_factor_table(_jit(fn), out)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"FunctionLR: fn cannot be compiled and run by numba: {first}") \
-                from None
-        return out
+        return tabulate("FunctionLR", "fn", self.fn, n, self.read_back)
 
     def _encode(self, n_steps, data):
         factors = self._factors(n_steps + 1)

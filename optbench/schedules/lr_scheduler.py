@@ -5,6 +5,7 @@ from .. import layout
 from .. import schedule_tables as ks
 from ..spec import Spec, boolean, choice, integer, real
 from .base import Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list
+from .functions import function_argument, tabulate
 
 
 class ConstantLR(Schedule):
@@ -169,19 +170,26 @@ class CyclicLR(Schedule):
     cycle = floor(1 + k/(up + down)), x = 1 + k/(up + down) - cycle,
     s = x/r if x <= r else (x - 1)/(r - 1) with r = up/(up + down);
     lr = base_lr + (max_lr - base_lr) * s * a, a = 1 (triangular), 1/2**(cycle-1)
-    (triangular2) or gamma**k (exp_range). With ``cycle_momentum`` the momentum (or beta1)
-    runs the other way: max_momentum - (max_momentum - base_momentum) * s * a.
-    As in torch, the optimizer's lr is replaced by ``base_lr`` (and its momentum by
-    ``max_momentum``) at construction; cycle_momentum needs an optimizer with momentum or
-    betas. torch's ``scale_fn``/``scale_mode`` are not supported.
+    (triangular2) or gamma**k (exp_range); or, with ``scale_fn`` (a numba-compilable function,
+    or a ``"module:name"`` string, as FunctionLR's ``fn``; ``mode`` is then ignored),
+    a = scale_fn(cycle) (``scale_mode="cycle"``) or scale_fn(k) (``"iterations"``).
+    With ``cycle_momentum`` the momentum (or beta1) runs the other way: max_momentum -
+    (max_momentum - base_momentum) * s * a. As in torch, the optimizer's lr is replaced by
+    ``base_lr`` (and its momentum by ``max_momentum``) at construction; cycle_momentum needs
+    an optimizer with momentum or betas.
     """
 
     _step_params = ("step_size_up", "step_size_down")
+    #: True for a spec built inside ``reading_back()`` whose scale_fn stays unimported
+    read_back = False
 
     def __init__(self, base_lr, max_lr, step_size_up=2000, step_size_down=None,
-                 mode="triangular", gamma=1.0, cycle_momentum=True, base_momentum=0.8,
-                 max_momentum=0.9):
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9):
         n = "CyclicLR"
+        if scale_fn is not None:
+            scale_fn, self.read_back = function_argument(n, "scale_fn", scale_fn)
+        choice(n, "scale_mode", scale_mode, ("cycle", "iterations"))
         base_lr = _lr_value(n, "base_lr", base_lr)
         max_lr = _lr_value(n, "max_lr", max_lr)
         step_size_up = _steps(n, "step_size_up", step_size_up, lo=1)
@@ -198,9 +206,20 @@ class CyclicLR(Schedule):
         up = float(self.step_size_up)
         down = float(self.step_size_down) if self.step_size_down is not None else up
         total = up + down
-        return ks.S_CYCLIC, (self.base_lr, self.max_lr, total, up / total,
-                             _CYCLIC_MODES[self.mode], self.gamma, self.cycle_momentum,
-                             self.base_momentum, self.max_momentum)
+        mode, table = _CYCLIC_MODES[self.mode], 0
+        if self.scale_fn is not None:  # tabulated at every cycle (or step) the run reaches
+            by_cycle = self.scale_mode == "cycle"
+            n = int(1 + n_steps // total) + 1 if by_cycle else n_steps + 1
+            values = tabulate("CyclicLR", "scale_fn", self.scale_fn, n, self.read_back)
+            mode = ks.CYCLIC_TABLE_CYCLE if by_cycle else ks.CYCLIC_TABLE_ITERATIONS
+            table = _push(data, values)
+        return ks.S_CYCLIC, (self.base_lr, self.max_lr, total, up / total, mode, self.gamma,
+                             self.cycle_momentum, self.base_momentum, self.max_momentum, table)
+
+    def _check_leaf(self, optimizer, max_epoch, reset):
+        super()._check_leaf(optimizer, max_epoch, reset)
+        if self.scale_fn is not None and not self.read_back:
+            tabulate("CyclicLR", "scale_fn", self.scale_fn, 1, False)
 
 
 class OneCycleLR(Schedule):
