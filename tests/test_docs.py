@@ -48,7 +48,7 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
 #: public names the API reference leaves out: registries and constant tuples (documented in
 #: their modules' text), the submodules themselves and the version string
 UNDOCUMENTED = {"REGISTRY", "NOISE_KINDS", "CONVEX", "NONCONVEX", "CLASSES", "COCO_TARGETS",
-                "AUTO", "__version__", "optimizers", "problems", "schedules", "analysis",
+                "AUTO", "ROUNDOFF_FACTOR", "TARGET_TAU", "__version__", "optimizers", "problems", "schedules", "analysis",
                 "report", "compare"}
 
 

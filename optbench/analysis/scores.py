@@ -59,7 +59,7 @@ def uses_best_found(problem) -> bool:
 
 
 def roundoff_floor(gap0, f_ref, dtype: str = "float64") -> np.ndarray:
-    """c eps(dtype) (|g_0| + |f_ref|), the level below which f - f_ref is round-off."""
+    """``c eps(dtype) (|g_0| + |f_ref|)``, the level below which f - f_ref is round-off."""
     eps = float(np.finfo(np.dtype(dtype)).eps)
     return ROUNDOFF_FACTOR * eps * (np.abs(gap0) + np.abs(f_ref))
 
