@@ -156,3 +156,16 @@ def test_non_finite_numbers_are_refused(value):
 
     with pytest.raises(ValueError, match="lr must be finite"):
         Adam(lr=value)
+
+
+def test_report_of_a_run_without_the_loss_is_one_line(tmp_path, capsys):
+    import optbench
+    from optbench.optimizers import SGD
+    from optbench.problems import Booth
+
+    optbench.run(Booth(), SGD(), steps=5, seeds=1, record=("lr",), out=tmp_path / "run",
+                 progress=False)
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "recorded lr; a report needs the loss" in err
+    assert not (tmp_path / "rep").exists()

@@ -276,3 +276,19 @@ def test_converged_round_off_is_drawn_at_the_floor_not_marked_diverged():
     assert len(_diverged_ends("SGD", 0, np.arange(3.0), blown)) == 1
     bound = _bound_curve(np.array([1.0, 1e-10, 1e-100]), floor=1e-16)
     assert np.isnan(bound[2]) and bound[1] == 1e-10
+
+
+def test_markdown_shows_names_literally():
+    """A name with Markdown characters (``|``, backticks, ``*``) is shown as it reads: the
+    title is escaped and no table row splits."""
+    from optbench.markup import markdown_literal
+    from optbench.report.document import markdown_document
+
+    assert markdown_literal("a|b `c` *d*") == "a\\|b \\`c\\` \\*d\\*"
+    res = optbench.run(Rosenbrock(dim=2), [SGD(lr=1e-3)], steps=10, seeds=2,
+                       record=("loss", "suboptimality"), name="exp|`1`*", progress=False)
+    ctx = ReportContext(res)
+    prepare(ctx)
+    text = markdown_document(ctx)
+    assert "# optbench report: exp\\|\\`1\\`\\*" in text
+    assert "exp|`1`*" not in text  # nowhere unescaped (title, provenance, tables)

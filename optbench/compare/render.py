@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from ..markup import markdown_literal
+
 MARK = {"ok": "ok", "regression": "REGRESSION", "improvement": "improved", "missing": "MISSING",
         "added": "new", "n/a": "n/a", "not comparable": "not comparable"}
 MD_MARK = {"ok": "✅ ok", "regression": "❌ **regression**", "improvement": "🟢 improved",
@@ -157,7 +159,7 @@ def markdown(cmp) -> str:
     title = "❌ regression" if cmp.regressed else "✅ no regression"
     b, n = cmp.baseline, cmp.new
     lines = [f"### optbench compare: {title}", "",
-             f"Suite **{_literal(n['name'])}**: {_counts(s)}; "
+             f"Suite **{markdown_literal(n['name'])}**: {_counts(s)}; "
              f"speed: {MD_MARK.get(s['speed'], s['speed'])}.", "",
              f"Baseline `{(b['git_commit'] or '?')[:12]}` ({len(b['seeds'])} seeds) vs new "
              f"`{(n['git_commit'] or '?')[:12]}` ({len(n['seeds'])} seeds). {_threshold_line(cmp.thresholds)}."]
@@ -188,14 +190,7 @@ def _md(text) -> str:
     return str(text).replace("|", "\\|")
 
 
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-
-
-def _literal(name) -> str:
-    """A user's name (suite, problem, optimizer, schedule) shown as is in Markdown: its
-    Markdown and HTML characters escaped."""
-    return "".join(_HTML.get(ch) or ("\\" + ch if ch in "\\`*_[]|~" else ch) for ch in str(name))
 
 
 def _names(c) -> str:
-    return f"{_literal(c.problem)} | {_literal(c.optimizer)} | {_literal(c.schedule)}"
+    return f"{markdown_literal(c.problem)} | {markdown_literal(c.optimizer)} | {markdown_literal(c.schedule)}"

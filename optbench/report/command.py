@@ -22,6 +22,10 @@ def run_command(args) -> int:
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir} is not a run directory")
     results = load(run_dir)
+    if "loss" not in results.recorded:
+        raise ValueError(f"{run_dir} recorded {', '.join(results.recorded) or 'no trace'}; a "
+                         "report needs the loss: run the suite again with 'loss' in record "
+                         "(the default records loss, lr, grad_norm, suboptimality, dist_to_opt)")
     out = Path(args.out) if args.out else Path("reports") / safe_name(results.plan.name, "run name")
     claim_report_dir(out)  # new, empty or an earlier report, else one line
     out = build_report(results, out=out, progress=False if args.quiet else None)

@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+from ..markup import markdown_literal
 from . import tables as T
 
 CSS = """
@@ -149,13 +150,13 @@ def _findings_markdown(ctx) -> list:
 
 def markdown_document(ctx) -> str:
     st = ctx.stamp
-    out = [f"# optbench report: {st['run']}", "",
+    out = [f"# optbench report: {markdown_literal(st['run'])}", "",
            f"optbench {st['version']} · configuration hash `{st['config_hash']}` · "
            f"run created {ctx.created}", ""]
     out += _findings_markdown(ctx)
     out += [ctx.summary, "", "## Provenance", "",
            "| key | value |", "|---|---|"]
-    out += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in ctx.provenance_rows]
+    out += [f"| {k} | {markdown_literal(v)} |" for k, v in ctx.provenance_rows]
     out += ["", "Full manifest: [manifest.json](manifest.json)", "", "## Figures", ""]
     for fig in ctx.figures:
         out += [f"### {fig.data.title}", "",

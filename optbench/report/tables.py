@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import analysis as an
+from ..markup import markdown_literal
 from .data import RunView, fmt_num, slug
 from .model import TableData
 
@@ -292,7 +293,7 @@ def to_markdown(table: TableData) -> str:
     for r, row in enumerate(table.rows):
         cells = []
         for i in cols:
-            text = cell_text(table, i, row[i]).replace("|", "\\|")
+            text = markdown_literal(cell_text(table, i, row[i]))
             if table.bold and i in table.bold[r]:
                 text = f"**{text}**"
             cells.append(text)
