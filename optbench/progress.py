@@ -1,16 +1,19 @@
-"""Progress display: a bar with an ETA on a terminal; off a terminal (a log, ``make bench``
-piped), one line every ``LOG_EVERY`` seconds so a long run is never silent."""
+"""Progress display: a tqdm bar on a terminal (a widget in a notebook, ``tqdm.auto``); off a
+terminal (a log, ``make bench`` piped), one plain line every ``LOG_EVERY`` seconds so a long
+run is never silent."""
 from __future__ import annotations
 
 import sys
 import threading
 import time
 
+from tqdm.auto import tqdm
+
 LOG_EVERY = 10.0  # seconds between progress lines off a terminal
 
 
 class Progress:
-    """``with Progress(total, "shards") as p: ... p.advance()``; a bar on a TTY, a line
+    """``with Progress(total, "shards") as p: ... p.advance()``; a tqdm bar on a TTY, a line
     every ``interval`` seconds elsewhere; ``enabled=False``: silent, True: the bar."""
 
     def __init__(self, total: int, unit: str = "shards", enabled: bool | None = None, stream=None,
@@ -26,9 +29,12 @@ class Progress:
         self.t0 = time.perf_counter()
         self._stop = threading.Event()
         self._ticker = None
+        self._bar = None
 
     def __enter__(self):
-        self._draw()
+        if self.enabled:
+            self._bar = tqdm(total=self.total, unit=f" {self.unit}", file=self.stream,
+                             dynamic_ncols=True)
         if self.log:
             self._ticker = threading.Thread(target=self._tick, daemon=True)
             self._ticker.start()
@@ -36,7 +42,8 @@ class Progress:
 
     def advance(self, n: int = 1):
         self.done += n
-        self._draw()
+        if self._bar is not None:
+            self._bar.update(n)
 
     def _eta(self) -> str:
         elapsed = time.perf_counter() - self.t0
@@ -50,19 +57,9 @@ class Progress:
                               f"{elapsed:.0f} s elapsed, ETA {self._eta()}\n")
             self.stream.flush()
 
-    def _draw(self):
-        if not self.enabled:
-            return
-        frac = self.done / self.total
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {self.unit}  ETA {self._eta()} ")
-        self.stream.flush()
-
     def __exit__(self, *exc):
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()

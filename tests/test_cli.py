@@ -169,3 +169,20 @@ def test_report_of_a_run_without_the_loss_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "recorded lr; a report needs the loss" in err
     assert not (tmp_path / "rep").exists()
+
+
+def test_progress_bar_is_tqdm_on_a_terminal():
+    import io
+
+    from optbench.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    with Progress(3, "shards", stream=out) as bar:
+        for _ in range(3):
+            bar.advance()
+    text = out.getvalue()
+    assert "3/3" in text and "shards" in text and "100%" in text  # tqdm's bar, closed
