@@ -203,7 +203,7 @@ def test_trials_table_columns_and_grid_order():
     (dict(x0="abc"), r"^run: x0 must be an array of numbers, got 'abc'$"),
     (dict(x0=[np.nan, 1.0]), r"^run: x0 must be finite \(it holds NaN or inf\)$"),
     (dict(x0=np.zeros(3)), r"^run: x0 has 3 entries but the problems have dimension \[2\]$"),
-    (dict(name=3), r"^run: name must be a string, got 3$"),
+    (dict(name=3), r"^run: name must be a non-empty string, got 3$"),
     (dict(seeds=2**60), r"^run: seeds must be within \+-2\*\*53"),
 ])
 def test_bad_run_arguments_name_the_argument(bad, match):
