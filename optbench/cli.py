@@ -207,6 +207,7 @@ def summary(results, max_rows: int = 40) -> str:
     for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):
         groups.setdefault(key, []).append(j)
     value = tr["final_suboptimality"]
+    value = np.maximum(value, 0.0)  # f - f* < 0 is round-off below f*: shown as solved, 0
     value = np.where(np.isnan(value), tr["final_loss"], value)  # f* unknown: the loss
     diverged = tr["status"] == "diverged"
     if len(groups) > max_rows:

@@ -186,3 +186,17 @@ def test_progress_bar_is_tqdm_on_a_terminal():
             bar.advance()
     text = out.getvalue()
     assert "3/3" in text and "shards" in text and "100%" in text  # tqdm's bar, closed
+
+
+def test_summary_never_shows_a_negative_gap():
+    """f - f* below zero is round-off under f*: the run summary shows it as 0 (solved)."""
+    from types import SimpleNamespace
+
+    from optbench.cli import summary
+
+    n = 4
+    trials = {"problem": ["P"] * n, "optimizer": ["O"] * n, "schedule": ["S"] * n,
+              "final_suboptimality": np.array([-7.7e-31, -1e-32, 0.0, -2e-31]),
+              "final_loss": np.array([1.0] * n), "status": np.array(["finished"] * n)}
+    line = summary(SimpleNamespace(trials=trials)).splitlines()[1]
+    assert line.split()[-2] == "0" and "-" not in line.split()[-2]
