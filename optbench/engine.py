@@ -73,14 +73,15 @@ class Packed:
         dmax = max(plan.problems[p].dim for p in used)
 
         # problems: one data block per problem used in this shard
-        prob_off, xs_off, blocks, xs_blocks = {}, {}, [], []
+        prob_off, prob_len, xs_off, blocks, xs_blocks = {}, {}, {}, [], []
         offset = xs_offset = 0
         for p_index in used:
             problem = plan.problems[p_index]
-            prob_off[p_index], xs_off[p_index] = offset, xs_offset
-            blocks.append(problem.kernel_data)
+            data = problem.kernel_data  # built once per problem and shard
+            prob_off[p_index], prob_len[p_index], xs_off[p_index] = offset, data.size, xs_offset
+            blocks.append(data)
             xs_blocks.append(problem.minimizers.ravel())
-            offset += problem.kernel_data.size
+            offset += data.size
             xs_offset += problem.minimizers.size
         self.prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
         self.xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
@@ -115,7 +116,7 @@ class Packed:
             im[layout.I_PROB] = self.kernels[k].problem_code(problem)
             im[layout.I_DIM] = problem.dim
             im[layout.I_PROB_OFF] = prob_off[t.problem]
-            im[layout.I_PROB_LEN] = problem.kernel_data.size
+            im[layout.I_PROB_LEN] = prob_len[t.problem]
             im[layout.I_XS_OFF] = xs_off[t.problem]
             im[layout.I_XS_COUNT] = problem.minimizers.shape[0]
             im[layout.I_BATCH] = problem.batch_size
