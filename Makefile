@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 BASE   ?= main
 
-.PHONY: setup test bench bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline docs clean
+.PHONY: setup test bench bench-study bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test: $(TOOLS)
 bench: $(STAMP)
 	$(CLI) run $(SUITE) --out $(RUN) --overwrite
 	$(CLI) report $(RUN)
+
+## make bench-study: the Adam x decay study the project grew from (problems/adam-decay.toml),
+## its report with the study's questions answered in reports/adam-decay/
+bench-study: $(STAMP)
+	$(CLI) run problems/adam-decay.toml --out runs/adam-decay --overwrite
+	$(CLI) report runs/adam-decay --out reports/adam-decay
 
 ## make bench-full: every problem option x optimizer x schedule (problems/full.toml), resumable
 bench-full: $(STAMP)

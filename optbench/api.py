@@ -30,7 +30,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
         blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
         progress=None, name="run", calibrate=False, cuda_mode="auto", client=None,
-        overwrite=False, force=False) -> Results:
+        overwrite=False, force=False, questions=None) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -55,6 +55,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     is one). cuda_mode: the CUDA kernel, "thread" (one thread per trajectory), "block" (a
     thread block per trajectory) or "auto" (block for problems of dimension >=
     ``cuda_backend.BLOCK_MODE_MIN_DIM``); see ``optbench.cuda_backend``.
+    questions: study questions (``analysis.questions.Question`` or their dicts, a suite's
+    ``[[questions]]``), checked against the plan and recorded for the report to answer.
     client: a ``dask.distributed.Client``: each shard runs as a task on its cluster (same
     results, see ``optbench.distributed``); threads then sets numba's threads per worker.
     Shards whose workers die repeatedly raise ``RunIncomplete`` once the others are stored.
@@ -74,6 +76,12 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
                 dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
                 shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
+    asked = []
+    if questions:
+        from .analysis.questions import check_against, parse_questions
+
+        asked = parse_questions(list(questions), "run: questions: ")
+        check_against(asked, plan, "run: ")
     if shard_size is None and client is not None:
         from .distributed import cluster_threads, shard_size_for
 
@@ -86,13 +94,13 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     store = RunStore(out) if out is not None else None
     with store.lock() if store is not None else contextlib.nullcontext():
         results = _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads,
-                           progress, calibrate, client)
+                           progress, calibrate, client, [q.to_dict() for q in asked])
     _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
     return results
 
 
 def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads, progress,
-             calibrate, client) -> Results:
+             calibrate, client, questions) -> Results:
     """``run`` from a valid plan on, with the run directory (if any) locked; ``runner``:
     the local backend's (shard runner, warm-up), None with a client."""
     if store is not None:
@@ -135,6 +143,8 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
         timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done), warm_up))
     manifest["timings"] = timings
     manifest["provenance"] = provenance()
+    if questions:
+        manifest["questions"] = questions
     if failed:
         manifest["failed_shards"] = {str(i): failed[i] for i in sorted(failed)}
         if store is not None:

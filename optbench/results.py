@@ -91,6 +91,12 @@ class Results:
         return self.plan.n_trials
 
     @property
+    def questions(self) -> list[dict]:
+        """The study questions the run was given (``run(questions=...)``, a suite's
+        ``[[questions]]``), answered by ``optbench.analysis.questions`` and the report."""
+        return self.manifest.get("questions", [])
+
+    @property
     def recorded(self) -> list[str]:
         return [name for name in self.plan.record if name in self.arrays]
 

@@ -16,6 +16,10 @@
     [[schedules]]
     type = "CosineAnnealingLR"
     T_max = "steps"             # relative to the run length
+    [[questions]]               # a paired question for the report (analysis.questions)
+    optimizer = "Adam"
+    factor = "betas"
+    levels = [[0.9, 0.999], [0.9, 0.99]]
 
 Lists expand into the Cartesian product within each table. Every error names the file, the
 table and the key.
@@ -34,7 +38,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_KEYS = ("name", "description", "run", "problems", "optimizers", "schedules")
+TOP_KEYS = ("name", "description", "run", "problems", "optimizers", "schedules", "questions")
 RUN_KEYS = ("steps", "seeds", "record", "record_every", "record_points", "dtype", "target",
             "blowup", "shard_size", "x0")
 
@@ -77,6 +81,10 @@ def parse_suite(data: dict, where: str = "", default_name: str = "run") -> dict:
     kwargs["problems"] = _specs(data, "problems", problems.REGISTRY, where, required=True)
     kwargs["optimizers"] = _specs(data, "optimizers", optimizers.REGISTRY, where, required=True)
     kwargs["schedules"] = _specs(data, "schedules", schedules.REGISTRY, where, required=False) or None
+    if "questions" in data:
+        from .analysis.questions import parse_questions
+
+        kwargs["questions"] = parse_questions(data["questions"], where)
     return kwargs
 
 

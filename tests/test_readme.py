@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from optbench.analysis.questions import parse_questions
 from optbench.cli import build_parser
 from optbench.suite import parse_suite
 
@@ -51,9 +52,14 @@ def test_the_readme_has_its_blocks():
 
 def test_toml_blocks_are_valid_suites():
     for lang, code in BLOCKS:
-        if lang == "toml":
-            suite = parse_suite(tomllib.loads(code))
-            assert suite["problems"] and suite["optimizers"]
+        if lang != "toml":
+            continue
+        data = tomllib.loads(code)
+        if set(data) == {"questions"}:  # a suite's questions shown alone
+            assert parse_questions(data["questions"])
+            continue
+        suite = parse_suite(data)
+        assert suite["problems"] and suite["optimizers"]
 
 
 def test_commands_parse_and_name_what_exists():

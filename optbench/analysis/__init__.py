@@ -25,6 +25,9 @@ Findings (:mod:`.findings`)
     ``findings(results)``: per problem class the best optimizer x schedule on held-out seeds,
     tests against the runner-up and baselines, effect sizes, Friedman / Nemenyi across
     problems; ``summary_lines(findings)``
+Questions (:mod:`.questions`)
+    ``answers(results, questions)``: a study's paired questions ("does bias correction
+    matter, and when?") on matched runs, per class and step, with tests and effect sizes
 Tuning (:mod:`.tuning`)
     ``tune(results, ...)``, ``split_seeds``, ``lr_sensitivity(results)``,
     ``stability_map(results)``
@@ -51,6 +54,7 @@ from .theory import (TheoryCheck, gd_convex_bound, gd_quadratic_rate, heavy_ball
 from .tuning import grid_edge, lr_sensitivity, split_seeds, stability_map, tune
 from .scores import ROUNDOFF_FACTOR, TARGET_TAU, Scores, roundoff_floor, scores, uses_best_found
 from ._common import select_seeds
+from .questions import Answer, Contrast, Question, answer, answer_lines, answers, parse_questions
 
 __all__ = [
     "CLASSES", "LinearRate", "NoiseFloor", "SublinearOrder", "classify", "group_rate",
@@ -67,6 +71,7 @@ __all__ = [
     "grid_edge", "lr_sensitivity", "split_seeds", "stability_map", "tune",
     "ROUNDOFF_FACTOR", "TARGET_TAU", "Scores", "roundoff_floor", "scores", "uses_best_found",
     "select_seeds",
+    "Answer", "Contrast", "Question", "answer", "answer_lines", "answers", "parse_questions",
     "AUTO", "censored_trace", "configs", "final_values", "metric_trace", "problem_metric",
     "variant_label",
 ]

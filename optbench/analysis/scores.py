@@ -38,7 +38,8 @@ class Scores:
     when diverged), ``gap0`` the initial gap, ``floor``, ``solved`` (final gap <= floor),
     ``steps_solved`` (first recorded step at or below the floor, inf if never),
     ``steps_target`` (first recorded step with g_k <= tau g_0, inf if never), ``key`` the
-    rank key, ``reference`` "f*" or "best found" per trajectory, ``tau``, ``steps`` (T)."""
+    rank key, ``reference`` "f*" or "best found" per trajectory, ``tau``, ``steps`` (T),
+    ``ref`` the value the ``auto`` metric's trace minus gives the gap g_k."""
 
     gap: np.ndarray
     gap0: np.ndarray
@@ -50,6 +51,7 @@ class Scores:
     reference: np.ndarray
     tau: float
     steps: int
+    ref: np.ndarray
 
 
 def uses_best_found(problem) -> bool:
@@ -102,7 +104,7 @@ def scores(results, tau: float = TARGET_TAU) -> Scores:
     key = np.where(np.isnan(key), np.inf, key)
     reference = np.where(best_found, "best found", "f*").astype(object)
     return Scores(gap, gap0, floor, solved, steps_solved, steps_target, key, reference,
-                  float(tau), int(plan.steps))
+                  float(tau), int(plan.steps), ref)
 
 
 __all__ = ["ROUNDOFF_FACTOR", "TARGET_TAU", "Scores", "roundoff_floor", "scores",

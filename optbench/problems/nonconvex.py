@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import problems as k
-from ..spec import boolean, choice, integer, real
+from ..spec import choice, integer, real
 from . import _data
 from .base import Problem, check_batch, check_noise
 

@@ -41,6 +41,8 @@ class ReportContext:
         self.findings_lines: list = []
         self.findings_table = None
         self.cd_files: dict = {}
+        self.question_lines: list = []  # analysis.questions (the run's study questions)
+        self.questions_table = None
         plan = results.plan
         n_div = int(np.sum(np.asarray(results.trials["status"]) == "diverged"))  # all seeds
         self.summary = (
@@ -142,6 +144,15 @@ def build_report(run, out=None, progress=None) -> Path:
         if len(f.solvers) >= 2 and f.n_problems >= 2:
             ctx.cd_files = render.save_cd_diagram(f.solvers, f.average_ranks, f.cd, fig_dir,
                                                   ctx.stamp)
+    if results.questions:
+        from ..analysis.questions import answer_lines, answers
+
+        found = answers(results)
+        ctx.question_lines = answer_lines(found)
+        ctx.questions_table = T.questions_table(found)
+        _write(out / "questions.txt", "\n".join(ctx.question_lines) + "\n")
+        _write(tab_dir / "questions.csv", T.to_csv(ctx.questions_table, ctx.stamp))
+        _write(tab_dir / "questions.tex", T.to_latex(ctx.questions_table, ctx.stamp))
     styles = style.StyleMap(ctx.view.variant_keys)
     with Progress(len(figures) + len(tables) + 1, "items", enabled=progress) as bar:
         for fig in figures:

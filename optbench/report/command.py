@@ -30,9 +30,9 @@ def run_command(args) -> int:
     claim_report_dir(out)  # new, empty or an earlier report, else one line
     out = build_report(results, out=out, progress=False if args.quiet else None)
     if not args.quiet:
-        findings = out / "findings.txt"
-        if findings.exists():
-            print(findings.read_text(encoding="utf-8").rstrip("\n"), file=sys.stdout)
+        for text in ("findings.txt", "questions.txt"):
+            if (out / text).exists():
+                print((out / text).read_text(encoding="utf-8").rstrip("\n"), file=sys.stdout)
         print(f"report written to {out / 'index.html'} (and report.md, figures/, tables/)",
               file=sys.stdout)
     return 0

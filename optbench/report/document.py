@@ -47,6 +47,7 @@ def html_document(ctx) -> str:
            f"<code>{e(st['config_hash'])}</code> &middot; run created {e(ctx.created)}</p>",
            ]
     out += _findings_html(ctx)
+    out += _questions_html(ctx)
     out.append(f"<p>{e(ctx.summary)}</p>")
     out.append("<nav><ul>")
     out.append("<li><a href=\"#provenance\">Provenance</a></li>")
@@ -148,12 +149,35 @@ def _findings_markdown(ctx) -> list:
     return out
 
 
+def _questions_html(ctx) -> list:
+    """The study's questions answered (``analysis.questions``), after the findings."""
+    if ctx.questions_table is None:
+        return []
+    e = html.escape
+    out = ["<h2 id=\"questions\">Questions</h2>", "<ul class=\"findings\">"]
+    out += [f"<li>{e(line.strip())}</li>" for line in ctx.question_lines]
+    out.append("</ul>")
+    out.append(f"<div class=\"tablewrap\">{T.to_html(ctx.questions_table)}</div>")
+    out.append(f"<p class=\"caption\">"
+               f"{e(T.caption_with_stamp(ctx.questions_table.caption, ctx.stamp))}</p>")
+    return out
+
+
+def _questions_markdown(ctx) -> list:
+    if ctx.questions_table is None:
+        return []
+    return ["## Questions", "", "```text", *ctx.question_lines, "```", "",
+            T.to_markdown(ctx.questions_table), "",
+            f"*{T.caption_with_stamp(ctx.questions_table.caption, ctx.stamp)}*", ""]
+
+
 def markdown_document(ctx) -> str:
     st = ctx.stamp
     out = [f"# optbench report: {markdown_literal(st['run'])}", "",
            f"optbench {st['version']} · configuration hash `{st['config_hash']}` · "
            f"run created {ctx.created}", ""]
     out += _findings_markdown(ctx)
+    out += _questions_markdown(ctx)
     out += [ctx.summary, "", "## Provenance", "",
            "| key | value |", "|---|---|"]
     out += [f"| {k} | {markdown_literal(v)} |" for k, v in ctx.provenance_rows]

@@ -143,6 +143,31 @@ def findings_table(f) -> TableData:
         hidden=tuple(f"vs {lab} (test)" for lab in labels))
 
 
+def questions_table(answers) -> TableData:
+    """One row per contrast of the study's questions (``analysis.questions``)."""
+    from ..analysis.findings import _fmt
+
+    rows = [[a.question.ask, f"{a.question.factor}={c.level} vs {a.reference}",
+             c.problem_class + (f", {c.split}" if c.split else ""), c.step,
+             f"{c.n} / {c.blocks}",
+             f"{_fmt(c.ratio)} [{_fmt(c.ratio_ci[0])}, {_fmt(c.ratio_ci[1])}]",
+             f"{c.effect:+.2f} [{c.effect_ci[0]:+.2f}, {c.effect_ci[1]:+.2f}]",
+             f"{c.p_holm:.3g}", c.verdict] for a in answers for c in a.contrasts]
+    return TableData(
+        name="questions", title="Questions of the study",
+        caption=("Each level against the reference level on matched blocks (same problem, "
+                 "other hyper-parameters, lr, schedule and seed), at the recorded step at or "
+                 "before each asked step and at the last: pairs that differ / pairs; gap "
+                 "ratio: median of g(level) / g(reference) with a 95% bootstrap interval (gaps "
+                 "floored at round-off); r: matched-pairs rank-biserial effect (> 0: the "
+                 "level's gap is larger); two-sided Wilcoxon signed-rank tests, Holm over the "
+                 "question's tests; 'not distinguishable' only where the test could reach "
+                 "alpha, else 'too few pairs'. optbench.analysis.questions."),
+        columns=["question", "contrast", "class", "step", "differ", "gap_ratio", "effect_r",
+                 "p_holm", "verdict"],
+        rows=rows, hidden=())
+
+
 def _resolution(f) -> str:
     """", so speed-ups below 1.2x are not resolved": the median ratio of consecutive recorded
     steps from step 10 on (log-spaced records), "" when it is below 1.05."""
