@@ -1,11 +1,13 @@
-"""Kernels generated for the optimizer definitions a plan uses, cached on disk by content.
+"""Kernels generated for the optimizer definitions and problems a plan uses, cached on disk
+by content.
 
-The CPU engine runs the built-in definitions in one kernel, compiled once per machine and
-dtype whatever the plan (a kernel of one rule costs most of what one of all of them costs:
-the trajectory loop dominates its compile time), and each user definition in a kernel of its
-own (``cpu_kernel_groups``), so a user's rule never makes a built-in kernel recompile and
-compiles in seconds; CUDA compiles one kernel per plan over the plan's definitions;
-``VectorOptimizer`` one per definition.
+The CPU engine runs the built-in definitions on the built-in problems in one kernel, compiled
+once per machine and dtype whatever the plan (a kernel of one rule costs most of what one of
+all of them costs: the trajectory loop dominates its compile time), and each user definition
+or user problem in kernels of its own (``cpu_kernel_groups``, ``problem_units``), so a
+user's rule or problem never makes a built-in kernel recompile; CUDA compiles one kernel per
+plan over the plan's definitions and one problem group; ``VectorOptimizer`` one per
+definition; Python-side evaluation of a problem (``problem_kernel``) one per problem group.
 
 A kernel is a Python module written into the cache directory and imported from there. It
 holds, for the definitions (``Optimizer.definition()`` classes) it was built for:
@@ -14,11 +16,14 @@ holds, for the definitions (``Optimizer.definition()`` classes) it was built for
   C)``: the dispatch over those rules only, ``code`` being a definition's index in the
   kernel (``Kernel.code``). A per-coordinate ``update`` gets a generated block loop around
   it; a whole-block ``rule`` is called as it is;
+- ``problem_block_loss_grad``, ``problem_sample_grad``, ``problem_project`` and the rows
+  form's ``problem_rows*``: the dispatch over the problem classes' hooks
+  (``optbench.problems.Problem``), ``code`` being a class's index (``Kernel.problem_code``);
 - the kernel templates of one target (``@template`` functions of ``optbench.kernels``: the
   trajectory loop and the CPU driver, the CUDA kernels, or the vector step), compiled there
   from their source, so their calls to the dispatch resolve to this kernel's.
 
-Built-in and user optimizers go through this same door. The module's file name is a hash of
+Built-in and user optimizers and problems go through this same door. The module's file name is a hash of
 its source, whose header holds the hashes of everything it runs (the package's kernel
 sources, each plugin's source files, the numba and optbench versions): numba's on-disk cache
 (``cache=True``) of a module-level function keyed by its file then hits in every new process
@@ -42,6 +47,7 @@ import threading
 from pathlib import Path
 
 from .kernels import cache_dir, source_stamp
+from .problems.base import HOOKS as PROBLEM_HOOKS
 from .spec import is_builtin
 
 #: the templates compiled into a kernel of each target, callees first
@@ -51,11 +57,10 @@ TARGETS = {
     "cuda": ("optbench.kernels.engine:run_block", "optbench.kernels.cuda:run_lane",
              "optbench.kernels.cuda:run_grid_cuda", "optbench.kernels.cuda:_run_trajectory",
              "optbench.kernels.cuda:run_grid_cuda_blocks"),
+    "problem": (),  # the problem hooks alone: Python-side evaluation (``problem_kernel``)
 }
 #: per-lane step coefficients every kernel provides at least (the built-in rules use 3)
 MIN_COEF_SLOTS = 3
-#: the problem code of a kernel's user problem (built-in families are numbered below it)
-PLUGIN_PROBLEM_CODE = 1000
 _KW = "error_model='numpy'"
 _LOCK = threading.Lock()
 
@@ -70,36 +75,40 @@ class Layout:
     step-state slots and coefficient rows (the largest of each)."""
 
     def __init__(self, definitions):
-        self.hp_size = max(len(d.slot_names) for d in definitions)
-        self.state_slots = max(1, *(len(d.state) for d in definitions))
-        self.scalar_slots = max(1, *(len(d.step_state) for d in definitions))
-        self.coef_slots = max(MIN_COEF_SLOTS, *(_coef_rows(d) for d in definitions))
+        self.hp_size = max((len(d.slot_names) for d in definitions), default=1)
+        self.state_slots = max([1, *(len(d.state) for d in definitions)])
+        self.scalar_slots = max([1, *(len(d.step_state) for d in definitions)])
+        self.coef_slots = max([MIN_COEF_SLOTS, *(_coef_rows(d) for d in definitions)])
 
 
 class Kernel(Layout):
     """A generated kernel module and the layout its arrays need."""
 
-    def __init__(self, module, definitions: tuple):
+    def __init__(self, module, definitions: tuple, problems: tuple):
         super().__init__(definitions)
         self.module = module
         self.definitions = definitions
+        self.problems = problems
 
     def code(self, optimizer) -> int:
         """The dispatch code of ``optimizer``'s rule in this kernel."""
         return self.definitions.index(definition_of(optimizer))
 
-    @staticmethod
-    def problem_code(problem) -> int:
-        """The code the kernel knows ``problem``'s family by."""
-        return PLUGIN_PROBLEM_CODE if problem.plugin_class() else problem.code
+    def problem_code(self, problem) -> int:
+        """The dispatch code of ``problem``'s hooks (an instance or a class) in this kernel."""
+        return self.problems.index(_class(problem).unit())
 
     def __getattr__(self, name):
         return getattr(self.module, name)
 
 
+def _class(spec) -> type:
+    return spec if isinstance(spec, type) else type(spec)
+
+
 def definition_of(optimizer) -> type:
     """The definition (class holding the rule) of an optimizer spec or class."""
-    return (optimizer if isinstance(optimizer, type) else type(optimizer)).definition()
+    return _class(optimizer).definition()
 
 
 def definitions_of(optimizers) -> tuple:
@@ -107,25 +116,47 @@ def definitions_of(optimizers) -> tuple:
     return tuple(sorted({definition_of(o) for o in optimizers}, key=definition_name))
 
 
-def kernel_for(optimizers, target: str, problem: type | None = None) -> Kernel:
-    """The kernel of ``target`` ("cpu", "vector", "cuda") for the rules of ``optimizers``
-    (specs or classes), generated and imported on first use, then cached on disk. With
-    ``problem`` (a user's problem class) the kernel runs that problem alone."""
-    return _kernel(definitions_of(optimizers), target, problem)
+@functools.lru_cache(maxsize=None)
+def builtin_problem_units() -> tuple:
+    """The classes holding the built-in problems' hooks, in a fixed order."""
+    from .problems import REGISTRY
+
+    return tuple(sorted({cls.unit() for cls in REGISTRY.values()}, key=definition_name))
+
+
+def problem_units(problem) -> tuple:
+    """The problem hooks a kernel running ``problem`` (an instance or a class) holds: every
+    built-in family together (one kernel, compiled once, whatever the plan), or a user's
+    problem alone (its own kernels: an edit recompiles only those)."""
+    unit = _class(problem).unit()
+    return builtin_problem_units() if is_builtin(unit) else (unit,)
+
+
+def kernel_for(optimizers, target: str, problems: tuple = ()) -> Kernel:
+    """The kernel of ``target`` ("cpu", "vector", "cuda", "problem") for the rules of
+    ``optimizers`` (specs or classes) and the problem hooks of ``problems`` (a
+    ``problem_units`` tuple), generated and imported on first use, then cached on disk."""
+    return _kernel(definitions_of(optimizers), target, tuple(problems))
+
+
+def problem_kernel(problem) -> Kernel:
+    """The kernel holding ``problem``'s hooks alone (no optimizer): Python-side evaluation."""
+    return kernel_for((), "problem", problem_units(problem))
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(definitions: tuple, target: str, problem: type | None = None) -> Kernel:
-    units = (*definitions, *((problem,) if problem else ()))  # whose functions it runs
-    for unit in units:
+def _kernel(definitions: tuple, target: str, problems: tuple) -> Kernel:
+    units = (*definitions, *problems)  # whose functions it runs
+    users = [unit for unit in units if not is_builtin(unit)]  # the package's are tested
+    for unit in users:
         check_names(unit)
-    source = kernel_source(definitions, target, problem)
+    source = kernel_source(definitions, target, problems)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"optbench_{target}_kernel_{digest}"
     path = kernel_dir() / f"{name}.py"
     with _LOCK:
         if not path.exists():
-            for unit in units:
+            for unit in users:
                 check_compiles(unit)  # a cached module passed these checks
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -139,13 +170,13 @@ def _kernel(definitions: tuple, target: str, problem: type | None = None) -> Ker
                 for fn_name in ("update", "coefficients"):
                     if getattr(definition, fn_name, None) is not None:
                         setattr(module, f"_{fn_name}_{i}", compiled_rule(definition, fn_name))
-            if problem is not None:
-                module._problem = compiled_rule(problem, "value_and_grad")
-                if problem.example_loss_grad is not None:
-                    module._example = compiled_rule(problem, "example_loss_grad")
+            for i, problem in enumerate(problems):
+                for hook in PROBLEM_HOOKS:
+                    if callable(getattr(problem, hook, None)):
+                        setattr(module, f"_{hook}_{i}", compiled_rule(problem, hook))
             sys.modules[name] = module
             spec.loader.exec_module(module)
-    return Kernel(sys.modules[name], definitions)
+    return Kernel(sys.modules[name], definitions, problems)
 
 
 def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
@@ -200,9 +231,8 @@ def _source_files(definition) -> set:
 
 def _rule_functions(definition) -> dict:
     return {name: getattr(definition, name)
-            for name in ("update", "coefficients", "rule", "value_and_grad", "example_loss_grad",
-                         "lr_at", "momentum_at")
-            if getattr(definition, name, None) is not None}
+            for name in ("update", "coefficients", "rule", "lr_at", "momentum_at", *PROBLEM_HOOKS)
+            if callable(getattr(definition, name, None))}
 
 
 def _coef_rows(definition) -> int:
@@ -249,11 +279,10 @@ def _rule_parts(definition) -> list:
         if definition.momentum_at is not None:
             parts.append(("momentum_at", ("k", "base_momentum", *names), 1))
         return parts
-    if getattr(definition, "value_and_grad", None) is not None:
-        parts = [("value_and_grad", ("x", "g", "data"), 1)]
-        if definition.example_loss_grad is not None:
-            parts.append(("example_loss_grad", ("x", "g", "data", "i"), 1))
-        return parts
+    if hasattr(definition, "unit"):  # a problem: its hooks (value_and_grad or rows first)
+        return [(hook, names, 0 if hook in ("rows", "project") else 1)
+                for hook, names in PROBLEM_HOOKS.items()
+                if callable(getattr(definition, hook, None))]
     if getattr(definition, "update", None) is None:
         return []
     parts = [("update", update_names(definition), 1 + len(definition.state))]
@@ -267,12 +296,19 @@ def _rule_parts(definition) -> list:
 
 
 def check_names(definition) -> None:
-    """Refuse (one-line TypeError) a rule taking an argument no name provides."""
+    """Refuse (one-line TypeError) a rule taking an argument no name provides, or a problem
+    hook whose arguments are not the door's, in its order."""
     for fn_name, allowed, _ in _rule_parts(definition):
-        for arg in _arguments(getattr(definition, fn_name)):
+        args = _arguments(getattr(definition, fn_name))
+        for arg in args:
             if arg not in allowed:
                 raise TypeError(f"{_where(definition, fn_name)}: unknown argument {arg!r} "
                                 f"(known: {', '.join(allowed)})")
+        if fn_name in PROBLEM_HOOKS and (args != list(allowed[:len(args)])
+                                         or len(args) < len(allowed) - (allowed[-1] == "work")):
+            raise TypeError(f"{_where(definition, fn_name)}: takes ({', '.join(args)}); the "
+                            f"problem door passes ({', '.join(allowed)})"
+                            + (" (work optional)" if allowed[-1] == "work" else ""))
 
 
 _COMPILED: dict = {}
@@ -283,10 +319,18 @@ def compiled_rule(definition, fn_name):
     check's compilation is reused by the kernel (same float64 signature)."""
     from numba import njit
 
+    fn = getattr(definition, fn_name)
+    if hasattr(fn, "py_func"):  # already a dispatcher (the built-in problems' hooks)
+        return fn
     key = (definition, fn_name)
     if key not in _COMPILED:
-        _COMPILED[key] = njit(error_model="numpy")(plain_function(getattr(definition, fn_name)))
+        _COMPILED[key] = njit(error_model="numpy")(fn)
     return _COMPILED[key]
+
+
+#: the functions ``check_compiles`` compiles on their own (float64 arrays and scalars in)
+CHECKED = ("update", "coefficients", "lr_at", "momentum_at", "value_and_grad", "value",
+           "example_loss_grad")
 
 
 def check_compiles(definition) -> None:
@@ -296,6 +340,8 @@ def check_compiles(definition) -> None:
     from numba.core.errors import NumbaError
 
     for fn_name, _, n_out in _rule_parts(definition):
+        if fn_name not in CHECKED:
+            continue  # compiled with its kernel
         where = _where(definition, fn_name)
         signature = _check_signature(definition, fn_name)
         compiled = compiled_rule(definition, fn_name)
@@ -317,7 +363,7 @@ def _check_signature(definition, fn_name) -> tuple:
     from numba import types
 
     args = _arguments(getattr(definition, fn_name))
-    if fn_name in ("value_and_grad", "example_loss_grad"):
+    if fn_name in ("value_and_grad", "value", "example_loss_grad"):
         return tuple(types.int64 if a == "i" else types.float64[:] for a in args)
     if fn_name in ("lr_at", "momentum_at"):  # a schedule's parameters by their defaults' type
         kinds = {bool: types.boolean, int: types.int64}
@@ -337,30 +383,30 @@ def _is_bool(definition, scalar) -> bool:
 # ---- source generation -----------------------------------------------------------------
 
 
-def kernel_source(definitions: tuple, target: str, problem: type | None = None) -> str:
-    """The text of the kernel module of ``target`` for ``definitions`` (and a user's
-    ``problem``)."""
+def kernel_source(definitions: tuple, target: str, problems: tuple) -> str:
+    """The text of the kernel module of ``target`` for the rules ``definitions`` and the
+    problem hooks of ``problems``."""
     templates = [_resolve(ref) for ref in TARGETS[target]]
     layout = Layout(definitions)
-    units = (*definitions, *((problem,) if problem else ()))
+    units = (*definitions, *problems)
     lines = [
         f'"""optbench {target} kernel for {", ".join(map(definition_name, units))}.',
         "",
         "Generated by optbench.codegen; never edited. Inputs:",
-        f"  optbench kernel sources {kernel_stamp(templates, definitions)}",
+        f"  optbench kernel sources {kernel_stamp(templates, definitions, problems)}",
         *(f"  {definition_name(u)} {source_hash(u)}" for u in units if not is_builtin(u)),
         f"  numba {_numba_version()}",
         '"""',
         "import math",
         "",
         "from numba import njit",
+        "",
+        "from optbench.kernels.problems import sample_index",
     ]
     defined = {"optimizer_init", "optimizer_step", "STATE_SLOTS", "SCALAR_SLOTS",
-               "COEF_SLOTS", "njit", "math", *(t.__name__ for t in templates)}
+               "COEF_SLOTS", "njit", "math", "sample_index", *PROBLEM_DISPATCH,
+               *(t.__name__ for t in templates)}
     imports = {}
-    if problem is not None:
-        defined |= {"problem_block_loss_grad", "problem_sample_grad", "problem_project"}
-        imports["sample_index"] = "optbench.kernels.problems"
     for fn in templates:
         for name in _global_names(fn):
             if name not in defined and name in fn.__globals__:  # not a builtin
@@ -368,25 +414,31 @@ def kernel_source(definitions: tuple, target: str, problem: type | None = None) 
     for name, module in sorted(imports.items()):
         lines.append(f"from {module} import {name}")
     lines.append("# _definition_0, ...: the definitions above, set by optbench.codegen")
-    lines += ["", f"STATE_SLOTS = {layout.state_slots}", f"SCALAR_SLOTS = {layout.scalar_slots}",
-              f"COEF_SLOTS = {layout.coef_slots}", ""]
-    for i, definition in enumerate(definitions):
-        lines += _rule_source(i, definition)
-    lines += _dispatch_source(definitions)
-    if problem is not None:
-        lines += _problem_source(problem)
+    if definitions:
+        lines += ["", f"STATE_SLOTS = {layout.state_slots}",
+                  f"SCALAR_SLOTS = {layout.scalar_slots}", f"COEF_SLOTS = {layout.coef_slots}",
+                  ""]
+        for i, definition in enumerate(definitions):
+            lines += _rule_source(i, definition)
+        lines += _dispatch_source(definitions)
+    lines += _problems_source(problems)
     for fn in templates:
         lines += ["", "", f"@{fn.kernel_decorator}", *_body(fn)]
     return "\n".join(lines) + "\n"
 
 
-def kernel_stamp(templates, definitions) -> str:
-    """The source stamp of a kernel: its templates' files and the built-in rules' files, with
-    the package files they import (``kernels.source_stamp``); a user's rule is hashed on its
-    own (``source_hash``)."""
+def kernel_stamp(templates, definitions, problems=()) -> str:
+    """The source stamp of a kernel: its templates' files, the built-in rules' files and the
+    built-in problems' hooks' files, with the package files they import
+    (``kernels.source_stamp``); a user's rule or problem is hashed on its own
+    (``source_hash``)."""
     files = {inspect.getsourcefile(fn) for fn in templates}
     files |= {plain_function(d.rule).__code__.co_filename for d in definitions
               if is_builtin(d) and d.rule is not None}
+    for unit in problems:  # the hooks' files (constants like rows_scale are in the source)
+        if is_builtin(unit):
+            files |= {plain_function(fn).__code__.co_filename
+                      for fn in _rule_functions(unit).values()}
     return source_stamp(*sorted(files))
 
 
@@ -442,34 +494,103 @@ def _dispatch_source(definitions) -> list:
     return init + step
 
 
-def _problem_source(problem) -> list:
-    """The engine's problem hooks for a kernel that runs one user problem. A finite sum's
-    kernel data ends with its example count n (``Problem.kernel_data``); the user's functions
-    get the data before it."""
-    name = problem.__qualname__
-    lines = ["", "", f"# _problem, _example: {name}'s functions, compiled (codegen.compiled_rule)"]
-    if problem.example_loss_grad is None:
-        data = "p"
-        sample = ['    """No minibatches: the exact gradient stays."""', "    return math.nan"]
-    else:
-        data = "p[:p.size - 1]"
-        sample = [
-            '    """1/b sum_{i in B_step} l_i and its gradient into g (B_step: codegen.',
-            '    sample_index, as for the built-in finite sums)."""',
-            "    n = int(p[p.size - 1])", f"    data = {data}",
-            "    for i in range(g.shape[0]):", "        g[i] = 0.0", "    f = 0.0",
-            "    for j in range(batch):",
-            "        f += _example(x, g, data, sample_index(key, step, j, batch, n, replace))",
-            "    for i in range(g.shape[0]):", "        g[i] /= batch", "    return f / batch"]
+#: the problem dispatch every kernel module defines (templates call them by these names)
+PROBLEM_DISPATCH = ("problem_block_loss_grad", "problem_sample_grad", "problem_project",
+                    "problem_rows_phases", "problem_rows", "problem_rows_loss")
+
+
+def _problems_source(problems) -> list:
+    """The problem dispatch over ``problems``' hooks, ``code`` being a class's index in the
+    kernel (``Kernel.problem_code``): per class ``_block_i`` (f and grad f of every lane: the
+    rows form over [0, d) phase by phase, or the per-point hook on each lane), the minibatch
+    hook (``sample_grad``, or a loop of ``example_loss_grad`` over the keyed sample stream,
+    whose data ends with n: ``Problem.kernel_data``), the projection and, for the CUDA
+    block kernel, the rows form by phase."""
+    kw = f"@njit(cache=True, {_KW})"
+    lines = ["", "", "# _value_and_grad_0, _rows_0, ...: the problems' hooks, compiled "
+             "(codegen.compiled_rule)"]
+    block, sample, project, phases, rows, rows_loss = [], [], [], [], [], []
+    for i, unit in enumerate(problems):
+        n_suffix = unit.example_loss_grad is not None and unit.sample_grad is None
+        data = "p[:p.size - 1]" if n_suffix else "p"
+        head = f"    {'elif' if i else 'if'} code == {i}:"
+        lines += ["", "", kw, f"def _block_{i}(p, X, G, W, F, grad):",
+                  f'    """{unit.__qualname__}: f and grad f of every lane."""',
+                  f"    data = {data}"]
+        if unit.rows is not None:
+            count = (f"_rows_phases_{i}(data)" if callable(unit.rows_phases)
+                     else str(int(unit.rows_phases)))
+            scale = float(unit.rows_scale)
+            lines += ["    for b in range(X.shape[1]):", "        F[b] = 0.0",
+                      f"    for phase in range({count}):",
+                      f"        _rows_{i}(X, G, W, F, data, phase, 0, X.shape[0], 1)"]
+            if scale != 1.0:
+                lines += ["    for b in range(X.shape[1]):", f"        F[b] = {scale!r} * F[b]"]
+            phases += [head, f"        data = {data}", f"        return {count}"]
+            rows += [head, f"        _rows_{i}(X, G, W, F, {data}, phase, i0, i1, di)"]
+            if scale != 1.0:
+                rows_loss += [head, f"        return {scale!r} * total"]
+        else:
+            work = ", W[:, b]" if len(_arguments(unit.value_and_grad)) == 4 else ""
+            full = f"_value_and_grad_{i}(X[:, b], G[:, b], data{work})"
+            lines.append("    for b in range(X.shape[1]):")
+            if unit.value is not None:
+                vwork = ", W[:, b]" if len(_arguments(unit.value)) == 3 else ""
+                lines += ["        if grad:", f"            F[b] = {full}", "        else:",
+                          f"            F[b] = _value_{i}(X[:, b], data{vwork})"]
+            else:
+                lines.append(f"        F[b] = {full}")
+        if unit.sample_grad is not None:
+            sample += [head, f"        return _sample_grad_{i}(x, g, p, w, key, step, batch, "
+                             "replace)"]
+        elif unit.example_loss_grad is not None:
+            lines += ["", "", kw, f"def _sample_{i}(p, x, g, key, step, batch, replace):",
+                      '    """1/b sum_{i in B_step} l_i and its gradient into g."""',
+                      "    n = int(p[p.size - 1])", "    data = p[:p.size - 1]",
+                      "    for i in range(g.shape[0]):", "        g[i] = 0.0", "    f = 0.0",
+                      "    for j in range(batch):",
+                      f"        f += _example_loss_grad_{i}(x, g, data, "
+                      "sample_index(key, step, j, batch, n, replace))",
+                      "    for i in range(g.shape[0]):", "        g[i] /= batch",
+                      "    return f / batch"]
+            sample += [head, f"        return _sample_{i}(p, x, g, key, step, batch, replace)"]
+        if unit.project is not None:
+            project += [head, f"        _project_{i}(X, p)"]
+    dispatch = [f"    {'elif' if i else 'if'} code == {i}:\n        _block_{i}(p, X, G, W, F, grad)"
+                for i in range(len(problems))]
+
+    def fn(signature, doc, body, end):
+        return ["", "", kw, f"def {signature}:", f'    """{doc}"""', *_reindexed(body), end]
+
     return lines + [
-        f"@njit({_KW})", "def problem_block_loss_grad(code, p, X, G, W, F, grad):",
-        f'    """{name}: f and grad f of every lane."""', f"    data = {data}",
-        "    for b in range(X.shape[1]):", "        F[b] = _problem(X[:, b], G[:, b], data)",
-        "", "", f"@njit({_KW})",
-        "def problem_sample_grad(code, p, x, g, w, key, step, batch, replace):", *sample,
-        "", "", f"@njit({_KW})", "def problem_project(code, p, X):",
-        '    """Unconstrained."""', "    return",
+        *fn("problem_block_loss_grad(code, p, X, G, W, F, grad)",
+            "f and grad f of every lane of a block (grad False: f only, where cheaper).",
+            dispatch, "    return"),
+        *fn("problem_sample_grad(code, p, x, g, w, key, step, batch, replace)",
+            "The gradient the optimizer sees in step ``step`` into g, its loss returned "
+            "(NaN: the exact gradient stays).", sample, "    return math.nan"),
+        *fn("problem_project(code, p, X)", "Project every lane onto the feasible set.",
+            project, "    return"),
+        *fn("problem_rows_phases(code, p)", "Phases of the rows form (0: none).", phases,
+            "    return 0"),
+        *fn("problem_rows(code, phase, p, X, G, W, F, i0, i1, di)",
+            "Phase ``phase`` of the rows form on rows i0, i0 + di, ... < i1.", rows,
+            "    return"),
+        *fn("problem_rows_loss(code, total)", "f from the sum of the rows' terms.", rows_loss,
+            "    return total"),
     ]
+
+
+def _reindexed(branches) -> list:
+    """``if``/``elif`` branches as written (each starts with its own keyword): the first
+    ``elif`` of a list that skipped some classes becomes ``if``."""
+    out = []
+    for line in branches:
+        for part in line.split("\n"):
+            if not out and part.startswith("    elif "):
+                part = "    if " + part[len("    elif "):]
+            out.append(part)
+    return out
 
 
 def _initial(definition, value) -> str:

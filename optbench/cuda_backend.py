@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from .codegen import kernel_for
+from .codegen import kernel_for, problem_units
 from .engine import Packed
 from .plan import Plan
 
@@ -132,10 +132,10 @@ def segments(plan: Plan, start: int, stop: int, mode: str) -> list[tuple[int, in
     """[start, stop) cut into maximal runs of one kernel: one kernel mode and one problem
     kernel (the built-in families, or one user problem class); (start, stop, mode) each."""
     modes = trial_modes(plan, start, stop, mode)
-    owners = [plan.problems[t.problem].plugin_class() for t in plan.trials[start:stop]]
+    owners = [problem_units(plan.problems[t.problem]) for t in plan.trials[start:stop]]
     out: list[tuple[int, int, str]] = []
     for j, (m, owner) in enumerate(zip(modes, owners), start):
-        if out and out[-1][2] == m and owners[out[-1][0] - start] is owner:
+        if out and out[-1][2] == m and owners[out[-1][0] - start] == owner:
             out[-1] = (out[-1][0], j + 1, m)
         else:
             out.append((j, j + 1, m))
@@ -146,9 +146,9 @@ def pack(plan: Plan, start: int, stop: int, mode: str, rules: Plan | None = None
     """Trials [start, stop) (one segment) packed for the ``mode`` ("thread" or "block")
     kernel of the CUDA kernel module of ``rules``' optimizers (default the plan's) and the
     segment's problem kernel."""
-    problem = plan.problems[plan.trials[start].problem].plugin_class()
+    units = problem_units(plan.problems[plan.trials[start].problem])
     return Packed(plan, start, stop, lanes=WARP if mode == "thread" else 1,
-                  kernel=kernel_for((rules or plan).optimizers, "cuda", problem))
+                  kernel=kernel_for((rules or plan).optimizers, "cuda", units))
 
 
 def kernel_args(packed: Packed, mode: str = "thread") -> list:
@@ -209,7 +209,7 @@ def warm_up(plan: Plan, mode: str = "auto") -> dict:
     first = {}  # (mode, problem kernel) -> the first trial run by it
     for a, b in plan.shards():
         for start, _, m in segments(plan, a, b, mode):
-            first.setdefault((m, plan.problems[plan.trials[start].problem].plugin_class()),
+            first.setdefault((m, problem_units(plan.problems[plan.trials[start].problem])),
                              start)
     seconds, hit, loaded = 0.0, True, True
     for (m, owner), index in first.items():

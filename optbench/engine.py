@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from . import layout
-from .codegen import Layout, cpu_kernel_groups, definitions_of, kernel_for
+from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
+                      kernel_for, problem_units)
 from .kernels import rng
 from .kernels.engine import empty_x_trace
 from .plan import Plan, config_starts
@@ -44,21 +45,21 @@ class Packed:
         its rule's and its problem's codes in that kernel in I_OPT and I_PROB."""
         definitions = definitions_of(plan.optimizers)
         self.kernels = [kernel] if kernel else []
-        rule_groups = {False: cpu_kernel_groups(definitions),  # keyed by "user problem"
-                       True: cpu_kernel_groups(definitions, every_builtin=False)}
+        rule_groups = {True: cpu_kernel_groups(definitions),  # keyed by "built-in problem"
+                       False: cpu_kernel_groups(definitions, every_builtin=False)}
         owners: dict = {}
 
         def owner(optimizer, problem) -> int:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
             if kernel:
                 return 0
-            user_problem = problem.plugin_class()
-            group = next(g for g in rule_groups[user_problem is not None]
+            units = problem_units(problem)
+            group = next(g for g in rule_groups[units == builtin_problem_units()]
                          if type(optimizer).definition() in g)
-            key = (group, user_problem)
+            key = (group, units)
             if key not in owners:
                 owners[key] = len(self.kernels)
-                self.kernels.append(kernel_for(group, "cpu", key[1]))
+                self.kernels.append(kernel_for(group, "cpu", units))
             return owners[key]
 
         sizes = kernel or Layout(definitions)  # the rules' array sizes
@@ -234,7 +235,7 @@ def warm_up(plan: Plan) -> dict:
     """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
     on their own: one step of a tiny plan with one optimizer per rule and one problem per
     kernel kind packs into the same kernels. Once per process and kernel."""
-    problems = {p.plugin_class(): p for p in plan.problems}
+    problems = {problem_units(p): p for p in plan.problems}
     optimizers = {type(o).definition(): o for o in plan.optimizers}
     tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
                 schedules=None, seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)

@@ -6,7 +6,6 @@ checked against torch in test_optimizers_reference.py).
 import numpy as np
 
 from optbench.codegen import kernel_for
-from optbench.kernels import problems as kp
 from optbench.kernels import rng
 
 
@@ -25,7 +24,6 @@ def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None, seed=0):
     hp = optimizer.hyperparams()
     d = problem.dim
     key = np.uint64(rng.stream_key(seed, problem.stream_id ^ 0x0153))
-    work = np.zeros(max(problem.work_size, 1))
     x = np.array(x0, dtype=np.float64).reshape(d, 1)  # a one-lane block
     kernel = kernel_for([optimizer], "vector")
     s = np.zeros((kernel.state_slots, d, 1))
@@ -40,8 +38,7 @@ def run_naive(problem, optimizer, x0, steps, lr=None, momentum=None, seed=0):
         if k == steps:
             break
         if problem.batch_size > 0:
-            kp.problem_sample_grad(problem.code, problem.data, x[:, 0].copy(), g, work, key, k,
-                                   problem.batch_size, problem.with_replacement)
+            g = problem.sampled_loss_grad(x[:, 0], key, k)[1]
         step_lr = hp[0] if lr is None else lr[k]
         step_mom = hp[1] if momentum is None or np.isnan(momentum[k]) else momentum[k]
         kernel.optimizer_step(0, hp, np.array([step_lr]), step_mom, k + 1.0, x,

@@ -14,6 +14,7 @@ from plugin_rules import Counted, HeavyBall, PlainAdam
 import optbench
 from optbench import Optimizer
 from optbench.optimizers import SGD, Adam
+from optbench import problems as P
 from optbench.problems import Quadratic, Rosenbrock
 from optbench.schedules import CosineAnnealingLR, OneCycleLR
 
@@ -426,9 +427,8 @@ def test_whole_vector_rules_never_split_their_coordinates_on_cuda():
 def test_user_problems_get_their_own_cuda_kernels():
     """CUDA segments never mix problem kernels: a user problem's trials run in a kernel
     generated with its functions, the built-in families' in the plan's other kernel."""
-    from optbench import cuda_backend
-    from optbench.codegen import PLUGIN_PROBLEM_CODE
-    from optbench import layout
+    from optbench import cuda_backend, layout
+    from optbench.codegen import builtin_problem_units
     from optbench.plan import Plan
 
     user = _user_problem()(n=10, dim=3)
@@ -440,8 +440,10 @@ def test_user_problems_get_their_own_cuda_kernels():
                                                                                       "thread")]
     modules = [p.kernels[0].module for p in packed]
     assert modules[0] is modules[2] and modules[1] is not modules[0]
-    assert hasattr(modules[1], "_problem") and not hasattr(modules[0], "_problem")
-    assert packed[1].bmeta[0, layout.I_PROB] == PLUGIN_PROBLEM_CODE
+    assert packed[1].kernels[0].problems == (type(user),)
+    assert packed[0].kernels[0].problems == builtin_problem_units()
+    assert packed[1].bmeta[0, layout.I_PROB] == 0
+    assert packed[2].bmeta[0, layout.I_PROB] == builtin_problem_units().index(Rosenbrock)
 
 
 def test_user_problem_in_a_suite_reads_back_without_its_code(tmp_path):
@@ -481,7 +483,7 @@ def test_user_problem_with_a_broken_function_is_a_one_line_error(tmp_path, monke
 
     monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path))
     with pytest.raises(TypeError, match=r"Broken.value_and_grad \(.*\): unknown argument "
-                                        r"'extra' \(known: x, g, data\)$"):
+                                        r"'extra' \(known: x, g, data, work\)$"):
         optbench.run(Broken(), SGD(), steps=2)
 
 
@@ -629,9 +631,10 @@ def test_kernel_stamps_follow_imports_not_unrelated_files(tmp_path):
 
     cpu = {path.relative_to(KERNEL_DIR.parent).as_posix()
            for path in source_closure([KERNEL_DIR / "cpu.py"])}
-    assert {"kernels/cpu.py", "kernels/engine.py", "kernels/problems/finite_sums.py",
-            "layout.py"} <= cpu
-    assert not cpu & {"kernels/cuda.py", "kernels/vector.py", "kernels/optimizers.py"}
+    assert {"kernels/cpu.py", "kernels/engine.py", "kernels/noise.py", "layout.py"} <= cpu
+    # the problems' and rules' files enter a kernel's stamp through its units, not its driver
+    assert not cpu & {"kernels/cuda.py", "kernels/vector.py", "kernels/optimizers.py",
+                      "kernels/problems/finite_sums.py"}
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
@@ -646,3 +649,28 @@ def test_kernel_stamps_follow_imports_not_unrelated_files(tmp_path):
         (pkg / name).write_text((pkg / name).read_text() + "# edited\n")
         assert kernel_source_hash(pkg / "a.py") != before
         before = kernel_source_hash(pkg / "a.py")
+
+
+@pytest.mark.parametrize("builtin", [
+    Quadratic(dim=4, kappa=10.0, rotate=True), P.LeastSquares(n=12, features=3, batch_size=4),
+    P.ReddiCounterexample(C=3.0, stochastic=True, delta=0.1, noise=0.1)], ids=repr)
+def test_the_builtin_problems_go_through_the_users_door(builtin):
+    """A class defined here (outside the package) that names a built-in family's hooks gets
+    kernels of its own, generated as for any user's problem, and runs the same trajectories
+    bit for bit: rows form in phases, finite sum with minibatches, online problem with its
+    own stochastic gradient, a projection and gradient noise."""
+    from optbench.codegen import builtin_problem_units, problem_units
+    from optbench.problems.base import HOOKS
+
+    unit = type(builtin).unit()
+    hooks = {k: v for k, v in vars(unit).items() if k in HOOKS or k == "rows_scale"}
+    copy_cls = type(f"Copy{type(builtin).__name__}", (type(builtin),),
+                    {**hooks, "__module__": __name__, "stream_id": builtin.stream_id})
+    copy = copy_cls(**builtin.params())
+    assert problem_units(copy) == (copy_cls,) and unit in builtin_problem_units()
+    kw = dict(optimizers=[Adam(lr=0.01), SGD(lr=1e-3, momentum=0.9)], steps=60, seeds=3,
+              record=("loss", "grad_norm", "sampled_loss", "x"), progress=False)
+    ours, theirs = optbench.run(builtin, **kw), optbench.run(copy, **kw)
+    for name in ours.arrays:
+        np.testing.assert_array_equal(ours.arrays[name], theirs.arrays[name], err_msg=name)
+    assert np.isfinite(ours.trace("loss")).all()

@@ -48,7 +48,7 @@ INSTANCES = [
     P.MLP(hidden=(4, 3), activation="relu", n=15),
 ]
 IDS = [repr(p) for p in INSTANCES]
-FINITE_SUMS = [p for p in INSTANCES if kp.is_finite_sum(p.code)]
+FINITE_SUMS = [p for p in INSTANCES if p.unit().sample_grad is kp.finite_sum_sample_grad]
 
 
 def fd_grad(fun, x, h=1e-6):
@@ -94,12 +94,9 @@ def test_gradient_matches_central_differences(problem):
 @pytest.mark.parametrize("replace", [False, True])
 def test_minibatch_gradient_is_the_gradient_of_the_minibatch_loss(problem, replace):
     key = np.uint64(12345)
-    w = np.empty(problem.work_size)
 
     def sampled(x, step=3):
-        g = np.empty_like(x)
-        f = kp.problem_sample_grad(problem.code, problem.data, x, g, w, key, step, 4, replace)
-        return f, g
+        return problem.sampled_loss_grad(x, key, step, 4, replace)
 
     for x in random_points(problem, count=2):
         f, g = sampled(x)
@@ -113,13 +110,12 @@ def test_minibatch_gradient_is_the_gradient_of_the_minibatch_loss(problem, repla
 def test_minibatch_estimate_averages_to_the_full_gradient_over_an_epoch():
     problem = P.LeastSquares(n=40, features=3, l2=0.05, batch_size=8)
     x = random_points(problem, 1)[0]
-    w = np.empty(1)
     key = np.uint64(77)
     total = np.zeros(problem.dim)
     loss = 0.0
     for step in range(5, 10):  # steps 5..9 are epoch 1 exactly (5 batches of 8 out of 40)
-        g = np.empty(problem.dim)
-        loss += kp.problem_sample_grad(problem.code, problem.data, x, g, w, key, step, 8, False)
+        f_step, g = problem.sampled_loss_grad(x, key, step, 8, False)
+        loss += f_step
         total += g
     f, g_full = problem.loss_grad(x)
     np.testing.assert_allclose(total / 5, g_full, rtol=1e-12, atol=1e-13)
@@ -382,9 +378,7 @@ def test_reddi_projection_and_adam_goes_to_the_wrong_end():
 
 def test_reddi_stochastic_version_draws_c_with_the_right_probability():
     problem = P.ReddiCounterexample(C=10.0, stochastic=True, delta=0.5)
-    g = np.empty(1)
-    hits = [kp.problem_sample_grad(problem.code, problem.data, np.ones(1), g, np.empty(1),
-                                   np.uint64(3), k, 1, False) for k in range(20000)]
+    hits = [problem.sampled_loss_grad(np.ones(1), 3, k)[0] for k in range(20000)]
     assert np.mean(np.array(hits) == 10.0) == pytest.approx(1.5 / 11.0, abs=0.01)
     assert problem.f_star == -0.5 and problem.loss([1.0]) == pytest.approx(0.5)
 
@@ -426,8 +420,8 @@ def test_bad_arguments_name_the_argument(make, match):
 
 def test_registry_lists_every_family_once():
     assert set(P.REGISTRY) == set(P.CONVEX) | set(P.NONCONVEX)
-    codes = [cls.code for cls in P.REGISTRY.values()]
-    assert len(codes) == len(set(codes))
+    codes = [cls.term_code for cls in P.REGISTRY.values() if hasattr(cls, "term_code")]
+    assert len(codes) == len(set(codes)) == 7  # the finite sums' terms
     for cls in P.REGISTRY.values():
         assert cls.__doc__ and len(cls.__doc__) > 80
 

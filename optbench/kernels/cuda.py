@@ -63,8 +63,6 @@ from . import register_locator, template
 from .engine import (check_lane, init_lane, plateau_lane, record_step_sizes,
                      records_step_channels, report_lane, run_block, schedule_values, sq_dist_rows)
 from .noise import perturb_gradient_rows
-from .problems import (problem_block_loss_grad, problem_project, problem_rows, problem_rows_loss,
-                       problem_rows_phases, problem_sample_grad)
 
 register_locator(cuda_caching, cuda_caching.CacheImpl)
 

@@ -53,7 +53,6 @@ from ..layout import (C_STEP, C_STEP_P10, C_STEP_P90, DIVERGED, F_FSTAR, F_NOISE
                       P_BAD, P_BEST, P_COOLDOWN, P_EMA, P_LR, REACHED_TARGET, STEP_QUANTILES)
 from . import template
 from .noise import perturb_gradient
-from .problems import problem_block_loss_grad, problem_project, problem_sample_grad
 
 _KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
 

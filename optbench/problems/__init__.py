@@ -1,8 +1,10 @@
 """Problem specifications: objectives with known optima, constants and controlled noise.
 
-Each problem's loss and gradient are compiled once in :mod:`optbench.kernels.problems` and
-shared by the CPU and CUDA engines; the spec classes here hold parameters, build the packed
-parameter vector, and know f*, the minimizers and the constants (L, mu) where known.
+Every family goes through the problem door a user's problem does (:class:`Problem`): its
+class holds its parameters, builds the data vector, knows f*, the minimizers and the
+constants (L, mu) where known, and names its kernel hooks, the ``@njit`` functions of
+:mod:`optbench.kernels.problems`, which ``optbench.codegen`` compiles into the CPU and CUDA
+kernels.
 
 Each family declares its class (``problem_class``: strongly convex, convex, nonconvex
 smooth, multimodal, online; an instance with noisy or minibatch gradients is stochastic):

@@ -7,38 +7,67 @@ from functools import cached_property
 import numpy as np
 
 from ..kernels import noise, rng
-from ..kernels.problems import evaluate
+from ..kernels import problems as kp
 from ..spec import Registry, Spec, boolean, choice, integer, is_builtin, real, stand_in
 
 REGISTRY = Registry("problem")
+#: the problem door's hooks and the arguments the kernels pass each, in this order (a
+#: trailing ``work`` is optional); ``rows_phases`` may also be an int, ``rows_scale`` is one
+HOOKS = {
+    "value_and_grad": ("x", "g", "data", "work"),
+    "value": ("x", "data", "work"),
+    "example_loss_grad": ("x", "g", "data", "i"),
+    "sample_grad": ("x", "g", "data", "work", "key", "step", "batch", "replace"),
+    "rows": ("X", "G", "W", "F", "data", "phase", "i0", "i1", "di"),
+    "rows_phases": ("data",),
+    "project": ("X", "data"),
+}
 
 
 class Problem(Spec):
-    """Base class. Subclasses implement ``_build()`` and have a ``dim``; built-ins set
-    ``code`` (their family in ``optbench.kernels.problems``), a user's problem gives
-    ``value_and_grad`` instead.
+    """Base class: the problem door. Subclasses implement ``_build()``, have a ``dim`` and
+    give the kernel hooks below; built-in and user problems alike (a subclass that only
+    changes ``_build`` runs its parent's hooks).
 
-    ``_build()`` returns a dict with ``data`` (the kernel's parameter vector), and optionally
+    ``_build()`` returns a dict with ``data`` (the vector the hooks read), and optionally
     ``work`` (scratch length), ``minimizers`` (k x d), ``f_star``, ``L``, ``mu``,
     ``x0_low`` / ``x0_high`` (the box the default start points are drawn from, uniformly).
 
-    ``value_and_grad(x, g, data) -> f`` (a user's problem, ``@staticmethod``): f(x), writing
-    grad f(x) into ``g``, for one point; a plain numba-compilable function of the 1-D arrays
-    x, g and ``data`` (what ``_build`` returned), compiled into the kernels of the plans that
-    use it (``optbench.codegen``), CPU and CUDA alike. Noise options work as for built-ins.
+    Hooks (``@staticmethod``, plain numba-compilable functions of 1-D float64 arrays, compiled
+    into the kernels of the plans that use them, ``optbench.codegen``, CPU and CUDA alike):
 
-    Minibatches: a finite sum f(x) = 1/n sum_i l_i(x) also gives
-    ``example_loss_grad(x, g, data, i) -> l_i(x)``, which *adds* grad l_i(x) into ``g``, and
-    ``_build`` returns ``examples=n``; with a ``batch_size`` parameter b > 0 the optimizer
-    then sees 1/b sum_{i in B_k} grad l_i(x_k), B_k drawn per step and trajectory from the
-    counter-based stream as for the built-in finite sums (``replacement`` selects with or
-    without replacement; ``check_batch`` validates both).
+    - ``value_and_grad(x, g, data[, work]) -> f``: f(x), writing grad f(x) into ``g``, for
+      one point (``work``: a scratch vector of the length ``_build`` asked for);
+    - ``value(x, data[, work]) -> f`` (optional): f alone, where skipping the gradient is
+      cheaper (a minibatch run needs the exact f at every step, its gradient only where
+      recorded);
+    - ``example_loss_grad(x, g, data, i) -> l_i(x)`` (optional): a finite sum
+      f(x) = 1/n sum_i l_i(x) that *adds* grad l_i(x) into ``g``, with ``examples=n`` from
+      ``_build``; with a ``batch_size`` parameter b > 0 the optimizer then sees
+      1/b sum_{i in B_k} grad l_i(x_k), B_k drawn per step and trajectory from the
+      counter-based stream (``replacement`` selects with or without replacement;
+      ``check_batch`` validates both);
+    - ``sample_grad(x, g, data, work, key, step, batch, replace) -> f`` (optional, instead of
+      ``example_loss_grad``): the gradient the optimizer sees in step ``step`` (0-based) into
+      g, its loss returned (the built-in finite sums' minibatches, an online problem's f_t);
+    - ``rows(X, G, W, F, data, phase, i0, i1, di)`` (optional, instead of ``value_and_grad``):
+      the lane-vectorised form of ``optbench.kernels.problems`` (rows i0, i0 + di, ... < i1
+      of G for every lane, their terms added into F), in ``rows_phases`` phases (an int or a
+      function of ``data``); f = ``rows_scale`` * the sum of the terms;
+    - ``project(X, data)`` (optional): onto the feasible set after every step, every lane.
+
+    Noise options work for every problem.
     """
 
     registry = REGISTRY
-    code: int = -1
     value_and_grad = None
+    value = None
     example_loss_grad = None
+    sample_grad = None
+    rows = None
+    rows_phases = 1
+    rows_scale = 1.0
+    project = None
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -46,10 +75,15 @@ class Problem(Spec):
             REGISTRY.register(cls)  # private helper bases and users' problems stay unregistered
 
     @classmethod
-    def plugin_class(cls) -> type | None:
-        """The class itself when it brings its own ``value_and_grad`` (a user's problem,
-        compiled into kernels of its own), else None (the built-in families)."""
-        return cls if cls.value_and_grad is not None else None
+    def unit(cls) -> type:
+        """The class whose hooks run this problem: itself, or the nearest base that sets a
+        hook (a subclass that only changes ``_build`` runs its parent's kernel code)."""
+        names = {*HOOKS, "rows_scale"}
+        unit = next(k for k in cls.__mro__ if k is Problem or names & set(k.__dict__))
+        if unit.value_and_grad is None and unit.rows is None:
+            raise TypeError(f"{cls.type_name()}: a problem needs a value_and_grad(x, g, data) "
+                            "(or rows) function")
+        return unit
 
     def _build(self) -> dict:
         raise NotImplementedError
@@ -74,19 +108,24 @@ class Problem(Spec):
 
     @property
     def kernel_data(self) -> np.ndarray:
-        """What the kernels read: ``data``, then the example count n for a user's finite sum
-        (its generated hooks hand the user's functions ``data`` alone)."""
+        """What the kernels read: ``data``, then the example count n for a finite sum through
+        ``example_loss_grad`` (its generated hooks hand the functions ``data`` alone)."""
+        return self._kernel_data(self.data)
+
+    def _kernel_data(self, data) -> np.ndarray:
         n = self.example_count()
-        return self.data if n is None else np.concatenate([self.data, [float(n)]])
+        return data if n is None else np.concatenate([data, [float(n)]])
 
     def example_count(self) -> int | None:
-        """n of a user's finite sum (``example_loss_grad``, and ``examples=n`` from
+        """n of a finite sum through ``example_loss_grad`` (and ``examples=n`` from
         ``_build``), else None; a one-line ValueError when the minibatch contract is broken
-        (``batch_size`` > 0 without ``example_loss_grad``, or no ``examples``)."""
-        if self.plugin_class() is None:
-            return None
-        if type(self).example_loss_grad is None:
-            if self.batch_size > 0:
+        (``batch_size`` > 0 without ``example_loss_grad`` or ``sample_grad``, or no
+        ``examples``)."""
+        unit = type(self)
+        if unit.value_and_grad is None and unit.rows is None:
+            return None  # a stand-in read back from a run directory: it cannot run
+        if unit.example_loss_grad is None or unit.sample_grad is not None:
+            if self.batch_size > 0 and unit.sample_grad is None:
                 raise ValueError(f"{type(self).type_name()}: batch_size > 0 needs an "
                                  "example_loss_grad(x, g, data, i) function")
             return None
@@ -168,18 +207,57 @@ class Problem(Spec):
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"{type(self).__name__}: x must have shape ({self.dim},), got {x.shape}")
-        if self.plugin_class():
-            from ..codegen import compiled_rule
+        return evaluate(type(self), self.kernel_data, x, self.work_size)
 
-            g = np.empty_like(x)
-            return float(compiled_rule(type(self), "value_and_grad")(x, g, self.data)), g
-        return evaluate(self.code, self.data, x, self.work_size)
+    def sampled_loss_grad(self, x, key, step: int, batch: int | None = None,
+                          replace: bool | None = None) -> tuple:
+        """(loss, gradient) the optimizer sees in step ``step`` (0-based) of the trajectory
+        whose stream key is ``key``: a minibatch of ``batch`` (default ``batch_size``), or
+        an online problem's f_t; NaN loss and the exact gradient where there is none."""
+        from ..codegen import problem_kernel
+
+        kernel = problem_kernel(type(self))
+        g = self.loss_grad(x)[1]
+        w = np.empty(max(self.work_size, 1))
+        sampled = kernel.problem_sample_grad(
+            kernel.problem_code(type(self)), self.kernel_data, np.array(x, dtype=np.float64), g,
+            w, np.uint64(key), int(step), int(self.batch_size if batch is None else batch),
+            bool(self.with_replacement if replace is None else replace))
+        return float(sampled), g
 
     def loss(self, x) -> float:
         return self.loss_grad(x)[0]
 
     def grad(self, x) -> np.ndarray:
         return self.loss_grad(x)[1]
+
+
+class _FiniteSum(Problem):
+    """Base of the built-in finite sums f = weight * sum_i l_i + l2/2 ||x||^2: one set of
+    hooks (``kernels.problems.finite_sums``) whose loop sums the term of the subclass's
+    ``term_code``, carried as the last entry of the kernel data."""
+
+    term_code: int = -1
+    value_and_grad = staticmethod(kp.finite_sum_value_and_grad)
+    value = staticmethod(kp.finite_sum_loss)
+    sample_grad = staticmethod(kp.finite_sum_sample_grad)
+
+    def _kernel_data(self, data) -> np.ndarray:
+        return np.concatenate([data, [float(self.term_code)]])
+
+
+def evaluate(cls, data, x, work=1) -> tuple:
+    """(f(x), grad f(x)) of problem class ``cls`` at one point, with kernel data ``data``,
+    from Python (specs, tests, plots): through the kernel of its hooks (``codegen``)."""
+    from ..codegen import problem_kernel
+
+    kernel = problem_kernel(cls)
+    X = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, 1).copy()
+    G = np.empty_like(X)
+    W = np.empty((max(int(work), 1), 1))
+    F = np.empty(1)
+    kernel.problem_block_loss_grad(kernel.problem_code(cls), data, X, G, W, F, True)
+    return float(F[0]), G[:, 0].copy()
 
 
 def plugin_record(cls, instances) -> dict:

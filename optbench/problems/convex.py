@@ -17,7 +17,7 @@ from ..kernels import problems as k
 from ..kernels import rng
 from ..spec import boolean, choice, integer, real
 from . import _data
-from .base import Problem, check_batch, check_noise, check_unset_by_dataset
+from .base import Problem, _FiniteSum, check_batch, check_noise, check_unset_by_dataset, evaluate
 
 _DATA_ONLY_SKIP = ("batch_size", "replacement", "noise", "noise_kind", "noise_dof")
 _FSTAR_CACHE: dict = {}
@@ -38,7 +38,7 @@ def _newton_optimum(problem, data, work, hess, x0):
     from scipy.optimize import minimize
 
     def loss_grad(z):
-        return k.evaluate(problem.code, data, z, work)
+        return evaluate(type(problem), problem._kernel_data(data), z, work)
 
     res = minimize(loss_grad, x0, jac=True, hess=hess, method="trust-exact",
                    options={"gtol": 1e-13, "maxiter": 500})
@@ -74,7 +74,9 @@ class Quadratic(Problem):
     Nesterov, Introductory Lectures on Convex Optimization (2004), section 2.1.
     """
 
-    code = k.QUADRATIC
+    rows = staticmethod(k.quadratic_rows)
+    rows_phases = staticmethod(k.quadratic_phases)
+    rows_scale = 0.5  # the terms sum to 2f
     problem_class = "strongly convex"  # optbench.problems.classes
     extra_sequence_params = ("eigenvalues", "minimizer")
 
@@ -129,7 +131,7 @@ class Quadratic(Problem):
                     x0_low=c - 1.0, x0_high=c + 1.0)
 
 
-class LeastSquares(Problem):
+class LeastSquares(_FiniteSum):
     """Linear regression with squared error (torch's ``nn.MSELoss`` on ``nn.Linear``):
 
         f(w, b) = 1/n sum_i (a_i . w + b - y_i)^2 + l2/2 ||(w, b)||^2,  x = (w, b).
@@ -146,7 +148,7 @@ class LeastSquares(Problem):
     Optimization (2006), ch. 10.
     """
 
-    code = k.LEAST_SQUARES
+    term_code = k.codes.LEAST_SQUARES
     problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=200, features=10, label_noise=0.1, bias=True, l2=0.0,
@@ -209,7 +211,7 @@ class LeastSquares(Problem):
                     mu=float(max(eig[0], 0.0)), x0_low=lo, x0_high=hi)
 
 
-class LogisticRegression(Problem):
+class LogisticRegression(_FiniteSum):
     """L2-regularised binary logistic regression:
 
         f(w, b) = 1/n sum_i log(1 + exp(-y_i (a_i . w + b))) + l2/2 ||(w, b)||^2,  y_i = +-1.
@@ -224,7 +226,7 @@ class LogisticRegression(Problem):
     Source: e.g. Bottou, Curtis & Nocedal, SIAM Review 60 (2018), section 2.
     """
 
-    code = k.LOGISTIC
+    term_code = k.codes.LOGISTIC
     problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=None, features=None, label_noise=0.5, bias=True, l2=1e-3,
@@ -279,7 +281,7 @@ class LogisticRegression(Problem):
                     mu=float(self.l2), x0_low=lo, x0_high=hi)
 
 
-class SoftmaxRegression(Problem):
+class SoftmaxRegression(_FiniteSum):
     """L2-regularised multinomial logistic (softmax) regression, K classes:
 
         f(W, b) = 1/n sum_i [logsumexp(W a_i + b) - (W a_i + b)_{y_i}] + l2/2 ||(W, b)||^2,
@@ -295,7 +297,7 @@ class SoftmaxRegression(Problem):
     Source: Bishop, Pattern Recognition and Machine Learning (2006), section 4.3.4.
     """
 
-    code = k.SOFTMAX
+    term_code = k.codes.SOFTMAX
     problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=None, features=None, classes=None, separation=1.5, bias=True,
@@ -366,7 +368,7 @@ class SoftmaxRegression(Problem):
                     mu=float(self.l2), x0_low=lo, x0_high=hi)
 
 
-class Huber(Problem):
+class Huber(_FiniteSum):
     """Robust linear regression with the Huber loss (convex, smooth, not strongly convex):
 
         f(w, b) = 1/n sum_i h_delta(a_i . w + b - y_i),
@@ -380,7 +382,7 @@ class Huber(Problem):
     Start: nn.Linear's init box. Source: Huber, Ann. Math. Statist. 35 (1964).
     """
 
-    code = k.HUBER
+    term_code = k.codes.HUBER
     problem_class = "convex"  # optbench.problems.classes
 
     def __init__(self, n=200, features=10, delta=1.0, outliers=0.1, bias=True,
@@ -462,7 +464,9 @@ class ReddiCounterexample(Problem):
     Start points: uniform in [-1, 1] (the paper starts at x_1 = 1).
     """
 
-    code = k.REDDI
+    value_and_grad = staticmethod(k.reddi_loss_grad)
+    sample_grad = staticmethod(k.reddi_sample_grad)
+    project = staticmethod(k.reddi_project)
     problem_class = "online"  # optbench.problems.classes
     dim = 1
     batch_size = 1

@@ -17,17 +17,17 @@ import numpy as np
 from ..kernels import problems as k
 from ..spec import choice, integer, real
 from . import _data
-from .base import Problem, check_batch, check_noise
+from .base import Problem, _FiniteSum, check_batch, check_noise, evaluate
 
 
-def _polish(code, data, x, work=1, steps=8):
+def _polish(cls, data, x, work=1, steps=8):
     """Newton's method on the kernel's gradient (central-difference Jacobian): a published
     minimizer to the exact zero of the gradient, to round-off."""
     x = np.array(x, dtype=np.float64)
     d = x.size
 
     def grad(z):
-        return k.evaluate(code, data, z, work)[1]
+        return evaluate(cls, data, z, work)[1]
 
     for _ in range(steps):
         g = grad(x)
@@ -42,8 +42,8 @@ def _polish(code, data, x, work=1, steps=8):
     return x
 
 
-def _value(code, data, x, work=1):
-    return k.evaluate(code, data, x, work)[0]
+def _value(cls, data, x, work=1):
+    return evaluate(cls, data, x, work)[0]
 
 
 class Rosenbrock(Problem):
@@ -54,7 +54,7 @@ class Rosenbrock(Problem):
     [-2, 2]^d.
     """
 
-    code = k.ROSENBROCK
+    rows = staticmethod(k.rosenbrock_rows)
     problem_class = "nonconvex smooth"  # optbench.problems.classes
 
     def __init__(self, dim=2, a=100.0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -78,7 +78,7 @@ class Rastrigin(Problem):
     Parallel Computing 17 (1991).
     """
 
-    code = k.RASTRIGIN
+    rows = staticmethod(k.rastrigin_rows)
     problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, A=10.0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -102,7 +102,7 @@ class Ackley(Problem):
     [-32.768, 32.768]^d. Ackley, A connectionist machine for genetic hillclimbing (1987).
     """
 
-    code = k.ACKLEY
+    value_and_grad = staticmethod(k.ackley_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, a=20.0, b=0.2, c=2.0 * np.pi, noise=0.0, noise_kind="gaussian",
@@ -127,7 +127,7 @@ class Griewank(Problem):
     uniform in [-600, 600]^d. Griewank, J. Optim. Theory Appl. 34 (1981).
     """
 
-    code = k.GRIEWANK
+    value_and_grad = staticmethod(k.griewank_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -149,7 +149,7 @@ class Levy(Problem):
     Levy & Montalvo, SIAM J. Sci. Stat. Comput. 6 (1985); form of Surjanovic & Bingham.
     """
 
-    code = k.LEVY
+    rows = staticmethod(k.levy_rows)
     problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -180,7 +180,8 @@ class StyblinskiTang(Problem):
     Start points: uniform in [-5, 5]^d. Styblinski & Tang, Neural Networks 3 (1990).
     """
 
-    code = k.STYBLINSKI_TANG
+    rows = staticmethod(k.styblinski_tang_rows)
+    rows_scale = 0.5  # the terms sum to 2f
     problem_class = "multimodal"  # optbench.problems.classes
 
     def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
@@ -211,7 +212,7 @@ class _TwoD(Problem):
 
     def _build(self):
         data = np.zeros(1)
-        xs = np.array([_polish(self.code, data, x) for x in self._published])
+        xs = np.array([_polish(type(self), data, x) for x in self._published])
         lo, hi = self._box
         return dict(data=data, minimizers=xs, f_star=self._f_star, x0_low=lo, x0_high=hi,
                     **self._constants())
@@ -228,7 +229,7 @@ class Beale(_TwoD):
     more than one variable (Princeton, 1958).
     """
 
-    code = k.BEALE
+    value_and_grad = staticmethod(k.beale_loss_grad)
     problem_class = "nonconvex smooth"  # optbench.problems.classes
     _published = [(3.0, 0.5)]
     _box = (-4.5, 4.5)
@@ -243,7 +244,7 @@ class Booth(_TwoD):
     uniform in [-10, 10]^2. Jamil & Yang (2013), function 25.
     """
 
-    code = k.BOOTH
+    value_and_grad = staticmethod(k.booth_loss_grad)
     problem_class = "strongly convex"  # optbench.problems.classes
     _published = [(1.0, 3.0)]
     _box = (-10.0, 10.0)
@@ -263,7 +264,7 @@ class Himmelblau(_TwoD):
     Programming (McGraw-Hill, 1972).
     """
 
-    code = k.HIMMELBLAU
+    value_and_grad = staticmethod(k.himmelblau_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
     _published = [(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
                   (3.584428, -1.848126)]
@@ -280,7 +281,7 @@ class GoldsteinPrice(_TwoD):
     [-2, 2]^2. Goldstein & Price, Math. Comp. 25 (1971).
     """
 
-    code = k.GOLDSTEIN_PRICE
+    value_and_grad = staticmethod(k.goldstein_price_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
     _published = [(0.0, -1.0)]
     _f_star = 3.0
@@ -298,7 +299,7 @@ class SixHumpCamel(_TwoD):
     Dixon & Szegoe, Towards Global Optimisation 2 (1978).
     """
 
-    code = k.SIX_HUMP_CAMEL
+    value_and_grad = staticmethod(k.six_hump_camel_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
     _published = [(0.0898, -0.7126), (-0.0898, 0.7126)]
 
@@ -307,12 +308,12 @@ class SixHumpCamel(_TwoD):
 
     def _build(self):
         built = super()._build()
-        built.update(f_star=_value(self.code, built["data"], built["minimizers"][0]),
+        built.update(f_star=_value(type(self), built["data"], built["minimizers"][0]),
                      x0_low=np.array([-3.0, -2.0]), x0_high=np.array([3.0, 2.0]))
         return built
 
 
-class MatrixFactorization(Problem):
+class MatrixFactorization(_FiniteSum):
     """f(U, V) = 1/2 ||U V^T - M||_F^2, U (rows x rank), V (cols x rank), x = (U, V) row-major.
 
     M = U0 V0^T / sqrt(rank) + label_noise * E with U0, V0, E standard normal (seeded).
@@ -323,7 +324,7 @@ class MatrixFactorization(Problem):
     Start points: uniform in [-0.5, 0.5]^d.
     """
 
-    code = k.MATRIX_FACTORIZATION
+    term_code = k.codes.MATRIX_FACTORIZATION
     problem_class = "nonconvex smooth"  # optbench.problems.classes
 
     def __init__(self, rows=20, cols=15, rank=3, label_noise=0.0, batch_size=0,
@@ -363,7 +364,7 @@ class MatrixFactorization(Problem):
                     f_star=float(0.5 * np.sum(s[self.rank:] ** 2)), x0_low=-0.5, x0_high=0.5)
 
 
-class PhaseRetrieval(Problem):
+class PhaseRetrieval(_FiniteSum):
     """Real phase retrieval: recover x from y_i = (a_i . x*)^2, i = 1..m,
 
         f(x) = 1/(4m) sum_i ((a_i . x)^2 - y_i)^2,
@@ -375,7 +376,7 @@ class PhaseRetrieval(Problem):
     (mean squared norm 1).
     """
 
-    code = k.PHASE_RETRIEVAL
+    term_code = k.codes.PHASE_RETRIEVAL
     problem_class = "nonconvex smooth"  # optbench.problems.classes
 
     def __init__(self, dim=10, m=80, batch_size=0, replacement=False, seed=0, noise=0.0,
@@ -399,7 +400,7 @@ class PhaseRetrieval(Problem):
                     minimizers=np.stack([xs, -xs]), f_star=0.0, x0_low=-box, x0_high=box)
 
 
-class MLP(Problem):
+class MLP(_FiniteSum):
     """A multilayer perceptron classifying the two-spirals data (Lang & Witbrock, 1988):
 
         f(theta) = 1/n sum_i CE(softmax(net(a_i)), y_i) + l2/2 ||theta||^2,
@@ -412,7 +413,7 @@ class MLP(Problem):
     torch's default nn.Linear init box per layer, U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     """
 
-    code = k.MLP
+    term_code = k.codes.MLP
     problem_class = "nonconvex smooth"  # optbench.problems.classes
     extra_sequence_params = ("hidden",)
 

@@ -1,25 +1,12 @@
-"""Problem family codes (stable: stored runs and CUDA kernels refer to them) and the salts
-of a trajectory's random sub-streams."""
+"""The term codes of the built-in finite sums (the last entry of their kernel data selects
+the term ``finite_sums.finite_sum_loss_grad`` sums) and the salts of a trajectory's random
+sub-streams."""
 import numpy as np
 
-# Problem family codes (stable: stored runs and CUDA kernels refer to them).
-QUADRATIC = 0
-ROSENBROCK = 1
 LEAST_SQUARES = 2
 LOGISTIC = 3
 SOFTMAX = 4
 HUBER = 5
-REDDI = 6
-RASTRIGIN = 7
-ACKLEY = 8
-GRIEWANK = 9
-LEVY = 10
-STYBLINSKI_TANG = 11
-BEALE = 12
-BOOTH = 13
-HIMMELBLAU = 14
-GOLDSTEIN_PRICE = 15
-SIX_HUMP_CAMEL = 16
 MATRIX_FACTORIZATION = 17
 PHASE_RETRIEVAL = 18
 MLP = 19

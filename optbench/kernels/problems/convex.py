@@ -9,18 +9,24 @@ from .codes import _REDDI_SALT
 
 
 @njit(error_model="numpy")
-def quadratic_rows(p, X, G, W, F, phase, i0, i1, di):
+def quadratic_phases(data):
+    """Phases of the Quadratic's rows form: 1 unrotated, 3 rotated."""
+    return 1 if data[0] == 0.0 else 3
+
+
+@njit(error_model="numpy")
+def quadratic_rows(X, G, W, F, data, phase, i0, i1, di):
     """f(x) = 1/2 (x - c)^T Q diag(lam) Q^T (x - c);  grad = Q diag(lam) Q^T (x - c).
 
     Rows form (module docstring); the terms sum to 2f. Unrotated, one phase: g_i = lam_i z_i,
     term lam_i z_i^2 (z = x - c). Rotated, three phases over W = [Z; Y] (2d, B): 0: Z_i = z_i;
     1: y_k = (Q^T z)_k, term lam_k y_k^2, Y_k = lam_k y_k; 2: g_i = (Q Y)_i.
-    p = [rotated, lam (d), c (d), Q (d*d, row-major, only when rotated)].
+    data = [rotated, lam (d), c (d), Q (d*d, row-major, only when rotated)].
     """
     d, nb = X.shape
-    lam = p[1:1 + d]
-    c = p[1 + d:1 + 2 * d]
-    if p[0] == 0.0:
+    lam = data[1:1 + d]
+    c = data[1 + d:1 + 2 * d]
+    if data[0] == 0.0:
         for i in range(i0, i1, di):
             x = X[i]
             g = G[i]
@@ -30,7 +36,7 @@ def quadratic_rows(p, X, G, W, F, phase, i0, i1, di):
                 g[b] = gi
                 F[b] += gi * z
         return
-    q = p[1 + 2 * d:1 + 2 * d + d * d]
+    q = data[1 + 2 * d:1 + 2 * d + d * d]
     Z = W[:d]
     Y = W[d:2 * d]
     if phase == 0:
@@ -202,15 +208,15 @@ def huber_term(p, x, g, w, i, grad):
 
 
 @njit(error_model="numpy")
-def reddi_loss_grad(p, x, g, w):
+def reddi_loss_grad(x, g, data, work):
     """The averaged objective of Reddi et al.'s counterexample: F(x) = s x on [-1, 1].
 
-    p = [C, stochastic (0/1), prob]; s = (C - 2)/3 (online: the mean of C x, -x, -x) or
+    data = [C, stochastic (0/1), prob]; s = (C - 2)/3 (online: the mean of C x, -x, -x) or
     s = prob C - (1 - prob) = delta (stochastic, prob = (1 + delta)/(C + 1)).
     """
-    c = p[0]
-    if p[1] != 0.0:
-        s = p[2] * c - (1.0 - p[2])
+    c = data[0]
+    if data[1] != 0.0:
+        s = data[2] * c - (1.0 - data[2])
     else:
         s = (c - 2.0) / 3.0
     g[0] = s
@@ -218,14 +224,24 @@ def reddi_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def reddi_sample_grad(p, x, g, key, step):
+def reddi_sample_grad(x, g, data, work, key, step, batch, replace):
     """f_t(x) of step t = step + 1: C x if t mod 3 = 1 else -x (online); stochastic:
     C x with probability prob, else -x (a draw of the trajectory's stream)."""
-    c = p[0]
-    if p[1] != 0.0:
-        hit = rng.uniform(rng.mix64(key ^ _REDDI_SALT), step) < p[2]
+    c = data[0]
+    if data[1] != 0.0:
+        hit = rng.uniform(rng.mix64(key ^ _REDDI_SALT), step) < data[2]
     else:
         hit = (step + 1) % 3 == 1
     s = c if hit else -1.0
     g[0] = s
     return s * x[0]
+
+
+@njit(error_model="numpy")
+def reddi_project(X, data):
+    """Project every lane (column of X) onto the feasible set [-1, 1] after a step."""
+    for b in range(X.shape[1]):
+        if X[0, b] > 1.0:
+            X[0, b] = 1.0
+        elif X[0, b] < -1.0:
+            X[0, b] = -1.0

@@ -7,15 +7,9 @@ from numba import njit
 
 from .. import rng
 from .codes import (HUBER, LEAST_SQUARES, LOGISTIC, MATRIX_FACTORIZATION, MLP, PHASE_RETRIEVAL,
-                    SOFTMAX, _FEISTEL_GAMMA, _SAMPLE_SALT, _U1)
+                    SOFTMAX, _FEISTEL_GAMMA, _SAMPLE_SALT, _U0, _U1)
 from .convex import huber_term, least_squares_term, logistic_term, softmax_term
 from .nonconvex import matrix_factorization_term, mlp_term, phase_retrieval_term
-
-
-@njit(error_model="numpy")
-def is_finite_sum(code):
-    return (code == LEAST_SQUARES or code == LOGISTIC or code == SOFTMAX or code == HUBER
-            or code == MATRIX_FACTORIZATION or code == PHASE_RETRIEVAL or code == MLP)
 
 
 @njit(error_model="numpy")
@@ -68,15 +62,37 @@ def sample_index(key, step, j, batch, n, replace):
 
 
 @njit(error_model="numpy")
-def finite_sum_loss_grad(code, p, x, g, w, key, step, batch, replace, grad):
-    """Finite-sum family ``code``: f = weight * sum_i l_i + l2/2 ||x||^2 and its gradient
+def finite_sum_value_and_grad(x, g, data, work):
+    """f(x) of a built-in finite sum, grad f(x) into g (the problem door's value_and_grad)."""
+    return finite_sum_loss_grad(data, x, g, work, _U0, 0, 0, False, True)
+
+
+@njit(error_model="numpy")
+def finite_sum_loss(x, data, work):
+    """f(x) of a built-in finite sum alone: the terms skip their gradient work."""
+    return finite_sum_loss_grad(data, x, x, work, _U0, 0, 0, False, False)
+
+
+@njit(error_model="numpy")
+def finite_sum_sample_grad(x, g, data, work, key, step, batch, replace):
+    """The minibatch estimate of step ``step`` into g; returns its loss (the door's
+    sample_grad)."""
+    return finite_sum_loss_grad(data, x, g, work, key, step, batch, replace, True)
+
+
+@njit(error_model="numpy")
+def finite_sum_loss_grad(p, x, g, w, key, step, batch, replace, grad):
+    """A built-in finite sum: f = weight * sum_i l_i + l2/2 ||x||^2 and its gradient
     (batch = 0), or the unbiased minibatch estimate weight * n/b * sum_{i in B_step} l_i +
     l2/2 ||x||^2 of step ``step`` (batch = b > 0; ``replace``: with replacement).
     ``grad`` False: f only, g is left untouched (the terms skip their gradient work).
+    The family's term l_i is chosen by its code, the last entry of p
+    (``problems.convex.FiniteSum.kernel_data``).
 
     One loop serves both (and dispatches per term): every njit level that holds the term
     code is compiled to machine code on its own, so fewer levels compile faster.
     """
+    code = int(p[p.size - 1])
     n = int(p[0])
     d = x.shape[0]
     if grad:

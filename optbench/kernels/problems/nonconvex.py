@@ -25,15 +25,15 @@ def _rosenbrock_coordinate(a, x_prev, x_i, x_next, first, last):
 
 
 @njit(error_model="numpy")
-def rosenbrock_rows(p, X, G, F, i0, i1, di):
+def rosenbrock_rows(X, G, W, F, data, phase, i0, i1, di):
     """f(x) = sum_{i<d-1} a (x_{i+1} - x_i^2)^2 + (1 - x_i)^2  (Rosenbrock, 1960).
 
     Rows form: with r_i = x_{i+1} - x_i^2 and s_i = 1 - x_i, row i holds the term
     a r_i^2 + s_i^2 (i < d-1) and g_i = 2a r_{i-1} (i > 0) - 4a r_i x_i - 2 s_i (i < d-1).
-    p = [a] (a = 100 classically); minimum 0 at x = (1, ..., 1). Each gradient row is
+    data = [a] (a = 100 classically); minimum 0 at x = (1, ..., 1). Each gradient row is
     written once from rows i-1, i, i+1 (no read-modify-write passes): the lanes vectorise.
     """
-    a = p[0]
+    a = data[0]
     d = X.shape[0]
     i = i0
     if i == 0 and i < i1:
@@ -60,12 +60,12 @@ def _rosenbrock_row(a, X, G, F, i, first, last):
 
 
 @njit(error_model="numpy")
-def rastrigin_rows(p, X, G, F, i0, i1, di):
+def rastrigin_rows(X, G, W, F, data, phase, i0, i1, di):
     """f(x) = A d + sum_i x_i^2 - A cos(2 pi x_i);  g_i = 2 x_i + 2 pi A sin(2 pi x_i).
 
-    Rows form; row 0 also holds the constant A d. p = [A].
+    Rows form; row 0 also holds the constant A d. data = [A].
     """
-    a = p[0]
+    a = data[0]
     d, nb = X.shape
     tau = 2.0 * math.pi
     for i in range(i0, i1, di):
@@ -81,11 +81,11 @@ def rastrigin_rows(p, X, G, F, i0, i1, di):
 
 
 @njit(error_model="numpy")
-def ackley_loss_grad(p, x, g, w):
-    """f(x) = -a exp(-b sqrt(mean x^2)) - exp(mean cos(c x)) + a + e; p = [a, b, c]."""
-    a = p[0]
-    b = p[1]
-    c = p[2]
+def ackley_loss_grad(x, g, data, work):
+    """f(x) = -a exp(-b sqrt(mean x^2)) - exp(mean cos(c x)) + a + e; data = [a, b, c]."""
+    a = data[0]
+    b = data[1]
+    c = data[2]
     d = x.shape[0]
     s1 = 0.0
     s2 = 0.0
@@ -102,25 +102,25 @@ def ackley_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def griewank_loss_grad(p, x, g, w):
-    """f(x) = 1 + sum x_i^2/4000 - prod cos(x_i / sqrt(i+1)); w: d (prefix products)."""
+def griewank_loss_grad(x, g, data, work):
+    """f(x) = 1 + sum x_i^2/4000 - prod cos(x_i / sqrt(i+1)); work: d (prefix products)."""
     d = x.shape[0]
     f = 1.0
     prod = 1.0
-    for i in range(d):  # w[i] = prod_{j<i} cos_j
-        w[i] = prod
+    for i in range(d):  # work[i] = prod_{j<i} cos_j
+        work[i] = prod
         prod *= math.cos(x[i] / math.sqrt(i + 1.0))
         f += x[i] * x[i] / 4000.0
     suffix = 1.0
     for i in range(d - 1, -1, -1):
         s = math.sqrt(i + 1.0)
-        g[i] = x[i] / 2000.0 + w[i] * suffix * math.sin(x[i] / s) / s
+        g[i] = x[i] / 2000.0 + work[i] * suffix * math.sin(x[i] / s) / s
         suffix *= math.cos(x[i] / s)
     return f - prod
 
 
 @njit(error_model="numpy")
-def levy_rows(p, X, G, F, i0, i1, di):
+def levy_rows(X, G, W, F, data, phase, i0, i1, di):
     """Levy: with v_i = 1 + (x_i - 1)/4,
     f = sin^2(pi v_1) + sum_{i<d} (v_i - 1)^2 (1 + 10 sin^2(pi v_i + 1))
         + (v_d - 1)^2 (1 + sin^2(2 pi v_d)).
@@ -152,7 +152,7 @@ def levy_rows(p, X, G, F, i0, i1, di):
 
 
 @njit(error_model="numpy")
-def styblinski_tang_rows(p, X, G, F, i0, i1, di):
+def styblinski_tang_rows(X, G, W, F, data, phase, i0, i1, di):
     """f(x) = 1/2 sum_i x_i^4 - 16 x_i^2 + 5 x_i;  g_i = 2 x_i^3 - 16 x_i + 2.5.
 
     Rows form; the terms sum to 2f.
@@ -169,7 +169,7 @@ def styblinski_tang_rows(p, X, G, F, i0, i1, di):
 
 
 @njit(error_model="numpy")
-def beale_loss_grad(p, x, g, w):
+def beale_loss_grad(x, g, data, work):
     """f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2."""
     u = x[0]
     v = x[1]
@@ -182,7 +182,7 @@ def beale_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def booth_loss_grad(p, x, g, w):
+def booth_loss_grad(x, g, data, work):
     """f = (x + 2y - 7)^2 + (2x + y - 5)^2."""
     t1 = x[0] + 2.0 * x[1] - 7.0
     t2 = 2.0 * x[0] + x[1] - 5.0
@@ -192,7 +192,7 @@ def booth_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def himmelblau_loss_grad(p, x, g, w):
+def himmelblau_loss_grad(x, g, data, work):
     """f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2."""
     u = x[0]
     v = x[1]
@@ -204,7 +204,7 @@ def himmelblau_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def goldstein_price_loss_grad(p, x, g, w):
+def goldstein_price_loss_grad(x, g, data, work):
     """f = [1 + (x+y+1)^2 (19 - 14x + 3x^2 - 14y + 6xy + 3y^2)]
          * [30 + (2x-3y)^2 (18 - 32x + 12x^2 + 48y - 36xy + 27y^2)]."""
     u = x[0]
@@ -225,7 +225,7 @@ def goldstein_price_loss_grad(p, x, g, w):
 
 
 @njit(error_model="numpy")
-def six_hump_camel_loss_grad(p, x, g, w):
+def six_hump_camel_loss_grad(x, g, data, work):
     """f = (4 - 2.1 x^2 + x^4/3) x^2 + x y + (-4 + 4 y^2) y^2."""
     u = x[0]
     v = x[1]
