@@ -10,8 +10,8 @@ import pytest
 import optbench
 from optbench import analysis as an
 from optbench.cli import main
-from optbench.optimizers import SGD, RMSprop
-from optbench.problems import Booth, Quadratic
+from optbench.optimizers import SGD, Adam, RMSprop
+from optbench.problems import Booth, Quadratic, ReddiCounterexample
 from optbench.report.data import RunView
 from optbench.report.theory import checks as report_checks
 from optbench.results import Results
@@ -108,3 +108,18 @@ def test_a_slower_rate_is_inconclusive_only_before_the_linear_phase():
     slow = verdict(0.995 ** steps)  # linear, but slower than (1 - 1/kappa)^2 = 0.9801
     assert slow.phase == "linear" and slow.status == "fail"
     assert slow.ratio == pytest.approx(math.log(0.995) / math.log(0.9801), rel=1e-6)
+
+
+def test_reddi_checks_short_of_the_end_point_are_inconclusive_or_fail():
+    betas = (0.0, 0.1)  # 1/(1 + C^2) for C = 3
+    res = optbench.run(ReddiCounterexample(C=3.0), [Adam(lr=1e-3, betas=betas, amsgrad=True),
+                                                    Adam(lr=1e-2, betas=betas, amsgrad=True)],
+                       steps=300, seeds=3, progress=False)
+    short, enough = an.theory_checks(res)
+    # lr 1e-3 for 300 steps cannot carry x to -1: the budget ended first
+    assert short.measured > -0.75 and short.status == "inconclusive"
+    assert enough.status == "inconclusive"  # still moving toward -1 at step 300
+    arrays = dict(res.arrays)  # an AMSGrad that stays at x = 0 with lr enough to move: fails
+    arrays["loss"] = np.zeros_like(res.arrays["loss"])
+    stuck = an.theory_checks(Results(res.plan, arrays, res.manifest))
+    assert [c.status for c in stuck] == ["inconclusive", "fail"]

@@ -12,7 +12,8 @@ Rates (:mod:`.rates`)
     ``config_classes``
 Theory (:mod:`.theory`)
     ``theory_checks(results)`` -> [TheoryCheck], ``theory_table(results)``; closed-form
-    bounds ``gd_quadratic_rate``, ``heavy_ball_rate``, ``nesterov_rate``, ``sgd_noise_floor``...
+    bounds ``gd_quadratic_rate``, ``heavy_ball_rate``, ``nesterov_rate``, ``sgd_noise_floor``...;
+    ``reddi_average_regret`` (R_T/T on Reddi et al.'s online problem)
 Targets and profiles (:mod:`.targets`)
     ``steps_to_target(results, eps)``, ``success_rates``, ``performance_profile(costs, taus)``,
     ``data_profile(costs, dims, alphas)``, ``profile_costs(results, tau)``,
@@ -51,7 +52,7 @@ from .targets import (COCO_TARGETS, ECDF, ProfileCosts, data_profile, ecdf_steps
                       runtime_fraction, steps_to_target, success_rates, target_table)
 from .theory import (TheoryCheck, gd_convex_bound, gd_quadratic_rate, heavy_ball_parameters,
                      heavy_ball_rate, nesterov_convex_bound, nesterov_parameters, nesterov_rate,
-                     sgd_noise_floor, theory_checks, theory_table)
+                     reddi_average_regret, sgd_noise_floor, theory_checks, theory_table)
 from .tuning import grid_edge, lr_sensitivity, split_seeds, stability_map, tune
 from .scores import ROUNDOFF_FACTOR, TARGET_TAU, Scores, roundoff_floor, scores, uses_best_found
 from ._common import select_seeds
@@ -67,7 +68,7 @@ __all__ = [
     "steps_to_target", "success_rates", "target_table",
     "TheoryCheck", "gd_convex_bound", "gd_quadratic_rate", "heavy_ball_parameters",
     "heavy_ball_rate", "nesterov_convex_bound", "nesterov_parameters", "nesterov_rate",
-    "sgd_noise_floor", "theory_checks", "theory_table",
+    "reddi_average_regret", "sgd_noise_floor", "theory_checks", "theory_table",
     "grid_edge", "lr_sensitivity", "split_seeds", "stability_map", "tune",
     "ROUNDOFF_FACTOR", "TARGET_TAU", "Scores", "roundoff_floor", "scores", "uses_best_found",
     "select_seeds",

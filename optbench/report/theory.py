@@ -24,11 +24,12 @@ class Checks:
     bounds: dict = field(default_factory=dict)  # (problem, optimizer, schedule) -> [(x, y, label)]
     table: object = None  # TableData or None
     notes: list = field(default_factory=list)
+    reddi: list = field(default_factory=list)  # the TheoryChecks on Reddi's counterexample
 
 
 def checks(results, view) -> Checks:
     all_checks = analysis.theory_checks(results)
-    out = Checks()
+    out = Checks(reddi=[c for c in all_checks if "Reddi" in c.check])
     index = {(p, o, s): (p, o, s) for p in range(len(view.problem_labels))
              for o in range(len(view.optimizer_labels)) for s in range(len(view.schedule_labels))}
     by_label = {(view.problem_labels[p], view.optimizer_labels[o], view.schedule_labels[s]): k
