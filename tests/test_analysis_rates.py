@@ -123,3 +123,9 @@ def test_reddi_checks_short_of_the_end_point_are_inconclusive_or_fail():
     arrays["loss"] = np.zeros_like(res.arrays["loss"])
     stuck = an.theory_checks(Results(res.plan, arrays, res.manifest))
     assert [c.status for c in stuck] == ["inconclusive", "fail"]
+
+
+def test_theory_checks_without_a_loss_trace_need_no_rate():
+    res = optbench.run(Quadratic(dim=3, kappa=10.0), Adam(lr=0.01), steps=50, seeds=2,
+                       record=("x",), progress=False)
+    assert [c.status for c in an.theory_checks(res)] == ["no bound"]  # no error trace read

@@ -76,6 +76,7 @@ independent, so a d-dimensional quadratic sums this over its eigenvalues.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -214,8 +215,9 @@ def _close(a, b, rtol=1e-6):
 class _Ctx:
     """What the checks read about one configuration."""
 
-    def __init__(self, results, cfg, error):
+    def __init__(self, results, cfg, errors):
         self.results, self.cfg = results, cfg
+        self._errors = errors
         plan = results.plan
         self.problem = plan.problems[cfg.problem]
         self.opt = plan.optimizers[cfg.optimizer]
@@ -227,7 +229,11 @@ class _Ctx:
         self.L = self.problem.L
         self.stochastic = self.problem.is_stochastic
         self.status = np.asarray(results.trials["status"])[self.idx]
-        self.error = error[self.idx]  # f - f* per seed (rates.error_trace)
+
+    @property
+    def error(self) -> np.ndarray:
+        """f - f* of the configuration's seeds (``rates.error_trace``)."""
+        return self._errors()[self.idx]
 
     def row(self, check, quantity, bound, measured, ok, detail, ref, ci=(np.nan, np.nan),
             ratio=np.nan, phase=""):
@@ -533,9 +539,9 @@ def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.2,
     Nesterov 2004; Beck & Teboulle 2009; Bottou et al. 2018; Reddi et al. 2018).
     """
     out = []
-    error = error_trace(results)
+    errors = functools.cache(lambda: error_trace(results))  # once, when a rate check needs it
     for cfg in configs(results):
-        ctx = _Ctx(results, cfg, error)
+        ctx = _Ctx(results, cfg, errors)
         reasons, rows = [], []
         for check in (lambda: _check_gd(ctx, rate_rtol), lambda: _check_heavy_ball(ctx, rate_rtol),
                       lambda: _check_nesterov(ctx, rate_rtol),
