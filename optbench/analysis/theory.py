@@ -196,7 +196,8 @@ def reddi_average_regret(x, C) -> np.ndarray:
     """Average regret R_T / T, T = 1, 2, ..., of iterates x_0, x_1, ... on Reddi et al.'s
     (2018) online problem: step k plays x_k against f_{k+1}(x) = C x if k mod 3 = 0, else
     -x, and R_T = sum_{k<T} f_{k+1}(x_k) - min_{x in [-1, 1]} sum_{k<T} f_{k+1}(x) (the
-    minimum is -|sum of the slopes|). ``x``: (..., T) iterates recorded at every step.
+    minimum is minus the absolute sum of the slopes). ``x``: (..., T) iterates recorded at
+    every step.
     Theorem 1: Adam with beta1 = 0, beta2 = 1/(1 + C^2) has x_t -> +1 and R_T / T ->
     2 (C - 2)/3; AMSGrad (Theorem 4) has R_T / T -> 0."""
     x = np.asarray(x, dtype=np.float64)

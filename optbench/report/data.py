@@ -435,9 +435,10 @@ def regret_figures(view: RunView, checks=()) -> list[FigureData]:
     (2018) counterexample whose iterates were recorded at every step: median and
     interquartile band over the evaluation seeds, each variant at its tuned lr, one panel
     per schedule (log steps; R_T/T clipped to [0, 4 (C - 2)/3]), with Theorem 1's limit
-    2 (C - 2)/3 of a method stuck at x = +1 and 0 as neutral lines. The caption gives each variant's final x_T and R_T/T and the verdict of
-    the Reddi theory ``checks`` (``analysis.TheoryCheck``): the paper's result is reproduced
-    when Adam ends at +1 and AMSGrad near x* = -1."""
+    2 (C - 2)/3 of a method stuck at x = +1 and 0 as neutral lines. The caption gives each
+    variant's final x_T and R_T/T and the verdict of the Reddi theory ``checks``
+    (``analysis.TheoryCheck``): the paper's result is reproduced when Adam ends at +1 and
+    AMSGrad near x* = -1."""
     steps = view.steps
     every_step = np.array_equal(steps, np.arange(len(steps)))
     online = [p for p, prob in enumerate(view.plan.problems)
