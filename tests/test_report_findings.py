@@ -123,6 +123,12 @@ def test_reddi_suite_shows_adam_failing_and_amsgrad_converging():
     assert "Reddi et al. (2018) reproduced" in regret.caption
     failed = [dataclasses.replace(checks[0], status="fail")] + checks[1:]
     assert "NOT reproduced" in regret_figures(RunView(res), failed)[0].caption
+    short = [dataclasses.replace(checks[0], status="inconclusive")] + checks[1:]
+    caption = regret_figures(RunView(res), short)[0].caption
+    assert "reproduced" in caption and "NOT" not in caption
+    assert f"(inconclusive: {checks[0].optimizer} constant)" in caption
+    none = [dataclasses.replace(c, status="inconclusive") for c in checks]
+    assert "inconclusive: every run ended first" in regret_figures(RunView(res), none)[0].caption
     # `make bench` runs this suite next to the standard one
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     recipe = makefile.split("\nbench:")[1].split("\n\n")[0]
