@@ -64,9 +64,10 @@ def checks(results, view) -> Checks:
                      "the seeds' majority class; a rate slower than predicted is inconclusive "
                      "when the run is still sublinear (the budget ended before its linear "
                      "phase). "
-                     "Other checks: ratio is measured / predicted. Bold: fail. Computed by "
-                     "optbench.analysis.theory_checks; quantities and references in the CSV "
-                     "file."),
+                     "Other checks: ratio is measured / predicted, interval the check's own (the "
+                     "noise floor: +-1.96 standard errors; Reddi: the range over seeds). Bold: "
+                     "fail. Computed by optbench.analysis.theory_checks; quantities and "
+                     "references in the CSV file."),
             columns=["problem", "class", "optimizer", "schedule", "check", "phase", "measured",
                      "interval", "predicted", "ratio", "verdict", "quantity", "measured_low",
                      "measured_high", "reference"],
