@@ -32,8 +32,11 @@ setup: $(STAMP)
 test: $(TOOLS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## make bench: run the benchmark suite and write its report into reports/<suite name>/
+## make bench: run Reddi et al.'s (2018) counterexample (reports/reddi/) and the benchmark
+## suite, and write their reports into reports/<suite name>/ (the suite's findings print last)
 bench: $(STAMP)
+	$(CLI) run problems/reddi.toml --out runs/reddi --overwrite
+	$(CLI) report runs/reddi
 	$(CLI) run $(SUITE) --out $(RUN) --overwrite
 	$(CLI) report $(RUN)
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import machine, stats
-from .metrics import common_steps, config_key, trial_metrics
+from .metrics import common_steps, config_key, configuration_rate, trial_metrics
 
 #: the configuration fields two runs must share to be comparable
 SUITE_FIELDS = ("name", "steps", "dtype", "target", "blowup")
@@ -38,7 +38,7 @@ class Thresholds:
     speed_tolerance: float = 0.3   # normalised kernel time: at most this fraction slower
     floor: float = 1e-12           # suboptimalities below this count as converged (equal)
     rel_target: float = 1e-3       # steps-to-target target, relative to the initial subopt.
-    rate_min: float = 0.05         # decades per 100 steps: smaller baseline rates are not judged
+    rate_min: float = 0.05         # decades per 100 steps: slower baseline rates are not judged
 
     def validate(self) -> "Thresholds":
         def check(name, lo, hi=math.inf, lo_open=True):
@@ -282,8 +282,10 @@ def _compare_metric(name, mb, mn, rb, rn, th: Thresholds) -> MetricResult:
             return res
     elif name == "steps":
         res.threshold = math.log10(th.steps_factor)
-    elif name == "rate":
-        if -res.base_median < th.rate_min:
+    elif name == "rate":  # shown as analyze shows it: the rate of the median over seeds
+        res.base_median = configuration_rate(mb, rb)
+        res.new_median = configuration_rate(mn, rn)
+        if not -res.base_median >= th.rate_min:
             res.note = "baseline does not converge linearly (rate below rate-min)"
             return res
         res.threshold = th.rate_rel * abs(res.base_median)

@@ -79,6 +79,7 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
     else:
         ctx.notes.append("The lr-over-steps figure is skipped: the run did not record `lr`.")
     figures += D.iterate_figures(view)
+    figures += D.regret_figures(view, checks.reddi)
     paths, notes = D.path_figures(view)
     figures += paths
     ctx.notes.extend(notes)
