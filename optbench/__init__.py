@@ -5,7 +5,8 @@ learning-rate schedules.
     from optbench.optimizers import Adam, SGD
     from optbench.problems import Rosenbrock
     res = optbench.run(Rosenbrock(dim=10), [Adam(lr=1e-3), SGD(lr=1e-4)], steps=1000, seeds=8)
-    res.trials["final_suboptimality"], res.trace("loss")
+    res.trials.groupby("optimizer")["final_suboptimality"].median()  # a pandas DataFrame
+    res.trace("loss"), res.to_xarray()
 """
 __version__ = "0.1.0"
 

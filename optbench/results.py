@@ -1,83 +1,31 @@
 """Results of a run: the trials table (one row per trajectory) and the traces."""
 from __future__ import annotations
 
-import csv
-import io
-import math
+import html
 
 import numpy as np
+import pandas as pd
 
 from .layout import DIVERGED, ITERATE_CHANNELS, STATUS_NAMES
 from .plan import Plan, config_starts
 
 
-class Table:
-    """A small column table: ``table["col"]`` is a numpy array, one entry per row."""
-
-    def __init__(self, columns: dict):
-        self.columns = {k: np.asarray(v) for k, v in columns.items()}
-        lengths = {len(v) for v in self.columns.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"Table: columns differ in length {sorted(lengths)}")
-        self._n = lengths.pop() if lengths else 0
-
-    def __len__(self):
-        return self._n
-
-    def __getitem__(self, name):
-        if name not in self.columns:
-            raise KeyError(f"no column {name!r}; columns: {', '.join(self.columns)}")
-        return self.columns[name]
-
-    def __contains__(self, name):
-        return name in self.columns
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.columns)
-
-    def rows(self) -> list[dict]:
-        return [{k: _scalar(v[i]) for k, v in self.columns.items()} for i in range(self._n)]
-
-    def where(self, mask) -> "Table":
-        mask = np.asarray(mask)
-        return Table({k: v[mask] for k, v in self.columns.items()})
-
-    def to_csv(self, path=None) -> str:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.names)
-        for row in self.rows():
-            writer.writerow([_fmt(v) for v in row.values()])
-        text = buf.getvalue()
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
-
-    def to_pandas(self):
-        import pandas as pd  # optional
-
-        return pd.DataFrame(self.columns)
-
-    def __repr__(self):
-        head = self.rows()[:5]
-        return f"Table({self._n} rows, columns={self.names}){' first: ' + str(head[0]) if head else ''}"
-
-
-def _scalar(v):
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
-    return v
+def to_csv(table: pd.DataFrame, path=None) -> str:
+    """``table`` as optbench writes CSV (trials.csv, analysis tables): a header, no index
+    column, ``\\n`` line ends, floats as ``repr`` and NaN as an empty field. Written to
+    ``path`` too when given."""
+    text = table.to_csv(index=False, lineterminator="\n")
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return text
 
 
 class Results:
-    """A run's results. ``trials`` has one row per trajectory, in plan order; ``trace(name)``
-    has one row per trajectory and one column per recorded step (``steps``)."""
+    """A run's results. ``trials``: a ``pandas.DataFrame``, one row per trajectory in plan
+    order (configuration, status, final values; what ``trials.csv`` holds); ``trace(name)``:
+    one row per trajectory and one column per recorded step (``steps``); ``to_xarray()``:
+    the traces as an ``xarray.Dataset``."""
 
     def __init__(self, plan: Plan, arrays: dict, manifest: dict | None = None, path=None):
         self.plan = plan
@@ -99,7 +47,7 @@ class Results:
             raise KeyError(f"trace {name!r} was not recorded; recorded: {', '.join(self.recorded)}")
         return self.arrays[name]
 
-    def status(self) -> np.ndarray:
+    def status(self) -> pd.Series:
         """Status names per trajectory: finished, reached_target or diverged."""
         return self.trials["status"]
 
@@ -120,9 +68,68 @@ class Results:
                 out.append(f"{where} (from step {step})")
         return out
 
+    def to_xarray(self, traces=None):
+        """The recorded traces (all, or those named in ``traces``) as an ``xarray.Dataset``:
+        one variable per trace with dims (trajectory, step), ``x`` with (trajectory, step,
+        coordinate); coordinates ``step`` (the recorded step numbers) and, per trajectory,
+        every configuration column of ``trials`` (problem, optimizer, schedule, seed,
+        ``opt.lr``, ...); the outcome columns (status, status_step, ``final_*``) are variables
+        over trajectory. Needs xarray: ``pip install optbench[xarray]``."""
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("Results.to_xarray needs xarray: pip install optbench[xarray]"
+                              ) from None
+        dims = ("trajectory", "step", "coordinate")
+        data = {}
+        for name in self.recorded if traces is None else traces:
+            trace = np.asarray(self.trace(name))
+            data[name] = (dims[:trace.ndim], trace)
+        tr = self.trials
+        outcome = [c for c in tr.columns if c.startswith(("status", "final_"))]
+        data.update({c: ("trajectory", tr[c].to_numpy()) for c in outcome})
+        coords = {"trajectory": tr["trial"].to_numpy(), "step": np.asarray(self.steps)}
+        coords.update({c: ("trajectory", tr[c].to_numpy()) for c in tr.columns
+                       if c not in outcome and c != "trial"})
+        return xr.Dataset(data, coords=coords,
+                          attrs={"name": self.plan.name, "config_hash": self.config_hash})
+
+    @property
+    def config_hash(self) -> str:
+        """The configuration hash (stored with the run; the plan's own when in memory)."""
+        return self.manifest.get("config_hash") or self.plan.config_hash()
+
+    def overview(self) -> dict[str, str]:
+        """The configuration summary: name, hash, grid, steps, traces, divergences, path."""
+        plan = self.plan
+        diverged = int(np.sum(np.asarray(self.arrays["status"]) == DIVERGED))
+        return {"name": plan.name, "config hash": self.config_hash,
+                "trajectories": f"{plan.n_trials} = {len(plan.problems)} problems x "
+                                f"{len(plan.optimizers)} optimizer settings x "
+                                f"{max(len(plan.schedules), 1)} schedules x "
+                                f"{len(plan.seeds)} seeds",
+                "steps": f"{plan.steps} ({len(self.steps)} recorded)",
+                "traces": ", ".join(self.recorded),
+                "diverged": f"{diverged} of {plan.n_trials}",
+                "path": str(self.path) if self.path is not None else "(in memory)"}
+
     def __repr__(self):
-        return (f"Results({self.plan.n_trials} trajectories, {self.plan.steps} steps, "
-                f"traces={self.recorded})")
+        return (f"Results({self.plan.name!r}: {self.plan.n_trials} trajectories, "
+                f"{self.plan.steps} steps, traces={self.recorded})")
+
+    def _repr_html_(self) -> str:
+        """Notebook view: ``overview()`` and the first rows of ``trials``."""
+        rows = "".join(f"<tr><th style=\"text-align:left\">{html.escape(k)}</th>"
+                       f"<td style=\"text-align:left\">{html.escape(v)}</td></tr>"
+                       for k, v in self.overview().items())
+        head = self.trials.head(HTML_ROWS).to_html(index=False, max_cols=HTML_COLUMNS)
+        return (f"<div><strong>optbench Results</strong><table>{rows}</table>{head}"
+                f"<p>first {min(HTML_ROWS, len(self))} of {len(self)} rows of "
+                "<code>.trials</code></p></div>")
+
+
+#: rows and columns of ``trials`` that ``Results._repr_html_`` shows
+HTML_ROWS, HTML_COLUMNS = 5, 12
 
 
 def _flatten(prefix: str, params: dict) -> dict:
@@ -141,7 +148,7 @@ def _flatten(prefix: str, params: dict) -> dict:
     return out
 
 
-def build_trials(plan: Plan, arrays: dict) -> Table:
+def build_trials(plan: Plan, arrays: dict) -> pd.DataFrame:
     """The trials table from the plan (identifiers, hyper-parameters) and the run's arrays.
 
     Configuration columns are computed once per (problem, optimizer, schedule) and repeated
@@ -167,7 +174,7 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
     for name in ITERATE_CHANNELS:
         if name not in ("lr", "momentum"):
             columns[f"final_{name}"] = arrays[f"final_{name}"]
-    return Table(columns)
+    return pd.DataFrame(columns)
 
 
 def _config_row(plan: Plan, p: int, o: int, s: int) -> dict:

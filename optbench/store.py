@@ -324,7 +324,9 @@ class RunStore:
                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
 
     def finish(self, manifest: dict, results) -> None:
-        _atomic_write_bytes(self.path / "trials.csv", results.trials.to_csv().encode())
+        from .results import to_csv
+
+        _atomic_write_bytes(self.path / "trials.csv", to_csv(results.trials).encode())
         manifest["status"] = "complete"
         write_json(self.path / MANIFEST, manifest)
 
