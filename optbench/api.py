@@ -14,7 +14,7 @@ import numba
 
 from . import cuda_backend, engine
 from .layout import ITERATE_CHANNELS
-from .plan import DEFAULT_RECORD, Plan
+from .plan import DEFAULT_NAME, DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
 from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
@@ -29,7 +29,7 @@ LOCAL_SHARD_SIZE = 4096
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
         blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None,
+        progress=None, name=DEFAULT_NAME, calibrate=False, cuda_mode="auto", client=None,
         overwrite=False, force=False) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 

@@ -56,6 +56,10 @@ class Trial(NamedTuple):
     seed: int
 
 
+#: the name of a run given none (an API run): its report is named after its date instead
+DEFAULT_NAME = "run"
+
+
 @dataclass
 class Plan:
     problems: list
@@ -71,7 +75,7 @@ class Plan:
     blowup: float = 1e10
     shard_size: int = 4096
     x0: np.ndarray | None = None  # explicit start points: (d,) or (n_trials, d)
-    name: str = "run"
+    name: str = DEFAULT_NAME
     trials: list = field(init=False)
     #: (n_trials, 4) int64: the trials' (problem, optimizer, schedule, seed), for vectorised use
     trial_ids: np.ndarray = field(init=False, repr=False)

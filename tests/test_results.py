@@ -1,6 +1,8 @@
-"""``Results``: the trials DataFrame and its CSV, ``to_xarray``, the notebook view."""
+"""``Results``: the trials DataFrame and its CSV, ``to_xarray``, the notebook view, and where
+a report goes when no directory is named."""
 import csv
 import io
+import json
 import math
 import sys
 
@@ -10,6 +12,12 @@ import pytest
 
 import optbench
 from optbench.optimizers import SGD, Adam
+from optbench.paths import (
+    REPORT_MARKER,
+    claim_report_dir,
+    default_report_dir,
+    report_run,
+)
 from optbench.problems import Quadratic, Rosenbrock
 from optbench.results import to_csv
 
@@ -94,3 +102,39 @@ def test_repr_and_notebook_view(res):
     assert diverged == 3 and "3 of 12" in page  # SGD with momentum on Rosenbrock, 3 seeds
     assert page.count("</tr>") == len(res.overview()) + 1 + 5  # summary, header, 5 rows
     assert "first 5 of 12 rows" in page
+
+
+def test_default_report_dir_never_takes_another_runs_report(res, tmp_path):
+    stored = optbench.run(**dict(KW, problems=Quadratic(dim=3), optimizers=Adam(lr=0.01)),
+                          out=tmp_path / "runs" / "a", name="exp")
+    reports = tmp_path / "reports"
+    first = default_report_dir(stored, reports)
+    assert first == reports / "exp"
+    claim_report_dir(first, report_run(stored))
+    assert json.loads((first / REPORT_MARKER).read_text())["run"] == str(tmp_path / "runs" / "a")
+    assert default_report_dir(stored, reports) == first  # its own report: rebuilt in place
+    again = optbench.load(tmp_path / "runs" / "a")
+    assert default_report_dir(again, reports) == first
+    other = optbench.run(**dict(KW, problems=Quadratic(dim=3), optimizers=Adam(lr=0.01)),
+                         out=tmp_path / "runs" / "b", name="exp")
+    assert default_report_dir(other, reports) == reports / "exp-2"  # not exp's report
+    (reports / "exp-2").mkdir()
+    (reports / "exp-2" / "notes.txt").write_text("mine")
+    assert default_report_dir(other, reports) == reports / "exp-3"  # nor anything else
+    # an API run left with the default name: its date, never reports/run
+    name = default_report_dir(res, reports).name
+    assert name.startswith("run-") and len(name) == len("run-20260101-000000")
+    claim_report_dir(reports / name, report_run(res))
+    assert default_report_dir(res, reports).name == f"{name}-2"  # in memory: always new
+
+
+def test_build_report_of_an_api_run_goes_to_a_dated_directory(tmp_path, monkeypatch):
+    from optbench.report import build_report
+
+    monkeypatch.chdir(tmp_path)
+    small = optbench.run(Quadratic(dim=2), Adam(lr=0.1), steps=20, seeds=1, progress=False)
+    out = build_report(small, progress=False)
+    assert out.parent == tmp_path.joinpath("reports").relative_to(tmp_path)
+    assert out.name.startswith("run-") and (out / "index.html").exists()
+    assert json.loads((out / REPORT_MARKER).read_text()) == {"kind": "report", "format": 1,
+                                                             "run": None}
