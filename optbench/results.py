@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import html
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -9,8 +12,11 @@ import pandas as pd
 from .layout import DIVERGED, ITERATE_CHANNELS, STATUS_NAMES
 from .plan import Plan, config_starts
 
+if TYPE_CHECKING:
+    import xarray
 
-def to_csv(table: pd.DataFrame, path=None) -> str:
+
+def to_csv(table: pd.DataFrame, path: str | os.PathLike[str] | None = None) -> str:
     """``table`` as optbench writes CSV (trials.csv, analysis tables): a header, no index
     column, ``\\n`` line ends, floats as ``repr`` and NaN as an empty field. Written to
     ``path`` too when given."""
@@ -27,7 +33,9 @@ class Results:
     one row per trajectory and one column per recorded step (``steps``); ``to_xarray()``:
     the traces as an ``xarray.Dataset``."""
 
-    def __init__(self, plan: Plan, arrays: dict, manifest: dict | None = None, path=None):
+    def __init__(self, plan: Plan, arrays: Mapping[str, np.ndarray],
+                 manifest: dict[str, Any] | None = None,
+                 path: str | os.PathLike[str] | None = None) -> None:
         self.plan = plan
         self.arrays = arrays
         self.manifest = manifest or {}
@@ -35,7 +43,7 @@ class Results:
         self.steps = plan.record_steps
         self.trials = build_trials(plan, arrays)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.plan.n_trials
 
     @property
@@ -68,7 +76,7 @@ class Results:
                 out.append(f"{where} (from step {step})")
         return out
 
-    def to_xarray(self, traces=None):
+    def to_xarray(self, traces: list[str] | None = None) -> xarray.Dataset:
         """The recorded traces (all, or those named in ``traces``) as an ``xarray.Dataset``:
         one variable per trace with dims (trajectory, step), ``x`` with (trajectory, step,
         coordinate); coordinates ``step`` (the recorded step numbers) and, per trajectory,
@@ -81,14 +89,15 @@ class Results:
             raise ImportError("Results.to_xarray needs xarray: pip install optbench[xarray]"
                               ) from None
         dims = ("trajectory", "step", "coordinate")
-        data = {}
+        data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
         for name in self.recorded if traces is None else traces:
             trace = np.asarray(self.trace(name))
             data[name] = (dims[:trace.ndim], trace)
         tr = self.trials
         outcome = [c for c in tr.columns if c.startswith(("status", "final_"))]
-        data.update({c: ("trajectory", tr[c].to_numpy()) for c in outcome})
-        coords = {"trajectory": tr["trial"].to_numpy(), "step": np.asarray(self.steps)}
+        data.update({c: (("trajectory",), tr[c].to_numpy()) for c in outcome})
+        coords: dict[str, Any] = {"trajectory": tr["trial"].to_numpy(),
+                                  "step": np.asarray(self.steps)}
         coords.update({c: ("trajectory", tr[c].to_numpy()) for c in tr.columns
                        if c not in outcome and c != "trial"})
         return xr.Dataset(data, coords=coords,
@@ -113,7 +122,7 @@ class Results:
                 "diverged": f"{diverged} of {plan.n_trials}",
                 "path": str(self.path) if self.path is not None else "(in memory)"}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Results({self.plan.name!r}: {self.plan.n_trials} trajectories, "
                 f"{self.plan.steps} steps, traces={self.recorded})")
 
@@ -132,8 +141,8 @@ class Results:
 HTML_ROWS, HTML_COLUMNS = 5, 12
 
 
-def _flatten(prefix: str, params: dict) -> dict:
-    out = {}
+def _flatten(prefix: str, params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k, v in params.items():
         if isinstance(v, (list, tuple)):
             if all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v) and len(v) <= 4:
@@ -148,7 +157,7 @@ def _flatten(prefix: str, params: dict) -> dict:
     return out
 
 
-def build_trials(plan: Plan, arrays: dict) -> pd.DataFrame:
+def build_trials(plan: Plan, arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """The trials table from the plan (identifiers, hyper-parameters) and the run's arrays.
 
     Configuration columns are computed once per (problem, optimizer, schedule) and repeated
@@ -157,7 +166,7 @@ def build_trials(plan: Plan, arrays: dict) -> pd.DataFrame:
     starts = config_starts(plan.trial_ids[:, :3])
     config_id = np.cumsum(starts) - 1
     rows = [_config_row(plan, *map(int, plan.trial_ids[j, :3])) for j in np.flatnonzero(starts)]
-    names: list = []
+    names: list[str] = []
     for row in rows:
         names.extend(k for k in row if k not in names)
     first = ["problem", "optimizer", "schedule", "problem_type", "optimizer_type",
@@ -177,7 +186,7 @@ def build_trials(plan: Plan, arrays: dict) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _config_row(plan: Plan, p: int, o: int, s: int) -> dict:
+def _config_row(plan: Plan, p: int, o: int, s: int) -> dict[str, Any]:
     problem = plan.problems[p]
     optimizer = plan.optimizers[o]
     schedule = plan.schedules[s] if s >= 0 else None
@@ -197,7 +206,7 @@ def _config_row(plan: Plan, p: int, o: int, s: int) -> dict:
     return row
 
 
-def _column(values: list) -> np.ndarray:
+def _column(values: list[Any]) -> np.ndarray:
     """A typed column: int64 or float64 (None -> NaN) for numbers, strings otherwise."""
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
