@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/optbench
 # two set-ups: the CPU path (make bench, the suites, reports) and the test tools with the
-# CUDA compiler (PTX checks) and Dask on top (make test, the benchmarks)
+# CUDA compiler (PTX checks), Dask and xarray on top (make test, the benchmarks)
 STAMP  := $(VENV)/.installed-stamp
 TOOLS  := $(VENV)/.installed-tools
 SUITE  ?= problems/standard.toml
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(TOOLS): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[test,cuda,dask,docs]"
+	$(PY) -m pip install --quiet -e ".[test,cuda,dask,docs,xarray]"
 	touch $(TOOLS)
 
 setup: $(STAMP)

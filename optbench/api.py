@@ -8,16 +8,31 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numba
+import numpy as np
 
 from . import cuda_backend, engine
 from .layout import ITERATE_CHANNELS
-from .plan import DEFAULT_RECORD, Plan
+from .plan import DEFAULT_NAME, DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
 from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .optimizers import Optimizer
+    from .problems import Problem
+    from .schedules import Schedule
+
+#: a backend's shard runner: (plan, start, stop) -> (arrays, kernel seconds)
+ShardRunner = Callable[[Plan, int, int], "tuple[dict[str, np.ndarray], float]"]
+#: finished shards as a run consumes them: (index, arrays or None if it failed, info)
+ShardSource = Generator["tuple[int, dict[str, np.ndarray] | None, dict[str, Any]]", None, None]
 
 BACKENDS = ("cpu", "cuda", "auto")
 #: what a worker reports with its first shard of a run (stored under manifest["workers"])
@@ -26,11 +41,17 @@ SETUP_KEYS = ("compile", "threads", "versions", "setup_seconds")
 LOCAL_SHARD_SIZE = 4096
 
 
-def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
-        record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
-        blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None,
-        overwrite=False, force=False, questions=None) -> Results:
+def run(problems: Problem | Sequence[Problem], optimizers: Optimizer | Sequence[Optimizer],
+        schedules: Schedule | Sequence[Schedule] | None = None, steps: int = 1000,
+        seeds: int | Sequence[int] = 1, x0: ArrayLike | None = None,
+        record: Sequence[str] = DEFAULT_RECORD, record_every: int | str = 1,
+        record_points: int = 200, dtype: str = "float64", target: float | None = None,
+        blowup: float = 1e10, shard_size: int | None = None,
+        out: str | os.PathLike[str] | None = None, resume: bool = False, backend: str = "cpu",
+        threads: int | None = None, progress: bool | None = None, name: str = DEFAULT_NAME,
+        calibrate: bool = False, cuda_mode: str = "auto", client: Any = None,
+        overwrite: bool = False, force: bool = False,
+        questions: Sequence[Any] | None = None) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -76,7 +97,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
                 dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
                 shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
-    asked = []
+    asked: list[Any] = []
     if questions:
         from .analysis.questions import check_against, parse_questions
 
@@ -99,8 +120,10 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     return results
 
 
-def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads, progress,
-             calibrate, client, questions) -> Results:
+def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
+             runner: tuple[ShardRunner, Callable[[Plan], dict[str, Any]]] | None, backend: str,
+             cuda_mode: str, threads: int | None, progress: bool | None, calibrate: bool,
+             client: Any, questions: list[dict[str, Any]]) -> Results:
     """``run`` from a valid plan on, with the run directory (if any) locked; ``runner``:
     the local backend's (shard runner, warm-up), None with a client."""
     if store is not None:
@@ -114,16 +137,16 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
                                    "provenance": provenance()}, set(), {}
     shards = plan.shards()
     pending = [i for i in range(len(shards)) if i not in done]
-    if client is None:
+    if runner is not None:
         run_shard, warm_up = runner
         if threads is not None:
             numba.set_num_threads(int(threads))
-        timings = {"warm_up": warm_up(plan)}
+        timings: dict[str, Any] = {"warm_up": warm_up(plan)}
         source = _local_shards(plan, pending, run_shard)
     else:
         from .distributed import dask_shards
 
-        timings = {}
+        timings = {}  # the workers report their compile times with their shards
         source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
 
     t_run = time.perf_counter()
@@ -161,7 +184,7 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
     return results
 
 
-def estimate(plan: Plan, stored: bool) -> dict:
+def estimate(plan: Plan, stored: bool) -> dict[str, Any]:
     """Upper bounds, in bytes, of a run's disk size and peak memory from its plan: recorded
     steps x trajectories x fields at 8 bytes a value (a stored run holds about three
     shards' worth at once, an unstored one its whole results twice)."""
@@ -175,7 +198,7 @@ def estimate(plan: Plan, stored: bool) -> dict:
                     f"{fields} fields"}
 
 
-def check_resources(plan: Plan, out) -> None:
+def check_resources(plan: Plan, out: str | os.PathLike[str] | None) -> None:
     """Refuse (one line, with the estimate) a run that would not fit on disk or in memory."""
     need = estimate(plan, out is not None)
     if out is not None:
@@ -214,7 +237,7 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-def _warn_diverged(configurations: list, seeds: int) -> None:
+def _warn_diverged(configurations: list[str], seeds: int) -> None:
     """One RuntimeWarning naming the configurations whose every seed diverged (the first
     three, then a count): a setting that never converges is a finding, not a silent row."""
     if configurations:
@@ -227,12 +250,16 @@ class RunIncomplete(RuntimeError):
     """Some shards failed (their workers died each time they ran them); ``failed`` lists
     their indices. The others are stored; ``resume=True`` runs the failed ones again."""
 
-    def __init__(self, message: str, failed: list):
+    def __init__(self, message: str, failed: list[int]):
         super().__init__(message)
         self.failed = failed
 
 
-def _collect(source, store, manifest, progress, total: int):
+def _collect(source: ShardSource, store: RunStore | None, manifest: dict[str, Any],
+             progress: bool | None, total: int) -> tuple[dict[int, dict[str, np.ndarray]],
+                                                         dict[int, dict[str, Any]],
+                                                         dict[str, dict[str, Any]],
+                                                         dict[int, str]]:
     """The one loop of every run: take each finished shard from ``source`` (local or Dask),
     write it and its hash (``store``, then drop it) or keep it, advance the progress bar. Returns (kept arrays by index,
     per-shard info, per-worker setup info, failed shards' errors by index)."""
@@ -255,7 +282,7 @@ def _collect(source, store, manifest, progress, total: int):
     return parts, per_shard, workers, failed
 
 
-def _local_shards(plan: Plan, indices: list, run_shard):
+def _local_shards(plan: Plan, indices: list[int], run_shard: ShardRunner) -> ShardSource:
     """Run shards ``indices`` here, in order; yields (index, arrays, info) like
     ``distributed.dask_shards``."""
     shards = plan.shards()
@@ -266,7 +293,8 @@ def _local_shards(plan: Plan, indices: list, run_shard):
                               "task_seconds": time.perf_counter() - t0}
 
 
-def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
+def _cluster_timings(per_shard: dict[int, dict[str, Any]], workers: dict[str, dict[str, Any]],
+                     total: float) -> dict[str, Any]:
     """Where a Dask run's time went: compile per worker, and the scheduling overhead: wall
     time beyond the workers' task and setup (plan, kernels) time spread evenly over them;
     per shard, the time a worker spent on each shard outside the task: scheduling,
@@ -282,7 +310,8 @@ def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
             "overhead_seconds_per_shard": overhead * slots / max(len(per_shard), 1)}
 
 
-def _backend(name, cuda_mode="auto"):
+def _backend(name: str, cuda_mode: str = "auto"
+             ) -> tuple[ShardRunner, Callable[[Plan], dict[str, Any]]]:
     """(shard runner, warm-up) of backend ``name``: 'cuda' needs a usable GPU (else a one-line
     ValueError naming why), 'auto' takes the GPU when there is one and the CPU otherwise. The
     CUDA backend's warm-up compiles its own kernels, never the CPU's."""

@@ -297,8 +297,8 @@ def test_pairwise_against_the_best():
     t = an.pairwise_tests(samples, against="best")
     assert list(t["a"]) == ["best"] * 3 and list(t["b"]) == ["slow", "close", "worse"]
     assert list(t["reject"]) == [True, False, True]
-    full = {(r["a"], r["b"]): r["p"] for r in an.pairwise_tests(samples).rows()}
-    for r in t.rows():  # the same tests as in the full table, fewer of them to correct for
+    full = {(r["a"], r["b"]): r["p"] for r in an.pairwise_tests(samples).to_dict("records")}
+    for r in t.to_dict("records"):  # the same tests as in the full table, fewer of them to correct for
         assert r["p"] == full.get((r["a"], r["b"]), full.get((r["b"], r["a"])))
     np.testing.assert_allclose(t["p_holm"], an.holm(t["p"]))
     with pytest.raises(ValueError, match="against"):
@@ -327,7 +327,7 @@ def test_pairwise_tests_and_ranks():
     flip = 1e-3 * (-1.0) ** np.arange(20)  # symmetric differences: W+ = W-, p = 1
     samples = {"a": base, "b": base + 1.0, "c": base + flip}
     t = an.pairwise_tests(samples)
-    rows = {(r["a"], r["b"]): r for r in t.rows()}
+    rows = {(r["a"], r["b"]): r for r in t.to_dict("records")}
     assert rows[("a", "b")]["test"] == "wilcoxon" and rows[("a", "b")]["reject"]
     assert rows[("a", "b")]["better"] == "a"
     assert not rows[("a", "c")]["reject"] and rows[("a", "c")]["p"] > 0.9

@@ -353,10 +353,10 @@ def trajectory_rates(results, metric: str | None = None, tail: float = 0.5,
                      floor: float = 1e-12):
     """One row per trajectory: linear rate (with CI and r2), sublinear order (with CI) and
     class of the error trace ``metric`` (default: suboptimality where f* is known).
-    Returns a ``Table``."""
+    Returns a ``DataFrame``."""
     metric = metric or default_metric(results)
     e = error_trace(results, metric)
-    tr = results.trials
+    tr = {name: np.asarray(column) for name, column in results.trials.items()}
     status = tr["status"]
     stoch = stochastic_flags(results)
     rows = []
@@ -408,11 +408,11 @@ def rate_table(results, metric: str | None = None, tail: float = 0.5, floor: flo
     decades per 100 steps (``decades_per_100_steps``); the median and IQR of per-seed rates; the sublinear order p with CI
     (``sublinear_order``); the majority class over seeds (``classify``) and the count of each;
     the noise floor (``noise_floor`` over seeds) when the majority class is plateau; the
-    number of diverged seeds. Returns a ``Table``.
+    number of diverged seeds. Returns a ``DataFrame``.
     """
     metric = metric or default_metric(results)
     e = error_trace(results, metric)
-    status = results.trials["status"]
+    status = np.asarray(results.trials["status"])
     stoch = stochastic_flags(results)
     rows = []
     for cfg in configs(results):

@@ -561,7 +561,7 @@ def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.2,
 
 
 def theory_table(results, **kw):
-    """``theory_checks`` as a ``Table`` (for CSV and the terminal)."""
+    """``theory_checks`` as a ``DataFrame`` (for CSV and the terminal)."""
     rows = []
     for c in theory_checks(results, **kw):
         rows.append({"problem": c.problem, "optimizer": c.optimizer, "schedule": c.schedule,

@@ -234,12 +234,13 @@ def compare_runs(base, new, thresholds: Thresholds | None = None, speed: bool = 
 
 def _groups(results) -> dict:
     """config key -> ((problem, optimizer, schedule) labels, row indices), in plan order."""
-    tr = results.trials
+    problem, optimizer, schedule = (np.asarray(results.trials[c])
+                                    for c in ("problem", "optimizer", "schedule"))
     out: dict = {}
     for i, trial in enumerate(results.plan.trials):
         key = config_key(results.plan, trial)
         if key not in out:
-            out[key] = ((str(tr["problem"][i]), str(tr["optimizer"][i]), str(tr["schedule"][i])), [])
+            out[key] = ((str(problem[i]), str(optimizer[i]), str(schedule[i])), [])
         out[key][1].append(i)
     return {k: (labels, np.array(rows)) for k, (labels, rows) in out.items()}
 

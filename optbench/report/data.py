@@ -119,13 +119,14 @@ class RunView:
 
     def final_stats(self) -> list:
         """Rows of ``analysis.final_value_stats`` per configuration (in ``configs`` order)."""
-        return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO).rows())
+        return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO)
+                            .to_dict("records"))
 
     def tuning(self) -> list:
         """Rows of ``analysis.tune`` on the whole run (held-out seeds where it has two or
         more)."""
         return self._cached("tune", lambda: an.tune(self.full, metric=an.AUTO,
-                                                    held_out=self.held_out).rows())
+                                                    held_out=self.held_out).to_dict("records"))
 
     def eval_seeds(self) -> list:
         return list(self._eval_seeds)
