@@ -11,19 +11,22 @@ import warnings
 from pathlib import Path
 
 import numba
+import numpy as np
 
 from . import cuda_backend, engine
 from .layout import ITERATE_CHANNELS
 from .plan import DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
-from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
+from .store import MANIFEST, RunStore, provenance, write_json
 
 BACKENDS = ("cpu", "cuda", "auto")
 #: what a worker reports with its first shard of a run (stored under manifest["workers"])
 SETUP_KEYS = ("compile", "threads", "versions", "setup_seconds")
 #: trajectories per shard of a local run when none is given
 LOCAL_SHARD_SIZE = 4096
+#: recorded arrays (bytes) up to which a run kept in memory keeps ``LOCAL_SHARD_SIZE``
+SMALL_TRACES_BYTES = 16 * 2**20
 
 
 def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
@@ -78,6 +81,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         from .distributed import cluster_threads, shard_size_for
 
         plan.shard_size = shard_size_for(plan, cluster_threads(client))
+    elif shard_size is None and out is None:
+        plan.shard_size = in_memory_shard_size(plan)
 
     if not force:
         check_resources(plan, out)
@@ -121,7 +126,7 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
     t_run = time.perf_counter()
     with _threads_for_blocks(plan) if client is None else contextlib.nullcontext():
         parts, per_shard, workers, failed = _collect(source, store, manifest, progress,
-                                                     len(pending))
+                                                     len(pending), shards)
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
     timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
@@ -147,7 +152,7 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
                             "the failed ones", sorted(failed))
     manifest.pop("failed_shards", None)  # of an earlier part, run again now
     if store is None:
-        return Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest)
+        return Results(plan, parts.arrays, manifest)
     results = Results(plan, store.arrays(len(shards)), manifest, path=store.path)
     store.finish(manifest, results)
     return results
@@ -191,15 +196,36 @@ def _threads_for_blocks(plan: Plan):
         numba.set_num_threads(before)
 
 
+def in_memory_shard_size(plan: Plan) -> int:
+    """Shard size of a local run kept in memory (no ``out``) when none is given. A shard's
+    arrays exist twice while it is packed into the run's (the kernel's output, then the
+    stored arrays), so with large traces shards of an eighth of the run keep the peak near
+    1.25 times the run's arrays, not twice; never under 32 blocks a thread (each kernel call
+    must keep the threads busy) nor over ``LOCAL_SHARD_SIZE``. Runs under
+    ``SMALL_TRACES_BYTES`` of recorded arrays keep ``LOCAL_SHARD_SIZE``."""
+    if _per_trial_bytes(plan) * plan.n_trials <= SMALL_TRACES_BYTES:
+        return LOCAL_SHARD_SIZE
+    floor = 32 * engine.CPU_LANES * numba.get_num_threads()
+    return max(min(floor, LOCAL_SHARD_SIZE), min(LOCAL_SHARD_SIZE, -(-plan.n_trials // 8)))
+
+
+def _per_trial_bytes(plan: Plan) -> int:
+    """Upper bound of one trajectory's recorded arrays: recorded steps x fields, final
+    values and status, 8 bytes a value."""
+    fields = sum(max(p.dim for p in plan.problems) if r == "x" else 1 for r in plan.record)
+    return 8 * (len(plan.record_steps) * fields + len(ITERATE_CHANNELS) + 2)
+
+
 def estimate(plan: Plan, stored: bool) -> dict:
     """Upper bounds, in bytes, of a run's disk size and peak memory from its plan: recorded
     steps x trajectories x fields at 8 bytes a value (a stored run holds about three
-    shards' worth at once, an unstored one its whole results twice)."""
+    shards' worth at once, an unstored one its whole results and two shards' worth)."""
     fields = sum(max(p.dim for p in plan.problems) if r == "x" else 1 for r in plan.record)
-    per_trial = 8 * (len(plan.record_steps) * fields + len(ITERATE_CHANNELS) + 2)
+    per_trial = _per_trial_bytes(plan)
     disk = per_trial * plan.n_trials
     table = 200 * plan.n_trials  # the trials table and plan, roughly
-    memory = table + (3 * per_trial * min(plan.shard_size, plan.n_trials) if stored else 2 * disk)
+    shard = per_trial * min(plan.shard_size, plan.n_trials)
+    memory = table + (3 * shard if stored else disk + 2 * shard)
     return {"disk_bytes": disk if stored else 0, "memory_bytes": memory,
             "what": f"{plan.n_trials} trajectories x {len(plan.record_steps)} recorded steps x "
                     f"{fields} fields"}
@@ -262,11 +288,31 @@ class RunIncomplete(RuntimeError):
         self.failed = failed
 
 
-def _collect(source, store, manifest, progress, total: int):
+class Assembled:
+    """The arrays of a run kept in memory (no ``out``), each shard's copied into arrays of
+    the whole run as it arrives and then dropped: no shard outlives its copy, and no final
+    concatenation holds the traces twice. The same arrays as concatenating the shards."""
+
+    def __init__(self, shards: list):
+        self.shards = shards
+        self.arrays: dict = {}
+
+    def add(self, index: int, arrays: dict) -> None:
+        start, stop = self.shards[index]
+        if not self.arrays:
+            n = self.shards[-1][1]
+            self.arrays = {k: np.empty((n, *a.shape[1:]), dtype=a.dtype)
+                           for k, a in arrays.items()}
+        for k, a in arrays.items():
+            self.arrays[k][start:stop] = a
+
+
+def _collect(source, store, manifest, progress, total: int, shards: list):
     """The one loop of every run: take each finished shard from ``source`` (local or Dask),
-    write it and its hash (``store``, then drop it) or keep it, advance the progress bar. Returns (kept arrays by index,
-    per-shard info, per-worker setup info, failed shards' errors by index)."""
-    parts, per_shard, workers, failed = {}, {}, {}, {}
+    write it and its hash (``store``) or copy it into the run's arrays, drop it, advance the
+    progress bar. Returns (the kept arrays, an ``Assembled``; per-shard info, per-worker
+    setup info, failed shards' errors by index)."""
+    parts, per_shard, workers, failed = Assembled(shards), {}, {}, {}
     with Progress(total, enabled=progress) as bar, contextlib.closing(source):
         for index, arrays, info in source:
             if arrays is None:
@@ -276,7 +322,8 @@ def _collect(source, store, manifest, progress, total: int):
                 if store is not None:
                     store.store_shard(manifest, index, arrays)
                 else:
-                    parts[index] = arrays
+                    parts.add(index, arrays)
+                arrays = None  # not held while the next shard runs
                 info["write_seconds"] = time.perf_counter() - t_write
                 per_shard[index] = info
                 if "compile" in info:  # a worker's first shard of this run
@@ -290,10 +337,15 @@ def _local_shards(plan: Plan, indices: list, run_shard):
     ``distributed.dask_shards``."""
     shards = plan.shards()
     for index in indices:
-        t0 = time.perf_counter()
-        arrays, seconds = run_shard(plan, *shards[index])
-        yield index, arrays, {"worker": "local", "kernel_seconds": seconds,
-                              "task_seconds": time.perf_counter() - t0}
+        # no local name holds the arrays while the generator waits for the next shard
+        yield (index, *_local_shard(plan, shards[index], run_shard))
+
+
+def _local_shard(plan: Plan, shard: tuple, run_shard) -> tuple:
+    t0 = time.perf_counter()
+    arrays, seconds = run_shard(plan, *shard)
+    return arrays, {"worker": "local", "kernel_seconds": seconds,
+                    "task_seconds": time.perf_counter() - t0}
 
 
 def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
