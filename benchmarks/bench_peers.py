@@ -3,13 +3,20 @@
 Workload A (grid): Adam(lr=1e-3, default betas, eps) with CosineAnnealingLR(T_max=T) on
 Rosenbrock d=10, N seeded start points, T steps, float64; every implementation computes the
 same trajectories from the same start points with the analytic gradient, and the table shows
-how far their final losses are from optbench's (relative).
-Workload B (latency): one trajectory, d=2, T=10,000, same optimizer and schedule.
+how far their final losses are from optbench's (relative). A "limit kernel" does only Adam's
+unavoidable arithmetic (two moment updates, one square root, one division per element-update)
+over the same elements: the machine's limit for this work.
+Workload B (latency): one trajectory, d=2, T=10,000, same optimizer and schedule; then the
+stages of one ``optbench.run`` call timed one by one (plan, tables, packing, kernel, results).
 Workload A for every optimizer family: optbench against torch.optim's foreach form.
 Workload C (bandwidth): one Adam step on a single vector of 10^7 coordinates (float32 and
 float64): optbench.VectorOptimizer against torch's fused and foreach Adam and against a bare
 memory-traffic kernel that reads p, g, m, v and writes p, m, v (one addition per coordinate so
-every input is read): the machine's limit for this work.
+every input is read): the machine's limit for this work. An experiment row runs the same
+chunked step with Adam's loop flags fixed at compile time (``_fixed_flags_kernel``).
+
+Every workload calls its implementations in interleaved rounds and reports medians, so that
+load from other processes falls on all of them alike: compare ratios within one run.
 
 Peers: numpy (vectorised over trajectories), torch.optim.Adam (foreach and fused forms, one
 (N, d) parameter tensor, lr_scheduler.CosineAnnealingLR), optax.adam + optax.cosine_decay_schedule
@@ -17,6 +24,7 @@ Peers: numpy (vectorised over trajectories), torch.optim.Adam (foreach and fused
 is not installed is reported as skipped (`pip install -e ".[peers]"` installs them).
 
     python benchmarks/bench_peers.py            # BENCH_N, BENCH_T, BENCH_REPEATS to scale
+    BENCH_WORKLOADS=B,C python benchmarks/bench_peers.py    # some of A, B, families, C
 """
 from __future__ import annotations
 
@@ -471,13 +479,17 @@ def main():
           "these CPUs: compare ratios within this run only)")
     n = int(os.environ.get("BENCH_N", 10_000))
     steps = int(os.environ.get("BENCH_T", 1_000))
-    workload("A (grid)", n, 10, steps, limit=True)
-    steps_b = int(os.environ.get("BENCH_T_LATENCY", 10_000))
-    workload("B (latency)", 1, 2, steps_b)
-    latency_breakdown(2, steps_b)
-    if os.environ.get("BENCH_FAMILIES", "1") != "0":
+    chosen = os.environ.get("BENCH_WORKLOADS", "A,B,families,C").split(",")
+    if "A" in chosen:
+        workload("A (grid)", n, 10, steps, limit=True)
+    steps_b = int(os.environ.get("BENCH_T_LATENCY", "10000"))
+    if "B" in chosen:
+        workload("B (latency)", 1, 2, steps_b)
+        latency_breakdown(2, steps_b)
+    if "families" in chosen and os.environ.get("BENCH_FAMILIES", "1") != "0":
         every_family(n, 10, steps)
-    bandwidth(int(float(os.environ.get("BENCH_C_SIZE", 1e7))))
+    if "C" in chosen:
+        bandwidth(int(float(os.environ.get("BENCH_C_SIZE", "1e7"))))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from . import cuda_backend, engine
-from .layout import ITERATE_CHANNELS
+from .layout import DIVERGED, ITERATE_CHANNELS
 from .plan import DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
@@ -92,7 +92,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     with store.lock() if store is not None else contextlib.nullcontext():
         results = _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads,
                            progress, calibrate, client)
-    _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
+    if (np.asarray(results.arrays["status"]) == DIVERGED).any():  # else 0.2 ms for nothing
+        _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
     return results
 
 
