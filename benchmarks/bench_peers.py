@@ -470,13 +470,19 @@ def make_torch_vector(x0, g0, dtype, form):
 
 
 def main():
+    # numba's and torch's OpenMP pools share this process (both load lazily, after this line):
+    # by default an idle pool's threads spin for a while after each parallel call, and on 2
+    # cores they take the CPU from whichever implementation runs next (measured: torch foreach
+    # on A 67 s interleaved with optbench; C's rows 1.2-2x slower). Passive waiting removes it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import numba
 
     from optbench.store import provenance
 
     print(f"machine: {provenance()['cpu']}, {os.cpu_count()} CPUs, {numba.get_num_threads()} "
-          f"threads; load average at start {os.getloadavg()[0]:.2f} (other processes share "
-          "these CPUs: compare ratios within this run only)")
+          f"threads, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; load average at start "
+          f"{os.getloadavg()[0]:.2f} (other processes share these CPUs: compare ratios within "
+          "this run only)")
     n = int(os.environ.get("BENCH_N", 10_000))
     steps = int(os.environ.get("BENCH_T", 1_000))
     chosen = os.environ.get("BENCH_WORKLOADS", "A,B,families,C").split(",")
