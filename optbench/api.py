@@ -200,12 +200,12 @@ def _threads_for_blocks(plan: Plan):
 
 
 def in_memory_shard_size(plan: Plan) -> int:
-    """Shard size of a local run kept in memory (no ``out``) when none is given. A shard's
-    arrays exist twice while it is packed into the run's (the kernel's output, then the
-    stored arrays), so with large traces shards of an eighth of the run keep the peak near
-    1.25 times the run's arrays, not twice; never under 32 blocks a thread (each kernel call
-    must keep the threads busy) nor over ``LOCAL_SHARD_SIZE``. Runs under
-    ``SMALL_TRACES_BYTES`` of recorded arrays keep ``LOCAL_SHARD_SIZE``."""
+    """Shard size of a local run kept in memory (no ``out``) when none is given. Besides the
+    run's arrays, a shard's exist twice at the peak (the kernel's output arrays and their
+    copies from ``Packed.outputs``), so with large traces shards of an eighth of the run
+    keep the peak near 1.25 times the run's arrays; never under 32 blocks a thread (each
+    kernel call must keep numba's threads busy) nor over ``LOCAL_SHARD_SIZE``. Runs with at
+    most ``SMALL_TRACES_BYTES`` of recorded arrays keep ``LOCAL_SHARD_SIZE``."""
     if _per_trial_bytes(plan) * plan.n_trials <= SMALL_TRACES_BYTES:
         return LOCAL_SHARD_SIZE
     floor = 32 * engine.CPU_LANES * numba.get_num_threads()
