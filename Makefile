@@ -51,10 +51,13 @@ bench-full: $(STAMP)
 	$(CLI) run problems/full.toml --out runs/full --resume
 	$(CLI) report runs/full
 
-## make bench-speed: engine throughput against numpy, compile and cache times, phase profile
+## make bench-speed: engine throughput against numpy, compile and cache times, phase profile,
+## scaling in N, d and T (docs/figures/scaling.png), peak memory of workload A
 bench-speed: $(TOOLS)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
 	$(PY) benchmarks/profile_engine.py
+	$(PY) benchmarks/bench_scaling.py
+	$(PY) benchmarks/bench_memory.py
 
 ## make bench-gpu: CUDA backend throughput (thread and block modes) against the CPU; skips without a GPU
 bench-gpu: $(TOOLS)

@@ -87,7 +87,7 @@ def test_rmsprop_kicked_off_the_floor_is_not_linear():
     gap = an.metric_trace(res, "suboptimality")
     assert np.all(gap.min(axis=1) < 1e-12 * gap.max(axis=1))  # each seed reached the floor
     assert np.all(gap[:, -1] > 1e-3)                           # and left it again
-    (row,) = an.rate_table(res).rows()
+    (row,) = an.rate_table(res).to_dict("records")
     assert row["class"] != "linear" and "linear" not in row["classes"]
 
 
