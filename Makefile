@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/optbench
 # two set-ups: the CPU path (make bench, the suites, reports) and the test tools with the
-# CUDA compiler (PTX checks) and Dask on top (make test, the benchmarks)
+# CUDA compiler (PTX checks), Dask and xarray on top (make test, the benchmarks)
 STAMP  := $(VENV)/.installed-stamp
 TOOLS  := $(VENV)/.installed-tools
 SUITE  ?= problems/standard.toml
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(TOOLS): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[test,cuda,dask,docs]"
+	$(PY) -m pip install --quiet -e ".[test,cuda,dask,docs,xarray]"
 	touch $(TOOLS)
 
 setup: $(STAMP)
@@ -32,8 +32,11 @@ setup: $(STAMP)
 test: $(TOOLS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## make bench: run the benchmark suite and write its report into reports/<suite name>/
+## make bench: run Reddi et al.'s (2018) counterexample (reports/reddi/) and the benchmark
+## suite, and write their reports into reports/<suite name>/ (the suite's findings print last)
 bench: $(STAMP)
+	$(CLI) run problems/reddi.toml --out runs/reddi --overwrite
+	$(CLI) report runs/reddi
 	$(CLI) run $(SUITE) --out $(RUN) --overwrite
 	$(CLI) report $(RUN)
 
@@ -48,10 +51,13 @@ bench-full: $(STAMP)
 	$(CLI) run problems/full.toml --out runs/full --resume
 	$(CLI) report runs/full
 
-## make bench-speed: engine throughput against numpy, compile and cache times, phase profile
+## make bench-speed: engine throughput against numpy, compile and cache times, phase profile,
+## scaling in N, d and T (docs/figures/scaling.png), peak memory of workload A
 bench-speed: $(TOOLS)
 	$(PY) -m pytest benchmarks/bench_engine.py --benchmark-only -s
 	$(PY) benchmarks/profile_engine.py
+	$(PY) benchmarks/bench_scaling.py
+	$(PY) benchmarks/bench_memory.py
 
 ## make bench-gpu: CUDA backend throughput (thread and block modes) against the CPU; skips without a GPU
 bench-gpu: $(TOOLS)

@@ -8,29 +8,52 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numba
+import numpy as np
 
 from . import cuda_backend, engine
-from .layout import ITERATE_CHANNELS
-from .plan import DEFAULT_RECORD, Plan
+from .layout import DIVERGED, ITERATE_CHANNELS
+from .plan import DEFAULT_NAME, DEFAULT_RECORD, Plan
 from .progress import Progress
 from .results import Results
-from .store import MANIFEST, RunStore, concat_shards, provenance, write_json
+from .store import MANIFEST, RunStore, provenance, write_json
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .optimizers import Optimizer
+    from .problems import Problem
+    from .schedules import Schedule
+
+#: a backend's shard runner: (plan, start, stop) -> (arrays, kernel seconds)
+ShardRunner = Callable[[Plan, int, int], "tuple[dict[str, np.ndarray], float]"]
+#: finished shards as a run consumes them: (index, arrays or None if it failed, info)
+ShardSource = Generator["tuple[int, dict[str, np.ndarray] | None, dict[str, Any]]", None, None]
 
 BACKENDS = ("cpu", "cuda", "auto")
 #: what a worker reports with its first shard of a run (stored under manifest["workers"])
 SETUP_KEYS = ("compile", "threads", "versions", "setup_seconds")
 #: trajectories per shard of a local run when none is given
 LOCAL_SHARD_SIZE = 4096
+#: recorded arrays (bytes) up to which a run kept in memory keeps ``LOCAL_SHARD_SIZE``
+SMALL_TRACES_BYTES = 16 * 2**20
 
 
-def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
-        record=DEFAULT_RECORD, record_every=1, record_points=200, dtype="float64", target=None,
-        blowup=1e10, shard_size=None, out=None, resume=False, backend="cpu", threads=None,
-        progress=None, name="run", calibrate=False, cuda_mode="auto", client=None,
-        overwrite=False, force=False, questions=None) -> Results:
+def run(problems: Problem | Sequence[Problem], optimizers: Optimizer | Sequence[Optimizer],
+        schedules: Schedule | Sequence[Schedule] | None = None, steps: int = 1000,
+        seeds: int | Sequence[int] = 1, x0: ArrayLike | None = None,
+        record: Sequence[str] = DEFAULT_RECORD, record_every: int | str = 1,
+        record_points: int = 200, dtype: str = "float64", target: float | None = None,
+        blowup: float = 1e10, shard_size: int | None = None,
+        out: str | os.PathLike[str] | None = None, resume: bool = False, backend: str = "cpu",
+        threads: int | None = None, progress: bool | None = None, name: str = DEFAULT_NAME,
+        calibrate: bool = False, cuda_mode: str = "auto", client: Any = None,
+        overwrite: bool = False, force: bool = False,
+        questions: Sequence[Any] | None = None) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -76,7 +99,7 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
                 dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
                 shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
-    asked = []
+    asked: list[Any] = []
     if questions:
         from .analysis.questions import check_against, parse_questions
 
@@ -86,6 +109,8 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
         from .distributed import cluster_threads, shard_size_for
 
         plan.shard_size = shard_size_for(plan, cluster_threads(client))
+    elif shard_size is None and out is None:
+        plan.shard_size = in_memory_shard_size(plan)
 
     if not force:
         check_resources(plan, out)
@@ -95,12 +120,15 @@ def run(problems, optimizers, schedules=None, steps=1000, seeds=1, x0=None,
     with store.lock() if store is not None else contextlib.nullcontext():
         results = _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads,
                            progress, calibrate, client, [q.to_dict() for q in asked])
-    _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
+    if (np.asarray(results.arrays["status"]) == DIVERGED).any():  # else 0.2 ms for nothing
+        _warn_diverged(results.diverged_everywhere(), len(plan.seeds))
     return results
 
 
-def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads, progress,
-             calibrate, client, questions) -> Results:
+def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
+             runner: tuple[ShardRunner, Callable[[Plan], dict[str, Any]]] | None, backend: str,
+             cuda_mode: str, threads: int | None, progress: bool | None, calibrate: bool,
+             client: Any, questions: list[dict[str, Any]]) -> Results:
     """``run`` from a valid plan on, with the run directory (if any) locked; ``runner``:
     the local backend's (shard runner, warm-up), None with a client."""
     if store is not None:
@@ -114,20 +142,22 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
                                    "provenance": provenance()}, set(), {}
     shards = plan.shards()
     pending = [i for i in range(len(shards)) if i not in done]
-    if client is None:
+    if runner is not None:
         run_shard, warm_up = runner
         if threads is not None:
             numba.set_num_threads(int(threads))
-        timings = {"warm_up": warm_up(plan)}
+        timings: dict[str, Any] = {"warm_up": _warm_up_once(warm_up, plan)}
         source = _local_shards(plan, pending, run_shard)
     else:
         from .distributed import dask_shards
 
-        timings = {}
+        timings = {}  # the workers report their compile times with their shards
         source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
 
     t_run = time.perf_counter()
-    parts, per_shard, workers, failed = _collect(source, store, manifest, progress, len(pending))
+    with _threads_for_blocks(plan) if client is None else contextlib.nullcontext():
+        parts, per_shard, workers, failed = _collect(source, store, manifest, progress,
+                                                     len(pending), shards)
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
     timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
@@ -155,27 +185,88 @@ def _execute(plan, store, resume, overwrite, runner, backend, cuda_mode, threads
                             "the failed ones", sorted(failed))
     manifest.pop("failed_shards", None)  # of an earlier part, run again now
     if store is None:
-        return Results(plan, concat_shards([parts[i] for i in range(len(shards))]), manifest)
+        return Results(plan, parts.arrays, manifest)
     results = Results(plan, store.arrays(len(shards)), manifest, path=store.path)
     store.finish(manifest, results)
     return results
 
 
-def estimate(plan: Plan, stored: bool) -> dict:
+_WARMED: dict[tuple[Any, ...], dict[str, Any]] = {}  # (dtype, rules, user problems) -> the CPU warm-up's answer once loaded
+
+
+def _warm_up_once(warm_up: Callable[[Plan], dict[str, Any]], plan: Plan) -> dict[str, Any]:
+    """``warm_up(plan)``, or, once the CPU's has loaded the same kernels in this process, its
+    "already loaded" answer without building its tiny plan and packing it again (0.16 ms
+    measured, against 0.0015 ms; a one-trajectory run spends about 0.8 ms in Python)."""
+    if warm_up is not engine.warm_up:  # the CUDA backend's: a new partial every run
+        return warm_up(plan)
+    key = (plan.dtype, frozenset(type(o).definition() for o in plan.optimizers),
+           frozenset(p.plugin_class() for p in plan.problems))
+    if key in _WARMED:
+        return dict(_WARMED[key])
+    info = warm_up(plan)
+    _WARMED[key] = {"jit_seconds": 0.0, "cache_hit": info["cache_hit"], "already_loaded": True,
+                    "kernels": info["kernels"]}
+    return info
+
+
+@contextlib.contextmanager
+def _threads_for_blocks(plan: Plan) -> Iterator[None]:
+    """Numba's threads capped at the plan's block count while its shards run (restored
+    after). A kernel call wakes every pool thread even with fewer blocks than threads, and on
+    a busy machine an idle thread's wake-up waits for a scheduler time slice (8-12 ms
+    measured on 2 shared cores): a one-trajectory run (one block) then runs on the calling
+    thread alone. Results do not depend on the thread count."""
+    before = numba.get_num_threads()
+    cap = before
+    if plan.n_trials < before * engine.CPU_LANES:  # else there are at least ``before`` blocks
+        cap = min(before, len(engine.blocks_of(plan.trial_ids[:, :3], engine.CPU_LANES)))
+    if cap == before:
+        yield
+        return
+    numba.set_num_threads(cap)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def in_memory_shard_size(plan: Plan) -> int:
+    """Shard size of a local run kept in memory (no ``out``) when none is given. Besides the
+    run's arrays, a shard's exist twice at the peak (the kernel's output arrays and their
+    copies from ``Packed.outputs``), so with large traces shards of an eighth of the run
+    keep the peak near 1.25 times the run's arrays; never under 32 blocks a thread (each
+    kernel call must keep numba's threads busy) nor over ``LOCAL_SHARD_SIZE``. Runs with at
+    most ``SMALL_TRACES_BYTES`` of recorded arrays keep ``LOCAL_SHARD_SIZE``."""
+    if _per_trial_bytes(plan) * plan.n_trials <= SMALL_TRACES_BYTES:
+        return LOCAL_SHARD_SIZE
+    floor = 32 * engine.CPU_LANES * numba.get_num_threads()
+    return max(min(floor, LOCAL_SHARD_SIZE), min(LOCAL_SHARD_SIZE, -(-plan.n_trials // 8)))
+
+
+def _per_trial_bytes(plan: Plan) -> int:
+    """Upper bound of one trajectory's recorded arrays: recorded steps x fields, final
+    values and status, 8 bytes a value."""
+    fields = sum(max(p.dim for p in plan.problems) if r == "x" else 1 for r in plan.record)
+    return 8 * (len(plan.record_steps) * fields + len(ITERATE_CHANNELS) + 2)
+
+
+def estimate(plan: Plan, stored: bool) -> dict[str, Any]:
     """Upper bounds, in bytes, of a run's disk size and peak memory from its plan: recorded
     steps x trajectories x fields at 8 bytes a value (a stored run holds about three
-    shards' worth at once, an unstored one its whole results twice)."""
+    shards' worth at once, an unstored one its whole results and two shards' worth)."""
     fields = sum(max(p.dim for p in plan.problems) if r == "x" else 1 for r in plan.record)
-    per_trial = 8 * (len(plan.record_steps) * fields + len(ITERATE_CHANNELS) + 2)
+    per_trial = _per_trial_bytes(plan)
     disk = per_trial * plan.n_trials
     table = 200 * plan.n_trials  # the trials table and plan, roughly
-    memory = table + (3 * per_trial * min(plan.shard_size, plan.n_trials) if stored else 2 * disk)
+    shard = per_trial * min(plan.shard_size, plan.n_trials)
+    memory = table + (3 * shard if stored else disk + 2 * shard)
     return {"disk_bytes": disk if stored else 0, "memory_bytes": memory,
             "what": f"{plan.n_trials} trajectories x {len(plan.record_steps)} recorded steps x "
                     f"{fields} fields"}
 
 
-def check_resources(plan: Plan, out) -> None:
+def check_resources(plan: Plan, out: str | os.PathLike[str] | None) -> None:
     """Refuse (one line, with the estimate) a run that would not fit on disk or in memory."""
     need = estimate(plan, out is not None)
     if out is not None:
@@ -214,7 +305,7 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-def _warn_diverged(configurations: list, seeds: int) -> None:
+def _warn_diverged(configurations: list[str], seeds: int) -> None:
     """One RuntimeWarning naming the configurations whose every seed diverged (the first
     three, then a count): a setting that never converges is a finding, not a silent row."""
     if configurations:
@@ -227,16 +318,39 @@ class RunIncomplete(RuntimeError):
     """Some shards failed (their workers died each time they ran them); ``failed`` lists
     their indices. The others are stored; ``resume=True`` runs the failed ones again."""
 
-    def __init__(self, message: str, failed: list):
+    def __init__(self, message: str, failed: list[int]):
         super().__init__(message)
         self.failed = failed
 
 
-def _collect(source, store, manifest, progress, total: int):
+class Assembled:
+    """The arrays of a run kept in memory (no ``out``), each shard's copied into arrays of
+    the whole run as it arrives and then dropped: no shard outlives its copy, and no final
+    concatenation holds the traces twice. The same arrays as concatenating the shards."""
+
+    def __init__(self, shards: list[tuple[int, int]]):
+        self.shards = shards
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def add(self, index: int, arrays: dict[str, np.ndarray]) -> None:
+        start, stop = self.shards[index]
+        if not self.arrays:
+            n = self.shards[-1][1]
+            self.arrays = {k: np.empty((n, *a.shape[1:]), dtype=a.dtype)
+                           for k, a in arrays.items()}
+        for k, a in arrays.items():
+            self.arrays[k][start:stop] = a
+
+
+def _collect(source: ShardSource, store: RunStore | None, manifest: dict[str, Any],
+             progress: bool | None, total: int,
+             shards: list[tuple[int, int]]) -> tuple[Assembled, dict[int, dict[str, Any]],
+                                                     dict[str, dict[str, Any]], dict[int, str]]:
     """The one loop of every run: take each finished shard from ``source`` (local or Dask),
-    write it and its hash (``store``, then drop it) or keep it, advance the progress bar. Returns (kept arrays by index,
-    per-shard info, per-worker setup info, failed shards' errors by index)."""
-    parts, per_shard, workers, failed = {}, {}, {}, {}
+    write it and its hash (``store``) or copy it into the run's arrays, drop it, advance the
+    progress bar. Returns (the kept arrays, an ``Assembled``; per-shard info, per-worker
+    setup info, failed shards' errors by index)."""
+    parts, per_shard, workers, failed = Assembled(shards), {}, {}, {}
     with Progress(total, enabled=progress) as bar, contextlib.closing(source):
         for index, arrays, info in source:
             if arrays is None:
@@ -246,7 +360,8 @@ def _collect(source, store, manifest, progress, total: int):
                 if store is not None:
                     store.store_shard(manifest, index, arrays)
                 else:
-                    parts[index] = arrays
+                    parts.add(index, arrays)
+                arrays = None  # not held while the next shard runs
                 info["write_seconds"] = time.perf_counter() - t_write
                 per_shard[index] = info
                 if "compile" in info:  # a worker's first shard of this run
@@ -255,18 +370,25 @@ def _collect(source, store, manifest, progress, total: int):
     return parts, per_shard, workers, failed
 
 
-def _local_shards(plan: Plan, indices: list, run_shard):
+def _local_shards(plan: Plan, indices: list[int], run_shard: ShardRunner) -> ShardSource:
     """Run shards ``indices`` here, in order; yields (index, arrays, info) like
     ``distributed.dask_shards``."""
     shards = plan.shards()
     for index in indices:
-        t0 = time.perf_counter()
-        arrays, seconds = run_shard(plan, *shards[index])
-        yield index, arrays, {"worker": "local", "kernel_seconds": seconds,
-                              "task_seconds": time.perf_counter() - t0}
+        # no local name holds the arrays while the generator waits for the next shard
+        yield (index, *_local_shard(plan, shards[index], run_shard))
 
 
-def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
+def _local_shard(plan: Plan, shard: tuple[int, int],
+                 run_shard: ShardRunner) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    t0 = time.perf_counter()
+    arrays, seconds = run_shard(plan, *shard)
+    return arrays, {"worker": "local", "kernel_seconds": seconds,
+                    "task_seconds": time.perf_counter() - t0}
+
+
+def _cluster_timings(per_shard: dict[int, dict[str, Any]], workers: dict[str, dict[str, Any]],
+                     total: float) -> dict[str, Any]:
     """Where a Dask run's time went: compile per worker, and the scheduling overhead: wall
     time beyond the workers' task and setup (plan, kernels) time spread evenly over them;
     per shard, the time a worker spent on each shard outside the task: scheduling,
@@ -282,7 +404,8 @@ def _cluster_timings(per_shard: dict, workers: dict, total: float) -> dict:
             "overhead_seconds_per_shard": overhead * slots / max(len(per_shard), 1)}
 
 
-def _backend(name, cuda_mode="auto"):
+def _backend(name: str, cuda_mode: str = "auto"
+             ) -> tuple[ShardRunner, Callable[[Plan], dict[str, Any]]]:
     """(shard runner, warm-up) of backend ``name``: 'cuda' needs a usable GPU (else a one-line
     ValueError naming why), 'auto' takes the GPU when there is one and the CPU otherwise. The
     CUDA backend's warm-up compiles its own kernels, never the CPU's."""

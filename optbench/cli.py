@@ -200,35 +200,28 @@ def summary(results, max_rows: int = 40) -> str:
     """Median final suboptimality (or loss) and divergences per configuration; past
     ``max_rows`` configurations, one line per problem (its best median and divergences):
     the report's findings are the place for the rest."""
-    import numpy as np
-
     tr = results.trials
-    groups: dict = {}  # configuration -> its rows, in grid order (one pass: O(n))
-    for j, key in enumerate(zip(tr["problem"], tr["optimizer"], tr["schedule"])):
-        groups.setdefault(key, []).append(j)
-    value = tr["final_suboptimality"]
-    value = np.maximum(value, 0.0)  # f - f* < 0 is round-off below f*: shown as solved, 0
-    value = np.where(np.isnan(value), tr["final_loss"], value)  # f* unknown: the loss
-    diverged = tr["status"] == "diverged"
-    if len(groups) > max_rows:
-        by_problem: dict = {}
-        for key, rows in groups.items():
-            by_problem.setdefault(key[0], []).append(rows)
+    value = tr["final_suboptimality"].clip(lower=0.0)  # f - f* < 0: round-off below f*, 0
+    value = value.fillna(tr["final_loss"])  # f* unknown: the loss
+    per_config = (value.to_frame("value").assign(diverged=tr["status"] == "diverged")
+                  .groupby([tr["problem"], tr["optimizer"], tr["schedule"]], sort=False)
+                  .agg(median=("value", lambda v: v.median(skipna=False)),
+                       diverged=("diverged", "sum"), n=("value", "size")))
+    if len(per_config) > max_rows:
+        by_problem = per_config.groupby(level=0, sort=False).agg(
+            configurations=("n", "size"), best=("median", "min"), diverged=("diverged", "sum"),
+            n=("n", "sum"))
         lines = [f"{'problem':<40} {'configurations':>14} {'best median final':>18} "
                  f"{'diverged':>13}"]
-        for problem, cfgs in by_problem.items():
-            meds = [np.median(value[rows]) for rows in cfgs]
-            div = sum(int(np.sum(diverged[rows])) for rows in cfgs)
-            n = sum(len(rows) for rows in cfgs)
-            lines.append(f"{_cut(problem, 40):<40} {len(cfgs):>14} {np.nanmin(meds):>18.4g} "
-                         f"{div:>6}/{n:<6}")
+        for r in by_problem.itertuples():
+            lines.append(f"{_cut(r.Index, 40):<40} {r.configurations:>14} {r.best:>18.4g} "
+                         f"{r.diverged:>6}/{r.n:<6}")
         return "\n".join(lines)
     lines = [f"{'problem':<28} {'optimizer':<34} {'schedule':<26} {'median final':>13} {'diverged':>9}"]
-    for key, rows in groups.items():
-        div = int(np.sum(diverged[rows]))
-        med = np.median(value[rows])
-        lines.append(f"{_cut(key[0], 28):<28} {_cut(key[1], 34):<34} {_cut(key[2], 26):<26} "
-                     f"{med:>13.4g} {div:>4}/{len(rows):<4}")
+    for r in per_config.itertuples():
+        problem, optimizer, schedule = r.Index
+        lines.append(f"{_cut(problem, 28):<28} {_cut(optimizer, 34):<34} {_cut(schedule, 26):<26} "
+                     f"{r.median:>13.4g} {r.diverged:>4}/{r.n:<4}")
     return "\n".join(lines)
 
 

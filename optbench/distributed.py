@@ -17,7 +17,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 INSTALL_HINT = "Dask runs need dask.distributed: pip install 'optbench[dask]'"
 #: shards in flight per worker thread of the cluster
@@ -219,7 +224,9 @@ def task_key(config_hash: str, index: int) -> str:
     return f"optbench-{config_hash}-shard-{index:05d}"
 
 
-def dask_shards(client, plan, indices, backend="cpu", cuda_mode="auto", threads=None):
+def dask_shards(client: Any, plan: Plan, indices: list[int], backend: str = "cpu",
+                cuda_mode: str = "auto", threads: int | None = None
+                ) -> Generator[tuple[int, dict[str, Any] | None, dict[str, Any]], None, None]:
     """Run shards ``indices`` of ``plan`` on ``client``'s cluster; yields (index, arrays,
     info) as they finish, with ``arrays`` None and ``info["error"]`` set for a shard that
     killed its workers repeatedly (KilledWorker) both with others and then alone. A task

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,22 +56,28 @@ class Trial(NamedTuple):
     seed: int
 
 
+#: the name of a run given none (an API run): its report is named after its date instead
+DEFAULT_NAME = "run"
+
+
 @dataclass
 class Plan:
-    problems: list
-    optimizers: list
-    schedules: list  # may be empty: constant lr
-    seeds: list
+    # given as a spec or a sequence (seeds: a count or a sequence, x0: array-like), each is
+    # a list (record: a tuple, x0: an array) after __post_init__
+    problems: Any
+    optimizers: Any
+    schedules: Any  # may be empty: constant lr
+    seeds: Any
     steps: int
-    record: tuple = DEFAULT_RECORD
+    record: Any = DEFAULT_RECORD
     record_every: object = 1
     record_points: int = 200
     dtype: str = "float64"
     target: float | None = None
     blowup: float = 1e10
     shard_size: int = 4096
-    x0: np.ndarray | None = None  # explicit start points: (d,) or (n_trials, d)
-    name: str = "run"
+    x0: Any = None  # explicit start points: (d,) or (n_trials, d)
+    name: str = DEFAULT_NAME
     trials: list = field(init=False)
     #: (n_trials, 4) int64: the trials' (problem, optimizer, schedule, seed), for vectorised use
     trial_ids: np.ndarray = field(init=False, repr=False)

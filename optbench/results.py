@@ -1,85 +1,41 @@
 """Results of a run: the trials table (one row per trajectory) and the traces."""
 from __future__ import annotations
 
-import csv
-import io
-import math
+import html
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from .layout import DIVERGED, ITERATE_CHANNELS, STATUS_NAMES
 from .plan import Plan, config_starts
 
-
-class Table:
-    """A small column table: ``table["col"]`` is a numpy array, one entry per row."""
-
-    def __init__(self, columns: dict):
-        self.columns = {k: np.asarray(v) for k, v in columns.items()}
-        lengths = {len(v) for v in self.columns.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"Table: columns differ in length {sorted(lengths)}")
-        self._n = lengths.pop() if lengths else 0
-
-    def __len__(self):
-        return self._n
-
-    def __getitem__(self, name):
-        if name not in self.columns:
-            raise KeyError(f"no column {name!r}; columns: {', '.join(self.columns)}")
-        return self.columns[name]
-
-    def __contains__(self, name):
-        return name in self.columns
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.columns)
-
-    def rows(self) -> list[dict]:
-        return [{k: _scalar(v[i]) for k, v in self.columns.items()} for i in range(self._n)]
-
-    def where(self, mask) -> "Table":
-        mask = np.asarray(mask)
-        return Table({k: v[mask] for k, v in self.columns.items()})
-
-    def to_csv(self, path=None) -> str:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.names)
-        for row in self.rows():
-            writer.writerow([_fmt(v) for v in row.values()])
-        text = buf.getvalue()
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
-
-    def to_pandas(self):
-        import pandas as pd  # optional
-
-        return pd.DataFrame(self.columns)
-
-    def __repr__(self):
-        head = self.rows()[:5]
-        return f"Table({self._n} rows, columns={self.names}){' first: ' + str(head[0]) if head else ''}"
+if TYPE_CHECKING:
+    import xarray
 
 
-def _scalar(v):
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
-    return v
+def to_csv(table: pd.DataFrame, path: str | os.PathLike[str] | None = None) -> str:
+    """``table`` as optbench writes CSV (trials.csv, analysis tables): a header, no index
+    column, ``\\n`` line ends, floats as ``repr`` and NaN as an empty field. Written to
+    ``path`` too when given."""
+    text = table.to_csv(index=False, lineterminator="\n")
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return text
 
 
 class Results:
-    """A run's results. ``trials`` has one row per trajectory, in plan order; ``trace(name)``
-    has one row per trajectory and one column per recorded step (``steps``)."""
+    """A run's results. ``trials``: a ``pandas.DataFrame``, one row per trajectory in plan
+    order (configuration, status, final values; what ``trials.csv`` holds); ``trace(name)``:
+    one row per trajectory and one column per recorded step (``steps``); ``to_xarray()``:
+    the traces as an ``xarray.Dataset``."""
 
-    def __init__(self, plan: Plan, arrays: dict, manifest: dict | None = None, path=None):
+    def __init__(self, plan: Plan, arrays: Mapping[str, np.ndarray],
+                 manifest: dict[str, Any] | None = None,
+                 path: str | os.PathLike[str] | None = None) -> None:
         self.plan = plan
         self.arrays = arrays
         self.manifest = manifest or {}
@@ -87,14 +43,14 @@ class Results:
         self.steps = plan.record_steps
         self.trials = build_trials(plan, arrays)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.plan.n_trials
 
     @property
-    def questions(self) -> list[dict]:
+    def questions(self) -> list[dict[str, Any]]:
         """The study questions the run was given (``run(questions=...)``, a suite's
         ``[[questions]]``), answered by ``optbench.analysis.questions`` and the report."""
-        return self.manifest.get("questions", [])
+        return list(self.manifest.get("questions", []))
 
     @property
     def recorded(self) -> list[str]:
@@ -105,7 +61,7 @@ class Results:
             raise KeyError(f"trace {name!r} was not recorded; recorded: {', '.join(self.recorded)}")
         return self.arrays[name]
 
-    def status(self) -> np.ndarray:
+    def status(self) -> pd.Series:
         """Status names per trajectory: finished, reached_target or diverged."""
         return self.trials["status"]
 
@@ -126,13 +82,73 @@ class Results:
                 out.append(f"{where} (from step {step})")
         return out
 
-    def __repr__(self):
-        return (f"Results({self.plan.n_trials} trajectories, {self.plan.steps} steps, "
-                f"traces={self.recorded})")
+    def to_xarray(self, traces: list[str] | None = None) -> xarray.Dataset:
+        """The recorded traces (all, or those named in ``traces``) as an ``xarray.Dataset``:
+        one variable per trace with dims (trajectory, step), ``x`` with (trajectory, step,
+        coordinate); coordinates ``step`` (the recorded step numbers) and, per trajectory,
+        every configuration column of ``trials`` (problem, optimizer, schedule, seed,
+        ``opt.lr``, ...); the outcome columns (status, status_step, ``final_*``) are variables
+        over trajectory. Needs xarray: ``pip install optbench[xarray]``."""
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("Results.to_xarray needs xarray: pip install optbench[xarray]"
+                              ) from None
+        dims = ("trajectory", "step", "coordinate")
+        data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+        for name in self.recorded if traces is None else traces:
+            trace = np.asarray(self.trace(name))
+            data[name] = (dims[:trace.ndim], trace)
+        tr = self.trials
+        outcome = [c for c in tr.columns if c.startswith(("status", "final_"))]
+        data.update({c: (("trajectory",), tr[c].to_numpy()) for c in outcome})
+        coords: dict[str, Any] = {"trajectory": tr["trial"].to_numpy(),
+                                  "step": np.asarray(self.steps)}
+        coords.update({c: ("trajectory", tr[c].to_numpy()) for c in tr.columns
+                       if c not in outcome and c != "trial"})
+        return xr.Dataset(data, coords=coords,
+                          attrs={"name": self.plan.name, "config_hash": self.config_hash})
+
+    @property
+    def config_hash(self) -> str:
+        """The configuration hash (stored with the run; the plan's own when in memory)."""
+        return self.manifest.get("config_hash") or self.plan.config_hash()
+
+    def overview(self) -> dict[str, str]:
+        """The configuration summary: name, hash, grid, steps, traces, divergences, path."""
+        plan = self.plan
+        diverged = int(np.sum(np.asarray(self.arrays["status"]) == DIVERGED))
+        return {"name": plan.name, "config hash": self.config_hash,
+                "trajectories": f"{plan.n_trials} = {len(plan.problems)} problems x "
+                                f"{len(plan.optimizers)} optimizer settings x "
+                                f"{max(len(plan.schedules), 1)} schedules x "
+                                f"{len(plan.seeds)} seeds",
+                "steps": f"{plan.steps} ({len(self.steps)} recorded)",
+                "traces": ", ".join(self.recorded),
+                "diverged": f"{diverged} of {plan.n_trials}",
+                "path": str(self.path) if self.path is not None else "(in memory)"}
+
+    def __repr__(self) -> str:
+        return (f"Results({self.plan.name!r}: {self.plan.n_trials} trajectories, "
+                f"{self.plan.steps} steps, traces={self.recorded})")
+
+    def _repr_html_(self) -> str:
+        """Notebook view: ``overview()`` and the first rows of ``trials``."""
+        rows = "".join(f"<tr><th style=\"text-align:left\">{html.escape(k)}</th>"
+                       f"<td style=\"text-align:left\">{html.escape(v)}</td></tr>"
+                       for k, v in self.overview().items())
+        head = self.trials.head(HTML_ROWS).to_html(index=False, max_cols=HTML_COLUMNS)
+        return (f"<div><strong>optbench Results</strong><table>{rows}</table>{head}"
+                f"<p>first {min(HTML_ROWS, len(self))} of {len(self)} rows of "
+                "<code>.trials</code></p></div>")
 
 
-def _flatten(prefix: str, params: dict) -> dict:
-    out = {}
+#: rows and columns of ``trials`` that ``Results._repr_html_`` shows
+HTML_ROWS, HTML_COLUMNS = 5, 12
+
+
+def _flatten(prefix: str, params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k, v in params.items():
         if isinstance(v, (list, tuple)):
             if all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v) and len(v) <= 4:
@@ -147,7 +163,7 @@ def _flatten(prefix: str, params: dict) -> dict:
     return out
 
 
-def build_trials(plan: Plan, arrays: dict) -> Table:
+def build_trials(plan: Plan, arrays: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """The trials table from the plan (identifiers, hyper-parameters) and the run's arrays.
 
     Configuration columns are computed once per (problem, optimizer, schedule) and repeated
@@ -156,7 +172,7 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
     starts = config_starts(plan.trial_ids[:, :3])
     config_id = np.cumsum(starts) - 1
     rows = [_config_row(plan, *map(int, plan.trial_ids[j, :3])) for j in np.flatnonzero(starts)]
-    names: list = []
+    names: list[str] = []
     for row in rows:
         names.extend(k for k in row if k not in names)
     first = ["problem", "optimizer", "schedule", "problem_type", "optimizer_type",
@@ -173,10 +189,10 @@ def build_trials(plan: Plan, arrays: dict) -> Table:
     for name in ITERATE_CHANNELS:
         if name not in ("lr", "momentum"):
             columns[f"final_{name}"] = arrays[f"final_{name}"]
-    return Table(columns)
+    return pd.DataFrame(columns)
 
 
-def _config_row(plan: Plan, p: int, o: int, s: int) -> dict:
+def _config_row(plan: Plan, p: int, o: int, s: int) -> dict[str, Any]:
     problem = plan.problems[p]
     optimizer = plan.optimizers[o]
     schedule = plan.schedules[s] if s >= 0 else None
@@ -196,7 +212,7 @@ def _config_row(plan: Plan, p: int, o: int, s: int) -> dict:
     return row
 
 
-def _column(values: list) -> np.ndarray:
+def _column(values: list[Any]) -> np.ndarray:
     """A typed column: int64 or float64 (None -> NaN) for numbers, strings otherwise."""
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):

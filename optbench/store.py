@@ -28,11 +28,15 @@ import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .paths import read_marker
 from .plan import Plan, check_plugins
+
+if TYPE_CHECKING:
+    from .results import Results
 
 MANIFEST = "manifest.json"
 MARKER = ".optbench-run"
@@ -123,7 +127,7 @@ def _cpu_model() -> str:
 class RunStore:
     """A run directory on disk."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     @property
@@ -324,7 +328,9 @@ class RunStore:
                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
 
     def finish(self, manifest: dict, results) -> None:
-        _atomic_write_bytes(self.path / "trials.csv", results.trials.to_csv().encode())
+        from .results import to_csv
+
+        _atomic_write_bytes(self.path / "trials.csv", to_csv(results.trials).encode())
         manifest["status"] = "complete"
         write_json(self.path / MANIFEST, manifest)
 
@@ -359,7 +365,7 @@ def concat_shards(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Results:
     """Read a stored run back as ``Results`` (the same object ``run`` returned), after
     checking its configuration hash and shards; traces are read when first used."""
     from .results import Results

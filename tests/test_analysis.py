@@ -166,18 +166,20 @@ def test_theory_checks_on_quadratic(quad_run):
     labels = [o.label() for o in quad_run.plan.optimizers]
     gd, gd2, hb, ne, wrong, big, adam = (checks[lab] for lab in labels)
     rate = {c.check: c for c in gd}
-    c = rate["GD step 1/L (quadratic)"]
-    assert c.status == "pass" and c.bound == pytest.approx(0.99)
-    assert c.measured == pytest.approx(0.99, abs=2e-4)  # the bound is tight on this spectrum
+    c = rate["GD step 1/L (quadratic)"]  # iterate rate rho: f - f* contracts by rho^2
+    assert c.status == "pass" and c.bound == pytest.approx(0.99 ** 2)
+    assert c.quantity == "f - f* rate" and c.ratio == pytest.approx(1.0, abs=0.02)
+    assert c.measured == pytest.approx(0.99 ** 2, abs=4e-4)  # tight on this spectrum
+    assert c.ci[0] <= c.measured <= c.ci[1] and c.problem_class == "strongly convex"
     assert rate["GD smooth convex O(1/t)"].status == "pass"
     assert rate["GD smooth convex O(1/t)"].measured < rate["GD smooth convex O(1/t)"].bound
     assert gd2[0].check == "GD step 2/(mu+L) (quadratic)" and gd2[0].status == "pass"
-    assert gd2[0].measured == pytest.approx(99 / 101, abs=2e-4)
-    assert hb[0].status == "pass" and hb[0].bound == pytest.approx(9 / 11)
-    assert 9 / 11 - 1e-3 < hb[0].measured < (9 / 11) ** 0.9  # t rho^t: a little above rho
+    assert gd2[0].measured == pytest.approx((99 / 101) ** 2, abs=4e-4)
+    assert hb[0].status == "pass" and hb[0].bound == pytest.approx((9 / 11) ** 2)
+    assert (9 / 11) ** 2 - 2e-3 < hb[0].measured < (9 / 11) ** 1.8  # t rho^t: a little above
     # torch's nesterov=True (Sutskever form) contracts by 1 - 1/sqrt(kappa) per step
-    assert ne[0].status == "pass" and ne[0].bound == pytest.approx(0.9)
-    assert 0.9 - 1e-3 < ne[0].measured < 0.9 ** 0.9
+    assert ne[0].status == "pass" and ne[0].bound == pytest.approx(0.81)
+    assert 0.81 - 2e-3 < ne[0].measured < 0.9 ** 1.8
     for rows in (wrong, big, adam):  # not Polyak's parameters, lr > 2/L, Adam: no bound
         assert [r.status for r in rows] == ["no bound"]
         assert math.isnan(rows[0].bound)
@@ -295,8 +297,8 @@ def test_pairwise_against_the_best():
     t = an.pairwise_tests(samples, against="best")
     assert list(t["a"]) == ["best"] * 3 and list(t["b"]) == ["slow", "close", "worse"]
     assert list(t["reject"]) == [True, False, True]
-    full = {(r["a"], r["b"]): r["p"] for r in an.pairwise_tests(samples).rows()}
-    for r in t.rows():  # the same tests as in the full table, fewer of them to correct for
+    full = {(r["a"], r["b"]): r["p"] for r in an.pairwise_tests(samples).to_dict("records")}
+    for r in t.to_dict("records"):  # the same tests as in the full table, fewer of them to correct for
         assert r["p"] == full.get((r["a"], r["b"]), full.get((r["b"], r["a"])))
     np.testing.assert_allclose(t["p_holm"], an.holm(t["p"]))
     with pytest.raises(ValueError, match="against"):
@@ -325,7 +327,7 @@ def test_pairwise_tests_and_ranks():
     flip = 1e-3 * (-1.0) ** np.arange(20)  # symmetric differences: W+ = W-, p = 1
     samples = {"a": base, "b": base + 1.0, "c": base + flip}
     t = an.pairwise_tests(samples)
-    rows = {(r["a"], r["b"]): r for r in t.rows()}
+    rows = {(r["a"], r["b"]): r for r in t.to_dict("records")}
     assert rows[("a", "b")]["test"] == "wilcoxon" and rows[("a", "b")]["reject"]
     assert rows[("a", "b")]["better"] == "a"
     assert not rows[("a", "c")]["reject"] and rows[("a", "c")]["p"] > 0.9
@@ -441,7 +443,7 @@ def test_analyze_command(tmp_path, capsys):
     assert "Findings (2 held-out seeds; lr tuned on seeds 0;" in out
     assert doc["findings"]["eval_seeds"] == [1, 2] and doc["findings"]["tuning_seeds"] == [0]
     header = (run_dir / "analysis" / "theory.csv").read_text().splitlines()[0]
-    assert header.startswith("problem,optimizer,schedule,check")
+    assert header.startswith("problem,optimizer,schedule,problem_class,check")
     # explicit outputs, and the run's own files are never written
     assert main(["analyze", str(run_dir), "--json", str(tmp_path / "a.json"), "--csv",
                  str(tmp_path / "csv"), "--quiet"]) == 0

@@ -103,7 +103,7 @@ def test_tuning_flags_edges_and_all_diverged():
     res = optbench.run(P.Rosenbrock(dim=2), [SGD(lr=lr) for lr in (1.0, 3.0, 10.0)] +
                        [Adam(lr=lr) for lr in (1e-4, 3e-4, 1e-3)], steps=100, seeds=4,
                        progress=False)
-    t = {r["optimizer"]: r for r in an.tune(res).rows()}
+    t = {r["optimizer"]: r for r in an.tune(res).to_dict("records")}
     assert t["SGD"]["all_diverged"] and t["SGD"]["budget"] == 3  # 3 lrs x 1 tuning seed
     assert t["Adam"]["edge"] == "high" and not t["Adam"]["all_diverged"]
     f = F.findings(res)
@@ -171,7 +171,7 @@ def test_findings_statistics_reproduce(two_class_run):
     assert [c.problem_class for c in f.classes] == ["strongly convex", "nonconvex smooth"]
     ev = an.select_seeds(res, f.eval_seeds)
     key = an.scores(ev).key
-    tuned = {(r["problem"], r["optimizer"]): r["tuned_optimizer"] for r in an.tune(res).rows()}
+    tuned = {(r["problem"], r["optimizer"]): r["tuned_optimizer"] for r in an.tune(res).to_dict("records")}
     labels = [o.label() for o in ev.plan.optimizers]
 
     def keys(problem, variant, optimizer_label=None):

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import optbench
@@ -195,8 +196,8 @@ def test_summary_never_shows_a_negative_gap():
     from optbench.cli import summary
 
     n = 4
-    trials = {"problem": ["P"] * n, "optimizer": ["O"] * n, "schedule": ["S"] * n,
-              "final_suboptimality": np.array([-7.7e-31, -1e-32, 0.0, -2e-31]),
-              "final_loss": np.array([1.0] * n), "status": np.array(["finished"] * n)}
+    trials = pd.DataFrame({"problem": ["P"] * n, "optimizer": ["O"] * n, "schedule": ["S"] * n,
+                           "final_suboptimality": [-7.7e-31, -1e-32, 0.0, -2e-31],
+                           "final_loss": [1.0] * n, "status": ["finished"] * n})
     line = summary(SimpleNamespace(trials=trials)).splitlines()[1]
     assert line.split()[-2] == "0" and "-" not in line.split()[-2]

@@ -205,3 +205,16 @@ def test_the_study_suite_asks_what_it_runs():
     check_against(kw["questions"], plan)
     assert [q.factor for q in kw["questions"]] == ["bias_correction", "eps_inside_sqrt",
                                                    "amsgrad", "schedule", "schedule"]
+
+
+def test_a_consistent_but_tiny_difference_is_called_negligible():
+    # eps = 1e-8 inside or outside the root, far from x*: every pair differs the same way,
+    # by parts per ten million
+    res = optbench.run(Quadratic(dim=4, kappa=10.0),
+                       [Adam(lr=0.01, eps_inside_sqrt=e) for e in (False, True)],
+                       steps=20, seeds=12, progress=False)
+    (a,) = answers(res, [{"optimizer": "Adam", "factor": "eps_inside_sqrt",
+                          "levels": [False, True]}])
+    (c,) = a.contrasts
+    assert c.n == c.blocks == 12 and c.p_holm < 0.05
+    assert c.verdict == "negligible (within 5%)" and abs(c.ratio - 1.0) < 1e-6

@@ -177,7 +177,7 @@ def test_numbers_come_from_the_analysis(report, run_dir):
     # tuned table: analysis.tune (tuning seed 0, evaluation seed 1)
     tuned = {(r["problem"], r["schedule"], r["optimizer"]): r for r in
              csv.DictReader(io.StringIO((tab / "tuned_hyperparameters.csv").read_text()))}
-    for r in an.tune(res, metric=an.AUTO).rows():
+    for r in an.tune(res, metric=an.AUTO).to_dict("records"):
         row = tuned[(r["problem"], r["schedule"], r["optimizer"])]
         assert float(row["best_lr"]) == r["best_lr"]
         assert float(row["median_final"]) == r["eval_median"]
@@ -185,7 +185,7 @@ def test_numbers_come_from_the_analysis(report, run_dir):
     assert float(sgd["default_lr"]) == 1e-3  # torch's SGD default is in the grid
     # stability table: analysis.stability_map
     stab = list(csv.DictReader(io.StringIO((tab / "stability.csv").read_text())))
-    sm = [r for r in an.stability_map(res).rows() if r["n_lr"] > 1]
+    sm = [r for r in an.stability_map(res).to_dict("records") if r["n_lr"] > 1]
     assert [float(r["largest_stable_lr"]) for r in stab] == [r["largest_stable_lr"] for r in sm]
     # figures: lr sensitivity and the data profile
     figures, _ = prepare(ReportContext(res))

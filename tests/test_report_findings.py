@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 
@@ -102,7 +103,7 @@ def test_readme_findings_snippet_runs(capsys):
 def test_reddi_suite_shows_adam_failing_and_amsgrad_converging():
     from pathlib import Path
 
-    from optbench.report.data import iterate_figures
+    from optbench.report.data import iterate_figures, regret_figures
     from optbench.suite import read_suite
 
     kwargs = read_suite(Path(__file__).resolve().parents[1] / "problems" / "reddi.toml")
@@ -114,6 +115,34 @@ def test_reddi_suite_shows_adam_failing_and_amsgrad_converging():
     assert final["x*"] == -1.0
     checks = [c for c in an.theory_checks(res) if c.status != "no bound"]
     assert len(checks) == 4 and all(c.status == "pass" for c in checks)
+    # the average regret: Adam's tends to 2 (C - 2)/3 = 2/3 (x = +1), AMSGrad's to 0
+    (regret,) = regret_figures(RunView(res), checks)
+    final = {sr.label: sr.y[-1] for sr in regret.panels[0].series}
+    assert final["Adam(betas=(0.0, 0.1))"] > 0.5 and final["limit at x = +1"] == 2 / 3
+    assert final["Adam(betas=(0.0, 0.1), amsgrad=True)"] < 0.25
+    assert "Reddi et al. (2018) reproduced" in regret.caption
+    failed = [dataclasses.replace(checks[0], status="fail")] + checks[1:]
+    assert "NOT reproduced" in regret_figures(RunView(res), failed)[0].caption
+    short = [dataclasses.replace(checks[0], status="inconclusive")] + checks[1:]
+    caption = regret_figures(RunView(res), short)[0].caption
+    assert "reproduced" in caption and "NOT" not in caption
+    assert f"(inconclusive: {checks[0].optimizer} constant)" in caption
+    none = [dataclasses.replace(c, status="inconclusive") for c in checks]
+    assert "inconclusive: every run ended first" in regret_figures(RunView(res), none)[0].caption
+    # `make bench` runs this suite next to the standard one
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    recipe = makefile.split("\nbench:")[1].split("\n\n")[0]
+    assert "run problems/reddi.toml" in recipe and "report runs/reddi" in recipe
+
+
+def test_reddi_average_regret_hand_computed():
+    C = 3.0
+    x = np.zeros((3, 6))
+    x[1], x[2] = -1.0, 1.0
+    r = an.reddi_average_regret(x, C)  # slopes C, -1, -1, C, -1, -1: sums 3, 2, 1, 4, 3, 2
+    np.testing.assert_allclose(r[0], [3 / 1, 2 / 2, 1 / 3, 4 / 4, 3 / 5, 2 / 6])
+    np.testing.assert_allclose(r[1], 0.0, atol=1e-15)  # x* = -1 has no regret
+    np.testing.assert_allclose(r[2, [2, 5]], 2 * (C - 2) / 3)  # x = +1: 2 (C - 2) a period
 
 
 def test_convergence_panels_skip_all_diverged_and_cap_curves():

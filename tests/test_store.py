@@ -2,12 +2,14 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import optbench
 from optbench import engine
 from optbench.optimizers import SGD, Adam
 from optbench.problems import Quadratic, Rosenbrock
+from optbench.results import to_csv
 
 KW = dict(problems=[Quadratic(dim=3, kappa=20.0), Rosenbrock(2)],
           optimizers=[Adam(lr=0.01), SGD(lr=1e-3, momentum=0.9)], steps=40, seeds=3,
@@ -20,7 +22,8 @@ def test_load_gives_back_the_same_results(tmp_path):
     assert back.plan.config_hash() == res.plan.config_hash()
     for name in ("loss", "lr", "x"):
         np.testing.assert_array_equal(back.trace(name), res.trace(name))
-    assert back.trials.to_csv() == res.trials.to_csv()
+    pd.testing.assert_frame_equal(back.trials, res.trials)  # values and dtypes
+    assert (tmp_path / "run" / "trials.csv").read_text() == to_csv(res.trials)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     for key in ("optbench_version", "numba", "numpy", "cpu", "threads", "git_commit"):

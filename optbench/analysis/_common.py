@@ -190,8 +190,8 @@ def jsonable(obj):
 
 
 def table_from_rows(rows: list[dict]):
-    """A results ``Table`` from a list of dicts (missing entries: NaN / empty string)."""
-    from ..results import Table
+    """A ``pandas.DataFrame`` from a list of dicts (missing entries: NaN / empty string)."""
+    import pandas as pd
 
     names: list = []
     for row in rows:
@@ -206,7 +206,7 @@ def table_from_rows(rows: list[dict]):
             columns[name] = np.array([np.nan if v is None else float(v) for v in values])
         else:
             columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
-    return Table(columns)
+    return pd.DataFrame(columns)
 
 
 def select_seeds(results, seeds):

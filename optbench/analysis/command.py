@@ -61,16 +61,18 @@ def format_tables(analysis: dict) -> str:
     """The terminal view: rates per configuration and the theory checks."""
     lines = [f"metric: {analysis['metric']}", "",
              f"{'problem':<24} {'optimizer':<30} {'schedule':<18} {'class':<11} "
-             f"{'rate':>10} {'order':>7} {'final med':>10} {'div':>5}"]
-    final = {(r["problem"], r["optimizer"], r["schedule"]): r for r in analysis["final"].rows()}
-    for r in analysis["rates"].rows():
+             f"{'rate/step':>10} {'dec/100':>7} {'order':>7} {'final med':>10} {'div':>5}"]
+    final = {(r["problem"], r["optimizer"], r["schedule"]): r for r in
+             analysis["final"].to_dict("records")}
+    for r in analysis["rates"].to_dict("records"):
         f = final.get((r["problem"], r["optimizer"], r["schedule"]), {})
         lines.append(f"{_cut(r['problem'], 24):<24} {_cut(r['optimizer'], 30):<30} "
                      f"{_cut(r['schedule'], 18):<18} {r['class']:<11} {_fmt(r['rate'])} "
-                     f"{_fmt(r['order'], 7)} {_fmt(f.get('median', float('nan')))} "
+                     f"{_fmt(r['decades_per_100'], 7)} {_fmt(r['order'], 7)} {_fmt(f.get('median', float('nan')))} "
                      f"{int(r['diverged']):>2}/{int(r['n_seeds']):<2}")
-    rows = analysis["theory"].rows()
-    n = {s: sum(r["status"] == s for r in rows) for s in ("pass", "fail", "no bound")}
+    rows = analysis["theory"].to_dict("records")
+    n = {s: sum(r["status"] == s for r in rows)
+         for s in ("pass", "fail", "inconclusive", "no bound")}
     lines += ["", "theory checks (configurations a known bound applies to; the others, and why "
               "they have none, are in the JSON/CSV output):",
               f"{'problem':<24} {'optimizer':<30} {'check':<40} {'measured':>11} {'bound':>11}"
@@ -80,7 +82,8 @@ def format_tables(analysis: dict) -> str:
             lines.append(f"{_cut(r['problem'], 24):<24} {_cut(r['optimizer'], 30):<30} "
                          f"{_cut(r['check'], 40):<40} {_fmt(r['measured'], 11)} "
                          f"{_fmt(r['bound'], 11)}  {r['status']}")
-    lines.append(f"{n['pass']} pass, {n['fail']} fail, {n['no bound']} without a bound")
+    lines.append(f"{n['pass']} pass, {n['fail']} fail, {n['inconclusive']} inconclusive, "
+                 f"{n['no bound']} without a bound")
     if analysis.get("findings") is not None:
         from .findings import summary_lines
 
@@ -89,6 +92,9 @@ def format_tables(analysis: dict) -> str:
 
 
 def run_command(args) -> int:
+    import pandas as pd
+
+    from ..results import to_csv
     from ..store import load
     from .summary import analyze, to_json
 
@@ -117,11 +123,11 @@ def run_command(args) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for name, table in analysis.items():
-        if hasattr(table, "to_csv"):
+        if isinstance(table, pd.DataFrame):
             path = csv_dir / f"{name}.csv"
             _check_target(path, run_dir, "--csv")
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            table.to_csv(tmp)
+            to_csv(table, tmp)
             os.replace(tmp, path)
             written.append(path)
     doc = {"run": str(run_dir), "config_hash": results.manifest.get("config_hash"),

@@ -175,7 +175,7 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
     problems = [p.label() for p in plan.problems]
     tuned = {}  # (problem index, variant, schedule label) -> optimizer index
     edge, diverged = [], []
-    for r in tt.rows():
+    for r in tt.to_dict("records"):
         p = problems.index(r["problem"])
         tuned[(p, r["optimizer"], r["schedule"])] = labels.index(r["tuned_optimizer"])
         who = f"{r['optimizer']} | {shown[sched_labels.index(r['schedule'])]} on {r['problem']}"

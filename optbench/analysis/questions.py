@@ -22,7 +22,8 @@ d = s(level) - s(reference) over the blocks, a two-sided Wilcoxon signed-rank te
 over all of the question's tests), the matched-pairs rank-biserial effect r (Kerby 2014) and
 the median gap ratio 10^median(d) ("x times the reference's gap"), each with a percentile
 bootstrap interval over blocks. Verdict: "smaller gap" / "larger gap" when the Holm-adjusted
-p < alpha; "not distinguishable" only when the test could have reached alpha (2 m / 2^n < alpha
+p < alpha, "negligible" instead when the gap ratio's interval lies within ``NEGLIGIBLE``
+(a consistent but tiny difference, e.g. eps inside the root); "not distinguishable" only when the test could have reached alpha (2 m / 2^n < alpha
 for n non-zero differences and m tests), else "too few pairs"; "tied" when every difference
 is zero (both at the floor, or both diverged).
 """
@@ -39,6 +40,8 @@ from .findings import ALPHA, N_BOOT, _fmt, rank_biserial, wilcoxon_p
 from .stats import bootstrap_ci, holm
 
 SCHEDULE = "schedule"
+#: gap ratios within [1/NEGLIGIBLE, NEGLIGIBLE] (interval included) are called negligible
+NEGLIGIBLE = 1.05
 KEYS = ("ask", "optimizer", "factor", "levels", "at", "by")
 
 
@@ -268,9 +271,11 @@ def answer(results, question: Question, alpha: float = ALPHA) -> Answer:
         c.p_holm = float(ph)
         if c.n == 0:
             c.verdict = "tied"
+        elif ph < alpha and 1.0 / NEGLIGIBLE <= c.ratio_ci[0] and c.ratio_ci[1] <= NEGLIGIBLE:
+            c.verdict = f"negligible (within {100 * (NEGLIGIBLE - 1):.0f}%)"
         elif ph < alpha:
             c.verdict = "larger gap" if c.effect > 0 else "smaller gap"
-        elif 2.0 * m / 2.0 ** c.n < alpha:
+        elif m * 2.0 ** (1 - c.n) < alpha:  # the smallest p of n pairs, Holm-adjusted
             c.verdict = "not distinguishable"
         else:
             c.verdict = "too few pairs"

@@ -4,6 +4,12 @@ All functions take a sequence of nonnegative error values e_r (f - f*, ||x - x*|
 recorded after ``steps[r]`` optimizer steps. Traces may be recorded every k-th step or on a
 log-spaced grid, so every fit is a regression on the step indices themselves, never on the
 position in the array.
+
+The rate of a run. One definition serves ``optbench analyze``, the theory checks,
+``optbench compare`` and the report: the per-step contraction factor q of f - f* on the fitted
+linear phase (``linear_rate``), of one trajectory or (``config_rate``) of the per-step median
+over a configuration's seeds, with its confidence interval. Decades of f - f* lost per 100
+steps, -100 log10 q, is only a display of the same number (``decades_per_100_steps``).
 """
 from __future__ import annotations
 
@@ -120,14 +126,27 @@ def _regress(x, y, level):
     return b, a, (b - half, b + half), r2
 
 
+def _unfrozen(values, steps):
+    """(values, steps) without the repeats of the final value: a trajectory the kernel stopped
+    (target reached, ``_finish_lane``) keeps its last value in the remaining records."""
+    v, s = _as_xy(values, steps)
+    if len(v) < 2:
+        return v, s
+    moved = np.flatnonzero(v != v[-1])
+    end = moved[-1] + 2 if len(moved) else 1
+    return v[:end], s[:end]
+
+
 def linear_rate(values, steps=None, tail: float = 0.5, floor: float = 1e-12,
                 level: float = 0.95, min_points: int = 3) -> LinearRate:
-    """Per-step contraction factor q of a linearly converging error, e_t ~ C q^t.
+    """Per-step contraction factor q of a linearly converging error, e_t ~ C q^t: the rate.
 
-    Least-squares fit of log e_t = log C + t log q on the tail of the trajectory: the points
-    whose step lies in the last ``tail`` fraction of the usable step range (see ``usable``:
-    the trajectory is cut where it first reaches ``floor`` times its running maximum, the
-    round-off floor). The confidence interval is exp of the slope's t-interval
+    Least-squares fit of log e_t = log C + t log q on the linear phase of the trajectory:
+    the points whose step lies in the last ``tail`` fraction of the usable step range (see
+    ``usable``: the trajectory is cut where it first reaches ``floor`` times its running
+    maximum, the round-off floor; values a stopped trajectory repeats are left out). The
+    early transient, where the fast components of the error dominate, is thereby left out
+    too. The confidence interval is exp of the slope's t-interval
     (b +- t_{n-2, (1+level)/2} se(b)); it measures the scatter of the tail about a straight
     line in log scale (residuals of a deterministic run are correlated, so read it as a fit
     uncertainty, not a sampling one). ``steps`` are the recorded step indices (default
@@ -137,7 +156,7 @@ def linear_rate(values, steps=None, tail: float = 0.5, floor: float = 1e-12,
     Reference: Nocedal & Wright, Numerical Optimization (2006), section 2.2 (rates of
     convergence); Polyak, Introduction to Optimization (1987), section 1.4.
     """
-    v, s = usable(values, steps, floor)
+    v, s = usable(*_unfrozen(values, steps), floor)
     if len(v) < max(min_points, 3):
         return _NAN_LINEAR
     mask = _tail_mask(s, tail, max(min_points, 3))
@@ -145,6 +164,28 @@ def linear_rate(values, steps=None, tail: float = 0.5, floor: float = 1e-12,
     b, _, (lo, hi), r2 = _regress(x, y, level)
     return LinearRate(float(np.exp(b)), (float(np.exp(lo)), float(np.exp(hi))), float(r2),
                       int(mask.sum()), int(x[0]), int(x[-1]), level)
+
+
+def config_rate(errors, steps=None, tail: float = 0.5, floor: float = 1e-12,
+                level: float = 0.95) -> LinearRate:
+    """The rate of a configuration: ``linear_rate`` of the per-step median over its seeds.
+
+    ``errors``: (n_seeds, R) error traces (f - f*; a diverged seed's non-finite values make
+    the median non-finite where more than half the seeds diverged, and the fit stops there).
+    What ``rate_table``, the theory checks, ``optbench compare`` and the report show."""
+    e = np.asarray(errors, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        med = np.median(e.reshape(-1, e.shape[-1]), axis=0)
+    return linear_rate(med, steps, tail, floor, level)
+
+
+def decades_per_100_steps(rate):
+    """Display of a per-step contraction factor q: -100 log10 q, the decades of the error
+    lost per 100 steps (q = 0.9772 per step is 1.0 decade per 100 steps); NaN for q <= 0."""
+    q = np.asarray(rate, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(q > 0, -100.0 * np.log10(np.where(q > 0, q, 1.0)), np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 def sublinear_order(values, steps=None, tail: float = 0.5, floor: float = 1e-12,
@@ -202,6 +243,13 @@ def noise_floor(values, steps=None, tail: float = 0.5, batches: int = 10) -> Noi
     return NoiseFloor(float(t.mean()), float(bm.std(ddof=1) / np.sqrt(k)), int(len(t)))
 
 
+#: least r2 of the tail fit (log e on t) for a trajectory to count as linear
+LINEAR_R2 = 0.9
+#: a trajectory that reached the round-off floor and ends above ``REBOUND`` x that floor
+#: left it again (RMSprop's late kicks): not linear
+REBOUND = 1e3
+
+
 def classify(values, steps=None, status=None, stochastic=None, floor: float = 1e-12,
              tail: float = 0.5, flat_order: float = 0.2, growth: float = 1e3) -> str:
     """Class of one error trajectory: one of ``CLASSES``.
@@ -211,22 +259,42 @@ def classify(values, steps=None, status=None, stochastic=None, floor: float = 1e
       ``flat_order``, or the round-off floor was reached). Linear when the log-slope
       d log e / dt is the same on both halves of the tail (geometric decay), sublinear when
       it shrinks like 1/t (for e ~ t^-p the slope ratio of the halves is the ratio of their
-      mid steps; the threshold is half way between that ratio and 1).
+      mid steps; the threshold is half way between that ratio and 1). Linear only when,
+      besides, the gap shrank (final < initial), the tail fit of ``linear_rate`` is good
+      (r2 >= ``LINEAR_R2``; else sublinear) and a run that reached the round-off floor
+      stayed there (else oscillating); a decreasing tail whose final gap is not below the
+      initial one is stalled (no net progress).
     * plateau: a flat tail of a stochastic run (``stochastic=True``) or, when unknown, a
       flat tail that fluctuates (noise floor);
     * oscillating: a flat tail of a deterministic run that fluctuates by more than 1 %
-      with frequent reversals (a stable cycle or chaotic bouncing);
-    * stalled: a flat tail without fluctuation (a stationary point, a boundary, lr -> 0).
+      with frequent reversals (a stable cycle or chaotic bouncing), or a run that left the
+      round-off floor again;
+    * stalled: a flat tail without fluctuation (a stationary point, a boundary, lr -> 0), or
+      no net progress.
     """
     v, s = _as_xy(values, steps)
     if status == "diverged" or not np.all(np.isfinite(v)):
         return "diverged"
-    if len(v) < 4 or v[0] <= 0:
-        return "stalled" if len(v) < 4 or np.all(v == v[0]) else "linear"
+    if len(v) < 4 or v[0] <= 0 or np.all(v == v[0]):
+        return "stalled"
     if v[-1] > growth * v[0]:
         return "diverged"
     uv, us = usable(v, s, floor)
     reached = len(uv) < len(v)
+    shape = _tail_shape(uv, us, reached, stochastic, tail, flat_order)
+    if shape not in ("linear", "sublinear"):
+        return shape
+    if not v[-1] < v[0]:
+        return "stalled"
+    if reached and v[-1] > REBOUND * floor * np.max(v):
+        return "oscillating"
+    if shape == "linear" and linear_rate(v, s, tail, floor).r2 < LINEAR_R2:
+        return "sublinear"
+    return shape
+
+
+def _tail_shape(uv, us, reached, stochastic, tail, flat_order) -> str:
+    """``classify``'s reading of the usable part (uv, us) of a trajectory's tail."""
     if reached and len(uv) < 6:
         return "linear"
     tm = _tail_mask(us, tail, 4)
@@ -263,9 +331,11 @@ def classify(values, steps=None, status=None, stochastic=None, floor: float = 1e
 
 # ---- results-level tables ---------------------------------------------------------------
 
-def _error_trace(results, metric):
-    """Error trace (>= 0 where meaningful) of ``metric``; ``loss`` with unknown f* becomes
-    loss - f_L, f_L the best loss any trajectory on that problem reached."""
+def error_trace(results, metric: str | None = None):
+    """Error trace (>= 0 where meaningful) of ``metric`` (default ``default_metric``), what
+    every rate is fitted to; ``loss`` becomes loss - f* where f* is known, else loss - f_L,
+    f_L the best loss any trajectory on that problem reached."""
+    metric = metric or default_metric(results)
     e = metric_trace(results, metric)
     if metric == "loss":
         pidx = np.array([t.problem for t in results.plan.trials])
@@ -283,10 +353,10 @@ def trajectory_rates(results, metric: str | None = None, tail: float = 0.5,
                      floor: float = 1e-12):
     """One row per trajectory: linear rate (with CI and r2), sublinear order (with CI) and
     class of the error trace ``metric`` (default: suboptimality where f* is known).
-    Returns a ``Table``."""
+    Returns a ``DataFrame``."""
     metric = metric or default_metric(results)
-    e = _error_trace(results, metric)
-    tr = results.trials
+    e = error_trace(results, metric)
+    tr = {name: np.asarray(column) for name, column in results.trials.items()}
     status = tr["status"]
     stoch = stochastic_flags(results)
     rows = []
@@ -304,14 +374,14 @@ def trajectory_rates(results, metric: str | None = None, tail: float = 0.5,
 
 def group_rate(results, config: Config, metric: str, tail: float = 0.5,
                floor: float = 1e-12, error=None) -> dict:
-    """Rates of one configuration's group of seeds: fits on the per-step median over seeds
-    (rate, order with CIs) and the median / IQR of the per-seed rates. error: the run's
-    ``_error_trace(results, metric)`` when the caller has it (``rate_table`` computes it once
-    for all configurations instead of once per configuration)."""
-    e = (_error_trace(results, metric) if error is None else error)[list(config.trials)]
+    """Rates of one configuration's group of seeds: ``config_rate`` and the sublinear order
+    of the per-step median over seeds (with CIs), and the median / IQR of the per-seed rates.
+    error: the run's ``error_trace(results, metric)`` when the caller has it (``rate_table``
+    computes it once for all configurations instead of once per configuration)."""
+    e = (error_trace(results, metric) if error is None else error)[list(config.trials)]
     with np.errstate(all="ignore"):
         med = np.median(e, axis=0)
-    lin = linear_rate(med, results.steps, tail, floor)
+    lin = config_rate(e, results.steps, tail, floor)
     sub = sublinear_order(med, results.steps, tail, floor)
     per = np.array([linear_rate(row, results.steps, tail, floor).rate for row in e])
     fin = per[np.isfinite(per)]
@@ -320,39 +390,49 @@ def group_rate(results, config: Config, metric: str, tail: float = 0.5,
             "seed_rate_q25": float(q[0]), "seed_rate_q75": float(q[2])}
 
 
+def config_classes(errors, steps, status, stochastic, floor: float = 1e-12,
+                   tail: float = 0.5) -> tuple[str, dict]:
+    """(majority class, {class: count}) of a configuration's seeds (``classify`` of each
+    row of ``errors`` with its ``status`` and ``stochastic`` flag; ties go to the class
+    listed first in ``CLASSES``)."""
+    classes = [classify(e, steps, st, bool(sto), floor, tail)
+               for e, st, sto in zip(errors, status, stochastic)]
+    counts = {c: classes.count(c) for c in CLASSES if c in classes}
+    return max(counts, key=lambda c: (counts[c], -CLASSES.index(c))), counts
+
+
 def rate_table(results, metric: str | None = None, tail: float = 0.5, floor: float = 1e-12):
     """One row per configuration (problem, optimizer, schedule) over its seeds.
 
-    Columns: n_seeds; the linear rate q of the per-step median trajectory with its 95 % CI and
-    r2 (``linear_rate``); the median and IQR of per-seed rates; the sublinear order p with CI
+    Columns: n_seeds; the rate q (``config_rate``) with its 95 % CI, r2 and its display in
+    decades per 100 steps (``decades_per_100_steps``); the median and IQR of per-seed rates; the sublinear order p with CI
     (``sublinear_order``); the majority class over seeds (``classify``) and the count of each;
     the noise floor (``noise_floor`` over seeds) when the majority class is plateau; the
-    number of diverged seeds. Returns a ``Table``.
+    number of diverged seeds. Returns a ``DataFrame``.
     """
     metric = metric or default_metric(results)
-    e = _error_trace(results, metric)
-    status = results.trials["status"]
+    e = error_trace(results, metric)
+    status = np.asarray(results.trials["status"])
     stoch = stochastic_flags(results)
     rows = []
     for cfg in configs(results):
         idx = list(cfg.trials)
         g = group_rate(results, cfg, metric, tail, floor, error=e)
-        classes = [classify(e[i], results.steps, status[i], bool(stoch[i]), floor, tail)
-                   for i in idx]
-        counts = {c: classes.count(c) for c in CLASSES if c in classes}
-        major = max(counts, key=lambda c: (counts[c], -CLASSES.index(c)))
+        major, counts = config_classes(e[idx], results.steps, status[idx], stoch[idx], floor,
+                                       tail)
         row = {"problem": cfg.problem_label, "optimizer": cfg.optimizer_label,
                "schedule": cfg.schedule_label, "metric": metric, "n_seeds": len(idx),
                "class": major, "classes": " ".join(f"{c}:{n}" for c, n in counts.items()),
                "rate": g["rate"].rate, "rate_low": g["rate"].ci[0], "rate_high": g["rate"].ci[1],
-               "rate_r2": g["rate"].r2, "seed_rate_median": g["seed_rate_median"],
+               "rate_r2": g["rate"].r2,
+               "decades_per_100": decades_per_100_steps(g["rate"].rate), "seed_rate_median": g["seed_rate_median"],
                "seed_rate_q25": g["seed_rate_q25"], "seed_rate_q75": g["seed_rate_q75"],
                "order": g["order"].order, "order_low": g["order"].ci[0],
                "order_high": g["order"].ci[1], "order_r2": g["order"].r2,
                "noise_floor": np.nan, "noise_floor_se": np.nan,
                "diverged": int(np.sum(status[idx] == "diverged"))}
         if major == "diverged":  # fits of blown-up traces mean nothing
-            for k in ("rate", "rate_low", "rate_high", "rate_r2", "order", "order_low",
+            for k in ("rate", "rate_low", "rate_high", "rate_r2", "decades_per_100", "order", "order_low",
                       "order_high", "order_r2", "seed_rate_median", "seed_rate_q25",
                       "seed_rate_q75"):
                 row[k] = np.nan
@@ -364,6 +444,7 @@ def rate_table(results, metric: str | None = None, tail: float = 0.5, floor: flo
     return table_from_rows(rows)
 
 
-__all__ = ["CLASSES", "LinearRate", "SublinearOrder", "NoiseFloor", "linear_rate",
-           "sublinear_order", "noise_floor", "classify", "usable", "trajectory_rates",
-           "group_rate", "rate_table", "final_values"]
+__all__ = ["CLASSES", "LINEAR_R2", "LinearRate", "SublinearOrder", "NoiseFloor", "linear_rate",
+           "config_rate", "decades_per_100_steps", "sublinear_order", "noise_floor", "classify",
+           "config_classes", "usable", "error_trace", "trajectory_rates", "group_rate",
+           "rate_table", "final_values"]

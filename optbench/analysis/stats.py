@@ -195,7 +195,7 @@ def pairwise_tests(data, metric: str | None = None, paired: bool | None = None,
     the first one on ties), m - 1 tests instead of m (m - 1) / 2. paired (default: True when
     the samples have equal length, or share their seeds): Wilcoxon signed-rank on paired
     seeds, else Mann-Whitney U. Holm (1979) adjusts the p-values within each family.
-    Returns a ``Table`` with columns problem, a, b, test, statistic, p, p_holm, reject,
+    Returns a ``DataFrame`` with columns problem, a, b, test, statistic, p, p_holm, reject,
     median_a, median_b, better (with ``against="best"``, a is the best).
     """
     if against not in (None, "best"):
@@ -264,7 +264,7 @@ def average_ranks(values, lower_is_better: bool = True) -> np.ndarray:
 def rank_table(results, metric: str | None = None):
     """Average ranks of the (optimizer, schedule) solvers over (problem, seed) blocks on the
     final ``metric``, with the Friedman test p-value over the complete blocks. Returns a
-    ``Table`` (one row per solver, sorted by rank)."""
+    ``DataFrame`` (one row per solver, sorted by rank)."""
     metric = metric or default_metric(results)
     fv = final_values(results, metric)
     plan = results.plan
@@ -298,7 +298,7 @@ def final_value_stats(results, metric: str | None = None, level: float = 0.95,
                       n_boot: int = 2000, seed: int = 0):
     """Per configuration: n, median, IQR, mean, min, max of the final ``metric`` over seeds
     (diverged = inf), a seeded percentile-bootstrap interval of the median
-    (``bootstrap_ci``) and the number diverged. Returns a ``Table``."""
+    (``bootstrap_ci``) and the number diverged. Returns a ``DataFrame``."""
     metric, fv, names, status = final_context(results, metric)
     rows = []
     for cfg in configs(results):

@@ -3,6 +3,7 @@ writes as JSON and CSV)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._common import default_metric, jsonable
 from .rates import rate_table
@@ -16,7 +17,7 @@ DATA_ALPHAS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 
 def analyze(results, metric: str | None = None, eps=(1e-2, 1e-4, 1e-6), tau: float = 1e-3):
-    """All analyses of ``results``: a dict of ``Table``s (rates, theory, final, targets,
+    """All analyses of ``results``: a dict of ``DataFrame``s (rates, theory, final, targets,
     ranks, pairwise, and when the run has an lr grid: tuning, stability) and ``profiles``
     (performance and data profiles from More & Wild's test with tolerance ``tau``).
 
@@ -57,5 +58,5 @@ def to_json(analysis: dict) -> dict:
     """JSON-safe form of ``analyze``'s dict (tables as lists of row dicts)."""
     out = {}
     for k, v in analysis.items():
-        out[k] = jsonable(v.rows()) if hasattr(v, "rows") else jsonable(v)
+        out[k] = jsonable(v.to_dict("records") if isinstance(v, pd.DataFrame) else v)
     return out

@@ -96,7 +96,7 @@ def _relative_hits(results, taus, metric="loss", f_low="best"):
 
 
 def success_rates(results, eps, metric: str = "suboptimality", relative: bool = False):
-    """Fraction of seeds of each configuration that reach each target. Returns a ``Table``
+    """Fraction of seeds of each configuration that reach each target. Returns a ``DataFrame``
     with one row per (configuration, eps): success rate, median steps over the successful
     seeds, and COCO's expected running time ERT = (sum of steps over all seeds, a failed
     seed counting its full run) / (number of successes) (Hansen et al. 2021)."""

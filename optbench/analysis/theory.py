@@ -30,7 +30,11 @@ torch parametrisations (optbench's SGD is torch.optim.SGD):
   per step (times a factor t), and f - f* by its square. (Checked numerically in
   tests/test_analysis.py.)
 
-Bounds (``quantity`` says what is compared):
+Bounds (``quantity`` says what is compared). Every rate is compared as the rate of
+f - f* (``rates.config_rate``, the one rate of analyze, compare and the report): an iterate
+bound rho (||x_t - x*|| <= C rho^t) predicts rho^2 for f - f*, since f - f* is a quadratic
+form in x - x* on a quadratic and lies between mu/2 and L/2 times ||x - x*||^2 on a smooth
+strongly convex problem.
 
 =================================  ==========================================  =================
 configuration                      bound                                        quantity
@@ -72,14 +76,22 @@ independent, so a d-dimensional quadratic sums this over its eigenvalues.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..problems import CONVEX as CONVEX_FAMILIES
+from ..problems.classes import problem_class
 from ._common import configs, final_values, has_trace, metric_trace, table_from_rows
-from .rates import linear_rate, noise_floor, sublinear_order
+from .rates import (
+    config_classes,
+    config_rate,
+    error_trace,
+    noise_floor,
+    sublinear_order,
+)
 
 QUADRATIC_TYPES = ("Quadratic", "LeastSquares", "Booth")
 #: convex families, by their declared class (optbench.problems.classes)
@@ -99,10 +111,14 @@ REFERENCES = {
 
 @dataclass(frozen=True)
 class TheoryCheck:
-    """One check: ``status`` is "pass", "fail" or "no bound"; ``measured`` and ``bound``
-    are the two numbers compared (NaN with "no bound"); ``ci`` the measured value's
-    interval where it has one; ``detail`` says how they were compared or why no bound
-    applies."""
+    """One check: ``status`` is "pass", "fail", "inconclusive" (a rate slower than predicted
+    while the run is still sublinear: the budget ended before its linear phase) or "no bound";
+    ``measured`` and ``bound`` (the predicted value) are the two numbers compared (NaN with
+    "no bound"); ``ci`` the measured value's interval where it has one; ``ratio`` measured
+    over predicted (for a rate q: log q / log q_bound, the ratio of their decades per 100
+    steps; 1 = as fast as predicted); ``phase`` the configuration's majority trajectory
+    class (``rates.classify``) for rate checks; ``problem_class`` the problem's class;
+    ``detail`` says how they were compared or why no bound applies."""
 
     problem: str
     optimizer: str
@@ -115,10 +131,13 @@ class TheoryCheck:
     detail: str
     reference: str = ""
     ci: tuple = field(default=(float("nan"), float("nan")))
+    ratio: float = float("nan")
+    phase: str = ""
+    problem_class: str = ""
 
     @property
     def passed(self):
-        return None if self.status == "no bound" else self.status == "pass"
+        return self.status == "pass" if self.status in ("pass", "fail") else None
 
 
 # ---- closed-form bounds (pure functions, usable on their own) ---------------------------
@@ -173,6 +192,21 @@ def sgd_noise_floor(lr, sigma, eigenvalues) -> float:
     return float(np.sum(lr * sigma ** 2 / (2.0 * (2.0 - lr * lam))))
 
 
+def reddi_average_regret(x, C) -> np.ndarray:
+    """Average regret R_T / T, T = 1, 2, ..., of iterates x_0, x_1, ... on Reddi et al.'s
+    (2018) online problem: step k plays x_k against f_{k+1}(x) = C x if k mod 3 = 0, else
+    -x, and R_T = sum_{k<T} f_{k+1}(x_k) - min_{x in [-1, 1]} sum_{k<T} f_{k+1}(x) (the
+    minimum is minus the absolute sum of the slopes). ``x``: (..., T) iterates recorded at
+    every step.
+    Theorem 1: Adam with beta1 = 0, beta2 = 1/(1 + C^2) has x_t -> +1 and R_T / T ->
+    2 (C - 2)/3; AMSGrad (Theorem 4) has R_T / T -> 0."""
+    x = np.asarray(x, dtype=np.float64)
+    k = np.arange(x.shape[-1])
+    slope = np.where(k % 3 == 0, float(C), -1.0)
+    best = -np.abs(np.cumsum(slope))
+    return (np.cumsum(slope * x, axis=-1) - best) / (k + 1.0)
+
+
 # ---- matching configurations to bounds ----------------------------------------------------
 
 def _close(a, b, rtol=1e-6):
@@ -182,8 +216,9 @@ def _close(a, b, rtol=1e-6):
 class _Ctx:
     """What the checks read about one configuration."""
 
-    def __init__(self, results, cfg):
+    def __init__(self, results, cfg, errors):
         self.results, self.cfg = results, cfg
+        self._errors = errors
         plan = results.plan
         self.problem = plan.problems[cfg.problem]
         self.opt = plan.optimizers[cfg.optimizer]
@@ -196,12 +231,27 @@ class _Ctx:
         self.stochastic = self.problem.is_stochastic
         self.status = np.asarray(results.trials["status"])[self.idx]
 
-    def row(self, check, quantity, bound, measured, ok, detail, ref, ci=(np.nan, np.nan)):
-        status = "no bound" if ok is None else ("pass" if ok else "fail")
+    @property
+    def error(self) -> np.ndarray:
+        """f - f* of the configuration's seeds (``rates.error_trace``)."""
+        return self._errors()[self.idx]
+
+    def row(self, check, quantity, bound, measured, ok, detail, ref, ci=(np.nan, np.nan),
+            ratio=np.nan, phase=""):
+        status = ok if isinstance(ok, str) else "no bound" if ok is None else (
+            "pass" if ok else "fail")
+        if np.isnan(ratio) and bound != 0 and np.isfinite(bound):
+            ratio = measured / bound
         return TheoryCheck(self.cfg.problem_label, self.cfg.optimizer_label,
                            self.cfg.schedule_label, check, quantity, float(bound),
                            float(measured), status, detail, REFERENCES.get(ref, ref),
-                           tuple(float(c) for c in ci))
+                           tuple(float(c) for c in ci), float(ratio), phase,
+                           problem_class(self.problem))
+
+    def phase(self) -> str:
+        """The majority class of the seeds' f - f* traces (``rates.config_classes``)."""
+        stochastic = np.full(len(self.idx), self.stochastic)
+        return config_classes(self.error, self.results.steps, self.status, stochastic)[0]
 
     @property
     def constant_lr(self) -> bool:
@@ -228,37 +278,32 @@ class _Ctx:
         return self.ptype in CONVEX_TYPES and self.known_constants and self.mu > 0
 
 
-def _iterate_error(ctx):
-    """Per-step median over seeds of ||x - x*|| (or sqrt(f - f*)), and its floor."""
-    if has_trace(ctx.results, "dist_to_opt"):
-        e, name, floor = metric_trace(ctx.results, "dist_to_opt")[ctx.idx], "||x - x*||", 1e-12
-    else:
-        e = np.sqrt(np.maximum(metric_trace(ctx.results, "suboptimality")[ctx.idx], 0.0))
-        name, floor = "sqrt(f - f*)", 1e-6
-    with np.errstate(all="ignore"):
-        return np.median(e, axis=0), name, floor
-
-
-def _rate_row(ctx, check, bound, ref, rate_rtol, kind="iterate"):
+def _rate_row(ctx, check, bound, ref, rate_rtol, iterate=True):
+    """Rate check of f - f*: the configuration's rate q (``config_rate``) against the
+    predicted rate, ``bound`` ** 2 for an iterate bound (``iterate``), else ``bound``."""
+    predicted = bound ** 2 if iterate else bound
+    quantity = "f - f* rate"
     if np.any(ctx.status == "diverged"):
-        return ctx.row(check, f"{kind} rate", bound, np.nan, False,
+        return ctx.row(check, quantity, predicted, np.nan, False,
                        f"{int(np.sum(ctx.status == 'diverged'))} seed(s) diverged", ref)
-    if kind == "iterate":
-        e, name, floor = _iterate_error(ctx)
-    else:
-        with np.errstate(all="ignore"):
-            e = np.median(metric_trace(ctx.results, "suboptimality")[ctx.idx], axis=0)
-        name, floor = "f - f*", 1e-12
-    fit = linear_rate(e, ctx.results.steps, floor=floor)
+    fit = config_rate(ctx.error, ctx.results.steps)
+    phase = ctx.phase()
     if not np.isfinite(fit.rate):
-        return ctx.row(check, f"{kind} rate", bound, np.nan, None,
-                       "too few recorded points above the round-off floor to fit a rate", ref)
-    # measured convergence speed -log(q) must reach (1 - rate_rtol) of the bound's
-    ok = math.log(fit.rate) <= (1.0 - rate_rtol) * math.log(bound) if bound < 1 else True
-    detail = (f"tail fit of median {name} over steps {fit.start}-{fit.stop} (r2 {fit.r2:.4f}); "
-              f"pass if log(measured) <= {1 - rate_rtol:g} log(bound); "
-              f"speed ratio log(measured)/log(bound) = {math.log(fit.rate) / math.log(bound):.3f}")
-    return ctx.row(check, f"{kind} rate", bound, fit.rate, ok, detail, ref, fit.ci)
+        return ctx.row(check, quantity, predicted, np.nan, "inconclusive",
+                       "too few recorded points above the round-off floor to fit a rate", ref,
+                       phase=phase)
+    # measured convergence speed -log(q) must reach (1 - rate_rtol) of the predicted one
+    speed = math.log(fit.rate) / math.log(predicted) if 0 < predicted < 1 else np.nan
+    ok = speed >= 1.0 - rate_rtol if 0 < predicted < 1 else True
+    if not ok and phase == "sublinear":
+        ok = "inconclusive"  # slower, but the budget ended before the linear phase
+    detail = (f"rate of the median f - f* over steps {fit.start}-{fit.stop} (r2 {fit.r2:.4f}; "
+              f"phase {phase}); predicted "
+              + (f"{bound:.6g}^2 (iterate rate squared)" if iterate else f"{bound:.6g}")
+              + f"; pass if log(measured)/log(predicted) >= {1 - rate_rtol:g}, it is "
+              f"{speed:.3f}" + ("; inconclusive: slower, still sublinear when the budget "
+                                 "ended" if ok == "inconclusive" else ""))
+    return ctx.row(check, quantity, predicted, fit.rate, ok, detail, ref, fit.ci, speed, phase)
 
 
 def _check_gd(ctx, rate_rtol):
@@ -283,7 +328,7 @@ def _check_gd(ctx, rate_rtol):
                                  "nesterov2004", rate_rtol))
         elif _close(lr, 1 / L):
             out.append(_rate_row(ctx, "GD step 1/L (strongly convex)", 1 - mu / L,
-                                 "nesterov2004", rate_rtol, kind="f"))
+                                 "nesterov2004", rate_rtol, iterate=False))
         elif _close(lr, 2 / (mu + L)):
             out.append(_rate_row(ctx, "GD step 2/(mu+L) (strongly convex)", (L - mu) / (L + mu),
                                  "nesterov2004", rate_rtol))
@@ -351,9 +396,8 @@ def _check_nesterov(ctx, rate_rtol):
     if not (_close(float(o.lr), lr_n) and _close(float(o.momentum), m_n)):
         return (f"lr {o.lr:g}, momentum {o.momentum:g} are not (1/L, (sqrt(kappa)-1)/"
                 f"(sqrt(kappa)+1)) = ({lr_n:.6g}, {m_n:.6g})")
-    kind = "iterate" if ctx.ptype in QUADRATIC_TYPES else "f"
     return [_rate_row(ctx, "Nesterov (torch form), strongly convex", nesterov_rate(ctx.mu, ctx.L),
-                      "nesterov2004", rate_rtol, kind=kind)]
+                      "nesterov2004", rate_rtol, iterate=ctx.ptype in QUADRATIC_TYPES)]
 
 
 def _gaussian_quadratic(ctx):
@@ -440,16 +484,42 @@ def _check_reddi(ctx):
             return (f"Adam fails provably on this instance only with betas = (0, 1/(1+C^2)) = "
                     f"(0, {1 / (1 + p.C ** 2):.6g}); got {tuple(o.betas)}")
         return [ctx.row("Adam on Reddi's counterexample ends at x = +1", "final x", 1.0, med,
-                        med >= 0.75, "median final x over seeds (x* = -1); pass if >= 0.75 "
-                        "(the wrong end of [-1, 1])", ref, q)]
+                        _reddi_verdict(ctx, med >= 0.75, 1.0), "median final x over seeds "
+                        "(x* = -1); pass if >= 0.75 (the wrong end of [-1, 1])" + _STILL_MOVING,
+                        ref, q)]
     lr_final = float(o.lr)
     if has_trace(ctx.results, "lr"):
         lr_final = float(np.max(ctx.results.trace("lr")[ctx.idx, -1]))
     if not (b1 < math.sqrt(b2)) or lr_final > 0.1:
         return "AMSGrad check: needs beta1 < sqrt(beta2) and a final lr <= 0.1"
     return [ctx.row("AMSGrad on Reddi's counterexample ends near x* = -1", "final x", -1.0, med,
-                    med <= -0.75, "median final x over seeds; pass if <= -0.75 "
-                    "(constant lr: a neighbourhood of size O(lr))", ref, q)]
+                    _reddi_verdict(ctx, med <= -0.75, -1.0), "median final x over seeds; pass "
+                    "if <= -0.75 (constant lr: a neighbourhood of size O(lr))" + _STILL_MOVING,
+                    ref, q)]
+
+
+_STILL_MOVING = ("; inconclusive when the run ended first: the median x_t still moved toward "
+                 "it by more than 0.05 over the second half of the run, or the lr applied in "
+                 "that half sums to less than the distance left (Adam-type steps move x by "
+                 "about lr)")
+
+
+def _reddi_verdict(ctx, ok, target):
+    """True (pass), or, for a median x_t short of ``target``: "inconclusive" when the budget
+    ended first (x_t still moves toward it by > 0.05 from the middle of the run to its end,
+    or the second half's sum of lr is below the distance left), else False (fail)."""
+    if ok:
+        return True
+    x = np.median(metric_trace(ctx.results, "loss")[ctx.idx] / ctx.problem.slope, axis=0)
+    steps = ctx.results.steps.astype(np.float64)
+    mid = int(np.searchsorted(steps, steps[-1] / 2.0, side="right")) - 1
+    if has_trace(ctx.results, "lr"):
+        lr = np.median(ctx.results.trace("lr")[ctx.idx], axis=0)
+        lr_sum = float(np.sum(0.5 * (lr[mid + 1:] + lr[mid:-1]) * np.diff(steps[mid:])))
+    else:
+        lr_sum = float(ctx.opt.lr) * (steps[-1] - steps[mid])
+    moving = (x[-1] - x[mid]) * np.sign(target - x[mid]) > 0.05
+    return "inconclusive" if moving or lr_sum < abs(target - x[-1]) else False
 
 
 def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.2,
@@ -457,18 +527,22 @@ def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.2,
     """Compare each configuration's measured behaviour with the bound that applies to it.
 
     Returns one ``TheoryCheck`` per (configuration, bound), and a "no bound" row (with the
-    reason) for every configuration no bound applies to. Rate bounds pass when the measured
-    contraction factor q (``linear_rate`` of the per-step median over seeds) satisfies
-    log q <= (1 - rate_rtol) log(bound), i.e. the run converges at least (1 - rate_rtol) as
-    fast as the bound says (slack for the t rho^t transients of double eigenvalues); the
+    reason) for every configuration no bound applies to. Rate bounds pass when the
+    configuration's rate q of f - f* (``rates.config_rate``) and the predicted rate q_b of
+    f - f* satisfy log q <= (1 - rate_rtol) log q_b, i.e. the run converges at least
+    (1 - rate_rtol) as fast as the bound says (slack for the t rho^t transients of double
+    eigenvalues); a slower run is "inconclusive" when its seeds are still sublinear at the
+    end of the budget (``rates.classify``: it ended before the linear phase), else it fails;
+    the
     smooth-convex bound must hold at every recorded step; the 1/t order must reach
     1 - order_tol; the noise floor must agree within z_tol standard errors over seeds. See
     the module docstring for the bounds, their hypotheses and references (Polyak 1964;
     Nesterov 2004; Beck & Teboulle 2009; Bottou et al. 2018; Reddi et al. 2018).
     """
     out = []
+    errors = functools.cache(lambda: error_trace(results))  # once, when a rate check needs it
     for cfg in configs(results):
-        ctx = _Ctx(results, cfg)
+        ctx = _Ctx(results, cfg, errors)
         reasons, rows = [], []
         for check in (lambda: _check_gd(ctx, rate_rtol), lambda: _check_heavy_ball(ctx, rate_rtol),
                       lambda: _check_nesterov(ctx, rate_rtol),
@@ -487,17 +561,18 @@ def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.2,
 
 
 def theory_table(results, **kw):
-    """``theory_checks`` as a ``Table`` (for CSV and the terminal)."""
+    """``theory_checks`` as a ``DataFrame`` (for CSV and the terminal)."""
     rows = []
     for c in theory_checks(results, **kw):
         rows.append({"problem": c.problem, "optimizer": c.optimizer, "schedule": c.schedule,
-                     "check": c.check, "quantity": c.quantity, "measured": c.measured,
-                     "measured_low": c.ci[0], "measured_high": c.ci[1], "bound": c.bound,
+                     "problem_class": c.problem_class, "check": c.check, "quantity": c.quantity,
+                     "measured": c.measured, "measured_low": c.ci[0], "measured_high": c.ci[1],
+                     "bound": c.bound, "ratio": c.ratio, "phase": c.phase,
                      "status": c.status, "detail": c.detail, "reference": c.reference})
     return table_from_rows(rows)
 
 
 __all__ = ["TheoryCheck", "theory_checks", "theory_table", "gd_quadratic_rate",
            "heavy_ball_parameters", "heavy_ball_rate", "nesterov_parameters", "nesterov_rate",
-           "gd_convex_bound", "nesterov_convex_bound", "sgd_noise_floor", "QUADRATIC_TYPES",
-           "CONVEX_TYPES"]
+           "gd_convex_bound", "nesterov_convex_bound", "sgd_noise_floor",
+           "reddi_average_regret", "QUADRATIC_TYPES", "CONVEX_TYPES"]

@@ -111,7 +111,7 @@ def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
     when the grid has it. ``edge`` says "low"/"high" when the best candidate sits on the
     grid's edge (widen the grid), ``all_diverged`` when every candidate diverged on every
     tuning seed (no lr works: the "tuned" setting is not a result), and ``budget`` is the
-    number of tuning trajectories spent (candidates x tuning seeds). Returns a ``Table``;
+    number of tuning trajectories spent (candidates x tuning seeds). Returns a ``DataFrame``;
     ``tuned_optimizer`` and ``default_optimizer`` are the plan labels of the chosen and the
     default settings.
     """
@@ -202,7 +202,7 @@ def stability_map(results):
     loss was recorded). Reported: the largest stable lr of the grid, the smallest unstable
     one above it (inf if none), 2/L where the problem knows L (gradient descent on an
     L-smooth function is stable for lr < 2/L; Nesterov 2004, sec. 1.2.3) and the ratio
-    largest_stable / (2/L). Returns a ``Table``.
+    largest_stable / (2/L). Returns a ``DataFrame``.
     """
     status = np.asarray(results.trials["status"])
     loss = results.trace("loss") if has_trace(results, "loss") else None

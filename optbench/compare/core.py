@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import machine, stats
-from .metrics import common_steps, config_key, trial_metrics
+from .metrics import common_steps, config_key, configuration_rate, trial_metrics
 
 #: the configuration fields two runs must share to be comparable
 SUITE_FIELDS = ("name", "steps", "dtype", "target", "blowup")
@@ -38,7 +38,7 @@ class Thresholds:
     speed_tolerance: float = 0.3   # normalised kernel time: at most this fraction slower
     floor: float = 1e-12           # suboptimalities below this count as converged (equal)
     rel_target: float = 1e-3       # steps-to-target target, relative to the initial subopt.
-    rate_min: float = 0.05         # decades per 100 steps: smaller baseline rates are not judged
+    rate_min: float = 0.05         # decades per 100 steps: slower baseline rates are not judged
 
     def validate(self) -> "Thresholds":
         def check(name, lo, hi=math.inf, lo_open=True):
@@ -234,12 +234,13 @@ def compare_runs(base, new, thresholds: Thresholds | None = None, speed: bool = 
 
 def _groups(results) -> dict:
     """config key -> ((problem, optimizer, schedule) labels, row indices), in plan order."""
-    tr = results.trials
+    problem, optimizer, schedule = (np.asarray(results.trials[c])
+                                    for c in ("problem", "optimizer", "schedule"))
     out: dict = {}
     for i, trial in enumerate(results.plan.trials):
         key = config_key(results.plan, trial)
         if key not in out:
-            out[key] = ((str(tr["problem"][i]), str(tr["optimizer"][i]), str(tr["schedule"][i])), [])
+            out[key] = ((str(problem[i]), str(optimizer[i]), str(schedule[i])), [])
         out[key][1].append(i)
     return {k: (labels, np.array(rows)) for k, (labels, rows) in out.items()}
 
@@ -282,8 +283,10 @@ def _compare_metric(name, mb, mn, rb, rn, th: Thresholds) -> MetricResult:
             return res
     elif name == "steps":
         res.threshold = math.log10(th.steps_factor)
-    elif name == "rate":
-        if -res.base_median < th.rate_min:
+    elif name == "rate":  # shown as analyze shows it: the rate of the median over seeds
+        res.base_median = configuration_rate(mb, rb)
+        res.new_median = configuration_rate(mn, rn)
+        if not -res.base_median >= th.rate_min:
             res.note = "baseline does not converge linearly (rate below rate-min)"
             return res
         res.threshold = th.rate_rel * abs(res.base_median)

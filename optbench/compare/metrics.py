@@ -8,9 +8,12 @@ Each metric maps a run to one value per trajectory, on a scale where larger is w
   the target is the run's own ``target`` when it has one, else ``rel_target`` x the
   trajectory's initial suboptimality;
 * ``diverged``: 1 for a diverged trajectory, else 0 (compared as a rate);
-* ``rate``: the fitted linear rate, in decades of suboptimality lost per 100 steps (negated,
-  so larger is worse), fitted on the recorded trace until the target or the floor is reached;
-  diverged trajectories are left out (they count in ``diverged``).
+* ``rate``: the rate of ``optbench.analysis`` (``linear_rate`` of f - f*, the per-step
+  contraction factor q on the fitted linear phase) shown as 100 log10 q, minus the decades of
+  f - f* lost per 100 steps (``decades_per_100_steps``; larger is worse); diverged
+  trajectories are left out (they count in ``diverged``). A configuration's median is
+  ``config_rate``, the rate of its per-step median over seeds, as analyze and the report
+  show it (``configuration_rate``).
 
 Traces are read on the steps both runs recorded, so a baseline stored with log-spaced traces
 compares with a run recorded at every step.
@@ -21,11 +24,13 @@ import json
 
 import numpy as np
 
-try:  # the analysis module's fits and first-hit search (compare only chooses the windows)
-    from ..analysis.rates import linear_rate as _linear_rate
-    from ..analysis.targets import first_hit as _first_hit
-except ImportError:  # pragma: no cover - an installation without optbench.analysis
-    _linear_rate = _first_hit = None
+from ..analysis.rates import (
+    config_rate,
+    decades_per_100_steps,
+    error_trace,
+    linear_rate,
+)
+from ..analysis.targets import first_hit
 
 DIVERGED_LOG = 300.0
 
@@ -72,7 +77,8 @@ def trial_metrics(results, columns: np.ndarray, steps: np.ndarray, *, floor: flo
         final = np.log10(np.clip(np.nan_to_num(sub, nan=np.inf), floor, 1e300))
         final[diverged] = DIVERGED_LOG
     out = {"final": final, "diverged": diverged.astype(float), "final_kind": final_kind,
-           "steps": np.full(n, np.nan), "rate": np.full(n, np.nan)}
+           "steps": np.full(n, np.nan), "rate": np.full(n, np.nan), "error": None,
+           "recorded": steps}
 
     n_steps = results.plan.steps
     target = results.plan.target
@@ -85,45 +91,21 @@ def trial_metrics(results, columns: np.ndarray, steps: np.ndarray, *, floor: flo
         return out
     trace = np.asarray(trace, dtype=float)[:, columns]
     k = steps.astype(float)
-    for i in range(n):
-        y = trace[i]
-        level = (target if target is not None else rel_target * y[0]) if name == "suboptimality" \
-            else None
-        if target is None and level is not None and np.isfinite(level):
-            s = _first_step(y, k, level)
-            out["steps"][i] = np.log10(max(s if np.isfinite(s) else 2.0 * n_steps, 1.0))
-        if diverged[i]:
-            continue
-        out["rate"][i] = _fitted_rate(k, y, level, floor)
+    if target is None and name == "suboptimality":
+        level = rel_target * trace[:, :1]
+        s = np.where(np.isfinite(level[:, 0]), first_hit(trace, k, level)[:, 0], np.nan)
+        out["steps"] = np.log10(np.maximum(np.where(np.isinf(s), 2.0 * n_steps, s), 1.0))
+    out["error"] = error_trace(results)[:, columns]
+    q = np.array([np.nan if diverged[i] else linear_rate(out["error"][i], k).rate
+                  for i in range(n)])
+    out["rate"] = -decades_per_100_steps(q)
     return out
 
 
-def _fitted_rate(k, y, level, floor) -> float:
-    """Minus the least-squares slope of log10(y) on the step, in decades per 100 steps, over
-    the recorded points up to the first one at or below the target, the floor, or ten times
-    the final level (so a noise plateau or the last, round-off-limited decade is left out)."""
-    tail = y[-max(1, y.size // 10):]
-    tail = tail[np.isfinite(tail)]
-    plateau = 10.0 * float(np.median(tail)) if tail.size else 0.0
-    stop_at = max(level if level is not None and np.isfinite(level) else 0.0, floor, plateau)
-    below = np.nonzero(~(y > stop_at))[0]  # also stops at the first non-finite value
-    end = below[0] + 1 if below.size else y.size
-    kk, yy = k[:end], y[:end]
-    good = np.isfinite(yy) & (yy > 0)
-    kk, yy = kk[good], yy[good]
-    if kk.size < 3 or np.ptp(kk) == 0:
-        return np.nan
-    if _linear_rate is not None:  # least squares of log e on t over the whole window
-        q = _linear_rate(yy, kk, tail=1.0, floor=0.0).rate
-        slope = np.log10(q) if q > 0 else np.nan
-    else:
-        slope = np.polyfit(kk, np.log10(yy), 1)[0]
-    return float(slope * 100.0)  # decades per 100 steps; larger (less negative) is worse
+def configuration_rate(metrics: dict, rows) -> float:
+    """The ``rate`` metric of a configuration (trajectories ``rows`` of ``trial_metrics``'s
+    run): ``config_rate`` of their f - f*, as 100 log10 q (NaN without a trace)."""
+    if metrics["error"] is None:
+        return float("nan")
+    return -decades_per_100_steps(config_rate(metrics["error"][rows], metrics["recorded"]).rate)
 
-
-def _first_step(y, k, level) -> float:
-    """First recorded step with y <= level (inf if none)."""
-    if _first_hit is not None:
-        return float(_first_hit(y[None, :], k, level)[0, 0])
-    hit = np.nonzero(y <= level)[0]
-    return float(k[hit[0]]) if hit.size else np.inf

@@ -191,8 +191,13 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
         step_size[b] = lr[b] / bias_correction1
     _decay_factors(lr, wd, decoupled, decay)
     w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
-    # one loop per denominator form: no branch on it in the inner loop
-    if eps_inside:
+    # one loop per denominator form, and one for plain Adam whose flags are constants: no
+    # branch on them in the inner loop (the flag tests cost VectorOptimizer 1.3x on 1e7
+    # coordinates; the same values either way)
+    if not (eps_inside or maximize or amsgrad or wd != 0.0):
+        _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, False,
+                   False, False, inv_bias_correction2, inv_bias_correction2_sqrt, False)
+    elif eps_inside:
         _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, maximize,
                    amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, True)
     else:

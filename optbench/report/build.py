@@ -79,6 +79,7 @@ def prepare(ctx: ReportContext) -> tuple[list, list]:
     else:
         ctx.notes.append("The lr-over-steps figure is skipped: the run did not record `lr`.")
     figures += D.iterate_figures(view)
+    figures += D.regret_figures(view, checks.reddi)
     paths, notes = D.path_figures(view)
     figures += paths
     ctx.notes.extend(notes)
@@ -111,16 +112,18 @@ def _unique_names(items):
 
 
 def build_report(run, out=None, progress=None) -> Path:
-    """Write the report of ``run`` (a ``Results`` or a run directory) into ``out``
-    (default ``reports/<run name>``); returns the output directory. Runs no kernel."""
+    """Write the report of ``run`` (a ``Results`` or a run directory) into ``out``: a new or
+    empty directory or an earlier report (default ``paths.default_report_dir``:
+    ``reports/<run name>``, never another run's report); returns the output directory. Runs
+    no kernel."""
+    from ..paths import claim_report_dir, default_report_dir, report_run
     from ..results import Results
     from ..store import load
 
     results = run if isinstance(run, Results) else load(run)
+    out = Path(out) if out is not None else default_report_dir(results)
+    claim_report_dir(out, report_run(results))  # new, empty or a report, else one line
     ctx = ReportContext(results)
-    out = Path(out) if out is not None else Path("reports") / results.plan.name
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
     fig_dir, tab_dir = out / "figures", out / "tables"
     fig_dir.mkdir(parents=True, exist_ok=True)
     tab_dir.mkdir(parents=True, exist_ok=True)

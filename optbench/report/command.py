@@ -7,12 +7,12 @@ from pathlib import Path
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", help="a stored run directory (written by `optbench run`)")
-    parser.add_argument("--out", help="report directory (default: reports/<run name>)")
+    parser.add_argument("--out", help="report directory (default: reports/<run name>, "
+                        "or <run name>-2, ... if that holds another run's report)")
     parser.add_argument("--quiet", action="store_true", help="no progress line, no summary")
 
 
 def run_command(args) -> int:
-    from ..paths import claim_report_dir, safe_name
     from ..store import load
     from .build import build_report
 
@@ -26,9 +26,7 @@ def run_command(args) -> int:
         raise ValueError(f"{run_dir} recorded {', '.join(results.recorded) or 'no trace'}; a "
                          "report needs the loss: run the suite again with 'loss' in record "
                          "(the default records loss, lr, grad_norm, suboptimality, dist_to_opt)")
-    out = Path(args.out) if args.out else Path("reports") / safe_name(results.plan.name, "run name")
-    claim_report_dir(out)  # new, empty or an earlier report, else one line
-    out = build_report(results, out=out, progress=False if args.quiet else None)
+    out = build_report(results, out=args.out, progress=False if args.quiet else None)
     if not args.quiet:
         for text in ("findings.txt", "questions.txt"):
             if (out / text).exists():

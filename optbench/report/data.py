@@ -119,13 +119,14 @@ class RunView:
 
     def final_stats(self) -> list:
         """Rows of ``analysis.final_value_stats`` per configuration (in ``configs`` order)."""
-        return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO).rows())
+        return self._cached("final", lambda: an.final_value_stats(self.results, an.AUTO)
+                            .to_dict("records"))
 
     def tuning(self) -> list:
         """Rows of ``analysis.tune`` on the whole run (held-out seeds where it has two or
         more)."""
         return self._cached("tune", lambda: an.tune(self.full, metric=an.AUTO,
-                                                    held_out=self.held_out).rows())
+                                                    held_out=self.held_out).to_dict("records"))
 
     def eval_seeds(self) -> list:
         return list(self._eval_seeds)
@@ -428,6 +429,71 @@ def iterate_figures(view: RunView) -> list[FigureData]:
                      "dotted: the minimizer x*."),
             panels=panels, legend=_legend(view, panels), legend_extra=[("x*", "bound")]))
     return figures
+
+
+def regret_figures(view: RunView, checks=()) -> list[FigureData]:
+    """Average regret R_T/T (``analysis.reddi_average_regret``) on each online Reddi et al.
+    (2018) counterexample whose iterates were recorded at every step: median and
+    interquartile band over the evaluation seeds, each variant at its tuned lr, one panel
+    per schedule (log steps; R_T/T clipped to [0, 4 (C - 2)/3]), with Theorem 1's limit
+    2 (C - 2)/3 of a method stuck at x = +1 and 0 as neutral lines. The caption gives each
+    variant's final x_T and R_T/T and the verdict of the Reddi theory ``checks``
+    (``analysis.TheoryCheck``): the paper's result is reproduced when Adam ends at +1 and
+    AMSGrad near x* = -1 (not reproduced when a check fails; checks whose run ended first,
+    inconclusive, are named)."""
+    steps = view.steps
+    every_step = np.array_equal(steps, np.arange(len(steps)))
+    online = [p for p, prob in enumerate(view.plan.problems)
+              if type(prob).__name__ == "ReddiCounterexample" and not prob.stochastic]
+    if not online or "x" not in view.results.recorded or not every_step:
+        return []
+    xs = np.asarray(view.results.trace("x"), dtype=float)[:, :-1, 0]  # x_0 .. x_{T-1}
+    t = steps[1:].astype(float)
+    figures = []
+    for p in online:
+        prob, plabel = view.plan.problems[p], view.problem_labels[p]
+        limit = 2.0 * (prob.C - 2.0) / 3.0
+        panels, ends = [], []
+        for s, slabel in enumerate(view.schedule_labels):
+            series = []
+            for v, c in view.tuned(p, s).items():
+                med, lo, hi = an.median_iqr(an.reddi_average_regret(xs[c.trials], prob.C), axis=0)
+                series.append(Series(v, t, med, key=v, lo=lo, hi=hi))
+                x_end = float(np.median(view.results.trace("x")[c.trials, -1, 0]))
+                ends.append(f"{v}{'' if len(view.schedule_labels) == 1 else ' | ' + slabel}: "
+                            f"x_T = {x_end:+.2f}, R_T/T = {med[-1]:.3f}")
+            series += [Series("limit at x = +1", t, np.full(len(t), limit), kind="bound"),
+                       Series("0", t, np.zeros(len(t)), kind="line")]
+            panels.append(Panel(title=slabel if len(view.schedule_labels) > 1 else "",
+                                xlabel="step T", ylabel="R_T / T", series=series,
+                                xscale="log", ylim=(-0.05 * limit, 2.0 * limit)))
+        verdict = _reddi_verdict([c for c in checks if c.problem == plabel])
+        figures.append(FigureData(
+            name=f"regret_{slug(plabel)}", title=f"Average regret on {plabel}",
+            caption=(f"Average regret R_T/T on {plabel} (f_t(x) = {prob.C:g} x at steps "
+                     "t = 1, 4, 7, ..., else -x, on [-1, 1]): median and interquartile band over "
+                     f"the evaluation seeds, each optimizer variant at its {tuned_text(view)}; "
+                     f"dotted: {limit:.3g} = 2 (C - 2)/3, the limit of a method that stays at "
+                     "x = +1 (Reddi et al. 2018, Theorem 1), and 0. Final values: "
+                     + "; ".join(ends) + f". Reddi et al. (2018) {verdict}."),
+            panels=panels, legend=_legend(view, panels),
+            legend_extra=[("limit at x = +1", "bound")]))
+    return figures
+
+
+def _reddi_verdict(rows) -> str:
+    """The paper's verdict from the Reddi theory checks ``rows`` of one problem."""
+    if not rows:
+        return "no Reddi check applies (it needs Adam with betas (0, 1/(1+C^2)) and AMSGrad)"
+    failed = [c for c in rows if c.status == "fail"]
+    if failed:
+        return "NOT reproduced: " + "; ".join(f"{c.optimizer} {c.schedule}: {c.check}: fail"
+                                              for c in failed)
+    short = "; ".join(f"{c.optimizer} {c.schedule}" for c in rows if c.status == "inconclusive")
+    if not any(c.status == "pass" for c in rows):
+        return f"inconclusive: every run ended first ({short})"
+    return ("reproduced: Adam ends at +1 and AMSGrad near x* = -1 in every check"
+            + (f" whose run was long enough (inconclusive: {short})" if short else ""))
 
 
 def path_figures(view: RunView, grid: int = 120) -> tuple[list[FigureData], list[str]]:

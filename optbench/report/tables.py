@@ -229,7 +229,7 @@ def tuned_table(view: RunView) -> TableData:
 def stability_table(view: RunView) -> TableData | None:
     """Largest stable lr of the grid against 2/L (``analysis.stability_map``), for runs with
     an lr grid; None otherwise."""
-    rows = [r for r in an.stability_map(view.results).rows() if r["n_lr"] > 1]
+    rows = [r for r in an.stability_map(view.results).to_dict("records") if r["n_lr"] > 1]
     if not rows:
         return None
     cols = ["problem", "optimizer", "schedule", "n_lr", "largest_stable_lr",

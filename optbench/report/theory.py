@@ -1,14 +1,13 @@
 """Theory checks for the report, read from :mod:`optbench.analysis` (``theory_checks``).
 
-The report tabulates the analysis's checks and overlays, on the convergence curves, the bound
-of each check that is a curve in f - f* over steps:
+The report tabulates the analysis's checks (the rates table: problem class, the fitted rate
+of f - f* with its interval, the predicted rate, their ratio and the verdict) and overlays,
+on the convergence curves, the bound of each check that is a curve in f - f* over steps:
 
 * ``GD smooth convex O(1/t)``: ||x0 - x*||^2 / (2 lr t) (``analysis.gd_convex_bound``, with
   the median ||x0 - x*|| over seeds);
-* rate checks on f ("f rate"): (f(x0) - f*) rho^t from the median start value;
-* ``GD constant step (quadratic)`` (an iterate rate rho): (f(x0) - f*) rho^(2t), since on a
-  quadratic every eigen-component of x - x* contracts by at most rho per step, so f - f*
-  (a weighted sum of their squares) contracts by rho^2.
+* rate checks ("f - f* rate", an iterate bound rho already squared): (f(x0) - f*) q^t from
+  the median start value, q the predicted rate of f - f*.
 """
 from __future__ import annotations
 
@@ -25,11 +24,12 @@ class Checks:
     bounds: dict = field(default_factory=dict)  # (problem, optimizer, schedule) -> [(x, y, label)]
     table: object = None  # TableData or None
     notes: list = field(default_factory=list)
+    reddi: list = field(default_factory=list)  # the TheoryChecks on Reddi's counterexample
 
 
 def checks(results, view) -> Checks:
     all_checks = analysis.theory_checks(results)
-    out = Checks()
+    out = Checks(reddi=[c for c in all_checks if "Reddi" in c.check])
     index = {(p, o, s): (p, o, s) for p in range(len(view.problem_labels))
              for o in range(len(view.optimizer_labels)) for s in range(len(view.schedule_labels))}
     by_label = {(view.problem_labels[p], view.optimizer_labels[o], view.schedule_labels[s]): k
@@ -40,9 +40,10 @@ def checks(results, view) -> Checks:
         if c.status == "no bound":
             n_none += 1
             continue
-        rows.append([c.problem, c.optimizer, c.schedule, c.check, c.quantity, c.bound,
-                     c.measured, c.status, c.reference])
-        bold.append({7} if c.status == "fail" else set())
+        rows.append([c.problem, c.problem_class, c.optimizer, c.schedule, c.check, c.phase,
+                     c.measured, _interval(c.ci), c.bound, c.ratio, c.status, c.quantity,
+                     c.ci[0], c.ci[1], c.reference])
+        bold.append({10} if c.status == "fail" else set())
         key = by_label.get((c.problem, c.optimizer, c.schedule))
         if key is None or c.status == "fail" and not np.isfinite(c.bound):
             continue
@@ -50,17 +51,30 @@ def checks(results, view) -> Checks:
         if curve is not None:
             out.bounds.setdefault(key, []).append(curve)
     if rows:
-        n_fail = sum(r[7] == "fail" for r in rows)
+        n = {v: sum(r[10] == v for r in rows) for v in ("fail", "inconclusive")}
         out.table = TableData(
-            name="rate_checks", title="Rate checks: measured against theory",
-            caption=(f"Configurations with a known bound ({len(rows)} checks, {n_fail} failed; "
-                     f"{n_none} configurations have no applicable bound): the bound and the "
-                     "measured value of the quantity, pass or fail (bold: fail), as computed by "
-                     "optbench.analysis.theory_checks; references in the CSV file."),
-            columns=["problem", "optimizer", "schedule", "check", "quantity", "bound",
-                     "measured", "result", "reference"],
-            rows=rows, bold=bold, formats={"bound": ".6g", "measured": ".6g"},
-            hidden=("reference",))
+            name="rate_checks", title="Rates and theory checks: measured against predicted",
+            caption=(f"Configurations with a known bound ({len(rows)} checks, {n['fail']} "
+                     f"failed, {n['inconclusive']} inconclusive; {n_none} configurations have "
+                     "no applicable bound). For a rate check, measured is the rate q of f - f* "
+                     "(per-step contraction factor on the fitted linear phase of the median over "
+                     "seeds, with its 95% interval; the rate analyze and compare report), "
+                     "predicted the bound's rate of f - f*, ratio log q / log q_predicted (the "
+                     "ratio of their decades per 100 steps: 1 is as fast as predicted), phase "
+                     "the seeds' majority class; a rate slower than predicted is inconclusive "
+                     "when the run is still sublinear (the budget ended before its linear "
+                     "phase). "
+                     "Other checks: ratio is measured / predicted, interval the check's own (the "
+                     "noise floor: +-1.96 standard errors; Reddi: the range over seeds). Bold: "
+                     "fail. Computed by optbench.analysis.theory_checks; quantities and "
+                     "references in the CSV file."),
+            columns=["problem", "class", "optimizer", "schedule", "check", "phase", "measured",
+                     "interval", "predicted", "ratio", "verdict", "quantity", "measured_low",
+                     "measured_high", "reference"],
+            rows=rows, bold=bold,
+            formats={"measured": ".6g", "predicted": ".6g", "ratio": ".3f",
+                     "measured_low": ".6g", "measured_high": ".6g"},
+            hidden=("quantity", "measured_low", "measured_high", "reference"))
     else:
         out.notes.append(f"Rate checks: none of the run's {n_none} configurations has a known "
                          "theoretical bound (they need, e.g., plain SGD on a problem with known "
@@ -79,8 +93,11 @@ def _bound_curve(results, view, key, c):
         d0 = float(np.median(np.asarray(results.trace("dist_to_opt"))[rows, 0]))
         t = steps[steps >= 1]
         return t, analysis.gd_convex_bound(t, d0 ** 2, view.lrs[o]), "O(1/t) bound"
-    if c.quantity == "f rate" and 0 < c.bound < 1:
+    if c.quantity == "f - f* rate" and 0 < c.bound < 1:
         return steps, f0 * c.bound ** steps, f"rate bound {c.bound:.4g}"
-    if c.check == "GD constant step (quadratic)" and 0 < c.bound < 1:
-        return steps, f0 * c.bound ** (2 * steps), f"rate bound {c.bound:.4g}"
     return None
+
+
+def _interval(ci) -> str:
+    low, high = ci
+    return f"[{low:.6g}, {high:.6g}]" if np.isfinite(low) and np.isfinite(high) else ""
