@@ -509,7 +509,7 @@ def _problems_source(problems) -> list:
     kw = f"@njit(cache=True, {_KW})"
     lines = ["", "", "# _value_and_grad_0, _rows_0, ...: the problems' hooks, compiled "
              "(codegen.compiled_rule)"]
-    block, sample, project, phases, rows, rows_loss = [], [], [], [], [], []
+    sample, project, phases, rows, rows_loss = [], [], [], [], []
     for i, unit in enumerate(problems):
         n_suffix = unit.example_loss_grad is not None and unit.sample_grad is None
         data = "p[:p.size - 1]" if n_suffix else "p"
