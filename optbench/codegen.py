@@ -150,7 +150,12 @@ def _kernel(definitions: tuple, target: str, problems: tuple) -> Kernel:
     users = [unit for unit in units if not is_builtin(unit)]  # the package's are tested
     for unit in users:
         check_names(unit)
-    source = kernel_source(definitions, target, problems)
+    # the problem dispatch lives in a module of its own, compiled (and cached) once per
+    # problem group and imported by every kernel of that group: a user's rule never
+    # recompiles the built-in problems' code
+    dispatch = (_kernel((), "problem", problems).module.__name__
+                if problems and target != "problem" else None)
+    source = kernel_source(definitions, target, problems, dispatch)
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"optbench_{target}_kernel_{digest}"
     path = kernel_dir() / f"{name}.py"
@@ -170,7 +175,7 @@ def _kernel(definitions: tuple, target: str, problems: tuple) -> Kernel:
                 for fn_name in ("update", "coefficients"):
                     if getattr(definition, fn_name, None) is not None:
                         setattr(module, f"_{fn_name}_{i}", compiled_rule(definition, fn_name))
-            for i, problem in enumerate(problems):
+            for i, problem in enumerate(problems if dispatch is None else ()):
                 for hook in PROBLEM_HOOKS:
                     if callable(getattr(problem, hook, None)):
                         setattr(module, f"_{hook}_{i}", compiled_rule(problem, hook))
@@ -383,9 +388,11 @@ def _is_bool(definition, scalar) -> bool:
 # ---- source generation -----------------------------------------------------------------
 
 
-def kernel_source(definitions: tuple, target: str, problems: tuple) -> str:
+def kernel_source(definitions: tuple, target: str, problems: tuple,
+                  dispatch: str | None = None) -> str:
     """The text of the kernel module of ``target`` for the rules ``definitions`` and the
-    problem hooks of ``problems``."""
+    problem hooks of ``problems``: their dispatch written here (the "problem" target), or
+    imported from the module ``dispatch`` that holds it."""
     templates = [_resolve(ref) for ref in TARGETS[target]]
     layout = Layout(definitions)
     units = (*definitions, *problems)
@@ -421,7 +428,10 @@ def kernel_source(definitions: tuple, target: str, problems: tuple) -> str:
         for i, definition in enumerate(definitions):
             lines += _rule_source(i, definition)
         lines += _dispatch_source(definitions)
-    lines += _problems_source(problems)
+    if dispatch is None:
+        lines += _problems_source(problems)
+    else:
+        lines += ["", f"from {dispatch} import ({', '.join(PROBLEM_DISPATCH)})"]
     for fn in templates:
         lines += ["", "", f"@{fn.kernel_decorator}", *_body(fn)]
     return "\n".join(lines) + "\n"

@@ -121,9 +121,8 @@ def griewank_loss_grad(x, g, data, work):
 
 @njit(error_model="numpy")
 def levy_rows(X, G, W, F, data, phase, i0, i1, di):
-    """Levy: with v_i = 1 + (x_i - 1)/4,
-    f = sin^2(pi v_1) + sum_{i<d} (v_i - 1)^2 (1 + 10 sin^2(pi v_i + 1))
-        + (v_d - 1)^2 (1 + sin^2(2 pi v_d)).
+    """Levy: with v_i = 1 + (x_i - 1)/4, f = sin^2(pi v_1) + (v_d - 1)^2 (1 + sin^2(2 pi v_d))
+    + sum_{i<d} (v_i - 1)^2 (1 + 10 sin^2(pi v_i + 1)).
 
     Rows form: every term depends on one coordinate (row 0 holds the first term too).
     """
