@@ -22,8 +22,10 @@ d = s(level) - s(reference) over the blocks, a two-sided Wilcoxon signed-rank te
 over all of the question's tests), the matched-pairs rank-biserial effect r (Kerby 2014) and
 the median gap ratio 10^median(d) ("x times the reference's gap"), each with a percentile
 bootstrap interval over blocks. Verdict: "smaller gap" / "larger gap" when the Holm-adjusted
-p < alpha, "negligible" instead when the gap ratio's interval lies within ``NEGLIGIBLE``
-(a consistent but tiny difference, e.g. eps inside the root); "not distinguishable" only when the test could have reached alpha (2 m / 2^n < alpha
+p < alpha, "negligible" instead when the median ratio of the pairs that differ lies within
+``NEGLIGIBLE`` with its interval (a consistent but tiny difference, e.g. eps inside the
+root; pairs tied at the floor do not hide a large effect among the others);
+"not distinguishable" only when the test could have reached alpha (2 m / 2^n < alpha
 for n non-zero differences and m tests), else "too few pairs"; "tied" when every difference
 is zero (both at the floor, or both diverged).
 """
@@ -40,7 +42,8 @@ from .findings import ALPHA, N_BOOT, _fmt, rank_biserial, wilcoxon_p
 from .stats import bootstrap_ci, holm
 
 SCHEDULE = "schedule"
-#: gap ratios within [1/NEGLIGIBLE, NEGLIGIBLE] (interval included) are called negligible
+#: a significant difference whose differing pairs' median gap ratio lies within
+#: [1/NEGLIGIBLE, NEGLIGIBLE] (its interval included) is called negligible
 NEGLIGIBLE = 1.05
 KEYS = ("ask", "optimizer", "factor", "levels", "at", "by")
 
@@ -138,6 +141,7 @@ class Contrast:
     p: float
     p_holm: float = math.nan
     verdict: str = ""
+    tiny: bool = False  # the differing pairs' median ratio is within NEGLIGIBLE (interval)
 
 
 @dataclass
@@ -260,18 +264,23 @@ def answer(results, question: Question, alpha: float = ALPHA) -> Answer:
         ratio = [math.nan] * 3
         if finite.any():
             ratio = bootstrap_ci(d[finite], np.median, n_boot=N_BOOT)
+        moved = d[finite & (d != 0.0)]  # the pairs that differ, by how much
+        tiny = False
+        if moved.size:
+            _, lo, hi = bootstrap_ci(moved, np.median, n_boot=N_BOOT)
+            tiny = -math.log10(NEGLIGIBLE) <= lo and hi <= math.log10(NEGLIGIBLE)
         r_ci = bootstrap_ci(np.arange(len(ref)), functools.partial(_rb, ref, lev), n_boot=N_BOOT)
         out.contrasts.append(Contrast(
             cls, split, _level_text(question.levels[level]), int(steps[c]), int(keep.sum()), n,
             10.0 ** ratio[0], (10.0 ** ratio[1], 10.0 ** ratio[2]), rank_biserial(ref, lev),
-            (r_ci[1], r_ci[2]), p))
+            (r_ci[1], r_ci[2]), p, tiny=tiny))
     adjusted = holm([c.p for c in out.contrasts])
     m = len(out.contrasts)
     for c, ph in zip(out.contrasts, adjusted):
         c.p_holm = float(ph)
         if c.n == 0:
             c.verdict = "tied"
-        elif ph < alpha and 1.0 / NEGLIGIBLE <= c.ratio_ci[0] and c.ratio_ci[1] <= NEGLIGIBLE:
+        elif ph < alpha and c.tiny:
             c.verdict = f"negligible (within {100 * (NEGLIGIBLE - 1):.0f}%)"
         elif ph < alpha:
             c.verdict = "larger gap" if c.effect > 0 else "smaller gap"
