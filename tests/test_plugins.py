@@ -282,8 +282,10 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
     # optbench cache info / clear
     info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
-    # three kernel modules: the built-ins, Halving, the edited Halving
-    assert info.returncode == 0 and "kernels: 3" in info.stdout, info.stdout + info.stderr
+    # four kernel modules: the built-in problems' dispatch (one, shared), the built-in rules,
+    # Halving, the edited Halving
+    assert len(list((cache / "kernels").glob("optbench_problem_kernel_*.py"))) == 1
+    assert info.returncode == 0 and "kernels: 4" in info.stdout, info.stdout + info.stderr
     clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert clear.returncode == 0 and not cache.exists()
