@@ -519,11 +519,10 @@ def _problems_source(problems) -> list:
     kw = f"@njit(cache=True, {_KW})"
     lines = ["", "", "# _value_and_grad_0, _rows_0, ...: the problems' hooks, compiled "
              "(codegen.compiled_rule)"]
-    sample, project, phases, rows, rows_loss = [], [], [], [], []
+    block, sample, project, phases, rows, rows_loss = {}, {}, {}, {}, {}, {}  # code -> body
     for i, unit in enumerate(problems):
         n_suffix = unit.example_loss_grad is not None and unit.sample_grad is None
         data = "p[:p.size - 1]" if n_suffix else "p"
-        head = f"    {'elif' if i else 'if'} code == {i}:"
         lines += ["", "", kw, f"def _block_{i}(p, X, G, W, F, grad):",
                   f'    """{unit.__qualname__}: f and grad f of every lane."""',
                   f"    data = {data}"]
@@ -536,10 +535,10 @@ def _problems_source(problems) -> list:
                       f"        _rows_{i}(X, G, W, F, data, phase, 0, X.shape[0], 1)"]
             if scale != 1.0:
                 lines += ["    for b in range(X.shape[1]):", f"        F[b] = {scale!r} * F[b]"]
-            phases += [head, f"        data = {data}", f"        return {count}"]
-            rows += [head, f"        _rows_{i}(X, G, W, F, {data}, phase, i0, i1, di)"]
+            phases[i] = [f"        data = {data}", f"        return {count}"]
+            rows[i] = [f"        _rows_{i}(X, G, W, F, {data}, phase, i0, i1, di)"]
             if scale != 1.0:
-                rows_loss += [head, f"        return {scale!r} * total"]
+                rows_loss[i] = [f"        return {scale!r} * total"]
         else:
             work = ", W[:, b]" if len(_arguments(unit.value_and_grad)) == 4 else ""
             full = f"_value_and_grad_{i}(X[:, b], G[:, b], data{work})"
@@ -551,8 +550,8 @@ def _problems_source(problems) -> list:
             else:
                 lines.append(f"        F[b] = {full}")
         if unit.sample_grad is not None:
-            sample += [head, f"        return _sample_grad_{i}(x, g, p, w, key, step, batch, "
-                             "replace)"]
+            sample[i] = [f"        return _sample_grad_{i}(x, g, p, w, key, step, batch, "
+                         "replace)"]
         elif unit.example_loss_grad is not None:
             lines += ["", "", kw, f"def _sample_{i}(p, x, g, key, step, batch, replace):",
                       '    """1/b sum_{i in B_step} l_i and its gradient into g."""',
@@ -563,19 +562,18 @@ def _problems_source(problems) -> list:
                       "sample_index(key, step, j, batch, n, replace))",
                       "    for i in range(g.shape[0]):", "        g[i] /= batch",
                       "    return f / batch"]
-            sample += [head, f"        return _sample_{i}(p, x, g, key, step, batch, replace)"]
+            sample[i] = [f"        return _sample_{i}(p, x, g, key, step, batch, replace)"]
         if unit.project is not None:
-            project += [head, f"        _project_{i}(X, p)"]
-    dispatch = [f"    {'elif' if i else 'if'} code == {i}:\n        _block_{i}(p, X, G, W, F, grad)"
-                for i in range(len(problems))]
+            project[i] = [f"        _project_{i}(X, p)"]
+        block[i] = [f"        _block_{i}(p, X, G, W, F, grad)"]
 
-    def fn(signature, doc, body, end):
-        return ["", "", kw, f"def {signature}:", f'    """{doc}"""', *_reindexed(body), end]
+    def fn(signature, doc, cases, end):
+        return ["", "", kw, f"def {signature}:", f'    """{doc}"""', *_branches(cases), end]
 
     return lines + [
         *fn("problem_block_loss_grad(code, p, X, G, W, F, grad)",
             "f and grad f of every lane of a block (grad False: f only, where cheaper).",
-            dispatch, "    return"),
+            block, "    return"),
         *fn("problem_sample_grad(code, p, x, g, w, key, step, batch, replace)",
             "The gradient the optimizer sees in step ``step`` into g, its loss returned "
             "(NaN: the exact gradient stays).", sample, "    return math.nan"),
@@ -591,15 +589,11 @@ def _problems_source(problems) -> list:
     ]
 
 
-def _reindexed(branches) -> list:
-    """``if``/``elif`` branches as written (each starts with its own keyword): the first
-    ``elif`` of a list that skipped some classes becomes ``if``."""
+def _branches(cases: dict) -> list:
+    """``if code == i:`` / ``elif code == j:`` ... over ``cases`` (code -> body lines)."""
     out = []
-    for line in branches:
-        for part in line.split("\n"):
-            if not out and part.startswith("    elif "):
-                part = "    if " + part[len("    elif "):]
-            out.append(part)
+    for k, (code, body) in enumerate(cases.items()):
+        out += [f"    {'elif' if k else 'if'} code == {code}:", *body]
     return out
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..problems.classes import problem_class
-from .findings import ALPHA, N_BOOT, _fmt, rank_biserial, wilcoxon_p
+from .findings import ALPHA, N_BOOT, _fmt, _rb_stat, rank_biserial, wilcoxon_p
 from .stats import bootstrap_ci, holm
 
 SCHEDULE = "schedule"
@@ -208,15 +208,16 @@ def _score_traces(results):
     return np.where((sc.gap0 > 0)[:, None], s, np.nan)
 
 
-def answer(results, question: Question, alpha: float = ALPHA) -> Answer:
-    """The answer to ``question`` from ``results`` (see the module's protocol)."""
+def answer(results, question: Question, alpha: float = ALPHA, score=None) -> Answer:
+    """The answer to ``question`` from ``results`` (see the module's protocol); ``score``:
+    the run's relative-gap scores when already computed (``answers`` shares them)."""
     plan = results.plan
     check_against([question], plan)
     steps = np.asarray(results.steps)
     asked = [k for k in question.at if k < plan.steps] + [plan.steps]
     columns = sorted({int(np.searchsorted(steps, k, side="right")) - 1 for k in asked})
     columns = [c for c in columns if c >= 0]
-    score = _score_traces(results)
+    score = _score_traces(results) if score is None else score
     ids = plan.trial_ids
     reference = _level_text(question.levels[0])
     out = Answer(question, reference)
@@ -269,7 +270,7 @@ def answer(results, question: Question, alpha: float = ALPHA) -> Answer:
         if moved.size:
             _, lo, hi = bootstrap_ci(moved, np.median, n_boot=N_BOOT)
             tiny = -math.log10(NEGLIGIBLE) <= lo and hi <= math.log10(NEGLIGIBLE)
-        r_ci = bootstrap_ci(np.arange(len(ref)), functools.partial(_rb, ref, lev), n_boot=N_BOOT)
+        r_ci = bootstrap_ci(np.arange(len(ref)), functools.partial(_rb_stat, ref, lev), n_boot=N_BOOT)
         out.contrasts.append(Contrast(
             cls, split, _level_text(question.levels[level]), int(steps[c]), int(keep.sum()), n,
             10.0 ** ratio[0], (10.0 ** ratio[1], 10.0 ** ratio[2]), rank_biserial(ref, lev),
@@ -291,18 +292,11 @@ def answer(results, question: Question, alpha: float = ALPHA) -> Answer:
     return out
 
 
-def _rb(ref, lev, idx, axis=None):
-    """rank_biserial of resampled blocks (``idx``: one resample, or rows of them)."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if idx.ndim == 1:
-        return rank_biserial(ref[idx], lev[idx])
-    return np.array([rank_biserial(ref[row], lev[row]) for row in idx])
-
-
 def answers(results, questions=None, alpha: float = ALPHA) -> list[Answer]:
     """Answers to ``questions`` (default: those the run recorded, ``Results.questions``)."""
     qs = parse_questions(results.questions if questions is None else list(questions))
-    return [answer(results, q, alpha) for q in qs]
+    score = _score_traces(results) if qs else None  # one pass over the run's traces
+    return [answer(results, q, alpha, score) for q in qs]
 
 
 def answer_lines(ans: list, max_lines: int = 60) -> list:
