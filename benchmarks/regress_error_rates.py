@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 from optbench.compare.paired import describe, paired_check  # noqa: E402
 
 RULES = "optbench/kernels/optimizers.py"
-#: the Adam rule's coordinate loop and its update line (``_adam_rows``)
-LOOP_MARKER = ("def _adam_rows(", "    for i in range(d):\n")
-STEP_MARKER = "x[b] = xi - step_size[b] * (mi / denom)"
+#: the Adam family's coordinate loop and Adam's update line (``_adam_family_rows``)
+LOOP_MARKER = ("def _adam_family_rows(", "    for i in range(d):\n")
+STEP_MARKER = "x[b] = xi - lane_a[b] * (mi / denom)"
 #: the speed workload: Adam on a 100-dimensional quadratic (the rule is most of the kernel)
 WORKLOAD = """name = "error-rates"
 [run]
@@ -83,7 +83,7 @@ def smaller_step(src: str) -> str:
     """Patch: Adam's step scaled by 0.1."""
     if src.count(STEP_MARKER) != 1:
         sys.exit(f"cannot plant the convergence regression: {STEP_MARKER!r} not found once")
-    return src.replace(STEP_MARKER, STEP_MARKER.replace("step_size[b]", "0.1 * step_size[b]"))
+    return src.replace(STEP_MARKER, STEP_MARKER.replace("lane_a[b]", "0.1 * lane_a[b]"))
 
 
 def speed_trials(base: Path, new: Path, suite: Path, runs: int, pairs: int, label: str) -> dict:

@@ -195,28 +195,44 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
     # branch on them in the inner loop (the flag tests cost VectorOptimizer 1.3x on 1e7
     # coordinates; the same values either way)
     if not (eps_inside or maximize or amsgrad or wd != 0.0):
-        _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, False,
-                   False, False, inv_bias_correction2, inv_bias_correction2_sqrt, False)
+        _adam_family_rows(ADAM, X, G, S, step_size, step_size, decay, w1, w1_rest, b2,
+                          b2_rest, eps_e, wd_e, False, False, False, False, False,
+                          inv_bias_correction2, inv_bias_correction2_sqrt, eps_e)
     elif eps_inside:
-        _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, maximize,
-                   amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, True)
+        _adam_family_rows(ADAM, X, G, S, step_size, step_size, decay, w1, w1_rest, b2,
+                          b2_rest, eps_e, wd_e, maximize, amsgrad, decoupled, True, False,
+                          inv_bias_correction2, inv_bias_correction2_sqrt, eps_e)
     else:
-        _adam_rows(X, G, S, step_size, decay, w1, w1_rest, b2, b2_rest, eps_e, wd_e, maximize,
-                   amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, False)
+        _adam_family_rows(ADAM, X, G, S, step_size, step_size, decay, w1, w1_rest, b2,
+                          b2_rest, eps_e, wd_e, maximize, amsgrad, decoupled, False, False,
+                          inv_bias_correction2, inv_bias_correction2_sqrt, eps_e)
+
+
+# the Adam family's update forms (``_adam_family_rows``): each rule passes its own as a
+# constant, so the shared loop compiles to one branch-free loop per rule
+ADAM, NADAM, RADAM = 0, 1, 2
 
 
 @njit(inline="always", **_KW)
-def _adam_rows(X, G, S, step_size, decay, w1, w1_rest, beta2, beta2_rest, eps, wd, maximize,
-               amsgrad, decoupled, inv_bias_correction2, inv_bias_correction2_sqrt, eps_inside):
-    """Adam's per-coordinate update over a block (flags constant after inlining; every
-    coefficient already in X's element type)."""
+def _adam_family_rows(form, X, G, S, lane_a, lane_b, decay, w1, w1_rest, beta2, beta2_rest,
+                      eps, wd, maximize, amsgrad, decoupled, eps_inside, rectified, c1, c2, c3):
+    """The per-coordinate loop of Adam, NAdam and RAdam over a block: weight decay, the two
+    moments (AMSGrad: v <- max(vmax, v)), then the form's step, with every coefficient
+    already in X's element type (per lane: ``lane_a``, ``lane_b``; per block: c1, c2, c3):
+
+    - ADAM:  x <- x - a*m/den, den = sqrt(v)*c2 + eps, or sqrt(v*c1 + eps) with eps inside
+      (a = lr/(1-b1^t), c1 = 1/(1-b2^t), c2 = 1/sqrt(1-b2^t));
+    - NADAM: x <- (x + a*g/den) + b*m/den, den = sqrt(v*c1) + eps (c1 = 1/(1-b2^t));
+    - RADAM: x <- x - (m*c1)*a*(c2/(sqrt(v) + eps))*c3 when rectified, else x - (m*c1)*a
+      (a = lr, c1 = 1/(1-b1^t), c2 = sqrt(1-b2^t), c3 the rectification term).
+    """
     d, nb = X.shape
     for i in range(d):
         x = X[i]
         g = G[i]
         m = S[0, i]
         v = S[1, i]
-        vmax = S[2, i]
+        vmax = S[2, i] if amsgrad else v
         for b in range(nb):
             gi, xi = _decayed(g[b], x[b], decay[b], maximize, wd, decoupled)
             mi, vi = _moments(m[b], v[b], gi, w1, w1_rest, beta2, beta2_rest)
@@ -225,11 +241,23 @@ def _adam_rows(X, G, S, step_size, decay, w1, w1_rest, beta2, beta2_rest, eps, w
             if amsgrad:
                 vi = max(vmax[b], vi)
                 vmax[b] = vi
-            if eps_inside:
-                denom = math.sqrt(vi * inv_bias_correction2 + eps)
+            if form == ADAM:
+                if eps_inside:
+                    denom = math.sqrt(vi * c1 + eps)
+                else:
+                    denom = math.sqrt(vi) * c2 + eps
+                x[b] = xi - lane_a[b] * (mi / denom)
+            elif form == NADAM:
+                denom = math.sqrt(vi * c1) + eps
+                xi = xi + lane_a[b] * (gi / denom)
+                x[b] = xi + lane_b[b] * (mi / denom)
             else:
-                denom = math.sqrt(vi) * inv_bias_correction2_sqrt + eps
-            x[b] = xi - step_size[b] * (mi / denom)
+                corrected = mi * c1
+                if rectified:
+                    adaptive = c2 / (math.sqrt(vi) + eps)
+                    x[b] = xi - corrected * lane_a[b] * adaptive * c3
+                else:
+                    x[b] = xi - corrected * lane_a[b]
 
 
 @njit(**_KW)
@@ -295,19 +323,9 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
         avg_coef[b] = (-lr[b] * mu_next) / (1.0 - mu_product_next)
     _decay_factors(lr, wd, decoupled, decay)
     w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
-    for i in range(d):
-        x = X[i]
-        g = G[i]
-        m = S[0, i]
-        v = S[1, i]
-        for b in range(nb):
-            gi, xi = _decayed(g[b], x[b], decay[b], maximize, wd_e, decoupled)
-            mi, vi = _moments(m[b], v[b], gi, w1, w1_rest, b2, b2_rest)
-            m[b] = mi
-            v[b] = vi
-            denom = math.sqrt(vi * inv_bias_correction2) + eps_e
-            xi = xi + grad_coef[b] * (gi / denom)
-            x[b] = xi + avg_coef[b] * (mi / denom)
+    _adam_family_rows(NADAM, X, G, S, grad_coef, avg_coef, decay, w1, w1_rest, b2, b2_rest,
+                      eps_e, wd_e, maximize, False, decoupled, False, False,
+                      inv_bias_correction2, inv_bias_correction2, eps_e)
 
 
 @njit(**_KW)
@@ -337,27 +355,13 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
     bias_correction2_sqrt = as_elem(X, math.sqrt(bias_correction2))
     inv_bias_correction1 = as_elem(X, 1.0 / bias_correction1)  # reciprocal: see adam_step
     rect_e = as_elem(X, rect)
-    d, nb = X.shape
     lr_e = _lanes_as_elem(lr, C[0])
     decay = C[1]
     _decay_factors(lr, wd, decoupled, decay)
     w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
-    for i in range(d):
-        x = X[i]
-        g = G[i]
-        m = S[0, i]
-        v = S[1, i]
-        for b in range(nb):
-            gi, xi = _decayed(g[b], x[b], decay[b], maximize, wd_e, decoupled)
-            mi, vi = _moments(m[b], v[b], gi, w1, w1_rest, b2, b2_rest)
-            m[b] = mi
-            v[b] = vi
-            corrected = mi * inv_bias_correction1
-            if rectified:
-                adaptive = bias_correction2_sqrt / (math.sqrt(vi) + eps_e)
-                x[b] = xi - corrected * lr_e[b] * adaptive * rect_e
-            else:
-                x[b] = xi - corrected * lr_e[b]
+    _adam_family_rows(RADAM, X, G, S, lr_e, lr_e, decay, w1, w1_rest, b2, b2_rest, eps_e,
+                      wd_e, maximize, False, decoupled, False, rectified, inv_bias_correction1,
+                      bias_correction2_sqrt, rect_e)
 
 
 @njit(**_KW)
