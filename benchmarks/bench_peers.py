@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 import optbench
+from optbench.families import FAMILIES
 from optbench.optimizers import Adam
 from optbench.problems import Rosenbrock
 from optbench.schedules import CosineAnnealingLR
@@ -311,44 +312,34 @@ def latency_breakdown(d, steps, repeats=21):
 
 # ---- workload A for every optimizer family ----------------------------------------------------
 
-FAMILIES = [  # (label, optbench/torch class name, keywords both accept)
-    ("SGD", "SGD", dict(lr=1e-4)),
-    ("SGD momentum", "SGD", dict(lr=1e-4, momentum=0.9)),
-    ("SGD Nesterov", "SGD", dict(lr=1e-4, momentum=0.9, nesterov=True)),
-    ("Adam", "Adam", dict(lr=1e-3)),
-    ("AdamW", "AdamW", dict(lr=1e-3)),
-    ("AMSGrad", "Adam", dict(lr=1e-3, amsgrad=True)),
-    ("NAdam", "NAdam", dict(lr=1e-3)),
-    ("RAdam", "RAdam", dict(lr=1e-3)),
-    ("Adamax", "Adamax", dict(lr=1e-3)),
-    ("RMSprop", "RMSprop", dict(lr=1e-4)),
-    ("RMSprop centered+momentum", "RMSprop", dict(lr=1e-4, momentum=0.9, centered=True)),
-    ("Adagrad", "Adagrad", dict(lr=1e-2)),
-    ("Adadelta", "Adadelta", dict(lr=1.0)),
-]
+#: workload A's lr for every family is a tenth of the family table's (Rosenbrock's curvature)
+FAMILY_LR_SCALE = 0.1
 
 
 def every_family(n, d, steps):
-    """Workload A with each optimizer family: optbench against torch.optim (foreach)."""
-    from optbench import optimizers as ob_opt
-
+    """Workload A with each optimizer family whose peer is in torch.optim (the family table's
+    variants that torch implements): optbench against torch.optim (foreach)."""
     x0 = Rosenbrock(dim=d).start_points(list(range(n)))
     print(f"\nA, every optimizer family: cosine schedule, Rosenbrock d={d}, N={n}, T={steps}, "
           "float64")
-    print(f"{'optimizer':<28} {'optbench s':>10} {'torch foreach s':>16} {'speed-up':>9} "
+    print(f"{'optimizer':<34} {'optbench s':>10} {'torch foreach s':>16} {'speed-up':>9} "
           f"{'max rel. diff':>14}")
-    for label, name, kwargs in FAMILIES:
-        spec = getattr(ob_opt, name)(**kwargs)
-
-        t_ob, ref = best_of(lambda: run_optbench(n, d, steps, spec))
-        try:
-            fn = make_torch(x0, steps, "foreach", name, kwargs)
-        except ImportError:
-            print(f"{label:<28} {t_ob:10.3f} {'skipped (torch not installed)':>16}")
+    for family in FAMILIES:
+        if not family.peer.startswith("torch.optim."):
             continue
-        t, final = best_of(fn, repeats=1)
-        rel = max_rel_diff(ref, final)
-        print(f"{label:<28} {t_ob:10.3f} {t:16.3f} {t / t_ob:8.1f}x {rel:14.1e}")
+        for label, variant in family.peer_variants():
+            kwargs = dict(lr=family.lr * FAMILY_LR_SCALE, **variant)
+            spec = family.spec(**kwargs)
+            t_ob, ref = best_of(lambda spec=spec: run_optbench(n, d, steps, spec))
+            try:
+                fn = make_torch(x0, steps, "foreach", family.peer.removeprefix("torch.optim."),
+                                kwargs)
+            except ImportError:
+                print(f"{label:<34} {t_ob:10.3f} {'skipped (torch not installed)':>16}")
+                continue
+            t, final = best_of(fn, repeats=1)
+            rel = max_rel_diff(ref, final)
+            print(f"{label:<34} {t_ob:10.3f} {t:16.3f} {t / t_ob:8.1f}x {rel:14.1e}")
 
 
 # ---- workload C: one step on one long vector ---------------------------------------------------

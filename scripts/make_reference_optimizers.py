@@ -41,6 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from optbench.families import BY_NAME  # noqa: E402
+
 STEPS = 200
 D = 5
 H = np.array([1e-3, 1e-2, 1.0, 1e1, 1e2])
@@ -228,13 +231,9 @@ def configs():
 
 # ---- reference implementations --------------------------------------------------------------
 
-ADAM_TORCH_KEYS = {"bias_correction", "eps_inside_sqrt"}
-
-
 def is_numpy_variant(name, kw):
-    return name in ("Adam", "AdamW") and (
-        kw.get("bias_correction", True) is not True or kw.get("eps_inside_sqrt", False)
-    )
+    """Whether the case uses keywords the family's peer lacks (``optbench.families``)."""
+    return bool(BY_NAME[name].extensions & kw.keys())
 
 
 def run_torch(name, kw, x0, gradient, lr_tab, mom_tab):
@@ -384,9 +383,12 @@ def main(out_path):
     s_quad = make_perturbations(rng)
     s_seq = make_sequence(rng)
 
+    cases = configs()
+    missing = set(BY_NAME) - {name for name, *_ in cases}
+    assert not missing, f"families without reference cases: {sorted(missing)}"
     names, protocols, sigmas, x0s, trajs = [], [], [], [], []
     has_lr, has_mom, lr_tabs, mom_tabs, refs = [], [], [], [], []
-    for name, kw, lr_tab, mom_tab in configs():
+    for name, kw, lr_tab, mom_tab in cases:
         for proto_name, proto in PROTOCOLS.items():
             sigma = -1.0 if kw.get("maximize", False) and proto == 0 else 1.0
             x0 = rng.uniform(-2.0, 2.0, D)
@@ -394,16 +396,18 @@ def main(out_path):
             def gradient(x, k, proto=proto, sigma=sigma):
                 return grad(proto, sigma, x, k, s_quad, s_seq)
 
-            if name == "Lion":
+            peer = BY_NAME[name].peer
+            if peer == "optax.lion":
                 traj = run_optax_lion(kw, x0, gradient, lr_tab, mom_tab)
-                ref = "optax.lion"
+                ref = peer
             elif is_numpy_variant(name, kw):
                 traj = numpy_adam_variant(kw, x0, gradient, lr_tab, mom_tab,
                                           adamw=name == "AdamW")
                 ref = "numpy transcription of the Adam docstring"
             else:
-                traj = run_torch(name, kw, x0, gradient, lr_tab, mom_tab)
-                ref = f"torch.optim.{name} {torch.__version__} foreach=False"
+                traj = run_torch(peer.removeprefix("torch.optim."), kw, x0, gradient, lr_tab,
+                                 mom_tab)
+                ref = f"{peer} {torch.__version__} foreach=False"
             assert traj.shape == (STEPS + 1, D) and np.all(np.isfinite(traj)), (name, kw)
             names.append(json.dumps({"type": name, **kw}, sort_keys=True))
             protocols.append(proto)

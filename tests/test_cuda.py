@@ -73,20 +73,11 @@ def grids():
     from optbench import optimizers as O
     from optbench import problems as P
     from optbench import schedules as S
+    from optbench.families import FAMILIES
 
     every_record = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
                     "sampled_loss", "eff_step", "eff_step_p10", "eff_step_p90", "x")
-    optimizers = [
-        O.SGD(lr=1e-3), O.SGD(lr=1e-3, momentum=0.9, nesterov=True, weight_decay=0.01),
-        O.SGD(lr=1e-3, momentum=0.8, dampening=0.3, maximize=True),
-        O.Adam(lr=0.01), O.Adam(lr=0.01, amsgrad=True, weight_decay=0.01),
-        O.Adam(lr=0.01, bias_correction=False, eps_inside_sqrt=True),
-        O.AdamW(lr=0.01), O.Adamax(lr=0.01), O.NAdam(lr=0.01),
-        O.NAdam(lr=0.01, decoupled_weight_decay=True, weight_decay=0.01),
-        O.RAdam(lr=0.01), O.RMSprop(lr=0.003), O.RMSprop(lr=0.003, centered=True, momentum=0.5),
-        O.Adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1), O.Adadelta(lr=1.0),
-        O.Lion(lr=1e-3),
-    ]
+    optimizers = [spec for family in FAMILIES for spec in family.specs()]
     schedules = [
         S.ConstantLR(), S.StepLR(10, gamma=0.5), S.MultiStepLR([5, "steps/2"]),
         S.ExponentialLR(0.95), S.LinearLR(0.1, 0.9, "steps"), S.PolynomialLR(30, 2.0),
