@@ -28,6 +28,8 @@ import math
 
 from numba import njit
 
+from . import kernels  # noqa: F401  (registers the cache locator before fill_tables)
+
 # ---- leaf schedule codes ----------------------------------------------------------------
 S_HOLD = 0  # leaves the lr alone (ReduceLROnPlateau's placeholder table)
 S_CONSTANT = 1
@@ -351,7 +353,7 @@ def table_value(data, off, count, epoch):
 # ---- torch's scheduler state machine ------------------------------------------------------
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def _get_lr(code, p, data, group, st, is_initial):
     """The leaf's ``get_lr()``; may write the group's momentum (cycling schedules)."""
     lr = group[G_LR]
@@ -452,7 +454,7 @@ def _construct(code, p, group, st):
     st[ST_TI] = p[0] if code == S_WARM_RESTARTS else 0.0
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def _step(code, p, data, group, st, is_initial):
     """The leaf's ``step()``."""
     if code == S_WARM_RESTARTS:  # CosineAnnealingWarmRestarts overrides step()

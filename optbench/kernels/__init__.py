@@ -84,8 +84,8 @@ def _locator_class(caching):
 
         @classmethod
         def from_function(cls, py_func, py_file):
-            if KERNEL_DIR not in Path(py_file).resolve().parents:
-                return None
+            if KERNEL_DIR.parent not in Path(py_file).resolve().parents:
+                return None  # not this package's (schedule_tables' interpreter included)
             return super().from_function(py_func, py_file)
 
     return KernelSourceLocator
