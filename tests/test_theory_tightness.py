@@ -121,6 +121,19 @@ def test_a_wrong_prediction_or_a_slower_run_fails(momentum_run):
     assert c.status == "fail" and c.ratio < 0.5
 
 
+def test_a_double_root_is_allowed_its_factor_t():
+    t = np.arange(0, 3000)
+    q = 0.99 ** 2
+    jordan = (1.0 + t) ** 2 * q ** t  # f - f* of a double root rho = 0.99: t^2 rho^(2t)
+    plain = an.rate_tightness(jordan, t, q, rate_rtol=0.05)
+    assert plain.verdict == "fail" and 0.85 < plain.ratio < 0.95
+    allowed = an.rate_tightness(jordan, t, q, rate_rtol=0.05, double_root=True)
+    assert allowed.verdict == "pass" and allowed.ratio == plain.ratio
+    slower = an.rate_tightness((1.0 + t) ** 2 * 0.985 ** t, t, q, rate_rtol=0.05,
+                               double_root=True)  # slower than any t^2 factor explains
+    assert slower.verdict == "fail"
+
+
 def _noisy_sgd(steps, seeds):
     p = Quadratic(dim=10, kappa=10.0, rotate=True, noise=0.1)  # mu = 0.1, L = 1
     # lr_k = 1/(1 + k/20) = 20/(20 + k): beta = gamma = 20, beta mu = 2, lr_0 = 1/L
