@@ -745,7 +745,9 @@ def theory_checks(results, rate_rtol: float = 0.1, order_tol: float = 0.0,
     configuration's rate q of f - f* (``rates.config_rate``) and the predicted rate q_b of
     f - f* satisfy log q <= (1 - rate_rtol) log q_b, i.e. the run converges at least
     (1 - rate_rtol) as fast as the bound says (slack for the t rho^t transients of double
-    eigenvalues); a slower run is "inconclusive" when its seeds are still sublinear at the
+    eigenvalues; heavy ball and Nesterov are also allowed a double root's factor t over the
+    fit's steps, ``rate_tightness(double_root=True)``); a slower run is "inconclusive" when
+    its seeds are still sublinear at the
     end of the budget (``rates.classify``: it ended before the linear phase), else it fails;
     the
     smooth-convex bound must hold at every recorded step; the interval of the 1/t order
