@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 BASE   ?= main
 
-.PHONY: setup test bench bench-study bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline docs clean
+.PHONY: setup test bench bench-theory bench-study bench-full bench-speed bench-gpu bench-peers regress regress-speed baseline docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ bench: $(STAMP)
 	$(CLI) report runs/reddi
 	$(CLI) run $(SUITE) --out $(RUN) --overwrite
 	$(CLI) report $(RUN)
+
+## make bench-theory: heavy ball and Nesterov against their exact and optimal rates, SGD with
+## lr = beta/(gamma + k) against O(1/t) (problems/theory.toml); the rates table, with each
+## check's measured / predicted and its interval, in reports/theory/
+bench-theory: $(STAMP)
+	$(CLI) run problems/theory.toml --out runs/theory --overwrite
+	$(CLI) report runs/theory
 
 ## make bench-study: the Adam x decay study the project grew from (problems/adam-decay.toml),
 ## its report with the study's questions answered in reports/adam-decay/

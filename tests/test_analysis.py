@@ -180,10 +180,15 @@ def test_theory_checks_on_quadratic(quad_run):
     # torch's nesterov=True (Sutskever form) contracts by 1 - 1/sqrt(kappa) per step
     assert ne[0].status == "pass" and ne[0].bound == pytest.approx(0.81)
     assert 0.81 - 2e-3 < ne[0].measured < 0.9 ** 1.8
-    for rows in (wrong, big, adam):  # not Polyak's parameters, lr > 2/L, Adam: no bound
+    # heavy ball away from Polyak's parameters: the exact rate of its lr and momentum
+    (w,) = wrong
+    assert w.check == "heavy ball, quadratic, exact rate of lr, momentum" and w.status == "pass"
+    assert w.bound == pytest.approx(an.momentum_rate(1.0, 0.5, 0.01, 1.0) ** 2)
+    assert w.ratio == pytest.approx(1.0, abs=0.05) and "optimal tuning" in w.detail
+    for rows in (big, adam):  # lr > 2/L, Adam: no bound
         assert [r.status for r in rows] == ["no bound"]
         assert math.isnan(rows[0].bound)
-    assert "Polyak" in wrong[0].detail and "2/L" in big[0].detail
+    assert "2/L" in big[0].detail
 
 
 def test_theory_check_can_fail(quad_run):

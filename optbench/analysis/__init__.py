@@ -13,6 +13,8 @@ Rates (:mod:`.rates`)
 Theory (:mod:`.theory`)
     ``theory_checks(results)`` -> [TheoryCheck], ``theory_table(results)``; closed-form
     bounds ``gd_quadratic_rate``, ``heavy_ball_rate``, ``nesterov_rate``, ``sgd_noise_floor``...;
+    ``momentum_rate`` (exact rate of heavy ball / Nesterov on a quadratic);
+    ``rate_tightness``, ``order_tightness`` (measured / predicted with an interval, verdict);
     ``reddi_average_regret`` (R_T/T on Reddi et al.'s online problem)
 Targets and profiles (:mod:`.targets`)
     ``steps_to_target(results, eps)``, ``success_rates``, ``performance_profile(costs, taus)``,
@@ -53,9 +55,11 @@ from ._common import (AUTO, censored_trace, configs, final_values, metric_trace,
 from .targets import (COCO_TARGETS, ECDF, ProfileCosts, data_profile, ecdf_steps_to_target,
                       first_hit, performance_profile, performance_ratios, profile_costs,
                       runtime_fraction, steps_to_target, success_rates, target_table)
-from .theory import (TheoryCheck, gd_convex_bound, gd_quadratic_rate, heavy_ball_parameters,
-                     heavy_ball_rate, nesterov_convex_bound, nesterov_parameters, nesterov_rate,
-                     reddi_average_regret, sgd_noise_floor, theory_checks, theory_table)
+from .theory import (TheoryCheck, Tightness, gd_convex_bound, gd_quadratic_rate,
+                     heavy_ball_parameters, heavy_ball_rate, momentum_rate,
+                     nesterov_convex_bound, nesterov_parameters, nesterov_rate, order_tightness,
+                     rate_tightness, reddi_average_regret, sgd_noise_floor, theory_checks,
+                     theory_table)
 from .tuning import grid_edge, lr_sensitivity, split_seeds, stability_map, tune
 from .scores import ROUNDOFF_FACTOR, TARGET_TAU, Scores, roundoff_floor, scores, uses_best_found
 from ._common import select_seeds
@@ -73,6 +77,7 @@ __all__ = [
     "TheoryCheck", "gd_convex_bound", "gd_quadratic_rate", "heavy_ball_parameters",
     "heavy_ball_rate", "nesterov_convex_bound", "nesterov_parameters", "nesterov_rate",
     "reddi_average_regret", "sgd_noise_floor", "theory_checks", "theory_table",
+    "Tightness", "momentum_rate", "order_tightness", "rate_tightness",
     "grid_edge", "lr_sensitivity", "split_seeds", "stability_map", "tune",
     "ROUNDOFF_FACTOR", "TARGET_TAU", "Scores", "roundoff_floor", "scores", "uses_best_found",
     "select_seeds",

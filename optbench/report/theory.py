@@ -1,7 +1,8 @@
 """Theory checks for the report, read from :mod:`optbench.analysis` (``theory_checks``).
 
 The report tabulates the analysis's checks (the rates table: problem class, the fitted rate
-of f - f* with its interval, the predicted rate, their ratio and the verdict) and overlays,
+of f - f* with its interval, the predicted rate, their ratio -- the tightness -- with its
+interval, and the verdict) and overlays,
 on the convergence curves, the bound of each check that is a curve in f - f* over steps:
 
 * ``GD smooth convex O(1/t)``: ||x0 - x*||^2 / (2 lr t) (``analysis.gd_convex_bound``, with
@@ -17,6 +18,12 @@ import numpy as np
 
 from .. import analysis
 from .model import TableData
+
+
+COLUMNS = ["problem", "class", "optimizer", "schedule", "check", "phase", "measured",
+           "interval", "predicted", "ratio", "ratio_interval", "verdict", "quantity",
+           "measured_low", "measured_high", "reference"]
+VERDICT = COLUMNS.index("verdict")
 
 
 @dataclass
@@ -41,9 +48,9 @@ def checks(results, view) -> Checks:
             n_none += 1
             continue
         rows.append([c.problem, c.problem_class, c.optimizer, c.schedule, c.check, c.phase,
-                     c.measured, _interval(c.ci), c.bound, c.ratio, c.status, c.quantity,
-                     c.ci[0], c.ci[1], c.reference])
-        bold.append({10} if c.status == "fail" else set())
+                     c.measured, _interval(c.ci), c.bound, c.ratio, _interval(c.ratio_ci, ".3f"),
+                     c.status, c.quantity, c.ci[0], c.ci[1], c.reference])
+        bold.append({VERDICT} if c.status == "fail" else set())
         key = by_label.get((c.problem, c.optimizer, c.schedule))
         if key is None or c.status == "fail" and not np.isfinite(c.bound):
             continue
@@ -51,7 +58,7 @@ def checks(results, view) -> Checks:
         if curve is not None:
             out.bounds.setdefault(key, []).append(curve)
     if rows:
-        n = {v: sum(r[10] == v for r in rows) for v in ("fail", "inconclusive")}
+        n = {v: sum(r[VERDICT] == v for r in rows) for v in ("fail", "inconclusive")}
         out.table = TableData(
             name="rate_checks", title="Rates and theory checks: measured against predicted",
             caption=(f"Configurations with a known bound ({len(rows)} checks, {n['fail']} "
@@ -60,17 +67,22 @@ def checks(results, view) -> Checks:
                      "(per-step contraction factor on the fitted linear phase of the median over "
                      "seeds, with its 95% interval; the rate analyze and compare report), "
                      "predicted the bound's rate of f - f*, ratio log q / log q_predicted (the "
-                     "ratio of their decades per 100 steps: 1 is as fast as predicted), phase "
+                     "ratio of their decades per 100 steps: 1 is as fast as predicted; the "
+                     "tightness where the prediction is exact, as for GD, heavy ball and "
+                     "Nesterov on quadratics) with its interval from q's, phase "
                      "the seeds' majority class; a rate slower than predicted is inconclusive "
                      "when the run is still sublinear (the budget ended before its linear "
-                     "phase). "
+                     "phase); heavy ball and Nesterov checks also pass when the rate is within a "
+                     "double root's factor t of the prediction over the fit's steps. "
                      "Other checks: ratio is measured / predicted, interval the check's own (the "
-                     "noise floor: +-1.96 standard errors; Reddi: the range over seeds). Bold: "
+                     "noise floor: +-1.96 standard errors; Reddi: the range over seeds; the "
+                     "O(1/t) check: the fitted order p of the median f - f* against "
+                     "log(gamma + t) with its 95% interval, predicted 1, passing when the "
+                     "interval reaches 1, inconclusive when the fit spans under 0.75 decades or the "
+                     "interval is wider than 0.5). Bold: "
                      "fail. Computed by optbench.analysis.theory_checks; quantities and "
                      "references in the CSV file."),
-            columns=["problem", "class", "optimizer", "schedule", "check", "phase", "measured",
-                     "interval", "predicted", "ratio", "verdict", "quantity", "measured_low",
-                     "measured_high", "reference"],
+            columns=COLUMNS,
             rows=rows, bold=bold,
             formats={"measured": ".6g", "predicted": ".6g", "ratio": ".3f",
                      "measured_low": ".6g", "measured_high": ".6g"},
@@ -98,6 +110,6 @@ def _bound_curve(results, view, key, c):
     return None
 
 
-def _interval(ci) -> str:
+def _interval(ci, fmt=".6g") -> str:
     low, high = ci
-    return f"[{low:.6g}, {high:.6g}]" if np.isfinite(low) and np.isfinite(high) else ""
+    return (f"[{low:{fmt}}, {high:{fmt}}]" if np.isfinite(low) and np.isfinite(high) else "")
