@@ -194,8 +194,8 @@ class Plan:
 
         out = {type(o).type_name(): opt_mod.plugin_record(type(o)) for o in self.optimizers
                if not is_builtin(type(o))}
-        out.update({type(s).type_name(): sched_mod.plugin_record(type(s))
-                    for s in self.schedules if not is_builtin(type(s))})
+        out.update({type(c).type_name(): sched_mod.plugin_record(type(c))
+                    for s in self.schedules for c in s._children() if not is_builtin(type(c))})
         for cls in {type(p) for p in self.problems if not is_builtin(type(p))}:
             out[cls.type_name()] = plugin_record(cls, [p for p in self.problems if type(p) is cls])
         return out
@@ -221,13 +221,12 @@ class Plan:
             params = {k: v for k, v in data.items() if k != "type"}
             return stand_in(name, (plugins or {}).get(name, {}))(**params)
 
-        with contextlib.nullcontext() if runnable else sched_mod.reading_back():
+        with contextlib.nullcontext() if runnable else sched_mod.reading_back(plugins):
             plan = cls(
                 problems=[spec(d, prob_mod.Problem, stored_problem) for d in config["problems"]],
                 optimizers=[spec(d, opt_mod.Optimizer, opt_mod.stored_optimizer)
                             for d in config["optimizers"]],
-                schedules=[spec(d, sched_mod.Schedule, sched_mod.stored_schedule)
-                           for d in config["schedules"]],
+                schedules=[sched_mod.schedule_from_dict(d) for d in config["schedules"]],
                 seeds=config["seeds"], steps=config["steps"], record=config["record"],
                 record_every=config["record_every"], record_points=config["record_points"],
                 dtype=config["dtype"], target=config["target"], blowup=config["blowup"],

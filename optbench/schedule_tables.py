@@ -43,7 +43,7 @@ S_WARM_RESTARTS = 8
 S_CYCLIC = 9
 S_ONE_CYCLE = 10
 S_FACTOR_TABLE = 11  # LambdaLR with a tabulated factor: lr = base_lr * table[epoch]
-S_VALUE_TABLE = 12  # absolute per-step lrs: lr = table[epoch]
+S_VALUE_TABLE = 12  # absolute per-step lrs: lr = table[epoch] (and momenta, optionally)
 S_INVERSE_TIME = 13
 S_WARMUP_COSINE = 14
 
@@ -66,7 +66,8 @@ N_PARAMS = 12  # length of each leaf's parameter row
 #           base_momentum, max_momentum
 # OneCycleLR: max_lr, total_steps, pct_start, anneal (0 cos, 1 linear), cycle_momentum,
 #             base_momentum, max_momentum, div_factor, final_div_factor, three_phase
-# factor / value tables: data offset, count
+# factor / value tables: data offset, count; value tables also: momentum data offset,
+#     whether momenta are given (a user's schedule: its lr_at / momentum_at, tabulated)
 # InverseTimeDecay: decay_steps, decay_rate, staircase
 # WarmupCosine: warmup_steps, decay_steps, peak_lr, end_lr, init_value, exponent
 CY_BASE_LR = 0
@@ -391,6 +392,8 @@ def _get_lr(code, p, data, group, st, is_initial):
     if code == S_FACTOR_TABLE:
         return base_lr * table_value(data, int(p[0]), int(p[1]), epoch)
     if code == S_VALUE_TABLE:
+        if p[3] != 0.0:
+            group[G_MOMENTUM] = table_value(data, int(p[2]), int(p[1]), epoch)
         return table_value(data, int(p[0]), int(p[1]), epoch)
     if code == S_INVERSE_TIME:
         return inverse_time_lr(base_lr, epoch, int(p[0]), p[1], p[2] != 0.0)

@@ -556,9 +556,9 @@ def test_user_schedule_errors_are_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^userwarm2:Warmup: momentum_at needs an optimizer "
                                          r"with momentum or betas, and Adagrad has neither$"):
         optbench.run(Quadratic(dim=2), Adagrad(), schedules=Warmup(), steps=5)
-    with pytest.raises(ValueError, match=r"^userwarm2:Warmup: a user schedule runs on its own, "
-                                         r"not inside SequentialLR$"):
-        optbench.run(Quadratic(dim=2), SGD(), steps=20, schedules=SequentialLR(
+    with pytest.raises(ValueError, match=r"^userwarm2:Warmup: momentum_at needs an optimizer "
+                                         r"with momentum or betas, and Adagrad has neither$"):
+        optbench.run(Quadratic(dim=2), Adagrad(), steps=20, schedules=SequentialLR(
             [Warmup(), StepLR(step_size=5)], milestones=[10]))
 
     class Typo(Schedule):
@@ -572,6 +572,61 @@ def test_user_schedule_errors_are_one_line(tmp_path):
     with pytest.raises(TypeError, match=r"Typo.lr_at \(.*test_plugins.py:\d+\): unknown "
                                         r"argument 'warmpu' \(known: k, base_lr, warmup\)$"):
         optbench.run(Quadratic(dim=2), SGD(), schedules=Typo(), steps=5)
+
+
+def test_user_schedules_compose_like_torchs_closed_form_schedules(tmp_path):
+    """Inside SequentialLR and ChainedScheduler a user's schedule is a leaf of torch's state
+    machine that sets the lr (and beta1) of its own epoch, as LambdaLR does: the same tables,
+    bit for bit, as PerStepLR holding its values (a built-in closed-form leaf), and a warm-up
+    before StepLR equal to LinearLR's warm-up to round-off."""
+    from optbench.schedules import (ChainedScheduler, ExponentialLR, LinearLR, PerStepLR,
+                                    SequentialLR, StepLR)
+
+    Warmup = _schedule_module(tmp_path, "userwarm3").Warmup
+    adam, steps = Adam(lr=0.1), 40
+    user_lr, user_mom = Warmup(warmup=8, floor=0.25).tables(adam, steps)
+    values = PerStepLR(list(user_lr), relative=False)
+    for compose in (lambda first: ChainedScheduler([first, ExponentialLR(0.9)]),
+                    lambda first: SequentialLR([first, StepLR(5, gamma=0.5)], [12]),
+                    lambda first: SequentialLR([StepLR(5, gamma=0.5), first], [12])):
+        lr, mom = compose(Warmup(warmup=8, floor=0.25)).tables(adam, steps)
+        lr_values, _ = compose(values).tables(adam, steps)
+        np.testing.assert_array_equal(lr, lr_values)
+        assert np.isfinite(mom).any() and compose(Warmup()).sets_momentum
+    lr, mom = SequentialLR([Warmup(warmup=8, floor=0.25), StepLR(5, gamma=0.5)],
+                           [12]).tables(adam, steps)
+    np.testing.assert_array_equal(mom[:12], user_mom[:12])  # its own beta1 while it runs
+    linear, _ = SequentialLR([LinearLR(1 / 8, 1.0, 7), StepLR(5, gamma=0.5)],
+                             [12]).tables(adam, steps)
+    np.testing.assert_allclose(lr, linear, rtol=1e-14)
+    assert lr[5] == pytest.approx(0.1 * 6 / 8) and lr[12] == lr[16] == 0.1
+    assert lr[17] == pytest.approx(0.05)
+
+
+def test_a_composed_user_schedule_reads_back_without_its_code(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "nested.py").write_text(SCHEDULE)
+    (work / "s.toml").write_text(
+        'name = "n"\n[run]\nsteps = 30\nseeds = 2\n[[problems]]\ntype = "Quadratic"\n'
+        'dim = 3\n[[optimizers]]\ntype = "Adam"\nlr = 0.05\n[[schedules]]\n'
+        'type = "SequentialLR"\nmilestones = [10]\nschedulers = [{type = "nested:Warmup", '
+        'warmup = 5}, {type = "CosineAnnealingLR", T_max = 20}]\n')
+    out = tmp_path / "run"
+    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "manifest.json").read_text())["plugins"]["nested:Warmup"]
+    assert record["source_sha256"] == hashlib.sha256(SCHEDULE.encode()).hexdigest()
+    (work / "nested.py").unlink()
+    res = optbench.load(out)
+    assert "nested" not in sys.modules
+    inner = res.plan.schedules[0].schedulers[0]
+    assert inner.to_dict() == {"type": "nested:Warmup", "warmup": 5, "floor": 0.5}
+    assert res.plan.schedules[0].sets_momentum
+    np.testing.assert_allclose(res.trace("lr")[0, :5], 0.05 * np.arange(1, 6) / 5.0,
+                               rtol=1e-15)
+    with pytest.raises(ValueError, match="read back from a run directory without its code"):
+        res.plan.schedules[0].tables(res.plan.optimizers[0], 30)
 
 
 def test_user_schedule_in_a_suite_reads_back_without_its_code(tmp_path):

@@ -25,11 +25,14 @@ A user's schedule is a subclass with parameters (a validating ``__init__`` that 
 ``self._store(locals())``) and ``lr_at``: a numba-compilable function returning the lr of
 step k, its arguments taken by name from ``k``, ``base_lr`` (the optimizer's lr) and the
 schedule's parameters; optionally ``momentum_at`` (``k``, ``base_momentum``: the optimizer's
-momentum or beta1, and the parameters). It runs on its own (not inside SequentialLR or
-ChainedScheduler); suites name it ``module:object``; run directories record its source hash
-and reading them never imports it.
+momentum or beta1, and the parameters). It runs on its own or inside SequentialLR and
+ChainedScheduler, as a leaf of the same state machine as the built-ins (closed-form, as
+torch's LambdaLR: it sets the lr of its epoch rather than scaling the current one); suites
+name it ``module:object``; run directories record its source hash and reading them never
+imports it.
 """
-from .base import REGISTRY, Schedule, eval_steps, plugin_record, resolve_steps, stored_schedule
+from .base import (REGISTRY, Schedule, eval_steps, plugin_record, resolve_steps,
+                   schedule_from_dict, stored_schedule)
 from .extra import FunctionLR, InverseTimeDecay, PerStepLR, WarmupCosine
 from .functions import reading_back
 from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
@@ -41,4 +44,5 @@ __all__ = ["Schedule", "REGISTRY", "ConstantLR", "StepLR", "MultiStepLR", "Expon
            "LinearLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
            "CyclicLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",
            "InverseTimeDecay", "WarmupCosine", "PerStepLR", "FunctionLR", "eval_steps",
-           "resolve_steps", "plugin_record", "stored_schedule", "reading_back"]
+           "resolve_steps", "plugin_record", "schedule_from_dict", "stored_schedule",
+           "reading_back"]

@@ -186,35 +186,61 @@ class Schedule(Spec):
                              f"got {optimizer!r}")
         bound = self.bind(n_steps)
         for child, max_epoch, reset in bound._epoch_ranges(n_steps):
-            if child.lr_at is not None and child is not bound:
-                raise ValueError(f"{child.type_name()}: a user schedule runs on its own, not "
-                                 f"inside {type(bound).__name__}")
             child._check_leaf(optimizer, max_epoch, reset)
 
     def tables(self, optimizer, n_steps):
-        """``(lr, momentum)``: float64 arrays of length ``n_steps + 1`` (see module doc)."""
+        """``(lr, momentum)``: float64 arrays of length ``n_steps + 1`` (see module doc).
+
+        Every schedule runs through one interpreter of torch's scheduler state machine
+        (``schedule_tables.fill_tables``). A user's schedule is a leaf of it like a built-in
+        one: its ``lr_at`` (and ``momentum_at``) tabulated over the epochs it reaches, with
+        ``base_lr`` the lr torch's scheduler would hold as its base (the optimizer's, unless
+        an earlier CyclicLR or OneCycleLR in a composition set ``initial_lr``): read from a
+        first pass of the interpreter that only constructs the schedules."""
         n_steps = _n_steps(n_steps)
         self.check(optimizer, n_steps)
         bound = self.bind(n_steps)
-        if bound.lr_at is not None:
-            return bound._user_tables(optimizer, n_steps)
-        children = bound._children()
+        users = {c: (child, max_epoch) for c, (child, max_epoch, _) in
+                 enumerate(bound._epoch_ranges(n_steps)) if child.lr_at is not None}
+        user_rows = {}
+        if users:
+            state = bound._interpret(optimizer, 0, {c: (ks.S_HOLD, ()) for c in users})[2]
+            for c, (child, max_epoch) in users.items():
+                user_rows[c] = child._user_leaf(optimizer, float(state[c, ks.ST_BASE]),
+                                                max_epoch)
+        lr, mom, _ = bound._interpret(optimizer, n_steps, user_rows)
+        return lr, mom
+
+    def _interpret(self, optimizer, n_steps, user_leaves):
+        """(lr, momentum, final interpreter state) of this bound schedule; ``user_leaves``:
+        child index -> ``(code, row)`` or a ``(lr_values, momentum_values | None)`` table
+        pair for the user's schedules among the children."""
+        children = self._children()
         data = []
         codes = np.zeros(len(children), dtype=np.int64)
         params = np.zeros((len(children), ks.N_PARAMS))
         for c, child in enumerate(children):
-            code, row = child._encode(n_steps, data)
+            if c not in user_leaves:
+                code, row = child._encode(n_steps, data)
+            elif isinstance(user_leaves[c][0], np.ndarray):
+                lr_values, mom_values = user_leaves[c]
+                code, row = ks.S_VALUE_TABLE, (
+                    _push(data, lr_values), len(lr_values),
+                    _push(data, lr_values if mom_values is None else mom_values),
+                    mom_values is not None)
+            else:
+                code, row = user_leaves[c]
             codes[c] = code
             params[c, :len(row)] = row
         data_arr = np.array(data if data else [0.0], dtype=np.float64)
-        milestones = np.array(bound._seq_milestones(), dtype=np.int64)
+        milestones = np.array(self._seq_milestones(), dtype=np.int64)
         lr = np.empty(n_steps + 1)
         mom = np.empty(n_steps + 1)
         group = np.empty(ks.N_GROUP)
         state = np.zeros((len(children), ks.N_STATE))
-        ks.fill_tables(bound._kind(), codes, params, data_arr, milestones, float(optimizer.lr),
+        ks.fill_tables(self._kind(), codes, params, data_arr, milestones, float(optimizer.lr),
                        group, state, lr, mom)
-        return lr, mom
+        return lr, mom, state
 
     # -- hooks (leaves use these defaults; compositions override)
     def _kind(self):
@@ -247,22 +273,24 @@ class Schedule(Spec):
                                  f"with momentum or betas, and {type(optimizer).__name__} "
                                  "has neither")
 
-    def _user_tables(self, optimizer, n_steps):
-        """A user schedule's (lr, momentum) tables: its compiled functions at k = 0..n_steps."""
+    def _user_leaf(self, optimizer, base_lr, max_epoch):
+        """A user schedule's (lr, momentum or None) values at epochs 0..max_epoch: its
+        compiled ``lr_at`` / ``momentum_at`` (arguments by name: ``k``, ``base_lr``,
+        ``base_momentum`` (the optimizer's) and the parameters)."""
         from ..codegen import _arguments, compiled_rule
 
-        values = {"base_lr": float(optimizer.lr), **self.params()}
+        values = {"base_lr": base_lr, **self.params()}
         if self.momentum_at is not None:
             values["base_momentum"] = float(optimizer.hyperparams()[1])
         tables = []
         for fn_name in ("lr_at", "momentum_at"):
             if getattr(self, fn_name) is None:
-                tables.append(np.full(n_steps + 1, np.nan))
+                tables.append(None)
                 continue
             fn = compiled_rule(type(self), fn_name)
             names = _arguments(getattr(self, fn_name))
             tables.append(np.array([fn(*(k if a == "k" else values[a] for a in names))
-                                    for k in range(n_steps + 1)], dtype=np.float64))
+                                    for k in range(max_epoch + 1)], dtype=np.float64))
         return tables[0], tables[1]
 
     def _encode(self, n_steps, data):
@@ -271,8 +299,10 @@ class Schedule(Spec):
     @property
     def sets_momentum(self) -> bool:
         """Whether this schedule writes the optimizer's momentum/beta1."""
-        return any(getattr(c, "cycle_momentum", False) or c.momentum_at is not None
-                   for c in self._children())
+        children = self._children()
+        if children != (self,):
+            return any(c.sets_momentum for c in children)
+        return bool(getattr(self, "cycle_momentum", False) or self.momentum_at is not None)
 
 
 def plugin_record(cls) -> dict:
@@ -285,17 +315,32 @@ def plugin_record(cls) -> dict:
     return {**plugin_provenance(cls), "sets_momentum": cls.momentum_at is not None}
 
 
+def schedule_from_dict(data: dict, where: str = "") -> Schedule:
+    """A schedule from ``{"type": ..., **params}``; inside ``reading_back(plugins)`` a user's
+    schedule (``module:object``) is a stand-in built from its record, its code unimported."""
+    from .functions import read_back_records
+
+    records = read_back_records()
+    name = data.get("type", "")
+    if records is not None and isinstance(name, str) and ":" in name:
+        params = {k: v for k, v in data.items() if k != "type"}
+        return stored_schedule(name, records.get(name, {}))(**params)
+    return Schedule.from_dict(data, where)
+
+
 def stored_schedule(type_name: str, record: dict) -> type:
     """A stand-in for a user's schedule class named ``"module:object"`` in a run directory,
     built from the manifest's record without importing the user's code: it labels and
     hashes like the original and cannot tabulate."""
 
-    def tables(self, optimizer, n_steps):
+    def cannot_run(self, *args):
         raise ValueError(f"{type_name} was read back from a run directory without its code "
                          "and cannot run; run (or --resume) from the suite file")
 
     return stand_in(Schedule, type_name, record, {
-        "tables": tables, "sets_momentum": bool(record.get("sets_momentum", False))})
+        "tables": cannot_run, "_encode": cannot_run,
+        "_check_leaf": lambda self, optimizer, max_epoch, reset: None,
+        "sets_momentum": bool(record.get("sets_momentum", False))})
 
 
 def _lr_value(owner, name, value):

@@ -15,18 +15,26 @@ import numpy as np
 from .. import schedule_tables as ks
 from ..spec import import_ref
 
-_READING_BACK = contextvars.ContextVar("reading_back", default=False)
+#: None, or while a run directory is read, its manifest's plugin records
+_READING_BACK: contextvars.ContextVar = contextvars.ContextVar("reading_back", default=None)
 
 
 @contextlib.contextmanager
-def reading_back():
+def reading_back(plugins: dict | None = None):
     """Specs built inside read a run directory: functions named ``"module:name"`` stay
-    names, never imported; such a spec labels and hashes, and cannot tabulate."""
-    token = _READING_BACK.set(True)
+    names, never imported, and a user's schedule class becomes a stand-in built from its
+    record in ``plugins`` (the manifest's); such a spec labels and hashes, and cannot
+    tabulate."""
+    token = _READING_BACK.set(dict(plugins or {}))
     try:
         yield
     finally:
         _READING_BACK.reset(token)
+
+
+def read_back_records() -> dict | None:
+    """The plugin records of the run directory being read, None when none is."""
+    return _READING_BACK.get()
 
 
 def function_argument(owner, name, fn) -> tuple:
@@ -34,7 +42,7 @@ def function_argument(owner, name, fn) -> tuple:
     imports one (one-line ValueError otherwise); read_back True for a name kept unimported
     inside ``reading_back()``."""
     if isinstance(fn, str):
-        if _READING_BACK.get():
+        if _READING_BACK.get() is not None:
             return fn, True
         try:
             target = import_ref(fn)

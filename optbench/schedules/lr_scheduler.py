@@ -4,7 +4,8 @@ from __future__ import annotations
 from .. import layout
 from .. import schedule_tables as ks
 from ..spec import Spec, boolean, choice, integer, real
-from .base import Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list
+from .base import (Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list,
+                   schedule_from_dict)
 from .functions import function_argument, tabulate
 
 
@@ -356,7 +357,7 @@ def _schedule_list(owner, value):
         where = f"{owner}: schedulers[{i}]: "
         if isinstance(item, dict):
             try:
-                item = Schedule.from_dict(item)
+                item = schedule_from_dict(item)
             except ValueError as exc:
                 raise ValueError(f"{where}{exc}") from None
         if not isinstance(item, Schedule):
