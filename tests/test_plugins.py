@@ -603,23 +603,31 @@ def test_user_schedules_compose_like_torchs_closed_form_schedules(tmp_path):
     assert lr[17] == pytest.approx(0.05)
 
 
-def test_a_composed_user_schedule_reads_back_without_its_code(tmp_path):
+def _run_schedule_suite(tmp_path, module, schedules):
+    """Run a suite with ``schedules`` (TOML) using the Warmup schedule in ``module``, delete
+    the module, and return (its manifest record, the run loaded back, which never imports it)."""
     work = tmp_path / "work"
     work.mkdir()
-    (work / "nested.py").write_text(SCHEDULE)
-    (work / "s.toml").write_text(
-        'name = "n"\n[run]\nsteps = 30\nseeds = 2\n[[problems]]\ntype = "Quadratic"\n'
-        'dim = 3\n[[optimizers]]\ntype = "Adam"\nlr = 0.05\n[[schedules]]\n'
-        'type = "SequentialLR"\nmilestones = [10]\nschedulers = [{type = "nested:Warmup", '
-        'warmup = 5}, {type = "CosineAnnealingLR", T_max = 20}]\n')
+    (work / f"{module}.py").write_text(SCHEDULE)
+    (work / "s.toml").write_text('name = "w"\n[run]\nsteps = 30\nseeds = 2\n'
+                                 '[[problems]]\ntype = "Quadratic"\ndim = 3\n'
+                                 '[[optimizers]]\ntype = "SGD"\nlr = 0.05\nmomentum = 0.9\n'
+                                 f'[[schedules]]\n{schedules}\n')
     out = tmp_path / "run"
     proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    record = json.loads((out / "manifest.json").read_text())["plugins"]["nested:Warmup"]
+    record = json.loads((out / "manifest.json").read_text())["plugins"][f"{module}:Warmup"]
     assert record["source_sha256"] == hashlib.sha256(SCHEDULE.encode()).hexdigest()
-    (work / "nested.py").unlink()
+    (work / f"{module}.py").unlink()
     res = optbench.load(out)
-    assert "nested" not in sys.modules
+    assert module not in sys.modules
+    return record, res
+
+
+def test_a_composed_user_schedule_reads_back_without_its_code(tmp_path):
+    _, res = _run_schedule_suite(tmp_path, "nested", (
+        'type = "SequentialLR"\nmilestones = [10]\nschedulers = [{type = "nested:Warmup", '
+        'warmup = 5}, {type = "CosineAnnealingLR", T_max = 20}]'))
     inner = res.plan.schedules[0].schedulers[0]
     assert inner.to_dict() == {"type": "nested:Warmup", "warmup": 5, "floor": 0.5}
     assert res.plan.schedules[0].sets_momentum
@@ -630,22 +638,9 @@ def test_a_composed_user_schedule_reads_back_without_its_code(tmp_path):
 
 
 def test_user_schedule_in_a_suite_reads_back_without_its_code(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "mysched.py").write_text(SCHEDULE)
-    (work / "s.toml").write_text('name = "w"\n[run]\nsteps = 30\nseeds = 2\n'
-                                 '[[problems]]\ntype = "Quadratic"\ndim = 3\n'
-                                 '[[optimizers]]\ntype = "SGD"\nlr = 0.05\nmomentum = 0.9\n'
-                                 '[[schedules]]\ntype = "mysched:Warmup"\nwarmup = [5, 10]\n')
-    out = tmp_path / "run"
-    proc = _cli(["run", str(work / "s.toml"), "--out", str(out), "--quiet"], tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    record = json.loads((out / "manifest.json").read_text())["plugins"]["mysched:Warmup"]
-    assert record["source_sha256"] == hashlib.sha256(SCHEDULE.encode()).hexdigest()
+    record, res = _run_schedule_suite(tmp_path, "mysched",
+                                      'type = "mysched:Warmup"\nwarmup = [5, 10]')
     assert record["defaults"] == {"warmup": 10, "floor": 0.5} and record["sets_momentum"]
-    (work / "mysched.py").unlink()
-    res = optbench.load(out)
-    assert "mysched" not in sys.modules
     assert [s.to_dict() for s in res.plan.schedules] == [
         {"type": "mysched:Warmup", "warmup": 5, "floor": 0.5},
         {"type": "mysched:Warmup", "warmup": 10, "floor": 0.5}]
