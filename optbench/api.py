@@ -158,7 +158,8 @@ def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
     else:
         timings = {}  # the workers report their compile times with their shards
 
-    def run_part(plan: Plan, indices: list[int], parts: Assembled) -> tuple[dict, dict, dict]:
+    def run_part(plan: Plan, indices: list[int], parts: Assembled
+                 ) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]], dict[int, str]]:
         if runner is not None:
             source = _local_shards(plan, indices, runner[0])
         else:
@@ -186,9 +187,11 @@ def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
             write_json(store.path / MANIFEST, manifest)
         before, shards = len(shards), plan.shards()
         parts = Assembled(shards, parts.arrays)
-        more = run_part(plan, list(range(before, len(shards))), parts)
-        for have, new in zip((per_shard, workers, failed), more):
-            have.update(new)
+        more_shards, more_workers, more_failed = run_part(plan, list(range(before, len(shards))),
+                                                          parts)
+        per_shard.update(more_shards)
+        workers.update(more_workers)
+        failed.update(more_failed)
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
     timings.update(kernel_seconds=kernel_seconds, total_seconds=total,

@@ -1,8 +1,10 @@
 """The plan: a grid of specs expanded into one row per trajectory, split into shards.
 
 A ``Plan`` is pure data (no kernels): the run configuration, its canonical dict and hash,
-the trial rows in grid order (problem x optimizer x schedule x seed), the record steps and
-the shard boundaries. The store writes it into the manifest; ``load`` rebuilds it from there.
+the trial rows in grid order (problem x optimizer x schedule x seed), then the rows of each
+lr-grid extension stage (``extension``: added lr points of single (problem, optimizer,
+schedule) groups, every seed), the record steps and the shard boundaries. The store writes
+it into the manifest; ``load`` rebuilds it from there.
 """
 from __future__ import annotations
 
