@@ -16,6 +16,7 @@ from optbench.analysis.tuning import extension_stage
 from optbench.cli import main
 from optbench.optimizers import SGD
 from optbench.problems import Quadratic
+from optbench.report.build import build_report
 from optbench.results import Results
 
 # L = 0.01, mu = 0.005: gradient descent is best near lr = 2 / (L + mu) = 133 and diverges
@@ -53,14 +54,20 @@ def test_a_grid_below_the_optimum_is_extended_until_its_top_lr_diverges():
     assert ext["trajectories"] == 3 * 4 == res.plan.n_trials - 12
 
 
-def test_the_extension_stops_at_its_bound_and_says_the_edge_remains():
-    res = run(bound=2)
+def test_the_extension_stops_at_its_bound_and_the_report_says_the_edge_remains(tmp_path):
+    res = run(bound=2, out=tmp_path / "run")
     ext, group = only_group(res)
     np.testing.assert_allclose(group["added"], [10 * R, 100.0], rtol=1e-11)
     assert (group["stopped"], group["edge"], ext["on_edge"]) == ("edge", "high", 1)
     text = "\n".join(summary_lines(findings(res)))
     assert "lr grid extended for 1 " in text and "1 still on the edge after the bound" in text
     assert "best lr 100 is the high end of the grid" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # matplotlib on a one-problem run
+        out = build_report(tmp_path / "run", tmp_path / "report", progress=False)
+    for page in ("report.md", "index.html"):
+        page = (out / page).read_text()
+        assert "lr grid extended for 1 " in page and "+ 8 of the lr-grid extension" in page
 
 
 def test_a_bottom_edge_is_extended_downwards():
