@@ -54,7 +54,7 @@ def run(problems: Problem | Sequence[Problem], optimizers: Optimizer | Sequence[
         threads: int | None = None, progress: bool | None = None, name: str = DEFAULT_NAME,
         calibrate: bool = False, cuda_mode: str = "auto", client: Any = None,
         overwrite: bool = False, force: bool = False,
-        questions: Sequence[Any] | None = None) -> Results:
+        questions: Sequence[Any] | None = None, extend_lr_grid: int = 0) -> Results:
     """Run every (problem, optimizer, schedule, seed) trajectory for ``steps`` steps.
 
     problems, optimizers, schedules: specs (or lists of specs); schedules=None is constant lr.
@@ -84,6 +84,11 @@ def run(problems: Problem | Sequence[Problem], optimizers: Optimizer | Sequence[
     client: a ``dask.distributed.Client``: each shard runs as a task on its cluster (same
     results, see ``optbench.distributed``); threads then sets numba's threads per worker.
     Shards whose workers die repeatedly raise ``RunIncomplete`` once the others are stored.
+    extend_lr_grid: B > 0 widens, after the grid has run, each (problem, optimizer family,
+    schedule) lr grid whose best lr on the tuning seeds is its top or bottom point, by one
+    point at a time at the grid's log spacing (all seeds), at most B per side
+    (``analysis.tuning.extension_stage``); the stages are stored with the run (``--resume``
+    continues them) and ``manifest["lr_extension"]`` says what was added.
     """
     if backend not in BACKENDS:
         raise ValueError(f"run: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -99,7 +104,8 @@ def run(problems: Problem | Sequence[Problem], optimizers: Optimizer | Sequence[
     plan = Plan(problems=problems, optimizers=optimizers, schedules=schedules, seeds=seeds,
                 steps=steps, record=record, record_every=record_every, record_points=record_points,
                 dtype=dtype, target=target, blowup=blowup, x0=x0, name=name,
-                shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size)
+                shard_size=LOCAL_SHARD_SIZE if shard_size is None else shard_size,
+                extend_lr_grid=extend_lr_grid)
     asked: list[Any] = []
     if questions:
         from .analysis.questions import check_against, parse_questions
@@ -141,37 +147,66 @@ def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
     else:
         manifest, done, damaged = {"config_hash": plan.config_hash(), "config": plan.config(),
                                    "provenance": provenance()}, set(), {}
+    if store is not None:
+        plan = store.extended(plan, manifest)  # a resumed run goes on from its stages
     shards = plan.shards()
     pending = [i for i in range(len(shards)) if i not in done]
     if runner is not None:
-        run_shard, warm_up = runner
         if threads is not None:
             numba.set_num_threads(int(threads))
-        timings: dict[str, Any] = {"warm_up": _warm_up_once(warm_up, plan)}
-        source = _local_shards(plan, pending, run_shard)
+        timings: dict[str, Any] = {"warm_up": _warm_up_once(runner[1], plan)}
     else:
-        from .distributed import dask_shards
-
         timings = {}  # the workers report their compile times with their shards
-        source = dask_shards(client, plan, pending, backend, cuda_mode, threads)
+
+    def run_part(plan: Plan, indices: list[int], parts: Assembled
+                 ) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]], dict[int, str]]:
+        if runner is not None:
+            source = _local_shards(plan, indices, runner[0])
+        else:
+            from .distributed import dask_shards
+
+            source = dask_shards(client, plan, indices, backend, cuda_mode, threads)
+        with _threads_for_blocks(plan) if client is None else contextlib.nullcontext():
+            return _collect(source, store, manifest, progress, len(indices), parts)
 
     t_run = time.perf_counter()
-    with _threads_for_blocks(plan) if client is None else contextlib.nullcontext():
-        parts, per_shard, workers, failed = _collect(source, store, manifest, progress,
-                                                     len(pending), shards)
+    parts = Assembled(shards)
+    per_shard, workers, failed = run_part(plan, pending, parts)
+    t_extend = time.perf_counter()
+    while plan.extend_lr_grid and not failed:  # stages of the lr-grid extension
+        from .analysis.tuning import extension_stage
+
+        arrays = store.arrays(len(shards)) if store is not None else parts.arrays
+        stage = extension_stage(Results(plan, arrays, manifest))
+        if not stage:
+            break
+        plan = plan.with_extension([*plan.extension, stage])
+        manifest.update(config=plan.config(), config_hash=plan.config_hash(),
+                        shards=[list(s) for s in plan.shards()])
+        if store is not None:  # the stage is recorded before its shards run (--resume)
+            write_json(store.path / MANIFEST, manifest)
+        before, shards = len(shards), plan.shards()
+        parts = Assembled(shards, parts.arrays)
+        more_shards, more_workers, more_failed = run_part(plan, list(range(before, len(shards))),
+                                                          parts)
+        per_shard.update(more_shards)
+        workers.update(more_workers)
+        failed.update(more_failed)
     total = time.perf_counter() - t_run
     kernel_seconds = sum(i["kernel_seconds"] for i in per_shard.values())
     timings.update(kernel_seconds=kernel_seconds, total_seconds=total,
                    shards_run=len(per_shard), shards_resumed=len(done),
                    shards_damaged=sorted(damaged),
                    shards={str(i): per_shard[i] for i in sorted(per_shard)})
+    if plan.extend_lr_grid:
+        timings["lr_extension_seconds"] = time.perf_counter() - t_extend
     if client is not None:
         timings.update(_cluster_timings(per_shard, workers, total))
         manifest["workers"] = {**manifest.get("workers", {}), **workers}
-    if calibrate:
+    if calibrate and runner is not None:  # (run refuses calibrate with a client)
         from .compare.calibrate import calibrate as _calibrate
 
-        timings.update(_calibrate(plan, run_shard, kernel_seconds, len(done), warm_up))
+        timings.update(_calibrate(plan, runner[0], kernel_seconds, len(done), runner[1]))
     manifest["timings"] = timings
     manifest["provenance"] = provenance()
     if questions:
@@ -186,9 +221,15 @@ def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
                             "the failed ones", sorted(failed))
     manifest.pop("failed_shards", None)  # of an earlier part, run again now
     if store is None:
-        return Results(plan, parts.arrays, manifest)
-    results = Results(plan, store.arrays(len(shards)), manifest, path=store.path)
-    store.finish(manifest, results)
+        results = Results(plan, parts.arrays, manifest)
+    else:
+        results = Results(plan, store.arrays(len(shards)), manifest, path=store.path)
+    if plan.extend_lr_grid:
+        from .analysis.tuning import lr_extension
+
+        manifest["lr_extension"] = lr_extension(results)
+    if store is not None:
+        store.finish(manifest, results)
     return results
 
 
@@ -327,31 +368,38 @@ class RunIncomplete(RuntimeError):
 class Assembled:
     """The arrays of a run kept in memory (no ``out``), each shard's copied into arrays of
     the whole run as it arrives and then dropped: no shard outlives its copy, and no final
-    concatenation holds the traces twice. The same arrays as concatenating the shards."""
+    concatenation holds the traces twice. The same arrays as concatenating the shards.
+    ``previous``: the arrays of the trials before these shards (an lr-grid extension stage
+    grows the run), copied in front when the first shard arrives."""
 
-    def __init__(self, shards: list[tuple[int, int]]):
+    def __init__(self, shards: list[tuple[int, int]],
+                 previous: dict[str, np.ndarray] | None = None):
         self.shards = shards
-        self.arrays: dict[str, np.ndarray] = {}
+        self.arrays: dict[str, np.ndarray] = previous or {}
+        self.grown = False  # arrays of the whole run allocated
 
     def add(self, index: int, arrays: dict[str, np.ndarray]) -> None:
         start, stop = self.shards[index]
-        if not self.arrays:
-            n = self.shards[-1][1]
+        if not self.grown:
+            n, before = self.shards[-1][1], self.arrays
             self.arrays = {k: np.empty((n, *a.shape[1:]), dtype=a.dtype)
                            for k, a in arrays.items()}
+            for k, a in before.items():
+                self.arrays[k][:len(a)] = a
+            self.grown = True
         for k, a in arrays.items():
             self.arrays[k][start:stop] = a
 
 
 def _collect(source: ShardSource, store: RunStore | None, manifest: dict[str, Any],
              progress: bool | None, total: int,
-             shards: list[tuple[int, int]]) -> tuple[Assembled, dict[int, dict[str, Any]],
-                                                     dict[str, dict[str, Any]], dict[int, str]]:
+             parts: Assembled) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]],
+                                        dict[int, str]]:
     """The one loop of every run: take each finished shard from ``source`` (local or Dask),
-    write it and its hash (``store``) or copy it into the run's arrays, drop it, advance the
-    progress bar. Returns (the kept arrays, an ``Assembled``; per-shard info, per-worker
-    setup info, failed shards' errors by index)."""
-    parts, per_shard, workers, failed = Assembled(shards), {}, {}, {}
+    write it and its hash (``store``) or copy it into the run's arrays (``parts``), drop it,
+    advance the progress bar. Returns (per-shard info, per-worker setup info, failed
+    shards' errors by index)."""
+    per_shard, workers, failed = {}, {}, {}
     with Progress(total, enabled=progress) as bar, contextlib.closing(source):
         for index, arrays, info in source:
             if arrays is None:
@@ -368,7 +416,7 @@ def _collect(source: ShardSource, store: RunStore | None, manifest: dict[str, An
                 if "compile" in info:  # a worker's first shard of this run
                     workers[info["worker"]] = {k: info.pop(k) for k in SETUP_KEYS}
             bar.advance()
-    return parts, per_shard, workers, failed
+    return per_shard, workers, failed
 
 
 def _local_shards(plan: Plan, indices: list[int], run_shard: ShardRunner) -> ShardSource:

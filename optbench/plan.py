@@ -1,8 +1,10 @@
 """The plan: a grid of specs expanded into one row per trajectory, split into shards.
 
 A ``Plan`` is pure data (no kernels): the run configuration, its canonical dict and hash,
-the trial rows in grid order (problem x optimizer x schedule x seed), the record steps and
-the shard boundaries. The store writes it into the manifest; ``load`` rebuilds it from there.
+the trial rows in grid order (problem x optimizer x schedule x seed), then the rows of each
+lr-grid extension stage (``extension``: added lr points of single (problem, optimizer,
+schedule) groups, every seed), the record steps and the shard boundaries. The store writes
+it into the manifest; ``load`` rebuilds it from there.
 """
 from __future__ import annotations
 
@@ -78,9 +80,20 @@ class Plan:
     shard_size: int = 4096
     x0: Any = None  # explicit start points: (d,) or (n_trials, d)
     name: str = DEFAULT_NAME
+    #: bound of the automatic lr-grid extension: at most this many lr points added beyond
+    #: each edge of each (problem, optimizer family, schedule) group (0: off); see
+    #: ``analysis.tuning.extension_stage``
+    extend_lr_grid: int = 0
+    #: the extension stages added so far, each a list of points {"problem", "schedule",
+    #: "optimizer" (index of the grid optimizer varied), "lr"} run on every seed after the grid
+    extension: Any = ()
     trials: list = field(init=False)
     #: (n_trials, 4) int64: the trials' (problem, optimizer, schedule, seed), for vectorised use
     trial_ids: np.ndarray = field(init=False, repr=False)
+    #: optimizers of the grid (the first ones); those after them exist only in the extension
+    n_grid_optimizers: int = field(init=False, repr=False)
+    #: trial index where the grid (0) and each extension stage begin, then n_trials
+    stage_starts: list = field(init=False, repr=False)
 
     def __post_init__(self):
         self.problems = [_as_spec(p, prob_mod.Problem, "problem") for p in _listify(self.problems)]
@@ -123,6 +136,16 @@ class Plan:
         ids[:, 3] = np.asarray(self.seeds, dtype=np.int64)[ids[:, 3]]
         if not self.schedules:
             ids[:, 2] = -1
+        self.n_grid_optimizers = len(self.optimizers)
+        self.extend_lr_grid = integer("run", "extend_lr_grid", self.extend_lr_grid, lo=0)
+        if self.extend_lr_grid and len(self.seeds) < 2:
+            raise ValueError("run: extend_lr_grid needs at least 2 seeds (the lr is judged on "
+                             "tuning seeds held out from the evaluation seeds)")
+        self.extension = [[dict(point) for point in stage] for stage in self.extension]
+        self.stage_starts = [0, len(ids)]
+        for stage in self.extension:
+            ids = np.concatenate([ids, self._stage_ids(stage)])
+            self.stage_starts.append(len(ids))
         self.trial_ids = ids
         self.trials = list(map(Trial._make, ids.tolist()))
         safe_name(self.name, "run: name")  # it names run and report directories
@@ -135,6 +158,42 @@ class Plan:
             if not np.isfinite(x0).all():
                 raise ValueError("run: x0 must be finite (it holds NaN or inf)")
             self.x0 = self._check_x0(x0)
+            if self.extend_lr_grid and self.x0.ndim == 2:
+                raise ValueError("run: extend_lr_grid needs one start point x0 of shape (d,) "
+                                 "or none (per-trajectory starts cannot follow added lr points)")
+
+    def _stage_ids(self, stage) -> np.ndarray:
+        """Trial rows of one extension stage: each point's optimizer (the varied grid
+        optimizer with the point's lr, one spec per distinct setting) on every seed."""
+        rows = []
+        for point in stage:
+            try:
+                p, s, o, lr = (int(point["problem"]), int(point["schedule"]),
+                               int(point["optimizer"]), float(point["lr"]))
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"run: extension: malformed point {point!r}") from None
+            if not (0 <= p < len(self.problems) and 0 <= o < self.n_grid_optimizers
+                    and -1 <= s < len(self.schedules) and (s >= 0) == bool(self.schedules)):
+                raise ValueError(f"run: extension: point {point!r} is outside the grid")
+            spec = self.optimizers[o].replace(lr=lr)
+            if spec in self.optimizers:
+                index = self.optimizers.index(spec)
+            else:
+                if s >= 0:
+                    self.schedules[s].check(spec, self.steps)
+                index = len(self.optimizers)
+                self.optimizers.append(spec)
+            rows += [(p, index, s, seed) for seed in self.seeds]
+        return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+    def with_extension(self, extension) -> "Plan":
+        """This plan's grid with the extension stages ``extension`` (a new plan)."""
+        return Plan(problems=self.problems, optimizers=self.optimizers[:self.n_grid_optimizers],
+                    schedules=self.schedules, seeds=self.seeds, steps=self.steps,
+                    record=self.record, record_every=self.record_every,
+                    record_points=self.record_points, dtype=self.dtype, target=self.target,
+                    blowup=self.blowup, shard_size=self.shard_size, x0=self.x0, name=self.name,
+                    extend_lr_grid=self.extend_lr_grid, extension=list(extension))
 
     def _check_x0(self, x0):
         dims = {p.dim for p in self.problems}
@@ -153,6 +212,18 @@ class Plan:
     def n_trials(self) -> int:
         return len(self.trials)
 
+    def grid_text(self) -> str:
+        """How many trajectories and why: "N = P problems x O optimizer settings x S
+        schedules x K seeds", plus those of the lr-grid extension when it added some."""
+        n_grid = self.stage_starts[1]
+        grid = (f"{len(self.problems)} problems x {self.n_grid_optimizers} optimizer settings "
+                f"x {max(len(self.schedules), 1)} schedules x {len(self.seeds)} seeds")
+        if self.n_trials == n_grid:
+            return f"{self.n_trials} = {grid}"
+        return (f"{self.n_trials} = {n_grid} ({grid}) + {self.n_trials - n_grid} ("
+                f"{sum(map(len, self.extension))} lr points x {len(self.seeds)} seeds added in "
+                f"{len(self.extension)} lr-grid extension stages)")
+
     @property
     def record_steps(self) -> np.ndarray:
         return record_steps(self.steps, self.record_every, self.record_points)
@@ -162,16 +233,20 @@ class Plan:
         return max(p.dim for p in self.problems)
 
     def shards(self) -> list[tuple[int, int]]:
-        """[start, stop) trial ranges, each run and stored independently."""
-        n = self.n_trials
-        return [(a, min(a + self.shard_size, n)) for a in range(0, n, self.shard_size)]
+        """[start, stop) trial ranges, each run and stored independently: the grid's, then
+        each extension stage's (a shard never spans two stages, so adding a stage leaves
+        the shards before it as they are)."""
+        return [(a, min(a + self.shard_size, stop))
+                for start, stop in zip(self.stage_starts[:-1], self.stage_starts[1:])
+                for a in range(start, stop, self.shard_size)]
 
     def config(self) -> dict:
-        """The full expanded configuration: what the hash identifies."""
-        return {
+        """The full expanded configuration: what the hash identifies (``extend_lr_grid`` and
+        ``extension`` only when used, so that other runs keep their hashes)."""
+        config = {
             "name": self.name,
             "problems": [p.to_dict() for p in self.problems],
-            "optimizers": [o.to_dict() for o in self.optimizers],
+            "optimizers": [o.to_dict() for o in self.optimizers[:self.n_grid_optimizers]],
             "schedules": [s.to_dict() for s in self.schedules],
             "seeds": list(self.seeds),
             "steps": self.steps,
@@ -184,6 +259,11 @@ class Plan:
             "shard_size": self.shard_size,
             "x0": None if self.x0 is None else self.x0.tolist(),
         }
+        if self.extend_lr_grid:
+            config["extend_lr_grid"] = self.extend_lr_grid
+        if self.extension:
+            config["extension"] = [[dict(point) for point in stage] for stage in self.extension]
+        return config
 
     def plugins(self) -> dict:
         """``module:object`` -> record (``optimizers.plugin_record``,
@@ -231,6 +311,8 @@ class Plan:
                 record_every=config["record_every"], record_points=config["record_points"],
                 dtype=config["dtype"], target=config["target"], blowup=config["blowup"],
                 shard_size=config["shard_size"], x0=config["x0"], name=config["name"],
+                extend_lr_grid=config.get("extend_lr_grid", 0),
+                extension=config.get("extension", ()),
             )
         if runnable:
             check_plugins(plugins or {}, plan.plugins(), "worker")

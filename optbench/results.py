@@ -119,10 +119,7 @@ class Results:
         plan = self.plan
         diverged = int(np.sum(np.asarray(self.arrays["status"]) == DIVERGED))
         return {"name": plan.name, "config hash": self.config_hash,
-                "trajectories": f"{plan.n_trials} = {len(plan.problems)} problems x "
-                                f"{len(plan.optimizers)} optimizer settings x "
-                                f"{max(len(plan.schedules), 1)} schedules x "
-                                f"{len(plan.seeds)} seeds",
+                "trajectories": plan.grid_text(),
                 "steps": f"{plan.steps} ({len(self.steps)} recorded)",
                 "traces": ", ".join(self.recorded),
                 "diverged": f"{diverged} of {plan.n_trials}",

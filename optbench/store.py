@@ -217,13 +217,14 @@ class RunStore:
                 raise ValueError(f"{self.path} already holds a run (config {old.get('config_hash')});"
                                  " pass --resume to complete it, --overwrite to replace it, or "
                                  "choose another --out")
-            if old.get("config_hash") != plan.config_hash():
+            base = old.get("base_config_hash", old.get("config_hash"))
+            if base != plan.config_hash():
                 raise ValueError(f"{self.path} holds a run of another configuration "
-                                 f"({old.get('config_hash')} vs {plan.config_hash()}); nothing was changed")
+                                 f"({base} vs {plan.config_hash()}); nothing was changed")
             self.plan(old)
             check_plugins(old.get("plugins", {}), plan.plugins(), self.path)
             self.remove_temp_files()
-            done, damaged = self.check_shards(old, len(plan.shards()))
+            done, damaged = self.check_shards(old, len(self.extended(plan, old).shards()))
             return old, done, damaged
         for entry in self.path.iterdir():  # owned (check_usable): a run or a bare marker,
             if entry.name not in (LOCK, MARKER):  # which stays until replaced: still owned
@@ -246,8 +247,22 @@ class RunStore:
             "shard_sha256": {},
             "timings": {},
         }
+        if plan.extend_lr_grid:  # the hash --resume checks: the suite's, before extension
+            manifest["base_config_hash"] = plan.config_hash()
         write_json(self.path / MANIFEST, manifest)
         return manifest, set(), {}
+
+    def extended(self, plan: Plan, manifest: dict) -> Plan:
+        """``plan`` (a suite's grid) with the lr-grid extension stages ``manifest`` records
+        (a resumed run continues from them), checked against the manifest's hash."""
+        stages = manifest.get("config", {}).get("extension")
+        if not stages:
+            return plan
+        full = plan.with_extension(stages)
+        if full.config_hash() != manifest.get("config_hash"):
+            raise ValueError(f"{self.path / MANIFEST}: the lr-grid extension does not match "
+                             f"the hash {manifest.get('config_hash')} (edited or damaged)")
+        return full
 
     def remove_temp_files(self) -> None:
         """Delete temporary files an interrupted writer left behind (lock held)."""

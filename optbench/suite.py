@@ -5,6 +5,8 @@
     [run]                       # keyword arguments of optbench.run
     steps = 200
     seeds = 3                   # a count, or a list of seeds
+    extend_lr_grid = 3          # optional: widen lr grids whose best is on an edge (<= 3
+                                # points a side; analysis.tuning.extension_stage)
     [[problems]]
     type = "Quadratic"
     kappa = [10.0, 100.0]       # a list expands into one spec per value
@@ -40,7 +42,7 @@ else:  # pragma: no cover
 
 TOP_KEYS = ("name", "description", "run", "problems", "optimizers", "schedules", "questions")
 RUN_KEYS = ("steps", "seeds", "record", "record_every", "record_points", "dtype", "target",
-            "blowup", "shard_size", "x0")
+            "blowup", "shard_size", "x0", "extend_lr_grid")
 
 
 def read_suite(path) -> dict:

@@ -74,6 +74,21 @@ def slow_suite(tmp_path) -> Path:
     return path
 
 
+def test_an_lr_grid_extension_on_the_cluster_writes_the_local_bytes(tmp_path, client):
+    from optbench.optimizers import SGD
+    from optbench.problems import Quadratic
+
+    kw = {"problems": Quadratic(eigenvalues=[1e-2, 5e-3]), "steps": 100, "seeds": 4,
+          "optimizers": [SGD(lr=lr) for lr in (1.0, 3.16227766017, 10.0)], "shard_size": 4,
+          "extend_lr_grid": 5}  # 3 grid shards, then 3 stages of one shard (lr 31.6, 100, 316)
+    with pytest.warns(RuntimeWarning, match="diverged on all 4 seeds"):  # the top probe
+        local = optbench.run(**kw, out=tmp_path / "local")
+        remote = optbench.run(**kw, out=tmp_path / "dask", client=client)
+    assert local.manifest["lr_extension"]["stages"] == 3
+    assert shard_bytes(tmp_path / "dask") == shard_bytes(tmp_path / "local")
+    assert remote.manifest["lr_extension"] == local.manifest["lr_extension"]
+
+
 def test_smoke_on_two_workers_writes_the_local_bytes(tmp_path, client):
     local = optbench.run(**smoke(), out=tmp_path / "local")
     remote = optbench.run(**smoke(), out=tmp_path / "dask", client=client)

@@ -60,7 +60,8 @@ from .theory import (TheoryCheck, Tightness, gd_convex_bound, gd_quadratic_rate,
                      nesterov_convex_bound, nesterov_parameters, nesterov_rate, order_tightness,
                      rate_tightness, reddi_average_regret, sgd_noise_floor, theory_checks,
                      theory_table)
-from .tuning import grid_edge, lr_sensitivity, split_seeds, stability_map, tune
+from .tuning import (extension_stage, grid_edge, lr_extension, lr_sensitivity, split_seeds,
+                     stability_map, tune)
 from .scores import ROUNDOFF_FACTOR, TARGET_TAU, Scores, roundoff_floor, scores, uses_best_found
 from ._common import select_seeds
 from .questions import Answer, Contrast, Question, answer, answer_lines, answers, parse_questions
@@ -78,7 +79,8 @@ __all__ = [
     "heavy_ball_rate", "nesterov_convex_bound", "nesterov_parameters", "nesterov_rate",
     "reddi_average_regret", "sgd_noise_floor", "theory_checks", "theory_table",
     "Tightness", "momentum_rate", "order_tightness", "rate_tightness",
-    "grid_edge", "lr_sensitivity", "split_seeds", "stability_map", "tune",
+    "extension_stage", "grid_edge", "lr_extension", "lr_sensitivity", "split_seeds",
+    "stability_map", "tune",
     "ROUNDOFF_FACTOR", "TARGET_TAU", "Scores", "roundoff_floor", "scores", "uses_best_found",
     "select_seeds",
     "Answer", "Contrast", "Question", "answer", "answer_lines", "answers", "parse_questions",

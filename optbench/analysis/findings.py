@@ -101,6 +101,8 @@ class Findings:
     alpha: float
     recorded_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     notes: list = field(default_factory=list)
+    #: what the run's lr-grid extension did (``tuning.lr_extension``), None when it was off
+    extension: dict | None = None
 
 
 def rank_biserial(a, b) -> float:
@@ -300,7 +302,16 @@ def findings(results, alpha: float = ALPHA, baselines=BASELINES) -> Findings:
     budget = int(np.nansum(tt["budget"])) if len(tt) else 0
     return Findings(out, [names[j] for j in full_cols], fstat, fp, avg_all, cd, len(problems),
                     nem, t_seeds, e_seeds, {k: sorted(v) for k, v in grid.items()}, edge,
-                    diverged, budget, sc.tau, alpha, np.asarray(results.steps))
+                    diverged, budget, sc.tau, alpha, np.asarray(results.steps),
+                    extension=results.manifest.get("lr_extension"))
+
+
+def _extended(group: dict) -> str:
+    """One extended group of ``tuning.lr_extension`` in words."""
+    return (f"{group['optimizer']} | {group['schedule']} on {group['problem']}: grid "
+            f"{group['grid'][0]:g}..{group['grid'][1]:g} + "
+            f"{', '.join(f'{lr:g}' for lr in group['added'])}, tuned lr {group['best_lr']:g}"
+            f" ({group['stopped']})")
 
 
 def schedule_name(schedule, schedules=()) -> str:
@@ -399,6 +410,14 @@ def summary_lines(f: Findings, max_lines: int = 40) -> list:
     if f.edge_warnings:
         lines.append(f"Warning: the tuned lr is on the grid's edge for {len(f.edge_warnings)} "
                      f"triples, e.g. {f.edge_warnings[0]}")
+    if f.extension is not None:
+        x = f.extension
+        diverged = sum(g["stopped"] == "diverged" for g in x["groups"])
+        lines.append(f"lr grid extended for {x['extended']} (variant, schedule, problem) triples "
+                     f"(at most {x['bound']} points a side, judged on the tuning seeds; "
+                     f"{x['trajectories']} trajectories on all seeds): {x['on_edge']} still on "
+                     f"the edge after the bound, {diverged} stopped by a diverging top lr"
+                     + (f", e.g. {_extended(x['groups'][0])}" if x["groups"] else ""))
     lines.append(f"Tuning budget: {f.budget} trajectories on {len(f.tuning_seeds)} seeds; lr "
                  "grids: " + "; ".join(f"{v}: {len(g)} points {min(g):g}..{max(g):g}"
                                        for v, g in list(f.grid.items())[:3])

@@ -4,7 +4,8 @@ A run whose optimizers differ only in the lr (or in other listed hyper-parameter
 each (problem, optimizer family with its other settings, schedule), a grid of candidates.
 ``tune`` picks the best candidate on tuning seeds and reports it on separate evaluation
 seeds (so the reported number is not the maximum of noisy estimates), next to the default
-setting when the grid contains it.
+setting when the grid contains it. ``extension_stage`` widens a grid whose best lr sits on
+its edge (the run's ``extend_lr_grid``), ``lr_extension`` says what the widening did.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import json
 
 import numpy as np
 
-from ._common import AUTO, final_context, has_trace, table_from_rows, variant_label
+from ._common import (AUTO, final_context, has_trace, select_seeds, table_from_rows,
+                      variant_label)
 from .scores import scores, uses_best_found
 from .stats import median_iqr
 
@@ -171,6 +173,92 @@ def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
     return table_from_rows(rows)
 
 
+def _edge_groups(results):
+    """Per lr group, judged on the tuning seeds alone (``split_seeds``' default, the same
+    split as ``tune`` and the findings): (group key, labels, ``tune``'s row, the grid's
+    sorted lrs, the extension's lrs below and above them, whether the top added lr
+    diverged on every tuning seed, the index of a grid optimizer of the group)."""
+    plan = results.plan
+    sub = select_seeds(results, split_seeds(results)[0])
+    groups, labels = _groups(sub, ("lr",))
+    rows = tune(sub, held_out=False).to_dict("records")  # rows in the order of the groups
+    status = np.asarray(sub.trials["status"])
+    for (key, cands), row in zip(groups.items(), rows):
+        assert _names(sub, key, labels) == (row["problem"], row["optimizer"], row["schedule"])
+        optimizer_of = {c[0]: sub.plan.trials[idx[0]].optimizer for c, idx in cands.items()}
+        grid = sorted(lr for lr, o in optimizer_of.items() if o < plan.n_grid_optimizers)
+        added = sorted(lr for lr, o in optimizer_of.items() if o >= plan.n_grid_optimizers)
+        low = [lr for lr in added if lr < grid[0]]
+        high = [lr for lr in added if lr > grid[-1]]
+        top_diverged = bool(high) and bool(np.all(status[cands[(high[-1],)]] == "diverged"))
+        yield (key, _names(sub, key, labels), row, grid, low, high, top_diverged,
+               optimizer_of[grid[0]])
+
+
+def extension_stage(results) -> list[dict]:
+    """The next stage of the automatic lr-grid extension (the run's ``extend_lr_grid`` = B):
+    for each (problem, optimizer family with its other settings, schedule) group whose best
+    lr on the *tuning* seeds (``tune`` on them alone, so the evaluation seeds never steer the
+    grid) is the grid's top or bottom point, one more lr beyond that edge at the grid's own
+    log spacing, lr_j = lr_edge * r^(+-j) for the j-th added point (j <= B), r = (lr_max /
+    lr_min)^(1/(n-1)) the mean ratio of the grid's n points.
+    A side stops when the best leaves its edge, after B points, or (top side) when its last
+    added lr diverged on every tuning seed (the edge is then real: the stability limit).
+    Groups where every lr diverged are left alone (the tuned lr is no result there).
+    Protocol: a grid whose optimum lies on its boundary under-reports the optimizer (Choi et
+    al. 2019, "On empirical comparisons of optimizers for deep learning"; DeepOBS and
+    AlgoPerf tune on held-out runs). Returns points {"problem", "schedule", "optimizer" (a
+    grid optimizer's index), "lr"} in group order; [] when no group needs one."""
+    plan = results.plan
+    points = []
+    for key, _, row, grid, low, high, top_diverged, o in _edge_groups(results):
+        side = row["edge"]
+        if row["all_diverged"] or side not in ("low", "high") or len(grid) < 2:
+            continue
+        done = high if side == "high" else low
+        if len(done) >= plan.extend_lr_grid or (side == "high" and top_diverged):
+            continue
+        step = (grid[-1] / grid[0]) ** (1.0 / (len(grid) - 1))  # the grid's mean log spacing
+        edge, step = (grid[-1], step) if side == "high" else (grid[0], 1.0 / step)
+        lr = float(f"{edge * step ** (len(done) + 1):.12g}")
+        try:  # an lr the optimizer or schedule refuses ends that side
+            spec = plan.optimizers[o].replace(lr=lr)
+            if key[2] >= 0:
+                plan.schedules[key[2]].check(spec, plan.steps)
+        except ValueError:
+            continue
+        points.append({"problem": int(key[0]), "schedule": int(key[2]), "optimizer": int(o),
+                       "lr": lr})
+    return points
+
+
+def lr_extension(results) -> dict | None:
+    """What the automatic lr-grid extension did (None when the run had it off): ``bound``
+    (points per side and group), ``stages``, ``trajectories`` (added, on all seeds: the
+    extension's cost), ``extended`` (groups given points), ``on_edge``
+    (of those, the ones whose tuned lr is still on an edge: the bound was reached or the
+    optimizer refused the next lr), and per extended group its labels, the ``grid`` span,
+    the ``added`` lrs, the tuned ``best_lr`` and why it ``stopped``: "interior" (the best
+    moved inside), "diverged" (the added top lr diverged on every tuning seed) or "edge"
+    (still on an edge)."""
+    plan = results.plan
+    if not plan.extend_lr_grid:
+        return None
+    groups = []
+    for _, (problem, optimizer, schedule), row, grid, low, high, top_diverged, _o in \
+            _edge_groups(results):
+        if not (low or high):
+            continue
+        stopped = ("edge" if row["edge"] else "diverged" if top_diverged and not low
+                   else "interior")
+        groups.append({"problem": problem, "optimizer": optimizer, "schedule": schedule,
+                       "grid": [grid[0], grid[-1]], "added": low + high,
+                       "best_lr": row["best_lr"], "edge": row["edge"], "stopped": stopped})
+    return {"bound": plan.extend_lr_grid, "stages": len(plan.extension),
+            "trajectories": plan.n_trials - plan.stage_starts[1], "extended": len(groups), "on_edge": sum(g["stopped"] == "edge" for g in groups),
+            "groups": groups}
+
+
 def lr_sensitivity(results, metric: str | None = None) -> list[dict]:
     """Data of lr-sensitivity curves: for each (problem, optimizer family with its other
     settings, schedule) with lr candidates, the sorted ``lr`` array and the ``median``,
@@ -229,4 +317,5 @@ def stability_map(results):
     return table_from_rows(rows)
 
 
-__all__ = ["split_seeds", "grid_edge", "tune", "lr_sensitivity", "stability_map"]
+__all__ = ["split_seeds", "grid_edge", "tune", "extension_stage", "lr_extension",
+           "lr_sensitivity", "stability_map"]

@@ -47,8 +47,10 @@ class ReportContext:
         n_div = int(np.sum(np.asarray(results.trials["status"]) == "diverged"))  # all seeds
         self.summary = (
             f"{plan.n_trials} trajectories: {len(plan.problems)} problems x "
-            f"{len(plan.optimizers)} optimizer settings ({len(self.view.variant_keys)} variants) x "
+            f"{plan.n_grid_optimizers} optimizer settings ({len(self.view.variant_keys)} variants) x "
             f"{len(self.view.schedule_labels)} schedules x {len(plan.seeds)} seeds"
+            + (f" + {plan.n_trials - plan.stage_starts[1]} of the lr-grid extension"
+               if plan.extension else "")
             + (f" ({len(self.view.tuning_seeds)} tune the lr, {len(self.view.eval_seeds())} "
                "evaluate)" if self.view.held_out else "") + ", "
             f"{plan.steps} steps each, {len(results.steps)} recorded steps "

@@ -125,7 +125,7 @@ def _findings_html(ctx) -> list:
             f"{c.best_rank_ci[1]:.1f}].<br><span class=\"cmp\">{cmps}.</span></li>")
     out.append("</ul>")
     out += [f"<p class=\"note\">{e(line)}</p>" for line in ctx.findings_lines
-            if line.startswith(("Across", "Warning", "Tuning budget"))]
+            if line.startswith(("Across", "Warning", "lr grid extended", "Tuning budget"))]
     out.append(f"<div class=\"tablewrap\">{T.to_html(ctx.findings_table)}</div>")
     out.append(f"<p class=\"caption\">{e(T.caption_with_stamp(ctx.findings_table.caption, ctx.stamp))}</p>")
     if ctx.cd_files:
