@@ -82,12 +82,12 @@ def rosenbrock_np(x):
 # ---- implementations -------------------------------------------------------------------------
 
 
-def run_optbench(n, d, steps, optimizer=None, kernel_seconds=None):
+def run_optbench(n, d, steps, optimizer=None, kernel_seconds=None, dtype="float64"):
     """Final losses of one whole ``optbench.run`` call; its kernel time is appended to
     ``kernel_seconds`` when given."""
     res = optbench.run(Rosenbrock(dim=d), optimizer or Adam(lr=LR),
                        schedules=CosineAnnealingLR(T_max=steps), steps=steps, seeds=n,
-                       record=("loss",), record_every=steps, progress=False)
+                       record=("loss",), record_every=steps, progress=False, dtype=dtype)
     if kernel_seconds is not None:
         kernel_seconds.append(res.manifest["timings"]["kernel_seconds"])
     return compared_losses(res)
@@ -230,8 +230,11 @@ def workload(name, n, d, steps, limit=False):
     plan_x0 = Rosenbrock(dim=d).start_points(list(range(n)))
     lr_table, _ = CosineAnnealingLR(T_max=steps).tables(Adam(lr=LR), steps)
     kernel_seconds: list = []
+    kernel_seconds_f32: list = []
     fns = {"optbench (whole run call)": lambda: run_optbench(n, d, steps,
-                                                             kernel_seconds=kernel_seconds)}
+                                                             kernel_seconds=kernel_seconds),
+           "optbench float32 (whole run call)": lambda: run_optbench(
+               n, d, steps, kernel_seconds=kernel_seconds_f32, dtype="float32")}
     skipped = []
     peers = {"numpy": lambda: (lambda: run_numpy(plan_x0, lr_table))}
     peers["torch.optim.Adam (foreach)"] = lambda: make_torch(plan_x0, steps, "foreach")
@@ -260,6 +263,9 @@ def workload(name, n, d, steps, limit=False):
         print(f"{label:<36} {t:9.4f} {t / t_ob:15.2f}x {t / t_kernel:17.2f}x {diff}")
     for label, why in skipped:
         print(f"{label:<36} {why}")
+    t_kernel_f32 = float(np.median(kernel_seconds_f32))
+    print(f"float32 kernel {t_kernel_f32:.4f} s: throughput {t_kernel / t_kernel_f32:.2f}x the "
+          "float64 kernel's (its rel. diff above is float32 round-off against float64)")
     return rows
 
 
