@@ -311,7 +311,13 @@ def _extended(group: dict) -> str:
     return (f"{group['optimizer']} | {group['schedule']} on {group['problem']}: grid "
             f"{group['grid'][0]:g}..{group['grid'][1]:g} + "
             f"{', '.join(f'{lr:g}' for lr in group['added'])}, tuned lr {group['best_lr']:g}"
-            f" ({group['stopped']})")
+            f" ({_STOPPED.get(group['stopped'], group['stopped'])})")
+
+
+#: why an extension stopped, in words (``tuning.lr_extension``'s "stopped")
+_STOPPED = {"edge": "still on the edge after the bound",
+            "diverged": "the lr above it diverged on every tuning seed",
+            "interior": "now inside the grid"}
 
 
 def schedule_name(schedule, schedules=()) -> str:
