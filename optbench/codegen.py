@@ -627,17 +627,30 @@ def _rule_source(i, definition) -> list:
     for j, name in enumerate(step_state):
         lines.append(f"    ss_{name} = SC[{j}]")
     lr_row = len(coefs)
-    lines.append("    for b in range(nb):")
     if definition.coefficients is not None:
-        names = {"t": "t", "lr": "lr[b]", **{n: f"ss_{n}" for n in step_state}}
-        args = ", ".join(names.get(a, f"h_{a}") for a in _arguments(definition.coefficients))
-        lines.append(f"        _c = _coefficients_{i}({args})")
+        # once per block when every lane has the same lr (all but ReduceLROnPlateau's blocks:
+        # the per-lane calls, pow included, cost more than a small block's update), else per
+        # lane; the same values either way
+        names = {"t": "t", **{n: f"ss_{n}" for n in step_state}}
+
+        def call(lr):
+            args = (lr if a == "lr" else names.get(a, f"h_{a}")
+                    for a in _arguments(definition.coefficients))
+            return f"_coefficients_{i}({', '.join(args)})"
+
+        lines += ["    uniform = True", "    for b in range(1, nb):",
+                  "        uniform = uniform and lr[b] == lr[0]",
+                  "    if uniform and nb > 0:", f"        _c = {call('lr[0]')}"]
         n_out = len(coefs) + len(step_state)
-        for j in range(n_out):
-            got = "_c" if n_out == 1 else f"_c[{j}]"
+        outs = ["_c" if n_out == 1 else f"_c[{j}]" for j in range(n_out)]
+        for j, got in enumerate(outs):
+            lines += (["        for b in range(nb):", f"            C[{j}, b] = {got}"]
+                      if j < len(coefs) else [f"        SC[{j - len(coefs)}] = {got}"])
+        lines += ["    else:", "        for b in range(nb):", f"            _c = {call('lr[b]')}"]
+        for j, got in enumerate(outs):
             target = f"C[{j}, b]" if j < len(coefs) else f"SC[{j - len(coefs)}]"
-            lines.append(f"        {target} = {got}")
-    lines.append(f"        C[{lr_row}, b] = lr[b]")
+            lines.append(f"            {target} = {got}")
+    lines += ["    for b in range(nb):", f"        C[{lr_row}, b] = lr[b]"]
     args = _arguments(definition.update)
     names = {"x": "r_x[b]", "g": "r_g[b]", "lr": "r_lr[b]", "t": "t",
              **{n: f"s_{n}[b]" for n in state}, **{n: f"c_{n}[b]" for n in coefs}}
