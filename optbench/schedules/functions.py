@@ -9,17 +9,21 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import schedule_tables as ks
 from ..spec import import_ref
 
-_READING_BACK = contextvars.ContextVar("reading_back", default=False)
+_READING_BACK: contextvars.ContextVar[bool] = contextvars.ContextVar("reading_back",
+                                                                      default=False)
 
 
 @contextlib.contextmanager
-def reading_back():
+def reading_back() -> Iterator[None]:
     """Specs built inside read a run directory: functions named ``"module:name"`` stay
     names, never imported; such a spec labels and hashes, and cannot tabulate."""
     token = _READING_BACK.set(True)
@@ -29,7 +33,7 @@ def reading_back():
         _READING_BACK.reset(token)
 
 
-def function_argument(owner, name, fn) -> tuple:
+def function_argument(owner: str, name: str, fn: object) -> tuple[Any, bool]:
     """(fn, read_back): ``fn`` checked to be a function or a ``"module:name"`` string that
     imports one (one-line ValueError otherwise); read_back True for a name kept unimported
     inside ``reading_back()``."""
@@ -48,7 +52,8 @@ def function_argument(owner, name, fn) -> tuple:
     return fn, False
 
 
-def tabulate(owner, name, fn, n, read_back) -> np.ndarray:
+def tabulate(owner: str, name: str, fn: Callable[[int], float] | str, n: int,
+             read_back: bool) -> NDArray[np.float64]:
     """fn(k) for k = 0..n-1, by ``fn`` compiled with numba (one-line ValueError when it cannot
     be compiled or run, or was read back without its code)."""
     if read_back:
@@ -66,7 +71,7 @@ def tabulate(owner, name, fn, n, read_back) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _jit(fn):
+def _jit(fn: Callable[[int], float]) -> object:
     import numba
     from numba.core.registry import CPUDispatcher
 
