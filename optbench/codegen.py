@@ -44,7 +44,9 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .kernels import cache_dir, source_stamp
 from .problems.base import HOOKS as PROBLEM_HOOKS
@@ -319,7 +321,7 @@ def check_names(definition) -> None:
 _COMPILED: dict = {}
 
 
-def compiled_rule(definition, fn_name):
+def compiled_rule(definition: type, fn_name: str) -> Callable[..., Any]:
     """The ``@njit`` dispatcher of a per-coordinate rule's function, one per process: the
     check's compilation is reused by the kernel (same float64 signature)."""
     from numba import njit

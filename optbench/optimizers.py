@@ -14,14 +14,17 @@ optax.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .kernels import optimizers as k
 from .spec import (Registry, Spec, boolean, choice, init_signature, integer, is_builtin, real,
                    real_pair, stand_in, suggest)
 
-REGISTRY = Registry("optimizer")
+REGISTRY: Registry = Registry("optimizer")
 
 #: names a per-coordinate rule may take besides the definition's own
 RULE_ARGUMENTS = ("x", "g", "lr", "t")
@@ -31,10 +34,11 @@ class hyper:
     """A declared hyper-parameter: default, bounds, and for a pair the names its two values
     take in the rule (``betas`` gives ``beta1``, ``beta2`` unless ``names`` says otherwise)."""
 
-    def __init__(self, default, lo=-math.inf, hi=math.inf, names=None):
+    def __init__(self, default: object, lo: float = -math.inf, hi: float = math.inf,
+                 names: Sequence[str] | None = None) -> None:
         self.default, self.lo, self.hi, self.names = default, lo, hi, names
 
-    def check(self, owner, name, value):
+    def check(self, owner: str, name: str, value: object) -> bool | int | float | tuple[float, ...]:
         """``value`` validated (one-line ValueError naming ``owner`` and ``name``)."""
         if isinstance(self.default, bool):
             return boolean(owner, name, value)
@@ -44,7 +48,7 @@ class hyper:
             return integer(owner, name, value, lo=None if self.lo == -math.inf else self.lo)
         return real(owner, name, value, lo=self.lo, hi=self.hi)
 
-    def scalar_names(self, name) -> tuple:
+    def scalar_names(self, name: str) -> tuple[str, ...]:
         """The names of this hyper-parameter's value(s) in the rule."""
         if not isinstance(self.default, (tuple, list)):
             return (name,)
@@ -93,21 +97,23 @@ class Optimizer(Spec):
     """
 
     registry = REGISTRY
-    hyperparameters: dict = {}
-    state: dict = {}
-    step_state: dict = {}
-    coefficient_names: tuple = ()
-    coefficients = None
-    update = None
-    rule = None
+    #: as declared ``{name: default or hyper(...)}``; ``_declare`` makes every value a hyper
+    hyperparameters: dict[str, Any] = {}
+    state: dict[str, float | str] = {}
+    step_state: dict[str, float | str] = {}
+    coefficient_names: tuple[str, ...] = ()
+    coefficients: Callable[..., Any] | None = None
+    update: Callable[..., Any] | None = None
+    rule: Callable[..., None] | None = None
     #: the hyper-parameter slot names, in order (slot 0 the lr, slot 1 the momentum/beta1)
-    slot_names: tuple = ()
+    slot_names: tuple[str, ...] = ()
     momentum_keyword: str | None = None
     adaptive: bool = False
     #: a ``rule`` that updates each coordinate from its own values alone (see above)
     elementwise: bool = False
+    lr: float  # every optimizer's first hyper-parameter (a parameter of the spec)
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         if "hyperparameters" in cls.__dict__:
             _declare(cls)
@@ -115,7 +121,7 @@ class Optimizer(Spec):
             REGISTRY.register(cls)
 
     @classmethod
-    def definition(cls) -> type:
+    def definition(cls) -> type[Optimizer]:
         """The class whose rule this one runs (AdamW runs Adam's): the unit kernels dispatch
         on."""
         for owner in cls.__mro__:
@@ -135,7 +141,7 @@ class Optimizer(Spec):
         """The hyper-parameter slot holding ``name``."""
         return cls.slot_names.index(name)
 
-    def hyperparams(self) -> np.ndarray:
+    def hyperparams(self) -> NDArray[np.float64]:
         """The hyper-parameter vector of the rule, in ``slot_names`` order."""
         scalars = self._scalars()
         return np.array([float(scalars.get(name, 0.0)) for name in self.slot_names])
@@ -144,9 +150,9 @@ class Optimizer(Spec):
         """The momentum/beta1 the rule uses when no schedule overrides it."""
         return float(self.hyperparams()[1])
 
-    def _scalars(self) -> dict:
+    def _scalars(self) -> dict[str, Any]:
         """Slot name -> value (the declared form flattens pairs: betas -> beta1, beta2)."""
-        out = {}
+        out: dict[str, Any] = {}
         for name, spec in self.hyperparameters.items():
             value = getattr(self, name)
             for scalar, v in zip(spec.scalar_names(name),
@@ -155,7 +161,7 @@ class Optimizer(Spec):
         return out
 
 
-def _declare(cls) -> None:
+def _declare(cls: type[Optimizer]) -> None:
     """Turn a class's declared ``hyperparameters`` into its constructor and slot layout, and
     check the definition's names (one-line TypeError naming the clash)."""
     name = cls.__name__
@@ -173,7 +179,7 @@ def _declare(cls) -> None:
                         f"hyper-parameter")
     rest = [s for s in scalars if s not in ("lr", momentum)]
     cls.slot_names = ("lr", momentum or "", *rest)
-    seen: dict = {}
+    seen: dict[str, str] = {}
     for kind, names in (("argument", RULE_ARGUMENTS), ("hyper-parameter value", scalars),
                         ("state", tuple(cls.state)), ("step state", tuple(cls.step_state)),
                         ("coefficient", tuple(cls.coefficient_names))):
@@ -188,7 +194,7 @@ def _declare(cls) -> None:
             raise TypeError(f"{name}: state {key!r} starts at {initial!r}, which is not a "
                             f"hyper-parameter value")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self: Optimizer, *args: Any, **kwargs: Any) -> None:
         params = list(specs)
         if len(args) > len(params):
             raise ValueError(f"{name}: takes at most {len(params)} positional arguments")
@@ -200,17 +206,19 @@ def _declare(cls) -> None:
             values[key] = value
         self._store({key: specs[key].check(name, key, v) for key, v in values.items()})
 
-    __init__.__signature__ = init_signature({key: spec.default for key, spec in specs.items()})
-    cls.__init__ = __init__
+    __init__.__dict__["__signature__"] = init_signature(  # what inspect reads
+        {key: spec.default for key, spec in specs.items()})
+    # a generated constructor replaces the class's (mypy does not allow assigning a method)
+    cls.__init__ = __init__  # type: ignore[method-assign, assignment]
 
 
-def stored_optimizer(type_name: str, record: dict) -> type:
+def stored_optimizer(type_name: str, record: Mapping[str, Any]) -> type[Optimizer]:
     """A stand-in for a user's optimizer class named ``"module:object"`` in a run directory,
     built from what the manifest recorded (its defaults, ``adaptive``, ``momentum_keyword``)
     without importing the user's code: it labels, tabulates and hashes like the original,
     and refuses to run (``--resume`` imports the real class from the suite file)."""
 
-    def definition(cls):
+    def definition(cls: type[Optimizer]) -> NoReturn:
         raise ValueError(f"{type_name} was read back from a run directory without its code "
                          "and cannot run; run (or --resume) from the suite file")
 
@@ -219,26 +227,27 @@ def stored_optimizer(type_name: str, record: dict) -> type:
         "momentum_keyword": record.get("momentum_keyword")})
 
 
-def plugin_record(cls) -> dict:
+def plugin_record(cls: type[Optimizer]) -> dict[str, Any]:
     """What a run directory records of a user's optimizer class: its source hash and files
     (``--resume`` checks the hash), defaults, ``adaptive`` and ``momentum_keyword``."""
     from .codegen import plugin_provenance
 
     if "record" in cls.__dict__:  # a stand-in read back from a run directory
-        return cls.record
+        record: dict[str, Any] = cls.__dict__["record"]
+        return record
     return {**plugin_provenance(cls, cls.definition()), "adaptive": bool(cls.adaptive),
             "momentum_keyword": cls.momentum_keyword}
 
 
-def _lr(owner, lr):
+def _lr(owner: str, lr: object) -> float:
     return real(owner, "lr", lr, lo=0.0)
 
 
-def _wd(owner, weight_decay):
+def _wd(owner: str, weight_decay: object) -> float:
     return real(owner, "weight_decay", weight_decay, lo=0.0)
 
 
-def _eps(owner, eps):
+def _eps(owner: str, eps: object) -> float:
     return real(owner, "eps", eps, lo=0.0)
 
 
@@ -255,9 +264,14 @@ class SGD(Optimizer):
     step_state = {"momentum_started": 0.0}
     slot_names = ("lr", "momentum", "dampening", "", "weight_decay", "maximize", "nesterov")
     momentum_keyword = "momentum"
+    momentum: float
+    dampening: float
+    weight_decay: float
+    nesterov: bool
+    maximize: bool
 
-    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, maximize=False):
+    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False) -> None:
         n = "SGD"
         lr = _lr(n, lr)
         momentum = real(n, "momentum", momentum, lo=0.0)
@@ -269,7 +283,7 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov requires momentum > 0 and dampening = 0")
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, momentum=self.momentum, dampening=self.dampening,
                     weight_decay=self.weight_decay, maximize=self.maximize,
                     nesterov=self.nesterov)
@@ -301,10 +315,19 @@ class Adam(Optimizer):
                   "decoupled_weight_decay", "bias_mode", "eps_inside_sqrt")
     adaptive = True
     momentum_keyword = "betas"
+    betas: tuple[float, ...]
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+    maximize: bool
+    decoupled_weight_decay: bool
+    bias_correction: bool | str
+    eps_inside_sqrt: bool
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 maximize=False, decoupled_weight_decay=False, bias_correction=True,
-                 eps_inside_sqrt=False):
+    def __init__(self, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
+                 decoupled_weight_decay: bool = False, bias_correction: bool | str = True,
+                 eps_inside_sqrt: bool = False) -> None:
         n = type(self).__name__
         lr = _lr(n, lr)
         betas = real_pair(n, "betas", betas)
@@ -317,7 +340,7 @@ class Adam(Optimizer):
         eps_inside_sqrt = boolean(n, "eps_inside_sqrt", eps_inside_sqrt)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                     weight_decay=self.weight_decay, maximize=self.maximize,
                     amsgrad=self.amsgrad, decoupled_weight_decay=self.decoupled_weight_decay,
@@ -333,8 +356,9 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True  # fixed, not a keyword (as in torch.optim.AdamW)
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 maximize=False, bias_correction=True, eps_inside_sqrt=False):
+    def __init__(self, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False,
+                 bias_correction: bool | str = True, eps_inside_sqrt: bool = False) -> None:
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize, decoupled_weight_decay=True,
                          bias_correction=bias_correction, eps_inside_sqrt=eps_inside_sqrt)
@@ -353,8 +377,13 @@ class Adamax(Optimizer):
     slot_names = ("lr", "beta1", "beta2", "eps", "weight_decay", "maximize")
     adaptive = True
     momentum_keyword = "betas"
+    betas: tuple[float, ...]
+    eps: float
+    weight_decay: float
+    maximize: bool
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
+    def __init__(self, lr: float = 2e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, maximize: bool = False) -> None:
         n = "Adamax"
         lr = _lr(n, lr)
         betas = real_pair(n, "betas", betas)
@@ -363,7 +392,7 @@ class Adamax(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                     weight_decay=self.weight_decay, maximize=self.maximize)
 
@@ -384,9 +413,16 @@ class NAdam(Optimizer):
                   "decoupled_weight_decay")
     adaptive = True
     momentum_keyword = "betas"
+    betas: tuple[float, ...]
+    eps: float
+    weight_decay: float
+    momentum_decay: float
+    decoupled_weight_decay: bool
+    maximize: bool
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+    def __init__(self, lr: float = 2e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, maximize: bool = False) -> None:
         n = "NAdam"
         lr = _lr(n, lr)
         betas = real_pair(n, "betas", betas)
@@ -397,7 +433,7 @@ class NAdam(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                     weight_decay=self.weight_decay, maximize=self.maximize,
                     momentum_decay=self.momentum_decay,
@@ -418,9 +454,15 @@ class RAdam(Optimizer):
                   "decoupled_weight_decay")
     adaptive = True
     momentum_keyword = "betas"
+    betas: tuple[float, ...]
+    eps: float
+    weight_decay: float
+    decoupled_weight_decay: bool
+    maximize: bool
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False, maximize=False):
+    def __init__(self, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
+                 maximize: bool = False) -> None:
         n = "RAdam"
         lr = _lr(n, lr)
         betas = real_pair(n, "betas", betas)
@@ -430,7 +472,7 @@ class RAdam(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                     weight_decay=self.weight_decay, maximize=self.maximize,
                     decoupled_weight_decay=self.decoupled_weight_decay)
@@ -449,9 +491,16 @@ class RMSprop(Optimizer):
     slot_names = ("lr", "momentum", "alpha", "eps", "weight_decay", "maximize", "centered")
     adaptive = True
     momentum_keyword = "momentum"
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
+    maximize: bool
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, maximize=False):
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False) -> None:
         n = "RMSprop"
         lr = _lr(n, lr)
         alpha = real(n, "alpha", alpha, lo=0.0)
@@ -462,7 +511,7 @@ class RMSprop(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, momentum=self.momentum, alpha=self.alpha, eps=self.eps,
                     weight_decay=self.weight_decay, maximize=self.maximize,
                     centered=self.centered)
@@ -480,9 +529,15 @@ class Adagrad(Optimizer):
     slot_names = ("lr", "", "lr_decay", "eps", "weight_decay", "maximize",
                   "initial_accumulator_value")
     adaptive = True
+    lr_decay: float
+    weight_decay: float
+    initial_accumulator_value: float
+    eps: float
+    maximize: bool
 
-    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, maximize=False):
+    def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 maximize: bool = False) -> None:
         n = "Adagrad"
         lr = _lr(n, lr)
         lr_decay = real(n, "lr_decay", lr_decay, lo=0.0)
@@ -493,7 +548,7 @@ class Adagrad(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, lr_decay=self.lr_decay, eps=self.eps,
                     weight_decay=self.weight_decay, maximize=self.maximize,
                     initial_accumulator_value=self.initial_accumulator_value)
@@ -511,8 +566,13 @@ class Adadelta(Optimizer):
     state = {"square_avg": 0.0, "acc_delta": 0.0}
     slot_names = ("lr", "", "rho", "eps", "weight_decay", "maximize")
     adaptive = True
+    rho: float
+    eps: float
+    weight_decay: float
+    maximize: bool
 
-    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, maximize: bool = False) -> None:
         n = "Adadelta"
         lr = _lr(n, lr)
         rho = real(n, "rho", rho, lo=0.0, hi=1.0)
@@ -521,7 +581,7 @@ class Adadelta(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, rho=self.rho, eps=self.eps, weight_decay=self.weight_decay,
                     maximize=self.maximize)
 
@@ -540,8 +600,12 @@ class Lion(Optimizer):
     slot_names = ("lr", "beta1", "beta2", "", "weight_decay", "maximize")
     adaptive = True
     momentum_keyword = "betas"
+    betas: tuple[float, ...]
+    weight_decay: float
+    maximize: bool
 
-    def __init__(self, lr=1e-4, betas=(0.9, 0.99), weight_decay=1e-3, maximize=False):
+    def __init__(self, lr: float = 1e-4, betas: Sequence[float] = (0.9, 0.99),
+                 weight_decay: float = 1e-3, maximize: bool = False) -> None:
         n = "Lion"
         lr = _lr(n, lr)
         betas = real_pair(n, "betas", betas, hi=1.0, hi_open=False)
@@ -549,7 +613,7 @@ class Lion(Optimizer):
         maximize = boolean(n, "maximize", maximize)
         self._store(locals())
 
-    def _scalars(self):
+    def _scalars(self) -> dict[str, Any]:
         return dict(lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
                     weight_decay=self.weight_decay, maximize=self.maximize)
 

@@ -12,10 +12,18 @@ import importlib
 import inspect
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+_T = TypeVar("_T")
+_SpecT = TypeVar("_SpecT", bound="Spec")
 
 
-class Registry(dict):
+class Registry(dict[str, "type[Spec]"]):
     """Name -> built-in spec class, with lookup errors that suggest the closest name. A user's
     class (a plugin) is named ``"module:object"`` and imported on lookup."""
 
@@ -23,11 +31,11 @@ class Registry(dict):
         super().__init__()
         self.kind = kind
 
-    def register(self, cls):
+    def register(self, cls: type[_SpecT]) -> type[_SpecT]:
         self[cls.__name__] = cls
         return cls
 
-    def lookup(self, name):
+    def lookup(self, name: object) -> type[Spec]:
         if not isinstance(name, str):
             raise ValueError(f"{self.kind} type must be a string, got {name!r}")
         if name in self:
@@ -36,12 +44,12 @@ class Registry(dict):
             return self.import_plugin(name)
         raise ValueError(f"unknown {self.kind} {name!r}{suggest(name, self)}")
 
-    def import_plugin(self, name: str):
+    def import_plugin(self, name: str) -> type[Spec]:
         """The class named ``"module:object"`` (importable from ``sys.path``), checked to be a
         spec of this family."""
         module_name, _, qualname = name.partition(":")
         try:
-            obj = importlib.import_module(module_name)
+            obj: object = importlib.import_module(module_name)
         except Exception as exc:  # any failure of user code is one line
             raise ValueError(f"{self.kind} {name!r}: module {module_name!r} does not import "
                              f"({type(exc).__name__}: {exc})") from None
@@ -49,19 +57,19 @@ class Registry(dict):
             obj = getattr(obj, part, None)
         member = next(iter(self.values()))
         family = next(c for c in member.__mro__ if c.__dict__.get("registry") is self)
-        if not (isinstance(obj, type) and issubclass(obj, family)):
+        if not (isinstance(obj, type) and issubclass(obj, family) and issubclass(obj, Spec)):
             raise ValueError(f"{self.kind} {name!r}: {qualname!r} is not an {self.kind} class "
                              f"(a subclass of optbench's {family.__name__})")
         return obj
 
 
-def is_builtin(cls) -> bool:
+def is_builtin(cls: type) -> bool:
     """True for a class defined in the package (named by its class name); a user's class is
     a plugin, named ``"module:object"``."""
     return cls.__module__.startswith("optbench.")
 
 
-def suggest(name, choices) -> str:
+def suggest(name: object, choices: Iterable[str]) -> str:
     """A ' (did you mean ...?)' hint, or '' when nothing is close."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -73,14 +81,14 @@ class Spec:
 
     registry: Registry  # set by each family (optimizers, schedules, problems)
     #: parameters whose value is itself a sequence (beyond those with a tuple default)
-    extra_sequence_params: tuple = ()
+    extra_sequence_params: tuple[str, ...] = ()
 
-    def _store(self, values: dict) -> None:
+    def _store(self, values: Mapping[str, Any]) -> None:
         for name in self.param_names():
             object.__setattr__(self, name, values[name])
         object.__setattr__(self, "_frozen", True)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, "_frozen", False):
             raise AttributeError(f"{type(self).__name__} is immutable; build a new one")
         object.__setattr__(self, name, value)
@@ -90,19 +98,19 @@ class Spec:
         return list(_signature(cls)[0])
 
     @classmethod
-    def defaults(cls) -> dict:
+    def defaults(cls) -> dict[str, Any]:
         return dict(_signature(cls)[1])
 
     @classmethod
-    def sequence_params(cls) -> set:
+    def sequence_params(cls) -> set[str]:
         """Parameters that take a list as one value (a suite file expands lists of lists)."""
         tuple_defaults = {k for k, v in cls.defaults().items() if isinstance(v, (tuple, list))}
         return tuple_defaults | set(cls.extra_sequence_params)
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_names()}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"type": self.type_name(), **{k: _plain(v) for k, v in self.params().items()}}
 
     @classmethod
@@ -114,7 +122,7 @@ class Spec:
         return f"{cls.__module__}:{cls.__qualname__}"
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = ""):
+    def from_dict(cls, data: Mapping[str, Any], where: str = "") -> Spec:
         """Build a spec from ``{"type": Name, **params}``, naming any bad key."""
         data = dict(data)
         name = data.pop("type", None) if cls.registry is not None else None
@@ -132,20 +140,21 @@ class Spec:
         except ValueError as exc:
             raise ValueError(f"{where}{exc}") from None
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> Self:
         return type(self)(**{**self.params(), **changes})
 
     def key(self) -> str:
         """Canonical JSON of the spec: equal specs have equal keys."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.key() == other.key()
+    def __eq__(self, other: object) -> bool:
+        return (type(self) is type(other) and isinstance(other, Spec)
+                and self.key() == other.key())
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self.key())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         defaults = self.defaults()
         shown = [
             f"{k}={v!r}"
@@ -159,7 +168,7 @@ class Spec:
         return repr(self)
 
 
-def init_signature(defaults: dict) -> inspect.Signature:
+def init_signature(defaults: Mapping[str, Any]) -> inspect.Signature:
     """The signature ``__init__(self, name=default, ...)`` a generated constructor shows (the
     spec's parameters and defaults are read from it)."""
     return inspect.Signature(
@@ -168,10 +177,11 @@ def init_signature(defaults: dict) -> inspect.Signature:
            for k, v in defaults.items()])
 
 
-_STAND_INS: dict = {}
+_STAND_INS: dict[tuple[type, str, str], type] = {}
 
 
-def stand_in(base, type_name: str, record: dict, namespace: dict) -> type:
+def stand_in(base: type[_SpecT], type_name: str, record: Mapping[str, Any],
+             namespace: Mapping[str, Any]) -> type[_SpecT]:
     """A class standing in for a user's spec class named ``"module:object"`` in a run
     directory, built from the manifest's ``record`` (its ``defaults`` give the constructor)
     plus ``namespace``, without importing the user's code; one per (name, record)."""
@@ -180,20 +190,20 @@ def stand_in(base, type_name: str, record: dict, namespace: dict) -> type:
         module, _, qualname = type_name.partition(":")
         defaults = record.get("defaults", {})
 
-        def __init__(self, **params):
+        def __init__(self: Spec, **params: Any) -> None:
             self._store({**defaults, **params})
 
-        __init__.__signature__ = init_signature(defaults)
+        __init__.__dict__["__signature__"] = init_signature(defaults)  # what inspect reads
         _STAND_INS[key] = type(qualname.rsplit(".", 1)[-1], (base,), {
             "__init__": __init__, "__module__": module, "__qualname__": qualname,
             "record": record, **namespace})
     return _STAND_INS[key]
 
 
-_SIGNATURES: dict = {}
+_SIGNATURES: dict[type, tuple[tuple[str, ...], dict[str, Any]]] = {}
 
 
-def _signature(cls) -> tuple:
+def _signature(cls: type[Spec]) -> tuple[tuple[str, ...], dict[str, Any]]:
     """(parameter names, defaults) of ``cls.__init__``, computed once per class."""
     if cls not in _SIGNATURES:
         params = inspect.signature(cls.__init__).parameters
@@ -204,7 +214,7 @@ def _signature(cls) -> tuple:
     return _SIGNATURES[cls]
 
 
-def _plain(value):
+def _plain(value: object) -> Any:
     """JSON-friendly form of a parameter value (tuples become lists, functions their
     ``function_ref``)."""
     if isinstance(value, (tuple, list)):
@@ -216,7 +226,7 @@ def _plain(value):
     return value
 
 
-def import_ref(text: str):
+def import_ref(text: str) -> Any:
     """The object named ``"module:qualname"``, imported."""
     module, _, name = text.partition(":")
     obj = importlib.import_module(module)
@@ -225,7 +235,7 @@ def import_ref(text: str):
     return obj
 
 
-def function_ref(fn) -> str:
+def function_ref(fn: object) -> str:
     """How a function parameter is stored: its ``"module:qualname"`` when that name leads
     back to it (it round-trips), else ``"<unimportable qualname digest>"``, unique per code."""
     if isinstance(fn, str):
@@ -249,11 +259,12 @@ def function_ref(fn) -> str:
 # ---- validators: each raises ValueError naming the spec and argument ------------------
 
 
-def _fail(owner, name, msg, value):
+def _fail(owner: str, name: str, msg: str, value: object) -> NoReturn:
     raise ValueError(f"{owner}: {name} {msg}, got {value!r}")
 
 
-def real(owner, name, value, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+def real(owner: str, name: str, value: object, lo: float = -math.inf, hi: float = math.inf,
+         lo_open: bool = False, hi_open: bool = False) -> float:
     """A finite real number in [lo, hi] (open ends when asked)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         _fail(owner, name, "must be a number", value)
@@ -274,7 +285,8 @@ def real(owner, name, value, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=F
 INT_LIMIT = 2**53
 
 
-def integer(owner, name, value, lo=None, hi=None):
+def integer(owner: str, name: str, value: object, lo: float | None = None,
+            hi: float | None = None) -> int:
     """``value`` as an int in [lo, hi] (and within +-INT_LIMIT), or a one-line ValueError."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         if isinstance(value, float) and value.is_integer():
@@ -291,13 +303,13 @@ def integer(owner, name, value, lo=None, hi=None):
     return value
 
 
-def boolean(owner, name, value):
+def boolean(owner: str, name: str, value: object) -> bool:
     if not isinstance(value, bool):
         _fail(owner, name, "must be true or false", value)
     return value
 
 
-def choice(owner, name, value, options):
+def choice(owner: str, name: str, value: _T, options: Sequence[object]) -> _T:
     if value not in options:
         raise ValueError(
             f"{owner}: {name} must be one of {', '.join(map(repr, options))}, "
@@ -306,7 +318,8 @@ def choice(owner, name, value, options):
     return value
 
 
-def real_pair(owner, name, value, lo=0.0, hi=1.0, hi_open=True):
+def real_pair(owner: str, name: str, value: object, lo: float = 0.0, hi: float = 1.0,
+              hi_open: bool = True) -> tuple[float, ...]:
     """A pair of reals, each in [lo, hi) by default (Adam's betas)."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         _fail(owner, name, "must be a pair of numbers", value)

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..kernels import noise, rng
 from ..kernels import problems as kp
 from ..spec import Registry, Spec, boolean, choice, integer, is_builtin, real, stand_in
 
-REGISTRY = Registry("problem")
+REGISTRY: Registry = Registry("problem")
 #: the problem door's hooks and the arguments the kernels pass each, in this order (a
 #: trailing ``work`` is optional); ``rows_phases`` may also be an int, ``rows_scale`` is one
 HOOKS = {
@@ -60,36 +63,41 @@ class Problem(Spec):
     """
 
     registry = REGISTRY
-    value_and_grad = None
-    value = None
-    example_loss_grad = None
-    sample_grad = None
-    rows = None
-    rows_phases = 1
+    value_and_grad: Callable[..., float] | None = None
+    value: Callable[..., float] | None = None
+    example_loss_grad: Callable[..., float] | None = None
+    sample_grad: Callable[..., float] | None = None
+    rows: Callable[..., None] | None = None
+    rows_phases: int | Callable[..., int] = 1
     rows_scale = 1.0
-    project = None
+    project: Callable[..., None] | None = None
 
-    def __init_subclass__(cls, **kw):
+    if TYPE_CHECKING:  # a parameter, a class attribute or a property, per family
+        @property
+        def dim(self) -> int: ...
+
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         if is_builtin(cls) and not cls.__name__.startswith("_"):
             REGISTRY.register(cls)  # private helper bases and users' problems stay unregistered
 
     @classmethod
-    def unit(cls) -> type:
+    def unit(cls) -> type[Problem]:
         """The class whose hooks run this problem: itself, or the nearest base that sets a
         hook (a subclass that only changes ``_build`` runs its parent's kernel code)."""
         names = {*HOOKS, "rows_scale"}
-        unit = next(k for k in cls.__mro__ if k is Problem or names & set(k.__dict__))
+        unit = cast("type[Problem]",  # a class of the MRO below Problem: a Problem
+                    next(k for k in cls.__mro__ if k is Problem or names & set(k.__dict__)))
         if unit.value_and_grad is None and unit.rows is None:
             raise TypeError(f"{cls.type_name()}: a problem needs a value_and_grad(x, g, data) "
                             "(or rows) function")
         return unit
 
-    def _build(self) -> dict:
+    def _build(self) -> dict[str, Any]:
         raise NotImplementedError
 
     @cached_property
-    def _built(self) -> dict:
+    def _built(self) -> dict[str, Any]:
         built = self._build()
         built["data"] = np.ascontiguousarray(built["data"], dtype=np.float64)
         d = self.dim
@@ -103,16 +111,17 @@ class Problem(Spec):
 
     # ---- what the engine and the analysis read ----------------------------------------
     @property
-    def data(self) -> np.ndarray:
-        return self._built["data"]
+    def data(self) -> NDArray[np.float64]:
+        data: NDArray[np.float64] = self._built["data"]
+        return data
 
     @property
-    def kernel_data(self) -> np.ndarray:
+    def kernel_data(self) -> NDArray[np.float64]:
         """What the kernels read: ``data``, then the example count n for a finite sum through
         ``example_loss_grad`` (its generated hooks hand the functions ``data`` alone)."""
         return self._kernel_data(self.data)
 
-    def _kernel_data(self, data) -> np.ndarray:
+    def _kernel_data(self, data: NDArray[np.float64]) -> NDArray[np.float64]:
         n = self.example_count()
         return data if n is None else np.concatenate([data, [float(n)]])
 
@@ -140,9 +149,10 @@ class Problem(Spec):
         return int(self._built["work"])
 
     @property
-    def minimizers(self) -> np.ndarray:
+    def minimizers(self) -> NDArray[np.float64]:
         """Known global minimizers, one per row (empty when unknown)."""
-        return self._built["minimizers"]
+        minimizers: NDArray[np.float64] = self._built["minimizers"]
+        return minimizers
 
     @property
     def f_star(self) -> float:
@@ -150,16 +160,18 @@ class Problem(Spec):
         return float(self._built["f_star"])
 
     @property
-    def L(self):
+    def L(self) -> float | None:
         """Smoothness constant (largest Hessian eigenvalue bound), or None."""
-        return self._built["L"]
+        L: float | None = self._built["L"]
+        return L
 
     @property
-    def mu(self):
+    def mu(self) -> float | None:
         """Strong-convexity constant, or None."""
-        return self._built["mu"]
+        mu: float | None = self._built["mu"]
+        return mu
 
-    def noise_model(self) -> tuple:
+    def noise_model(self) -> tuple[int, float, float]:
         """(kind, scale, dof) of the gradient noise (codes in kernels.noise); kind 0: exact.
 
         Read from the spec's ``noise`` (scale), ``noise_kind`` ("gaussian", "student_t",
@@ -191,7 +203,8 @@ class Problem(Spec):
         """A stable 63-bit id of this instance, keying its random streams."""
         return int.from_bytes(hashlib.sha256(self.key().encode()).digest()[:8], "little") >> 1
 
-    def start_points(self, seeds) -> np.ndarray:
+    def start_points(self, seeds: Sequence[int] | NDArray[np.integer[Any]]
+                     ) -> NDArray[np.float64]:
         """Default start points, one row per seed: uniform in the problem's start box.
 
         Keyed by (seed, problem): every optimizer gets the same start for the same seed.
@@ -200,17 +213,18 @@ class Problem(Spec):
         high = np.broadcast_to(np.asarray(self._built["x0_high"], float), (self.dim,))
         u = np.empty((len(seeds), self.dim))
         rng.fill_uniform_rows(np.asarray(seeds, dtype=np.int64), self.stream_id, u)
-        return low + (high - low) * u
+        points: NDArray[np.float64] = low + (high - low) * u
+        return points
 
     # ---- Python-side evaluation (users, tests, plots) --------------------------------
-    def loss_grad(self, x):
+    def loss_grad(self, x: ArrayLike) -> tuple[float, NDArray[np.float64]]:
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.dim,):
             raise ValueError(f"{type(self).__name__}: x must have shape ({self.dim},), got {x.shape}")
         return evaluate(type(self), self.kernel_data, x, self.work_size)
 
-    def sampled_loss_grad(self, x, key, step: int, batch: int | None = None,
-                          replace: bool | None = None) -> tuple:
+    def sampled_loss_grad(self, x: ArrayLike, key: int, step: int, batch: int | None = None,
+                          replace: bool | None = None) -> tuple[float, NDArray[np.float64]]:
         """(loss, gradient) the optimizer sees in step ``step`` (0-based) of the trajectory
         whose stream key is ``key``: a minibatch of ``batch`` (default ``batch_size``), or
         an online problem's f_t; NaN loss and the exact gradient where there is none."""
@@ -225,10 +239,10 @@ class Problem(Spec):
             bool(self.with_replacement if replace is None else replace))
         return float(sampled), g
 
-    def loss(self, x) -> float:
+    def loss(self, x: ArrayLike) -> float:
         return self.loss_grad(x)[0]
 
-    def grad(self, x) -> np.ndarray:
+    def grad(self, x: ArrayLike) -> NDArray[np.float64]:
         return self.loss_grad(x)[1]
 
 
@@ -242,11 +256,12 @@ class _FiniteSum(Problem):
     value = staticmethod(kp.finite_sum_loss)
     sample_grad = staticmethod(kp.finite_sum_sample_grad)
 
-    def _kernel_data(self, data) -> np.ndarray:
+    def _kernel_data(self, data: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.concatenate([data, [float(self.term_code)]])
 
 
-def evaluate(cls, data, x, work=1) -> tuple:
+def evaluate(cls: type[Problem], data: NDArray[np.float64], x: ArrayLike,
+             work: int = 1) -> tuple[float, NDArray[np.float64]]:
     """(f(x), grad f(x)) of problem class ``cls`` at one point, with kernel data ``data``,
     from Python (specs, tests, plots): through the kernel of its hooks (``codegen``)."""
     from ..codegen import problem_kernel
@@ -260,34 +275,36 @@ def evaluate(cls, data, x, work=1) -> tuple:
     return float(F[0]), G[:, 0].copy()
 
 
-def plugin_record(cls, instances) -> dict:
+def plugin_record(cls: type[Problem], instances: Iterable[Problem]) -> dict[str, Any]:
     """What a run directory records of a user's problem class: source hash and files,
     defaults, and per instance (by its spec key) what analysis reads: dim, f*, L, mu and
     the known minimizers."""
     from ..codegen import plugin_provenance
 
     if "record" in cls.__dict__:  # a stand-in read back from a run directory
-        return cls.record
+        record: dict[str, Any] = cls.__dict__["record"]
+        return record
     return {**plugin_provenance(cls),
             "instances": {p.key(): {"dim": p.dim, "f_star": p.f_star, "L": p.L, "mu": p.mu,
                                     "minimizers": p.minimizers.tolist()} for p in instances}}
 
 
-def stored_problem(type_name: str, record: dict) -> type:
+def stored_problem(type_name: str, record: Mapping[str, Any]) -> type[Problem]:
     """A stand-in for a user's problem class named ``"module:object"`` in a run directory,
     built from the manifest's record without importing the user's code: it labels, hashes
     and answers dim, f*, L, mu and minimizers like the original, and cannot run."""
 
-    def instance(self):
-        return record.get("instances", {}).get(self.key(), {})
+    def instance(self: Problem) -> dict[str, Any]:
+        found: dict[str, Any] = record.get("instances", {}).get(self.key(), {})
+        return found
 
-    def _build(self):
+    def _build(self: Problem) -> dict[str, Any]:
         built = instance(self)
         return dict(data=np.zeros(1), minimizers=built.get("minimizers", []),
                     f_star=np.nan if built.get("f_star") is None else built["f_star"],
                     L=built.get("L"), mu=built.get("mu"))
 
-    namespace = {"_build": _build}
+    namespace: dict[str, object] = {"_build": _build}
     if "dim" not in record.get("defaults", {}):
         namespace["dim"] = property(lambda self: int(instance(self).get("dim", 0)))
     return stand_in(Problem, type_name, record, namespace)
@@ -298,7 +315,7 @@ def stored_problem(type_name: str, record: dict) -> type:
 NOISE_KINDS = tuple(noise.KINDS)
 
 
-def check_unset_by_dataset(owner, dataset, **sizes):
+def check_unset_by_dataset(owner: str, dataset: str, **sizes: object) -> None:
     """Refuse size arguments (n, features, ...) that a shipped data set already fixes."""
     for name, value in sizes.items():
         if value is not None:
@@ -306,7 +323,8 @@ def check_unset_by_dataset(owner, dataset, **sizes):
                              f"got {value!r}")
 
 
-def check_noise(owner, noise_, noise_kind, noise_dof):
+def check_noise(owner: str, noise_: object, noise_kind: str,
+                noise_dof: object) -> tuple[float, str, float]:
     """Validate the noise options every problem takes; returns them normalised."""
     noise_ = real(owner, "noise", noise_, lo=0.0)
     noise_kind = choice(owner, "noise_kind", noise_kind, NOISE_KINDS)
@@ -314,7 +332,8 @@ def check_noise(owner, noise_, noise_kind, noise_dof):
     return noise_, noise_kind, noise_dof
 
 
-def check_batch(owner, batch_size, replacement, n):
+def check_batch(owner: str, batch_size: object, replacement: object,
+                n: int) -> tuple[int, bool]:
     """Validate minibatch options against the number of samples n (0: full batch)."""
     batch_size = integer(owner, "batch_size", batch_size, lo=0)
     if batch_size > n:

@@ -27,9 +27,9 @@ CLASSES = (STRONGLY_CONVEX, CONVEX, NONCONVEX_SMOOTH, MULTIMODAL, STOCHASTIC, ON
 CONVEX_CLASSES = (STRONGLY_CONVEX, CONVEX, ONLINE)
 
 
-def family_class(cls) -> str:
+def family_class(cls: type) -> str:
     """The class a problem family declares (``problem_class``), or "unclassified"."""
-    value = getattr(cls, "problem_class", None)
+    value: str | None = getattr(cls, "problem_class", None)
     if value is None:
         return UNCLASSIFIED
     if value not in CLASSES:
@@ -38,12 +38,12 @@ def family_class(cls) -> str:
     return value
 
 
-def is_convex(problem) -> bool:
+def is_convex(problem: object) -> bool:
     """True when the problem's family is convex (deterministic part; noise aside)."""
     return family_class(type(problem)) in CONVEX_CLASSES
 
 
-def problem_class(problem) -> str:
+def problem_class(problem: object) -> str:
     """The class of a problem instance: online before stochastic before the family's class;
     a convex family with a known mu > 0 is strongly convex."""
     base = family_class(type(problem))

@@ -10,8 +10,11 @@ stays the full objective. Every problem also takes the gradient-noise options ``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..kernels import problems as k
 from ..kernels import rng
@@ -20,29 +23,31 @@ from . import _data
 from .base import Problem, _FiniteSum, check_batch, check_noise, check_unset_by_dataset, evaluate
 
 _DATA_ONLY_SKIP = ("batch_size", "replacement", "noise", "noise_kind", "noise_dof")
-_FSTAR_CACHE: dict = {}
+_FSTAR_CACHE: dict[str, tuple[NDArray[np.float64], float]] = {}
 
 
-def _data_key(problem) -> str:
+def _data_key(problem: Problem) -> str:
     """Key of the parameters that define the data (not the noise or sampling options)."""
     params = {kk: v for kk, v in problem.to_dict().items() if kk not in _DATA_ONLY_SKIP}
     return json.dumps(params, sort_keys=True)
 
 
-def _newton_optimum(problem, data, work, hess, x0):
+def _newton_optimum(problem: Problem, data: NDArray[np.float64], work: int,
+                    hess: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+                    x0: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
     """(x*, f*) of a smooth convex problem: scipy's trust-region Newton (exact Hessian) to
     a gradient norm ~1e-13, then polished by plain Newton steps. Cached per data."""
     key = _data_key(problem)
     if key in _FSTAR_CACHE:
         return _FSTAR_CACHE[key]
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # type: ignore[import-untyped]  # no scipy stubs here
 
-    def loss_grad(z):
+    def loss_grad(z: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         return evaluate(type(problem), problem._kernel_data(data), z, work)
 
     res = minimize(loss_grad, x0, jac=True, hess=hess, method="trust-exact",
                    options={"gtol": 1e-13, "maxiter": 500})
-    x = res.x
+    x: NDArray[np.float64] = res.x
     for _ in range(3):  # quadratic convergence: round-off level in a step or two
         _, g = loss_grad(x)
         step = np.linalg.lstsq(hess(x), g, rcond=None)[0]
@@ -55,13 +60,13 @@ def _newton_optimum(problem, data, work, hess, x0):
     return out
 
 
-def _linear_box(fan_in):
+def _linear_box(fan_in: int) -> tuple[float, float]:
     """torch nn.Linear's default init range: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    bound = 1.0 / np.sqrt(fan_in)
+    bound = float(1.0 / np.sqrt(fan_in))
     return -bound, bound
 
 
-def _design(a, bias):
+def _design(a: NDArray[np.float64], bias: bool) -> NDArray[np.float64]:
     return np.hstack([a, np.ones((a.shape[0], 1))]) if bias else a
 
 
@@ -79,9 +84,17 @@ class Quadratic(Problem):
     rows_scale = 0.5  # the terms sum to 2f
     problem_class = "strongly convex"  # optbench.problems.classes
     extra_sequence_params = ("eigenvalues", "minimizer")
+    dim: int
+    kappa: float
+    eigenvalues: list[float] | None
+    minimizer: list[float] | None
+    rotate: bool
+    seed: int
 
-    def __init__(self, dim=10, kappa=10.0, eigenvalues=None, minimizer=None, rotate=False,
-                 seed=0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, dim: int = 10, kappa: float = 10.0, eigenvalues: ArrayLike | None = None,
+                 minimizer: ArrayLike | None = None, rotate: bool = False, seed: int = 0,
+                 noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         n = "Quadratic"
         if eigenvalues is not None:
             eigenvalues = [real(n, f"eigenvalues[{i}]", e, lo=0.0, lo_open=True)
@@ -118,12 +131,13 @@ class Quadratic(Problem):
 
     def matrix(self) -> np.ndarray:
         q = self.rotation()
-        return (q * self.eigenvalues_array()) @ q.T
+        a: NDArray[np.float64] = (q * self.eigenvalues_array()) @ q.T
+        return a
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         lam = self.eigenvalues_array()
         c = np.zeros(self.dim) if self.minimizer is None else np.asarray(self.minimizer, float)
-        parts = [[1.0 if self.rotate else 0.0], lam, c]
+        parts: list[ArrayLike] = [[1.0 if self.rotate else 0.0], lam, c]
         if self.rotate:
             parts.append(self.rotation().ravel())
         return dict(data=np.concatenate(parts), work=2 * self.dim, minimizers=c[None, :],
@@ -150,10 +164,20 @@ class LeastSquares(_FiniteSum):
 
     term_code = k.codes.LEAST_SQUARES
     problem_class = "convex"  # optbench.problems.classes
+    n: int
+    features: int
+    label_noise: float
+    bias: bool
+    l2: float
+    dataset: str
+    replacement: bool
+    seed: int
 
-    def __init__(self, n=200, features=10, label_noise=0.1, bias=True, l2=0.0,
-                 dataset="synthetic", batch_size=0, replacement=False, seed=0, noise=0.0,
-                 noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, n: int = 200, features: int = 10, label_noise: float = 0.1,
+                 bias: bool = True, l2: float = 0.0, dataset: str = "synthetic",
+                 batch_size: int = 0, replacement: bool = False, seed: int = 0,
+                 noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         o = "LeastSquares"
         n = integer(o, "n", n, lo=1)
         features = integer(o, "features", features, lo=1)
@@ -169,7 +193,7 @@ class LeastSquares(_FiniteSum):
         self._store(locals())
 
     @classmethod
-    def tutorial(cls, label_noise=0.0, **kw):
+    def tutorial(cls, label_noise: float = 0.0, **kw: Any) -> LeastSquares:
         """The tutorials' example: y = 2x + 1 on 100 standard-normal inputs, nn.Linear(1, 1)
         parameters (w, b), MSE loss; noise-free by default (then x* = (2, 1), f* = 0)."""
         kw.setdefault("n", 100)
@@ -179,7 +203,7 @@ class LeastSquares(_FiniteSum):
     def dim(self) -> int:
         return self.features + int(self.bias)
 
-    def arrays(self):
+    def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(A (n x features), y (n)) of this instance."""
         n, m = self.n, self.features
         a = _data.normal(self.seed, 0x15A1, (n, m))
@@ -196,7 +220,7 @@ class LeastSquares(_FiniteSum):
         at = _design(a, self.bias)
         return 2.0 / self.n * at.T @ at + self.l2 * np.eye(self.dim)
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         a, y = self.arrays()
         at = _design(a, self.bias)
         h = self.hessian()
@@ -228,10 +252,20 @@ class LogisticRegression(_FiniteSum):
 
     term_code = k.codes.LOGISTIC
     problem_class = "convex"  # optbench.problems.classes
+    n: int | None
+    features: int | None
+    label_noise: float
+    bias: bool
+    l2: float
+    dataset: str
+    replacement: bool
+    seed: int
 
-    def __init__(self, n=None, features=None, label_noise=0.5, bias=True, l2=1e-3,
-                 dataset="synthetic", batch_size=0, replacement=False, seed=0, noise=0.0,
-                 noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, n: int | None = None, features: int | None = None,
+                 label_noise: float = 0.5, bias: bool = True, l2: float = 1e-3,
+                 dataset: str = "synthetic", batch_size: int = 0, replacement: bool = False,
+                 seed: int = 0, noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         o = "LogisticRegression"
         dataset = choice(o, "dataset", dataset, ("synthetic", "wdbc"))
         if dataset != "synthetic":
@@ -242,33 +276,36 @@ class LogisticRegression(_FiniteSum):
         label_noise = real(o, "label_noise", label_noise, lo=0.0)
         bias = boolean(o, "bias", bias)
         l2 = real(o, "l2", l2, lo=0.0, lo_open=True)
-        size = 569 if dataset == "wdbc" else n
+        size = 569 if dataset == "wdbc" else cast(int, n)  # n is set for synthetic data
         batch_size, replacement = check_batch(o, batch_size, replacement, size)
         seed = integer(o, "seed", seed, lo=0)
         noise, noise_kind, noise_dof = check_noise(o, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def arrays(self):
+    def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(A, y): features (standardised for real data) and labels in {-1, +1}."""
         if self.dataset == "wdbc":
             a, y = _data.wdbc()
             return _data.standardize(a), y
-        a = _data.normal(self.seed, 0x1061, (self.n, self.features))
-        w_true = _data.normal(self.seed, 0x1062, (self.features,))
-        z = a @ w_true + self.label_noise * _data.normal(self.seed, 0x1063, (self.n,))
+        n, m = cast(int, self.n), cast(int, self.features)  # set for synthetic data
+        a = _data.normal(self.seed, 0x1061, (n, m))
+        w_true = _data.normal(self.seed, 0x1062, (m,))
+        z = a @ w_true + self.label_noise * _data.normal(self.seed, 0x1063, (n,))
         return a, np.where(z >= 0.0, 1.0, -1.0)
 
     @property
     def dim(self) -> int:
-        return (30 if self.dataset == "wdbc" else self.features) + int(self.bias)
+        return (30 if self.dataset == "wdbc" else cast(int, self.features)) + int(self.bias)
 
-    def hessian(self, x) -> np.ndarray:
+    def hessian(self, x: ArrayLike) -> NDArray[np.float64]:
         a, y = self.arrays()
         at = _design(a, self.bias)
         s = 1.0 / (1.0 + np.exp(-(at @ np.asarray(x, float))))
-        return (at.T * (s * (1.0 - s))) @ at / at.shape[0] + self.l2 * np.eye(at.shape[1])
+        h: NDArray[np.float64] = ((at.T * (s * (1.0 - s))) @ at / at.shape[0]
+                                  + self.l2 * np.eye(at.shape[1]))
+        return h
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         a, y = self.arrays()
         n, m = a.shape
         at = _design(a, self.bias)
@@ -299,10 +336,21 @@ class SoftmaxRegression(_FiniteSum):
 
     term_code = k.codes.SOFTMAX
     problem_class = "convex"  # optbench.problems.classes
+    n: int | None
+    features: int | None
+    classes: int | None
+    separation: float
+    bias: bool
+    l2: float
+    dataset: str
+    replacement: bool
+    seed: int
 
-    def __init__(self, n=None, features=None, classes=None, separation=1.5, bias=True,
-                 l2=1e-3, dataset="synthetic", batch_size=0, replacement=False, seed=0,
-                 noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, n: int | None = None, features: int | None = None,
+                 classes: int | None = None, separation: float = 1.5, bias: bool = True,
+                 l2: float = 1e-3, dataset: str = "synthetic", batch_size: int = 0,
+                 replacement: bool = False, seed: int = 0, noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         o = "SoftmaxRegression"
         dataset = choice(o, "dataset", dataset, ("synthetic", "iris"))
         if dataset != "synthetic":
@@ -314,30 +362,31 @@ class SoftmaxRegression(_FiniteSum):
         separation = real(o, "separation", separation, lo=0.0)
         bias = boolean(o, "bias", bias)
         l2 = real(o, "l2", l2, lo=0.0, lo_open=True)
-        size = 150 if dataset == "iris" else n
+        size = 150 if dataset == "iris" else cast(int, n)  # n is set for synthetic data
         batch_size, replacement = check_batch(o, batch_size, replacement, size)
         seed = integer(o, "seed", seed, lo=0)
         noise, noise_kind, noise_dof = check_noise(o, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def arrays(self):
+    def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
         """(A, labels 0..K-1 as floats, K)."""
         if self.dataset == "iris":
             a, y = _data.iris()
             return _data.standardize(a), y, 3
-        nk = self.classes
-        centres = self.separation * _data.normal(self.seed, 0x50F1, (nk, self.features))
-        y = (np.arange(self.n) % nk).astype(float)
-        a = centres[y.astype(int)] + _data.normal(self.seed, 0x50F2, (self.n, self.features))
+        nk = cast(int, self.classes)  # classes, n and features are set for synthetic data
+        n, m = cast(int, self.n), cast(int, self.features)
+        centres = self.separation * _data.normal(self.seed, 0x50F1, (nk, m))
+        y = (np.arange(n) % nk).astype(float)
+        a = centres[y.astype(int)] + _data.normal(self.seed, 0x50F2, (n, m))
         return a, y, nk
 
     @property
     def dim(self) -> int:
         if self.dataset == "iris":
             return 3 * (4 + int(self.bias))
-        return self.classes * (self.features + int(self.bias))
+        return cast(int, self.classes) * (cast(int, self.features) + int(self.bias))
 
-    def hessian(self, x) -> np.ndarray:
+    def hessian(self, x: ArrayLike) -> NDArray[np.float64]:
         a, y, nk = self.arrays()
         n, m = a.shape
         x = np.asarray(x, float)
@@ -353,9 +402,10 @@ class SoftmaxRegression(_FiniteSum):
         order = [kk * m + j if j < m else nk * m + kk for kk in range(nk) for j in range(mb)]
         perm = np.empty(nk * mb, dtype=int)
         perm[order] = np.arange(nk * mb)
-        return h[np.ix_(perm, perm)] + self.l2 * np.eye(nk * mb)
+        out: NDArray[np.float64] = h[np.ix_(perm, perm)] + self.l2 * np.eye(nk * mb)
+        return out
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         a, y, nk = self.arrays()
         n, m = a.shape
         at = _design(a, self.bias)
@@ -384,10 +434,18 @@ class Huber(_FiniteSum):
 
     term_code = k.codes.HUBER
     problem_class = "convex"  # optbench.problems.classes
+    n: int
+    features: int
+    delta: float
+    outliers: float
+    bias: bool
+    replacement: bool
+    seed: int
 
-    def __init__(self, n=200, features=10, delta=1.0, outliers=0.1, bias=True,
-                 batch_size=0, replacement=False, seed=0, noise=0.0, noise_kind="gaussian",
-                 noise_dof=3.0):
+    def __init__(self, n: int = 200, features: int = 10, delta: float = 1.0,
+                 outliers: float = 0.1, bias: bool = True, batch_size: int = 0,
+                 replacement: bool = False, seed: int = 0, noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         o = "Huber"
         n = integer(o, "n", n, lo=1)
         features = integer(o, "features", features, lo=1)
@@ -403,7 +461,7 @@ class Huber(_FiniteSum):
     def dim(self) -> int:
         return self.features + int(self.bias)
 
-    def arrays(self):
+    def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         n, m = self.n, self.features
         a = _data.normal(self.seed, 0x4B1, (n, m))
         w_true = _data.normal(self.seed, 0x4B2, (m + 1,))
@@ -412,7 +470,8 @@ class Huber(_FiniteSum):
         bad = _data.uniform(self.seed, 0x4B4, (n,)) < self.outliers
         return a, y + bad * 10.0 * _data.normal(self.seed, 0x4B5, (n,))
 
-    def _optimum(self, a, y):
+    def _optimum(self, a: NDArray[np.float64],
+                 y: NDArray[np.float64]) -> NDArray[np.floating[Any]]:
         at = _design(a, self.bias)
         x = np.linalg.lstsq(at, y, rcond=None)[0]
         for _ in range(200):
@@ -431,12 +490,13 @@ class Huber(_FiniteSum):
             x = x_new
         return x
 
-    def _f(self, at, y, x):
+    def _f(self, at: NDArray[np.float64], y: NDArray[np.float64],
+           x: NDArray[np.floating[Any]]) -> float:
         r = np.abs(at @ x - y)
         d = self.delta
         return float(np.mean(np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))))
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         a, y = self.arrays()
         at = _design(a, self.bias)
         x_star = self._optimum(a, y)
@@ -470,9 +530,13 @@ class ReddiCounterexample(Problem):
     problem_class = "online"  # optbench.problems.classes
     dim = 1
     batch_size = 1
+    C: float
+    stochastic: bool
+    delta: float
 
-    def __init__(self, C=3.0, stochastic=False, delta=0.1, noise=0.0,
-                 noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, C: float = 3.0, stochastic: bool = False, delta: float = 0.1,
+                 noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         o = "ReddiCounterexample"
         C = real(o, "C", C, lo=0.0, lo_open=True)
         stochastic = boolean(o, "stochastic", stochastic)
@@ -489,7 +553,7 @@ class ReddiCounterexample(Problem):
     def slope(self) -> float:
         return self.delta if self.stochastic else (self.C - 2.0) / 3.0
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         prob = (1.0 + self.delta) / (self.C + 1.0)
         return dict(data=np.array([self.C, float(self.stochastic), prob]), work=1,
                     minimizers=np.array([[-1.0]]), f_star=-self.slope, L=0.0, mu=0.0,

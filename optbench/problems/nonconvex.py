@@ -12,7 +12,11 @@ analytic gradient. Every problem takes the noise options ``noise``, ``noise_kind
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..kernels import problems as k
 from ..spec import choice, integer, real
@@ -20,13 +24,15 @@ from . import _data
 from .base import Problem, _FiniteSum, check_batch, check_noise, evaluate
 
 
-def _polish(cls, data, x, work=1, steps=8):
+def _polish(cls: type[Problem], data: NDArray[np.float64],
+            x: NDArray[np.float64] | Sequence[float], work: int = 1,
+            steps: int = 8) -> NDArray[np.float64]:
     """Newton's method on the kernel's gradient (central-difference Jacobian): a published
     minimizer to the exact zero of the gradient, to round-off."""
     x = np.array(x, dtype=np.float64)
     d = x.size
 
-    def grad(z):
+    def grad(z: NDArray[np.float64]) -> NDArray[np.float64]:
         return evaluate(cls, data, z, work)[1]
 
     for _ in range(steps):
@@ -42,7 +48,8 @@ def _polish(cls, data, x, work=1, steps=8):
     return x
 
 
-def _value(cls, data, x, work=1):
+def _value(cls: type[Problem], data: NDArray[np.float64], x: ArrayLike,
+           work: int = 1) -> float:
     return evaluate(cls, data, x, work)[0]
 
 
@@ -57,14 +64,18 @@ class Rosenbrock(Problem):
     rows = staticmethod(k.rosenbrock_rows)
     problem_class = "nonconvex smooth"  # optbench.problems.classes
 
-    def __init__(self, dim=2, a=100.0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    dim: int
+    a: float
+
+    def __init__(self, dim: int = 2, a: float = 100.0, noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         n = "Rosenbrock"
         dim = integer(n, "dim", dim, lo=2)
         a = real(n, "a", a, lo=0.0, lo_open=True)
         noise, noise_kind, noise_dof = check_noise(n, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         return dict(data=np.array([self.a]), minimizers=np.ones((1, self.dim)), f_star=0.0,
                     x0_low=-2.0, x0_high=2.0)
 
@@ -81,14 +92,18 @@ class Rastrigin(Problem):
     rows = staticmethod(k.rastrigin_rows)
     problem_class = "multimodal"  # optbench.problems.classes
 
-    def __init__(self, dim=2, A=10.0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    dim: int
+    A: float
+
+    def __init__(self, dim: int = 2, A: float = 10.0, noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         n = "Rastrigin"
         dim = integer(n, "dim", dim, lo=1)
         A = real(n, "A", A, lo=0.0)
         noise, noise_kind, noise_dof = check_noise(n, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         return dict(data=np.array([self.A]), minimizers=np.zeros((1, self.dim)), f_star=0.0,
                     L=2.0 + 4.0 * np.pi ** 2 * self.A, x0_low=-5.12, x0_high=5.12)
 
@@ -105,8 +120,14 @@ class Ackley(Problem):
     value_and_grad = staticmethod(k.ackley_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
 
-    def __init__(self, dim=2, a=20.0, b=0.2, c=2.0 * np.pi, noise=0.0, noise_kind="gaussian",
-                 noise_dof=3.0):
+    dim: int
+    a: float
+    b: float
+    c: float
+
+    def __init__(self, dim: int = 2, a: float = 20.0, b: float = 0.2, c: float = 2.0 * np.pi,
+                 noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         n = "Ackley"
         dim = integer(n, "dim", dim, lo=1)
         a = real(n, "a", a)
@@ -115,7 +136,7 @@ class Ackley(Problem):
         noise, noise_kind, noise_dof = check_noise(n, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         return dict(data=np.array([self.a, self.b, self.c]), minimizers=np.zeros((1, self.dim)),
                     f_star=0.0, x0_low=-32.768, x0_high=32.768)
 
@@ -129,14 +150,16 @@ class Griewank(Problem):
 
     value_and_grad = staticmethod(k.griewank_loss_grad)
     problem_class = "multimodal"  # optbench.problems.classes
+    dim: int
 
-    def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, dim: int = 2, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         n = "Griewank"
         dim = integer(n, "dim", dim, lo=1)
         noise, noise_kind, noise_dof = check_noise(n, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         return dict(data=np.zeros(1), work=self.dim, minimizers=np.zeros((1, self.dim)),
                     f_star=0.0, x0_low=-600.0, x0_high=600.0)
 
@@ -151,14 +174,16 @@ class Levy(Problem):
 
     rows = staticmethod(k.levy_rows)
     problem_class = "multimodal"  # optbench.problems.classes
+    dim: int
 
-    def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, dim: int = 2, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         n = "Levy"
         dim = integer(n, "dim", dim, lo=1)
         noise, noise_kind, noise_dof = check_noise(n, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         return dict(data=np.zeros(1), minimizers=np.ones((1, self.dim)), f_star=0.0,
                     x0_low=-10.0, x0_high=10.0)
 
@@ -183,14 +208,16 @@ class StyblinskiTang(Problem):
     rows = staticmethod(k.styblinski_tang_rows)
     rows_scale = 0.5  # the terms sum to 2f
     problem_class = "multimodal"  # optbench.problems.classes
+    dim: int
 
-    def __init__(self, dim=2, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, dim: int = 2, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         n = "StyblinskiTang"
         dim = integer(n, "dim", dim, lo=1)
         noise, noise_kind, noise_dof = check_noise(n, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         r = _styblinski_root()
         f1 = 0.5 * (r ** 4 - 16 * r ** 2 + 5 * r)
         return dict(data=np.zeros(1), minimizers=np.full((1, self.dim), r),
@@ -201,23 +228,24 @@ class _TwoD(Problem):
     """Shared parts of the fixed 2-D test functions."""
 
     dim = 2
-    _published: list = []
+    _published: list[tuple[float, float]] = []
     _f_star = 0.0
     _box = (-5.0, 5.0)
 
-    def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         noise, noise_kind, noise_dof = check_noise(type(self).__name__, noise, noise_kind,
                                                    noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         data = np.zeros(1)
         xs = np.array([_polish(type(self), data, x) for x in self._published])
         lo, hi = self._box
         return dict(data=data, minimizers=xs, f_star=self._f_star, x0_low=lo, x0_high=hi,
                     **self._constants())
 
-    def _constants(self) -> dict:
+    def _constants(self) -> dict[str, float]:
         return {}
 
 
@@ -234,7 +262,8 @@ class Beale(_TwoD):
     _published = [(3.0, 0.5)]
     _box = (-4.5, 4.5)
 
-    def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         super().__init__(noise, noise_kind, noise_dof)
 
 
@@ -249,10 +278,11 @@ class Booth(_TwoD):
     _published = [(1.0, 3.0)]
     _box = (-10.0, 10.0)
 
-    def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         super().__init__(noise, noise_kind, noise_dof)
 
-    def _constants(self):
+    def _constants(self) -> dict[str, float]:
         return dict(L=18.0, mu=2.0)
 
 
@@ -269,7 +299,8 @@ class Himmelblau(_TwoD):
     _published = [(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
                   (3.584428, -1.848126)]
 
-    def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         super().__init__(noise, noise_kind, noise_dof)
 
 
@@ -287,7 +318,8 @@ class GoldsteinPrice(_TwoD):
     _f_star = 3.0
     _box = (-2.0, 2.0)
 
-    def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         super().__init__(noise, noise_kind, noise_dof)
 
 
@@ -303,10 +335,11 @@ class SixHumpCamel(_TwoD):
     problem_class = "multimodal"  # optbench.problems.classes
     _published = [(0.0898, -0.7126), (-0.0898, 0.7126)]
 
-    def __init__(self, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         super().__init__(noise, noise_kind, noise_dof)
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         built = super()._build()
         built.update(f_star=_value(type(self), built["data"], built["minimizers"][0]),
                      x0_low=np.array([-3.0, -2.0]), x0_high=np.array([3.0, 2.0]))
@@ -326,9 +359,18 @@ class MatrixFactorization(_FiniteSum):
 
     term_code = k.codes.MATRIX_FACTORIZATION
     problem_class = "nonconvex smooth"  # optbench.problems.classes
+    # the parameter ``rows`` (an instance attribute) shadows the ``rows`` hook of Problem,
+    # which this finite sum leaves unset (None) at class level: mypy has one type per name
+    rows: int  # type: ignore[assignment]
+    cols: int
+    rank: int
+    label_noise: float
+    seed: int
 
-    def __init__(self, rows=20, cols=15, rank=3, label_noise=0.0, batch_size=0,
-                 replacement=False, seed=0, noise=0.0, noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, rows: int = 20, cols: int = 15, rank: int = 3, label_noise: float = 0.0,
+                 batch_size: int = 0, replacement: bool = False, seed: int = 0,
+                 noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         o = "MatrixFactorization"
         rows = integer(o, "rows", rows, lo=1)
         cols = integer(o, "cols", cols, lo=1)
@@ -347,16 +389,19 @@ class MatrixFactorization(_FiniteSum):
         u = _data.normal(self.seed, 0x3F1, (self.rows, self.rank))
         v = _data.normal(self.seed, 0x3F2, (self.cols, self.rank))
         e = _data.normal(self.seed, 0x3F3, (self.rows, self.cols))
-        return u @ v.T / np.sqrt(self.rank) + self.label_noise * e
+        m: NDArray[np.float64] = u @ v.T / np.sqrt(self.rank) + self.label_noise * e
+        return m
 
     def a_minimizer(self) -> np.ndarray:
         """One global minimizer: U = U_r S^1/2, V = V_r S^1/2 from the SVD of M."""
         uu, s, vt = np.linalg.svd(self.matrix(), full_matrices=False)
         r = self.rank
         root = np.sqrt(s[:r])
-        return np.concatenate([(uu[:, :r] * root).ravel(), (vt[:r].T * root).ravel()])
+        x: NDArray[np.float64] = np.concatenate([(uu[:, :r] * root).ravel(),
+                                                 (vt[:r].T * root).ravel()])
+        return x
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         m = self.matrix()
         s = np.linalg.svd(m, compute_uv=False)
         head = [self.rows, 1.0, 0.0, self.rows, self.cols, self.rank]
@@ -379,8 +424,13 @@ class PhaseRetrieval(_FiniteSum):
     term_code = k.codes.PHASE_RETRIEVAL
     problem_class = "nonconvex smooth"  # optbench.problems.classes
 
-    def __init__(self, dim=10, m=80, batch_size=0, replacement=False, seed=0, noise=0.0,
-                 noise_kind="gaussian", noise_dof=3.0):
+    dim: int
+    m: int
+    seed: int
+
+    def __init__(self, dim: int = 10, m: int = 80, batch_size: int = 0,
+                 replacement: bool = False, seed: int = 0, noise: float = 0.0,
+                 noise_kind: str = "gaussian", noise_dof: float = 3.0) -> None:
         o = "PhaseRetrieval"
         dim = integer(o, "dim", dim, lo=1)
         m = integer(o, "m", m, lo=1)
@@ -389,7 +439,7 @@ class PhaseRetrieval(_FiniteSum):
         noise, noise_kind, noise_dof = check_noise(o, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         a = _data.normal(self.seed, 0x9A1, (self.m, self.dim))
         xs = _data.normal(self.seed, 0x9A2, (self.dim,))
         xs /= np.linalg.norm(xs)
@@ -416,10 +466,19 @@ class MLP(_FiniteSum):
     term_code = k.codes.MLP
     problem_class = "nonconvex smooth"  # optbench.problems.classes
     extra_sequence_params = ("hidden",)
+    hidden: tuple[int, ...]
+    activation: str
+    n: int
+    turns: float
+    spiral_noise: float
+    l2: float
+    seed: int
 
-    def __init__(self, hidden=(16,), activation="tanh", n=100, turns=1.0, spiral_noise=0.05,
-                 l2=0.0, batch_size=0, replacement=False, seed=0, noise=0.0,
-                 noise_kind="gaussian", noise_dof=3.0):
+    def __init__(self, hidden: int | Sequence[int] = (16,), activation: str = "tanh",
+                 n: int = 100, turns: float = 1.0, spiral_noise: float = 0.05, l2: float = 0.0,
+                 batch_size: int = 0, replacement: bool = False, seed: int = 0,
+                 noise: float = 0.0, noise_kind: str = "gaussian",
+                 noise_dof: float = 3.0) -> None:
         o = "MLP"
         hidden = np.atleast_1d(hidden).tolist() if not isinstance(hidden, (list, tuple)) \
             else list(hidden)
@@ -436,7 +495,7 @@ class MLP(_FiniteSum):
         noise, noise_kind, noise_dof = check_noise(o, noise, noise_kind, noise_dof)
         self._store(locals())
 
-    def layers(self) -> list:
+    def layers(self) -> list[tuple[int, int]]:
         """(fan_in, fan_out) of each Linear layer."""
         widths = [2, *self.hidden, 2]
         return list(zip(widths[:-1], widths[1:]))
@@ -445,7 +504,7 @@ class MLP(_FiniteSum):
     def dim(self) -> int:
         return sum(i * o + o for i, o in self.layers())
 
-    def _build(self):
+    def _build(self) -> dict[str, Any]:
         pts, labels = _data.two_spirals(self.n, self.turns, self.spiral_noise, self.seed)
         h1 = self.hidden[0]
         h2 = self.hidden[1] if len(self.hidden) > 1 else 0

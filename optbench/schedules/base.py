@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import schedule_tables as ks
 from ..spec import Registry, Spec, integer, is_builtin, real, stand_in
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
-REGISTRY = Registry("schedule")
+    from ..optimizers import Optimizer
+
+
+REGISTRY: Registry = Registry("schedule")
 
 
 # ---- relative step counts ---------------------------------------------------------------
@@ -19,9 +27,13 @@ REGISTRY = Registry("schedule")
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|(steps)\b|(//|[-+*/()]))")
 
 
-def _tokens(text):
+#: a token: ("num", its float), ("steps", None) or ("op", its text); (None, None) past the end
+_Token = tuple[str | None, Any]
+
+
+def _tokens(text: str) -> list[_Token]:
     pos = 0
-    out = []
+    out: list[_Token] = []
     text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -38,16 +50,16 @@ def eval_steps(text: str, n_steps: int) -> float:
     toks = _tokens(text)
     pos = 0
 
-    def peek():
+    def peek() -> _Token:
         return toks[pos] if pos < len(toks) else (None, None)
 
-    def take():
+    def take() -> _Token:
         nonlocal pos
         tok = peek()
         pos += 1
         return tok
 
-    def expr():
+    def expr() -> float:
         value = term()
         while peek() in (("op", "+"), ("op", "-")):
             op = take()[1]
@@ -55,7 +67,7 @@ def eval_steps(text: str, n_steps: int) -> float:
             value = value + rhs if op == "+" else value - rhs
         return value
 
-    def term():
+    def term() -> float:
         value = factor()
         while peek() in (("op", "*"), ("op", "/"), ("op", "//")):
             op = take()[1]
@@ -65,10 +77,11 @@ def eval_steps(text: str, n_steps: int) -> float:
             value = value * rhs if op == "*" else value / rhs if op == "/" else value // rhs
         return value
 
-    def factor():
+    def factor() -> float:
         kind, value = take()
         if kind == "num":
-            return value
+            number: float = value
+            return number
         if kind == "steps":
             return float(n_steps)
         if (kind, value) == ("op", "-"):
@@ -92,7 +105,7 @@ def resolve_steps(text: str, n_steps: int) -> int:
     return int(math.floor(value + 1e-9 * max(1.0, abs(value))))
 
 
-def _steps(owner, name, value, lo=None):
+def _steps(owner: str, name: str, value: object, lo: int | None = None) -> int | str:
     """An integer step count, or a relative expression of ``steps`` (kept as a string)."""
     if isinstance(value, str):
         text = value.strip()
@@ -107,19 +120,20 @@ def _steps(owner, name, value, lo=None):
     return integer(owner, name, value, lo=lo)
 
 
-def _steps_list(owner, name, value, lo=None):
+def _steps_list(owner: str, name: str, value: object,
+               lo: int | None = None) -> tuple[int | str, ...]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ValueError(f"{owner}: {name} must be a list of step counts, got {value!r}")
     return tuple(_steps(owner, f"{name}[{i}]", v, lo=lo) for i, v in enumerate(value))
 
 
-def _is_relative(value):
+def _is_relative(value: object) -> bool:
     if isinstance(value, tuple):
         return any(isinstance(v, str) for v in value)
     return isinstance(value, str)
 
 
-def _n_steps(n_steps):
+def _n_steps(n_steps: object) -> int:
     return integer("schedule", "n_steps", n_steps, lo=0)
 
 
@@ -137,14 +151,14 @@ class Schedule(Spec):
     #: True for ReduceLROnPlateau, whose lr depends on each trajectory's own loss
     is_plateau = False
     #: parameters holding step counts (int or relative expression, or a list of them)
-    _step_params: tuple = ()
+    _step_params: tuple[str, ...] = ()
     #: a user's schedule: lr of step k from ``k``, ``base_lr`` and its parameters (module doc)
-    lr_at = None
+    lr_at: Callable[..., float] | None = None
     #: a user's schedule, optionally: momentum/beta1 of step k from ``k``, ``base_momentum``
     #: and its parameters
-    momentum_at = None
+    momentum_at: Callable[..., float] | None = None
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         if is_builtin(cls):
             REGISTRY.register(cls)  # a user's schedule is named "module:object"
@@ -154,10 +168,10 @@ class Schedule(Spec):
         """Whether some step-count parameter is given relative to the run length."""
         return any(_is_relative(getattr(self, name)) for name in self._step_params)
 
-    def bind(self, n_steps):
+    def bind(self, n_steps: int) -> Self:
         """The concrete schedule for a run of ``n_steps`` (``self`` when nothing is relative)."""
         n_steps = _n_steps(n_steps)
-        changes = {}
+        changes: dict[str, Any] = {}
         name = None
         for name in self._step_params:
             value = getattr(self, name)
@@ -175,7 +189,7 @@ class Schedule(Spec):
             raise ValueError(f"{exc} (resolved for a run of {n_steps} steps)") from None
 
     # -- checks and tables
-    def check(self, optimizer, n_steps) -> None:
+    def check(self, optimizer: object, n_steps: int) -> None:
         """Raise ValueError (one line) if this schedule cannot drive ``optimizer`` for
         ``n_steps`` steps exactly as torch would; nothing runs before this passes."""
         from ..optimizers import Optimizer
@@ -188,7 +202,8 @@ class Schedule(Spec):
         for child, max_epoch, reset in bound._epoch_ranges(n_steps):
             child._check_leaf(optimizer, max_epoch, reset)
 
-    def tables(self, optimizer, n_steps):
+    def tables(self, optimizer: Optimizer,
+               n_steps: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(lr, momentum)``: float64 arrays of length ``n_steps + 1`` (see module doc).
 
         Every schedule runs through one interpreter of torch's scheduler state machine
@@ -202,7 +217,7 @@ class Schedule(Spec):
         bound = self.bind(n_steps)
         users = {c: (child, max_epoch) for c, (child, max_epoch, _) in
                  enumerate(bound._epoch_ranges(n_steps)) if child.lr_at is not None}
-        user_rows = {}
+        user_rows: dict[int, Any] = {}
         if users:
             state = bound._interpret(optimizer, 0, {c: (ks.S_HOLD, ()) for c in users})[2]
             for c, (child, max_epoch) in users.items():
@@ -211,12 +226,13 @@ class Schedule(Spec):
         lr, mom, _ = bound._interpret(optimizer, n_steps, user_rows)
         return lr, mom
 
-    def _interpret(self, optimizer, n_steps, user_leaves):
+    def _interpret(self, optimizer: Optimizer, n_steps: int, user_leaves: dict[int, Any]
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """(lr, momentum, final interpreter state) of this bound schedule; ``user_leaves``:
         child index -> ``(code, row)`` or a ``(lr_values, momentum_values | None)`` table
         pair for the user's schedules among the children."""
         children = self._children()
-        data = []
+        data: list[float] = []
         codes = np.zeros(len(children), dtype=np.int64)
         params = np.zeros((len(children), ks.N_PARAMS))
         for c, child in enumerate(children):
@@ -243,20 +259,20 @@ class Schedule(Spec):
         return lr, mom, state
 
     # -- hooks (leaves use these defaults; compositions override)
-    def _kind(self):
+    def _kind(self) -> int:
         return ks.K_CHAINED
 
-    def _children(self):
+    def _children(self) -> tuple[Schedule, ...]:
         return (self,)
 
-    def _seq_milestones(self):
+    def _seq_milestones(self) -> list[int]:
         return []
 
-    def _epoch_ranges(self, n_steps):
+    def _epoch_ranges(self, n_steps: int) -> list[tuple[Schedule, int, bool]]:
         """(leaf, largest last_epoch it reaches, whether SequentialLR resets it to 0)."""
         return [(self, n_steps, False)]
 
-    def _check_leaf(self, optimizer, max_epoch, reset) -> None:
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         if getattr(self, "cycle_momentum", False) and optimizer.momentum_keyword is None:
             raise ValueError(
                 f"{type(self).__name__}: cycle_momentum=True needs an optimizer with momentum "
@@ -273,7 +289,8 @@ class Schedule(Spec):
                                  f"with momentum or betas, and {type(optimizer).__name__} "
                                  "has neither")
 
-    def _user_leaf(self, optimizer, base_lr, max_epoch):
+    def _user_leaf(self, optimizer: Optimizer, base_lr: float, max_epoch: int
+                   ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
         """A user schedule's (lr, momentum or None) values at epochs 0..max_epoch: its
         compiled ``lr_at`` / ``momentum_at`` (arguments by name: ``k``, ``base_lr``,
         ``base_momentum`` (the optimizer's) and the parameters)."""
@@ -282,7 +299,7 @@ class Schedule(Spec):
         values = {"base_lr": base_lr, **self.params()}
         if self.momentum_at is not None:
             values["base_momentum"] = float(optimizer.hyperparams()[1])
-        tables = []
+        tables: list[NDArray[np.float64] | None] = []
         for fn_name in ("lr_at", "momentum_at"):
             if getattr(self, fn_name) is None:
                 tables.append(None)
@@ -293,7 +310,7 @@ class Schedule(Spec):
                                     for k in range(max_epoch + 1)], dtype=np.float64))
         return tables[0], tables[1]
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         raise NotImplementedError
 
     @property
@@ -305,17 +322,18 @@ class Schedule(Spec):
         return bool(getattr(self, "cycle_momentum", False) or self.momentum_at is not None)
 
 
-def plugin_record(cls) -> dict:
+def plugin_record(cls: type[Schedule]) -> dict[str, Any]:
     """What a run directory records of a user's schedule class: source hash, files,
     defaults and whether it sets the momentum."""
     from ..codegen import plugin_provenance
 
     if "record" in cls.__dict__:  # a stand-in read back from a run directory
-        return cls.record
+        record: dict[str, Any] = cls.__dict__["record"]
+        return record
     return {**plugin_provenance(cls), "sets_momentum": cls.momentum_at is not None}
 
 
-def schedule_from_dict(data: dict, where: str = "") -> Schedule:
+def schedule_from_dict(data: Mapping[str, Any], where: str = "") -> Schedule:
     """A schedule from ``{"type": ..., **params}``; inside ``reading_back(plugins)`` a user's
     schedule (``module:object``) is a stand-in built from its record, its code unimported."""
     from .functions import read_back_records
@@ -325,15 +343,15 @@ def schedule_from_dict(data: dict, where: str = "") -> Schedule:
     if records is not None and isinstance(name, str) and ":" in name:
         params = {k: v for k, v in data.items() if k != "type"}
         return stored_schedule(name, records.get(name, {}))(**params)
-    return Schedule.from_dict(data, where)
+    return cast(Schedule, Schedule.from_dict(dict(data), where))
 
 
-def stored_schedule(type_name: str, record: dict) -> type:
+def stored_schedule(type_name: str, record: Mapping[str, Any]) -> type[Schedule]:
     """A stand-in for a user's schedule class named ``"module:object"`` in a run directory,
     built from the manifest's record without importing the user's code: it labels and
     hashes like the original and cannot tabulate."""
 
-    def cannot_run(self, *args):
+    def cannot_run(self: Schedule, *args: Any) -> NoReturn:
         raise ValueError(f"{type_name} was read back from a run directory without its code "
                          "and cannot run; run (or --resume) from the suite file")
 
@@ -343,11 +361,11 @@ def stored_schedule(type_name: str, record: dict) -> type:
         "sets_momentum": bool(record.get("sets_momentum", False))})
 
 
-def _lr_value(owner, name, value):
+def _lr_value(owner: str, name: str, value: object) -> float:
     return real(owner, name, value, lo=0.0)
 
 
-def _push(data, values):
+def _push(data: list[float], values: Iterable[float]) -> int:
     off = len(data)
     data.extend(float(v) for v in values)
     return off

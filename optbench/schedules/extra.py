@@ -2,14 +2,20 @@
 (explicit per-step values) and FunctionLR (a jitted function of the step, torch's LambdaLR)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import schedule_tables as ks
 from ..spec import boolean, real
 from ..spec import function_ref
 from .base import Schedule, _is_relative, _lr_value, _push, _steps
 from .functions import function_argument, tabulate
+
+if TYPE_CHECKING:
+    from ..optimizers import Optimizer
 
 
 class InverseTimeDecay(Schedule):
@@ -20,15 +26,18 @@ class InverseTimeDecay(Schedule):
     """
 
     _step_params = ("decay_steps",)
+    decay_steps: int | str
+    decay_rate: float
+    staircase: bool
 
-    def __init__(self, decay_steps, decay_rate, staircase=False):
+    def __init__(self, decay_steps: int | str, decay_rate: float, staircase: bool = False) -> None:
         n = "InverseTimeDecay"
         decay_steps = _steps(n, "decay_steps", decay_steps, lo=1)
         decay_rate = real(n, "decay_rate", decay_rate, lo=0.0)
         staircase = boolean(n, "staircase", staircase)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_INVERSE_TIME, (self.decay_steps, self.decay_rate, self.staircase)
 
 
@@ -44,9 +53,15 @@ class WarmupCosine(Schedule):
     """
 
     _step_params = ("warmup_steps", "decay_steps")
+    warmup_steps: int | str
+    decay_steps: int | str
+    peak_lr: float
+    end_lr: float
+    init_value: float
+    exponent: float
 
-    def __init__(self, warmup_steps, decay_steps, peak_lr, end_lr=0.0, init_value=0.0,
-                 exponent=1.0):
+    def __init__(self, warmup_steps: int | str, decay_steps: int | str, peak_lr: float,
+                 end_lr: float = 0.0, init_value: float = 0.0, exponent: float = 1.0) -> None:
         n = "WarmupCosine"
         warmup_steps = _steps(n, "warmup_steps", warmup_steps, lo=0)
         decay_steps = _steps(n, "decay_steps", decay_steps, lo=1)
@@ -55,19 +70,20 @@ class WarmupCosine(Schedule):
         init_value = _lr_value(n, "init_value", init_value)
         exponent = real(n, "exponent", exponent, lo=0.0, lo_open=True)
         if not (_is_relative(warmup_steps) or _is_relative(decay_steps)):
-            _warmup_fits(warmup_steps, decay_steps)
+            _warmup_fits(cast(int, warmup_steps), cast(int, decay_steps))
         self._store(locals())
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
-        _warmup_fits(self.warmup_steps, self.decay_steps)
+        # a bound schedule's step counts are ints
+        _warmup_fits(cast(int, self.warmup_steps), cast(int, self.decay_steps))
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_WARMUP_COSINE, (self.warmup_steps, self.decay_steps, self.peak_lr,
                                     self.end_lr, self.init_value, self.exponent)
 
 
-def _warmup_fits(warmup_steps, decay_steps):
+def _warmup_fits(warmup_steps: int, decay_steps: int) -> None:
     if decay_steps <= warmup_steps:
         raise ValueError(f"WarmupCosine: decay_steps must exceed warmup_steps (optax), got "
                          f"decay_steps={decay_steps}, warmup_steps={warmup_steps}")
@@ -82,8 +98,11 @@ class PerStepLR(Schedule):
     """
 
     extra_sequence_params = ("values",)  # one list, not a grid
+    values: tuple[float, ...]
+    relative: bool
 
-    def __init__(self, values, relative=False):
+    def __init__(self, values: Iterable[float] | NDArray[np.float64],
+                 relative: bool = False) -> None:
         n = "PerStepLR"
         if isinstance(values, np.ndarray):
             values = values.tolist()
@@ -95,17 +114,17 @@ class PerStepLR(Schedule):
         relative = boolean(n, "relative", relative)
         self._store(locals())
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
         if len(self.values) < max_epoch:
             raise ValueError(f"PerStepLR: values has {len(self.values)} entries, fewer than "
                              f"the {max_epoch} steps of the run")
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         code = ks.S_FACTOR_TABLE if self.relative else ks.S_VALUE_TABLE
         return code, (_push(data, self.values), len(self.values))
 
-    def label(self):
+    def label(self) -> str:
         kind = "factors" if self.relative else "lrs"
         return f"PerStepLR({len(self.values)} {kind})"
 
@@ -121,22 +140,23 @@ class FunctionLR(Schedule):
 
     #: True for a spec built inside ``reading_back()``: its function is never imported
     read_back = False
+    fn: Callable[[int], float] | str
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[int], float] | str) -> None:
         fn, self.read_back = function_argument("FunctionLR", "fn", fn)
         self._store(locals())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FunctionLR(fn={function_ref(self.fn)})"
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
         if not self.read_back:
             self._factors(1)
 
-    def _factors(self, n):
+    def _factors(self, n: int) -> NDArray[np.float64]:
         return tabulate("FunctionLR", "fn", self.fn, n, self.read_back)
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         factors = self._factors(n_steps + 1)
         return ks.S_FACTOR_TABLE, (_push(data, factors), len(factors))

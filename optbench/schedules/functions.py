@@ -9,18 +9,22 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import schedule_tables as ks
 from ..spec import import_ref
 
 #: None, or while a run directory is read, its manifest's plugin records
-_READING_BACK: contextvars.ContextVar = contextvars.ContextVar("reading_back", default=None)
+_READING_BACK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "reading_back", default=None)
 
 
 @contextlib.contextmanager
-def reading_back(plugins: dict | None = None):
+def reading_back(plugins: dict[str, Any] | None = None) -> Iterator[None]:
     """Specs built inside read a run directory: functions named ``"module:name"`` stay
     names, never imported, and a user's schedule class becomes a stand-in built from its
     record in ``plugins`` (the manifest's); such a spec labels and hashes, and cannot
@@ -32,12 +36,12 @@ def reading_back(plugins: dict | None = None):
         _READING_BACK.reset(token)
 
 
-def read_back_records() -> dict | None:
+def read_back_records() -> dict[str, Any] | None:
     """The plugin records of the run directory being read, None when none is."""
     return _READING_BACK.get()
 
 
-def function_argument(owner, name, fn) -> tuple:
+def function_argument(owner: str, name: str, fn: object) -> tuple[Any, bool]:
     """(fn, read_back): ``fn`` checked to be a function or a ``"module:name"`` string that
     imports one (one-line ValueError otherwise); read_back True for a name kept unimported
     inside ``reading_back()``."""
@@ -56,7 +60,8 @@ def function_argument(owner, name, fn) -> tuple:
     return fn, False
 
 
-def tabulate(owner, name, fn, n, read_back) -> np.ndarray:
+def tabulate(owner: str, name: str, fn: Callable[[int], float] | str, n: int,
+             read_back: bool) -> NDArray[np.float64]:
     """fn(k) for k = 0..n-1, by ``fn`` compiled with numba (one-line ValueError when it cannot
     be compiled or run, or was read back without its code)."""
     if read_back:
@@ -74,7 +79,7 @@ def tabulate(owner, name, fn, n, read_back) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _jit(fn):
+def _jit(fn: Callable[[int], float]) -> object:
     import numba
     from numba.core.registry import CPUDispatcher
 

@@ -1,12 +1,20 @@
 """The schedules of torch.optim.lr_scheduler, with torch's names, keywords and defaults."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 from .. import layout
 from .. import schedule_tables as ks
 from ..spec import Spec, boolean, choice, integer, real
 from .base import (Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list,
                    schedule_from_dict)
 from .functions import function_argument, tabulate
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ..optimizers import Optimizer
 
 
 class ConstantLR(Schedule):
@@ -16,19 +24,22 @@ class ConstantLR(Schedule):
     """
 
     _step_params = ("total_iters",)
+    factor: float
+    total_iters: int | str
 
-    def __init__(self, factor=1.0 / 3, total_iters=5):
+    def __init__(self, factor: float = 1.0 / 3, total_iters: int | str = 5) -> None:
         n = "ConstantLR"
         factor = real(n, "factor", factor, lo=0.0, hi=1.0)
         total_iters = _steps(n, "total_iters", total_iters, lo=0)
         self._store(locals())
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
-        if self.factor == 0.0 and 0 < self.total_iters <= max_epoch:
+        total_iters = cast(int, self.total_iters)  # a bound schedule's step counts are ints
+        if self.factor == 0.0 and 0 < total_iters <= max_epoch:
             raise ValueError("ConstantLR: factor=0 divides by zero at total_iters (as in torch)")
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_CONSTANT, (self.factor, self.total_iters)
 
 
@@ -36,14 +47,16 @@ class StepLR(Schedule):
     """lr = base_lr * gamma**floor(k / step_size) (torch StepLR, chainable form)."""
 
     _step_params = ("step_size",)
+    step_size: int | str
+    gamma: float
 
-    def __init__(self, step_size, gamma=0.1):
+    def __init__(self, step_size: int | str, gamma: float = 0.1) -> None:
         n = "StepLR"
         step_size = _steps(n, "step_size", step_size, lo=1)
         gamma = real(n, "gamma", gamma, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_STEP, (self.step_size, self.gamma)
 
 
@@ -55,26 +68,29 @@ class MultiStepLR(Schedule):
 
     _step_params = ("milestones",)
     extra_sequence_params = ("milestones",)  # one list, not a grid
+    milestones: tuple[int | str, ...]
+    gamma: float
 
-    def __init__(self, milestones, gamma=0.1):
+    def __init__(self, milestones: Sequence[int | str], gamma: float = 0.1) -> None:
         n = "MultiStepLR"
         milestones = _steps_list(n, "milestones", milestones, lo=0)
         gamma = real(n, "gamma", gamma, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
-        ms = sorted(self.milestones)
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
+        ms = sorted(cast("tuple[int, ...]", self.milestones))  # bound: ints
         return ks.S_MULTISTEP, (self.gamma, _push(data, ms), len(ms))
 
 
 class ExponentialLR(Schedule):
     """lr = base_lr * gamma**k (torch ExponentialLR, chainable form lr <- lr*gamma)."""
+    gamma: float
 
-    def __init__(self, gamma):
+    def __init__(self, gamma: float) -> None:
         gamma = real("ExponentialLR", "gamma", gamma, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_EXPONENTIAL, (self.gamma,)
 
 
@@ -83,21 +99,25 @@ class LinearLR(Schedule):
     factors (torch LinearLR, chainable form)."""
 
     _step_params = ("total_iters",)
+    start_factor: float
+    end_factor: float
+    total_iters: int | str
 
-    def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+    def __init__(self, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int | str = 5) -> None:
         n = "LinearLR"
         start_factor = real(n, "start_factor", start_factor, lo=0.0, hi=1.0, lo_open=True)
         end_factor = real(n, "end_factor", end_factor, lo=0.0, hi=1.0)
         total_iters = _steps(n, "total_iters", total_iters, lo=0)
         self._store(locals())
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
         if reset and self.total_iters == 0:
             raise ValueError("LinearLR: total_iters=0 inside SequentialLR divides by zero "
                              "at its milestone (as in torch)")
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_LINEAR, (self.start_factor, self.end_factor, self.total_iters)
 
 
@@ -106,20 +126,22 @@ class PolynomialLR(Schedule):
     chainable form)."""
 
     _step_params = ("total_iters",)
+    total_iters: int | str
+    power: float
 
-    def __init__(self, total_iters=5, power=1.0):
+    def __init__(self, total_iters: int | str = 5, power: float = 1.0) -> None:
         n = "PolynomialLR"
         total_iters = _steps(n, "total_iters", total_iters, lo=0)
         power = real(n, "power", power, lo=0.0)
         self._store(locals())
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
         if reset and self.total_iters == 0:
             raise ValueError("PolynomialLR: total_iters=0 inside SequentialLR divides by zero "
                              "at its milestone (as in torch)")
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_POLYNOMIAL, (self.total_iters, self.power)
 
 
@@ -132,14 +154,16 @@ class CosineAnnealingLR(Schedule):
     """
 
     _step_params = ("T_max",)
+    T_max: int | str
+    eta_min: float
 
-    def __init__(self, T_max, eta_min=0.0):
+    def __init__(self, T_max: int | str, eta_min: float = 0.0) -> None:
         n = "CosineAnnealingLR"
         T_max = _steps(n, "T_max", T_max, lo=1)
         eta_min = _lr_value(n, "eta_min", eta_min)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_COSINE, (self.T_max, self.eta_min)
 
 
@@ -149,15 +173,18 @@ class CosineAnnealingWarmRestarts(Schedule):
     Loshchilov & Hutter 2017)."""
 
     _step_params = ("T_0",)
+    T_0: int | str
+    T_mult: int
+    eta_min: float
 
-    def __init__(self, T_0, T_mult=1, eta_min=0.0):
+    def __init__(self, T_0: int | str, T_mult: int = 1, eta_min: float = 0.0) -> None:
         n = "CosineAnnealingWarmRestarts"
         T_0 = _steps(n, "T_0", T_0, lo=1)
         T_mult = integer(n, "T_mult", T_mult, lo=1)
         eta_min = _lr_value(n, "eta_min", eta_min)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_WARM_RESTARTS, (self.T_0, self.T_mult, self.eta_min)
 
 
@@ -183,10 +210,23 @@ class CyclicLR(Schedule):
     _step_params = ("step_size_up", "step_size_down")
     #: True for a spec built inside ``reading_back()`` whose scale_fn stays unimported
     read_back = False
+    base_lr: float
+    max_lr: float
+    step_size_up: int | str
+    step_size_down: int | str | None
+    mode: str
+    gamma: float
+    scale_fn: Callable[[int], float] | str | None
+    scale_mode: str
+    cycle_momentum: bool
+    base_momentum: float
+    max_momentum: float
 
-    def __init__(self, base_lr, max_lr, step_size_up=2000, step_size_down=None,
-                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
-                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9):
+    def __init__(self, base_lr: float, max_lr: float, step_size_up: int | str = 2000,
+                 step_size_down: int | str | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[int], float] | str | None = None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True, base_momentum: float = 0.8,
+                 max_momentum: float = 0.9) -> None:
         n = "CyclicLR"
         if scale_fn is not None:
             scale_fn, self.read_back = function_argument(n, "scale_fn", scale_fn)
@@ -203,7 +243,7 @@ class CyclicLR(Schedule):
         max_momentum = real(n, "max_momentum", max_momentum, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         up = float(self.step_size_up)
         down = float(self.step_size_down) if self.step_size_down is not None else up
         total = up + down
@@ -217,7 +257,7 @@ class CyclicLR(Schedule):
         return ks.S_CYCLIC, (self.base_lr, self.max_lr, total, up / total, mode, self.gamma,
                              self.cycle_momentum, self.base_momentum, self.max_momentum, table)
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
         if self.scale_fn is not None and not self.read_back:
             tabulate("CyclicLR", "scale_fn", self.scale_fn, 1, False)
@@ -236,10 +276,24 @@ class OneCycleLR(Schedule):
     """
 
     _step_params = ("total_steps",)
+    max_lr: float
+    total_steps: int | str | None
+    epochs: int | None
+    steps_per_epoch: int | None
+    pct_start: float
+    anneal_strategy: str
+    cycle_momentum: bool
+    base_momentum: float
+    max_momentum: float
+    div_factor: float
+    final_div_factor: float
+    three_phase: bool
 
-    def __init__(self, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
-                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+    def __init__(self, max_lr: float, total_steps: int | str | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float = 0.85, max_momentum: float = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False) -> None:
         n = "OneCycleLR"
         max_lr = _lr_value(n, "max_lr", max_lr)
         if total_steps is not None:
@@ -262,13 +316,14 @@ class OneCycleLR(Schedule):
         self._store(locals())
 
     @property
-    def steps_total(self):
+    def steps_total(self) -> int:
         """total_steps, or epochs * steps_per_epoch."""
         if self.total_steps is not None:
-            return self.total_steps
-        return self.epochs * self.steps_per_epoch
+            return cast(int, self.total_steps)  # bound: an int
+        # __init__ asked for both epochs and steps_per_epoch without total_steps
+        return cast(int, self.epochs) * cast(int, self.steps_per_epoch)
 
-    def _check_leaf(self, optimizer, max_epoch, reset):
+    def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
         total = self.steps_total
         if max_epoch > total:
@@ -287,7 +342,7 @@ class OneCycleLR(Schedule):
                 f"of zero length (torch divides by zero)"
             )
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_ONE_CYCLE, (self.max_lr, self.steps_total, self.pct_start,
                                 ks.ANNEAL_COS if self.anneal_strategy == "cos"
                                 else ks.ANNEAL_LINEAR,
@@ -313,9 +368,19 @@ class ReduceLROnPlateau(Schedule):
     """
 
     is_plateau = True
+    mode: str
+    factor: float
+    patience: int
+    threshold: float
+    threshold_mode: str
+    cooldown: int
+    min_lr: float
+    eps: float
+    loss_ema: float
 
-    def __init__(self, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8, loss_ema=0.0):
+    def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8, loss_ema: float = 0.0) -> None:
         n = "ReduceLROnPlateau"
         choice(n, "mode", mode, ["min", "max"])
         factor = real(n, "factor", factor, lo=0.0, hi=1.0, hi_open=True)
@@ -328,7 +393,7 @@ class ReduceLROnPlateau(Schedule):
         loss_ema = real(n, "loss_ema", loss_ema, lo=0.0, hi=1.0, hi_open=True)
         self._store(locals())
 
-    def plateau_fmeta(self) -> dict:
+    def plateau_fmeta(self) -> dict[int, float]:
         """{fmeta column (``optbench.layout``): value} for the kernels' ``plateau_update``."""
         return {
             layout.F_PL_MAXIMIZE: 1.0 if self.mode == "max" else 0.0,
@@ -342,14 +407,14 @@ class ReduceLROnPlateau(Schedule):
             layout.F_PL_EMA: self.loss_ema,
         }
 
-    def _encode(self, n_steps, data):
+    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
         return ks.S_HOLD, ()
 
 
 # ---- compositions ---------------------------------------------------------------------------
 
 
-def _schedule_list(owner, value):
+def _schedule_list(owner: str, value: object) -> tuple[Schedule, ...]:
     if isinstance(value, (str, bytes, Spec, dict)) or not hasattr(value, "__iter__"):
         raise ValueError(f"{owner}: schedulers must be a list of schedules, got {value!r}")
     out = []
@@ -386,8 +451,11 @@ class SequentialLR(Schedule):
 
     _step_params = ("milestones",)
     extra_sequence_params = ("milestones",)  # one list, not a grid
+    schedulers: tuple[Schedule, ...]
+    milestones: tuple[int | str, ...]
 
-    def __init__(self, schedulers, milestones):
+    def __init__(self, schedulers: Iterable[Schedule | Mapping[str, Any]],
+                 milestones: Sequence[int | str]) -> None:
         n = "SequentialLR"
         schedulers = _schedule_list(n, schedulers)
         milestones = _steps_list(n, "milestones", milestones, lo=1)
@@ -397,36 +465,37 @@ class SequentialLR(Schedule):
                 f"({len(schedulers)} schedulers), got {len(milestones)} milestones"
             )
         if not _is_relative(milestones):
-            _increasing(milestones)
+            _increasing(cast("tuple[int, ...]", milestones))
         self._store(locals())
 
-    def bind(self, n_steps):
+    def bind(self, n_steps: int) -> Self:
         bound = super().bind(n_steps)
         children = tuple(c.bind(n_steps) for c in bound.schedulers)
         if all(a is b for a, b in zip(children, bound.schedulers)):
             return bound
         return bound.replace(schedulers=children)
 
-    def is_relative(self):
+    def is_relative(self) -> bool:
         return super().is_relative() or any(c.is_relative() for c in self.schedulers)
 
-    def check(self, optimizer, n_steps):
-        _increasing(self.bind(_n_steps(n_steps)).milestones)
+    def check(self, optimizer: object, n_steps: int) -> None:
+        _increasing(cast("tuple[int, ...]", self.bind(_n_steps(n_steps)).milestones))
         super().check(optimizer, n_steps)
 
-    def _kind(self):
+    def _kind(self) -> int:
         return ks.K_SEQUENTIAL
 
-    def _children(self):
+    def _children(self) -> tuple[Schedule, ...]:
         return self.schedulers
 
-    def _seq_milestones(self):
-        return list(self.milestones)
+    def _seq_milestones(self) -> list[int]:
+        return list(cast("tuple[int, ...]", self.milestones))  # bound: ints
 
-    def _epoch_ranges(self, n_steps):
-        out = []
-        starts = [0] + list(self.milestones)
-        ends = list(self.milestones) + [n_steps + 1]
+    def _epoch_ranges(self, n_steps: int) -> list[tuple[Schedule, int, bool]]:
+        out: list[tuple[Schedule, int, bool]] = []
+        milestones = cast("tuple[int, ...]", self.milestones)  # bound: ints
+        starts = [0] + list(milestones)
+        ends = list(milestones) + [n_steps + 1]
         for i, child in enumerate(self.schedulers):
             if starts[i] > n_steps:
                 out.append((child, 0, False))
@@ -434,12 +503,12 @@ class SequentialLR(Schedule):
                 out.append((child, min(n_steps, ends[i] - 1) - starts[i], i > 0))
         return out
 
-    def label(self):
+    def label(self) -> str:
         parts = " -> ".join(c.label() for c in self.schedulers)
         return f"SequentialLR({parts} @ {list(self.milestones)})"
 
 
-def _increasing(milestones):
+def _increasing(milestones: Sequence[int]) -> None:
     for a, b in zip(milestones, milestones[1:]):
         if not b > a:
             raise ValueError(f"SequentialLR: milestones must be strictly increasing, "
@@ -454,27 +523,28 @@ class ChainedScheduler(Schedule):
     what the earlier ones wrote, exactly as in torch. Children are constructed in order on
     one optimizer, so their construction steps chain too. No ReduceLROnPlateau, no nesting.
     """
+    schedulers: tuple[Schedule, ...]
 
-    def __init__(self, schedulers):
+    def __init__(self, schedulers: Iterable[Schedule | Mapping[str, Any]]) -> None:
         schedulers = _schedule_list("ChainedScheduler", schedulers)
         self._store(locals())
 
-    def bind(self, n_steps):
+    def bind(self, n_steps: int) -> Self:
         children = tuple(c.bind(n_steps) for c in self.schedulers)
         if all(a is b for a, b in zip(children, self.schedulers)):
             return self
         return self.replace(schedulers=children)
 
-    def is_relative(self):
+    def is_relative(self) -> bool:
         return any(c.is_relative() for c in self.schedulers)
 
-    def _children(self):
+    def _children(self) -> tuple[Schedule, ...]:
         return self.schedulers
 
-    def _epoch_ranges(self, n_steps):
+    def _epoch_ranges(self, n_steps: int) -> list[tuple[Schedule, int, bool]]:
         return [(c, n_steps, False) for c in self.schedulers]
 
-    def label(self):
+    def label(self) -> str:
         return f"ChainedScheduler({' * '.join(c.label() for c in self.schedulers)})"
 
 
