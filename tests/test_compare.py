@@ -376,4 +376,4 @@ def test_planted_changes_still_apply_to_the_kernels():
     assert "for _k in range((d * 3) // 2):" in slow and slow.count("i = _k % d") == 1
     compile(slow, "rules", "exec")
     small = er.smaller_step(src)
-    assert small != src and "0.1 * step_size[b]" in small
+    assert small != src and "0.1 * lane_a[b]" in small
