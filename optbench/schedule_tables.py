@@ -354,7 +354,7 @@ def table_value(data, off, count, epoch):
 # ---- torch's scheduler state machine ------------------------------------------------------
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _get_lr(code, p, data, group, st, is_initial):
     """The leaf's ``get_lr()``; may write the group's momentum (cycling schedules)."""
     lr = group[G_LR]
@@ -457,7 +457,7 @@ def _construct(code, p, group, st):
     st[ST_TI] = p[0] if code == S_WARM_RESTARTS else 0.0
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _step(code, p, data, group, st, is_initial):
     """The leaf's ``step()``."""
     if code == S_WARM_RESTARTS:  # CosineAnnealingWarmRestarts overrides step()
