@@ -173,13 +173,17 @@ def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
     parts = Assembled(shards)
     per_shard, workers, failed = run_part(plan, pending, parts)
     t_extend = time.perf_counter()
+    groups = None  # the last stage decision's edge_groups: lr_extension reads them too
     while plan.extend_lr_grid and not failed:  # stages of the lr-grid extension
-        from .analysis.tuning import extension_stage
+        from .analysis.tuning import edge_groups, extension_stage
 
         arrays = store.arrays(len(shards)) if store is not None else parts.arrays
-        stage = extension_stage(Results(plan, arrays, manifest))
+        judged = Results(plan, arrays, manifest)
+        groups = edge_groups(judged)
+        stage = extension_stage(judged, groups)
         if not stage:
             break
+        groups = None
         plan = plan.with_extension([*plan.extension, stage])
         manifest.update(config=plan.config(), config_hash=plan.config_hash(),
                         shards=[list(s) for s in plan.shards()])
@@ -227,7 +231,7 @@ def _execute(plan: Plan, store: RunStore | None, resume: bool, overwrite: bool,
     if plan.extend_lr_grid:
         from .analysis.tuning import lr_extension
 
-        manifest["lr_extension"] = lr_extension(results)
+        manifest["lr_extension"] = lr_extension(results, groups)
     if store is not None:
         store.finish(manifest, results)
     return results

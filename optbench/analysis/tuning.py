@@ -173,11 +173,16 @@ def tune(results, tuning_seeds=None, eval_seeds=None, metric: str | None = None,
     return table_from_rows(rows)
 
 
-def _edge_groups(results):
+def edge_groups(results) -> list[tuple]:
     """Per lr group, judged on the tuning seeds alone (``split_seeds``' default, the same
     split as ``tune`` and the findings): (group key, labels, ``tune``'s row, the grid's
     sorted lrs, the extension's lrs below and above them, whether the top added lr
-    diverged on every tuning seed, the index of a grid optimizer of the group)."""
+    diverged on every tuning seed, the index of a grid optimizer of the group). What
+    ``extension_stage`` and ``lr_extension`` read: a run computes it once per stage."""
+    return list(_edge_groups(results))
+
+
+def _edge_groups(results):
     plan = results.plan
     sub = select_seeds(results, split_seeds(results)[0])
     groups, labels = _groups(sub, ("lr",))
@@ -195,7 +200,7 @@ def _edge_groups(results):
                optimizer_of[grid[0]])
 
 
-def extension_stage(results) -> list[dict]:
+def extension_stage(results, groups: list[tuple] | None = None) -> list[dict]:
     """The next stage of the automatic lr-grid extension (the run's ``extend_lr_grid`` = B):
     for each (problem, optimizer family with its other settings, schedule) group whose best
     lr on the *tuning* seeds (``tune`` on them alone, so the evaluation seeds never steer the
@@ -208,10 +213,12 @@ def extension_stage(results) -> list[dict]:
     Protocol: a grid whose optimum lies on its boundary under-reports the optimizer (Choi et
     al. 2019, "On empirical comparisons of optimizers for deep learning"; DeepOBS and
     AlgoPerf tune on held-out runs). Returns points {"problem", "schedule", "optimizer" (a
-    grid optimizer's index), "lr"} in group order; [] when no group needs one."""
+    grid optimizer's index), "lr"} in group order; [] when no group needs one. ``groups``:
+    ``edge_groups(results)`` when already computed."""
     plan = results.plan
     points = []
-    for key, _, row, grid, low, high, top_diverged, o in _edge_groups(results):
+    for key, _, row, grid, low, high, top_diverged, o in (
+            edge_groups(results) if groups is None else groups):
         side = row["edge"]
         if row["all_diverged"] or side not in ("low", "high") or len(grid) < 2:
             continue
@@ -232,7 +239,7 @@ def extension_stage(results) -> list[dict]:
     return points
 
 
-def lr_extension(results) -> dict | None:
+def lr_extension(results, groups: list[tuple] | None = None) -> dict | None:
     """What the automatic lr-grid extension did (None when the run had it off): ``bound``
     (points per side and group), ``stages``, ``trajectories`` (added, on all seeds: the
     extension's cost), ``extended`` (groups given points), ``on_edge``
@@ -240,23 +247,23 @@ def lr_extension(results) -> dict | None:
     optimizer refused the next lr), and per extended group its labels, the ``grid`` span,
     the ``added`` lrs, the tuned ``best_lr`` and why it ``stopped``: "interior" (the best
     moved inside), "diverged" (the added top lr diverged on every tuning seed) or "edge"
-    (still on an edge)."""
+    (still on an edge). ``groups``: ``edge_groups(results)`` when already computed."""
     plan = results.plan
     if not plan.extend_lr_grid:
         return None
-    groups = []
-    for _, (problem, optimizer, schedule), row, grid, low, high, top_diverged, _o in \
-            _edge_groups(results):
+    extended = []
+    for _, (problem, optimizer, schedule), row, grid, low, high, top_diverged, _o in (
+            edge_groups(results) if groups is None else groups):
         if not (low or high):
             continue
         stopped = ("edge" if row["edge"] else "diverged" if top_diverged and not low
                    else "interior")
-        groups.append({"problem": problem, "optimizer": optimizer, "schedule": schedule,
-                       "grid": [grid[0], grid[-1]], "added": low + high,
-                       "best_lr": row["best_lr"], "edge": row["edge"], "stopped": stopped})
+        extended.append({"problem": problem, "optimizer": optimizer, "schedule": schedule,
+                         "grid": [grid[0], grid[-1]], "added": low + high,
+                         "best_lr": row["best_lr"], "edge": row["edge"], "stopped": stopped})
     return {"bound": plan.extend_lr_grid, "stages": len(plan.extension),
-            "trajectories": plan.n_trials - plan.stage_starts[1], "extended": len(groups), "on_edge": sum(g["stopped"] == "edge" for g in groups),
-            "groups": groups}
+            "trajectories": plan.n_trials - plan.stage_starts[1], "extended": len(extended),
+            "on_edge": sum(g["stopped"] == "edge" for g in extended), "groups": extended}
 
 
 def lr_sensitivity(results, metric: str | None = None) -> list[dict]:
