@@ -16,7 +16,6 @@ import numba
 import numpy as np
 
 from . import cuda_backend, engine
-from .codegen import problem_units
 from .layout import DIVERGED, ITERATE_CHANNELS
 from .plan import DEFAULT_NAME, DEFAULT_RECORD, Plan
 from .progress import Progress
@@ -247,7 +246,7 @@ def _warm_up_once(warm_up: Callable[[Plan], dict[str, Any]], plan: Plan) -> dict
     if warm_up is not engine.warm_up:  # the CUDA backend's: a new partial every run
         return warm_up(plan)
     key = (plan.dtype, frozenset(type(o).definition() for o in plan.optimizers),
-           frozenset(problem_units(p) for p in plan.problems))
+           frozenset(type(p).unit() for p in plan.problems))
     if key in _WARMED:
         return dict(_WARMED[key])
     info = warm_up(plan)

@@ -13,9 +13,10 @@ import time
 import numpy as np
 
 from . import layout
-from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
-                      kernel_for, problem_units)
+from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, cpu_problem_units,
+                      definitions_of, kernel_for, problem_units)
 from .kernels import rng
+from .kernels.cpu import run_kernel_blocks
 from .kernels.engine import empty_x_trace
 from .plan import Plan, config_starts
 
@@ -53,9 +54,10 @@ class Packed:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
             if kernel:
                 return 0
-            units = problem_units(problem)
-            group = next(g for g in rule_groups[units == builtin_problem_units()]
+            builtin_problem = problem_units(problem) == builtin_problem_units()
+            group = next(g for g in rule_groups[builtin_problem]
                          if type(optimizer).definition() in g)
+            units = cpu_problem_units(group, problem, plan.problems)
             key = (group, units)
             if key not in owners:
                 owners[key] = len(self.kernels)
@@ -220,12 +222,12 @@ def run_shard_cpu(plan: Plan, start: int, stop: int) -> tuple[dict, float]:
 
 def run_blocks(packed: Packed) -> None:
     """Run every block of a packed shard, each with its rule's kernel (one compiled call per
-    kernel, parallel over its blocks on numba's threads)."""
+    kernel, parallel over its blocks on numba's threads: ``kernels.cpu.run_blocks``)."""
     args = packed.kernel_args()
     for k, kernel in enumerate(packed.kernels):
         blocks = np.flatnonzero(packed.block_kernel == k)
         if blocks.size:
-            kernel.run_blocks(blocks, *args)
+            run_kernel_blocks(kernel.cpu_block, blocks, *args)
 
 
 _WARM: dict = {}  # (dtype, kernel module) -> whether its first call here loaded it from disk
@@ -234,8 +236,8 @@ _WARM: dict = {}  # (dtype, kernel module) -> whether its first call here loaded
 def warm_up(plan: Plan) -> dict:
     """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
     on their own: one step of a tiny plan with one optimizer per rule and one problem per
-    kernel kind packs into the same kernels. Once per process and kernel."""
-    problems = {problem_units(p): p for p in plan.problems}
+    family packs into the same kernels. Once per process and kernel."""
+    problems = {type(p).unit(): p for p in plan.problems}  # the plan's kernels: its families
     optimizers = {type(o).definition(): o for o in plan.optimizers}
     tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
                 schedules=None, seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
@@ -244,11 +246,11 @@ def warm_up(plan: Plan) -> dict:
     if all(key in _WARM for key in keys):
         return {"jit_seconds": 0.0, "cache_hit": all(_WARM[k] for k in keys),
                 "already_loaded": True, "kernels": len(keys)}
-    hits = [sum(k.run_blocks.stats.cache_hits.values()) for k in packed.kernels]
+    hits = [sum(k.cpu_block.stats.cache_hits.values()) for k in packed.kernels]
     t0 = time.perf_counter()
     run_blocks(packed)
     seconds = time.perf_counter() - t0
     for key, kernel, before in zip(keys, packed.kernels, hits):
-        _WARM.setdefault(key, sum(kernel.run_blocks.stats.cache_hits.values()) > before)
+        _WARM.setdefault(key, sum(kernel.cpu_block.stats.cache_hits.values()) > before)
     return {"jit_seconds": seconds, "cache_hit": all(_WARM[k] for k in keys),
             "already_loaded": False, "kernels": len(keys)}

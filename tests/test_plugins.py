@@ -282,10 +282,13 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
     # optbench cache info / clear
     info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
-    # four kernel modules: the built-in problems' dispatch (one, shared), the built-in rules,
-    # Halving, the edited Halving
-    assert len(list((cache / "kernels").glob("optbench_problem_kernel_*.py"))) == 1
-    assert info.returncode == 0 and "kernels: 4" in info.stdout, info.stdout + info.stderr
+    # five kernel modules: the problem dispatch over every built-in family (the built-in
+    # rules' kernel's) and over the suite's one family (Halving's: a user rule's kernel holds
+    # only the families its plan uses), the built-in rules, Halving, the edited Halving
+    problem_kernels = sorted((cache / "kernels").glob("optbench_problem_kernel_*.py"))
+    headers = sorted(path.read_text().splitlines()[0].count(":") for path in problem_kernels)
+    assert len(headers) == 2 and headers[0] == 1 and headers[1] > 10, headers
+    assert info.returncode == 0 and "kernels: 5" in info.stdout, info.stdout + info.stderr
     clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert clear.returncode == 0 and not cache.exists()
@@ -424,6 +427,32 @@ def test_whole_vector_rules_never_split_their_coordinates_on_cuda():
                 schedules=None, seeds=1, steps=2, record=("loss",))
     assert cuda_backend.trial_modes(plan, 0, 3, "block") == ["thread", "block", "block"]
     assert cuda_backend.segments(plan, 0, 3, "block") == [(0, 1, "thread"), (1, 3, "block")]
+
+
+def test_user_rule_kernels_hold_the_plans_families_and_share_one_parallel_driver():
+    """The built-in rules' CPU kernel holds every built-in problem family (compiled once per
+    machine); a user rule's only those of its plan (it is compiled per rule and edit). Both
+    kernels' trajectory loops run in the one compiled parallel driver."""
+    from optbench.codegen import builtin_problem_units
+    from optbench.engine import Packed
+    from optbench.kernels import cpu
+    from optbench.plan import Plan
+
+    problems = [Quadratic(dim=3), Rosenbrock(dim=2), Quadratic(dim=4, kappa=3.0)]
+    plan = Plan(problems=problems, optimizers=[PlainAdam(lr=0.01), Adam(lr=0.01)],
+                schedules=None, seeds=2, steps=5, record=("loss",), dtype="float64")
+    kernels = Packed(plan, 0, plan.n_trials).kernels
+    user, builtin = sorted(kernels, key=lambda k: len(k.definitions))
+    assert user.definitions == (PlainAdam.definition(),) and len(kernels) == 2
+    assert builtin.problems == builtin_problem_units()
+    assert set(user.problems) == {Quadratic.unit(), Rosenbrock.unit()} and len(user.problems) == 2
+    before = set(cpu.run_blocks.overloads)
+    res = optbench.run(problems=problems, optimizers=[PlainAdam(lr=0.01), Adam(lr=0.01)],
+                       steps=5, seeds=2, record=("loss",), progress=False)
+    assert len(set(cpu.run_blocks.overloads) - before) <= 1  # not one per kernel
+    plain = res.trials["optimizer_type"].to_numpy() == "PlainAdam"
+    assert plain.sum() == 6  # PlainAdam is Adam, bit for bit
+    np.testing.assert_array_equal(res.trace("loss")[plain], res.trace("loss")[~plain])
 
 
 def test_user_problems_get_their_own_cuda_kernels():
@@ -682,11 +711,13 @@ def test_kernel_stamps_follow_imports_not_unrelated_files(tmp_path):
     from optbench.kernels import KERNEL_DIR, kernel_source_hash, source_closure
 
     cpu = {path.relative_to(KERNEL_DIR.parent).as_posix()
-           for path in source_closure([KERNEL_DIR / "cpu.py"])}
-    assert {"kernels/cpu.py", "kernels/engine.py", "kernels/noise.py", "layout.py"} <= cpu
-    # the problems' and rules' files enter a kernel's stamp through its units, not its driver
+           for path in source_closure([KERNEL_DIR / "engine.py"])}
+    assert {"kernels/engine.py", "kernels/noise.py", "layout.py"} <= cpu
+    # the problems' and rules' files enter a kernel's stamp through its units, not its loop
     assert not cpu & {"kernels/cuda.py", "kernels/vector.py", "kernels/optimizers.py",
-                      "kernels/problems/finite_sums.py"}
+                      "kernels/problems/finite_sums.py", "kernels/cpu.py"}
+    # the parallel driver takes any kernel's loop as a function: no kernel source in its stamp
+    assert [p.name for p in source_closure([KERNEL_DIR / "cpu.py"])] == ["cpu.py"]
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")

@@ -14,9 +14,10 @@ unrelated file (the CUDA kernels for a CPU run) never does. The cache lives in
 copy of numba's caching module; ``kernels.cuda`` registers the same locator there, so the
 CUDA kernels (``@cuda.jit(cache=True)``) are cached and invalidated the same way.
 """
-import ast
+import functools
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from numba.core import caching
@@ -45,20 +46,33 @@ def source_closure(paths) -> list:
         if path in seen or not path.is_file():
             continue
         seen.add(path)
-        package = path.parent
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package
-                for _ in range(node.level - 1):
-                    base = base.parent
-                parts = node.module.split(".") if node.module else []
-                target = base.joinpath(*parts)
-                if parts:
-                    todo += [target.with_suffix(".py"), target / "__init__.py"]
-                for alias in node.names:  # `from . import rng`: a module, or a name in one
-                    todo += [target / f"{alias.name}.py", target / alias.name / "__init__.py",
-                             target / "__init__.py"]
+        todo += _imported_paths(path, path.stat().st_mtime_ns)
     return sorted(seen)
+
+
+_RELATIVE_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.+)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|.*)$",
+                              re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=None)
+def _imported_paths(path: Path, mtime_ns: int) -> list:
+    """The candidate files of the relative imports in ``path`` (read once per version of it:
+    every kernel's stamp walks the same files)."""
+    out = []
+    for dots, module, names in _RELATIVE_IMPORT.findall(path.read_text()):
+        base = path.parent
+        for _ in range(len(dots) - 1):
+            base = base.parent
+        parts = module.split(".") if module else []
+        target = base.joinpath(*parts)
+        if parts:
+            out += [target.with_suffix(".py"), target / "__init__.py"]
+        for name in re.sub(r"#[^\n]*", "", names).strip("()").split(","):
+            name = name.split(" as ")[0].strip()
+            if name:  # `from . import rng`: a module, or a name in one
+                out += [target / f"{name}.py", target / name / "__init__.py",
+                        target / "__init__.py"]
+    return out
 
 
 def cache_dir() -> Path:
