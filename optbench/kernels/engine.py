@@ -384,8 +384,10 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
                 flagged |= (active[b] != 0.0) & (not ok)
             attention = flagged
             if attention and not exact:  # a lane stops here: its exact gradient is recorded
-                problem_block_loss_grad(prob, pdata, X, G, W, loss, True)
-                _grad_norms(G, gnorm, True)
+                # (``not exact``, True here, is a run-time bool: a literal True would compile
+                # every problem's code a second time, for Literal[bool])
+                problem_block_loss_grad(prob, pdata, X, G, W, loss, not exact)
+                _grad_norms(G, gnorm, not exact)
         for b in range(nb):
             sampled[b] = loss[b]
         if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
