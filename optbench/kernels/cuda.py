@@ -187,8 +187,8 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, h
                     cuda.syncthreads()
                 problem_rows(prob, phase, pdata, X, G, W, part, tid, d, nt)
         else:
-            if tid == 0:
-                problem_block_loss_grad(prob, pdata, X, G, W, part, True)
+            if tid == 0:  # grad: a run-time True (a literal compiles the problems twice)
+                problem_block_loss_grad(prob, pdata, X, G, W, part, tid == 0)
             cuda.syncthreads()
         g2 = 0.0
         for i in range(tid, d, nt):
