@@ -70,14 +70,16 @@ def grids():
     """Runs whose union covers every optimizer, schedule and problem family (and every option
     that changes a kernel code path: noise kinds, minibatches, rotations, maximize, ...).
     Several seeds per configuration, so blocks have several lanes."""
+    from optbench import families, problem_families
     from optbench import optimizers as O
     from optbench import problems as P
     from optbench import schedules as S
-    from optbench.families import FAMILIES
 
     every_record = ("loss", "lr", "momentum", "grad_norm", "suboptimality", "dist_to_opt",
                     "sampled_loss", "eff_step", "eff_step_p10", "eff_step_p90", "x")
-    optimizers = [spec for family in FAMILIES for spec in family.specs()]
+    optimizers = [spec for family in families.FAMILIES for spec in family.specs()]
+    problems = [p for family in problem_families.FAMILIES for p in
+                family.instances + family.noise_variants + family.minibatch_variants]
     schedules = [
         S.ConstantLR(), S.StepLR(10, gamma=0.5), S.MultiStepLR([5, "steps/2"]),
         S.ExponentialLR(0.95), S.LinearLR(0.1, 0.9, "steps"), S.PolynomialLR(30, 2.0),
@@ -89,22 +91,6 @@ def grids():
         S.PerStepLR([1.0 - 0.02 * k for k in range(41)], relative=True), S.FunctionLR(_decay),
         S.SequentialLR([S.LinearLR(), S.CosineAnnealingLR("steps")], ["steps/10"]),
         S.ChainedScheduler([S.ConstantLR(0.5, 10), S.OneCycleLR(0.01, total_steps=40)]),
-    ]
-    problems = [
-        P.Quadratic(dim=4, kappa=30.0, rotate=True, seed=3),
-        P.Quadratic(dim=3, kappa=10.0, noise=0.1),
-        P.Quadratic(dim=3, kappa=10.0, noise=0.1, noise_kind="student_t", noise_dof=2.5),
-        P.Quadratic(dim=3, kappa=10.0, noise=0.2, noise_kind="multiplicative"),
-        P.LeastSquares(n=30, features=4), P.LeastSquares(n=30, features=4, batch_size=5),
-        P.LogisticRegression(n=40, features=5, batch_size=8, replacement=True),
-        P.SoftmaxRegression(n=40, features=3, classes=3, batch_size=7),
-        P.Huber(n=40, features=3, delta=0.5, outliers=0.3),
-        P.ReddiCounterexample(), P.ReddiCounterexample(C=10.0, stochastic=True, delta=0.2),
-        P.Rosenbrock(dim=4), P.Rastrigin(dim=3), P.Ackley(dim=3), P.Griewank(dim=4),
-        P.Levy(dim=3), P.StyblinskiTang(dim=3), P.Beale(), P.Booth(), P.Himmelblau(),
-        P.GoldsteinPrice(), P.SixHumpCamel(), P.MatrixFactorization(rows=6, cols=5, rank=2),
-        P.PhaseRetrieval(dim=4, m=30), P.MLP(hidden=(5,), activation="tanh", n=15),
-        P.MLP(hidden=(4, 3), activation="relu", n=15, batch_size=4),
     ]
     return {
         "optimizers": dict(problems=[P.Rosenbrock(dim=3), P.Quadratic(dim=5, kappa=20.0)],

@@ -9,44 +9,14 @@ from optbench import problems as P
 from optbench.kernels import noise as kn
 from optbench.kernels import problems as kp
 from optbench.optimizers import SGD, Adam
+from optbench.problem_families import BY_NAME, FAMILIES
 from optbench.suite import read_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Every family, and every option that changes the kernel's code path.
-INSTANCES = [
-    P.Quadratic(dim=5, kappa=30.0),
-    P.Quadratic(dim=5, kappa=30.0, rotate=True, seed=3, minimizer=[1, 2, 3, 4, 5]),
-    P.LeastSquares(n=30, features=4),
-    P.LeastSquares(n=30, features=4, bias=False, l2=0.1, seed=2),
-    P.LeastSquares.tutorial(),
-    P.LogisticRegression(n=40, features=5),
-    P.LogisticRegression(dataset="wdbc", bias=False, l2=0.01),
-    P.SoftmaxRegression(n=40, features=3, classes=3),
-    P.SoftmaxRegression(dataset="iris", bias=False),
-    P.Huber(n=40, features=3, delta=0.5, outliers=0.3),
-    P.ReddiCounterexample(),
-    P.ReddiCounterexample(C=10.0, stochastic=True, delta=0.2),
-    P.Rosenbrock(dim=4),
-    P.Rastrigin(dim=3),
-    P.Ackley(dim=3),
-    P.Griewank(dim=4),
-    P.Levy(dim=3),
-    P.Levy(dim=1),
-    P.StyblinskiTang(dim=3),
-    P.Beale(),
-    P.Booth(),
-    P.Himmelblau(),
-    P.GoldsteinPrice(),
-    P.SixHumpCamel(),
-    P.MatrixFactorization(rows=6, cols=5, rank=2),
-    P.MatrixFactorization(rows=6, cols=5, rank=2, label_noise=0.3),
-    P.PhaseRetrieval(dim=4, m=30),
-    P.MLP(hidden=(5,), activation="tanh", n=15),
-    P.MLP(hidden=(5,), activation="relu", n=15),
-    P.MLP(hidden=(4, 3), activation="tanh", n=15, l2=0.01),
-    P.MLP(hidden=(4, 3), activation="relu", n=15),
-]
+# Every family, and every option that changes its kernel's code path or its data (the noise
+# models and minibatches are tested on their own below).
+INSTANCES = [p for family in FAMILIES for p in family.instances + family.hook_variants]
 IDS = [repr(p) for p in INSTANCES]
 FINITE_SUMS = [p for p in INSTANCES if p.unit().sample_grad is kp.finite_sum_sample_grad]
 
@@ -424,6 +394,22 @@ def test_registry_lists_every_family_once():
     assert len(codes) == len(set(codes)) == 7  # the finite sums' terms
     for cls in P.REGISTRY.values():
         assert cls.__doc__ and len(cls.__doc__) > 80
+
+
+def test_every_registered_problem_is_in_the_family_table():
+    """optbench.problem_families drives these tests and the CUDA grids: a built-in problem
+    missing there would be checked by neither."""
+    assert set(BY_NAME) == set(P.REGISTRY)
+    assert len(BY_NAME) == len(FAMILIES)  # one entry per family
+    for family in FAMILIES:
+        assert family.spec is P.REGISTRY[family.name]
+        covering = (family.instances + family.hook_variants + family.noise_variants
+                    + family.minibatch_variants)
+        assert family.instances and len(set(covering)) == len(covering)  # no two alike
+        assert all(type(p) is family.spec for p in covering)
+        assert all(p.noise > 0.0 for p in family.noise_variants)
+        assert all(p.batch_size > 0 for p in family.minibatch_variants)
+        assert not any(p.noise for p in family.instances + family.hook_variants)
 
 
 @pytest.mark.parametrize("name", ["standard", "full", "adam-decay"])
