@@ -136,17 +136,16 @@ def problem_units(problem) -> tuple:
     return builtin_problem_units() if is_builtin(unit) else (unit,)
 
 
-def cpu_problem_units(definitions: tuple, problem, plan_problems) -> tuple:
-    """The problem hooks the CPU kernel of rules ``definitions`` holds to run ``problem`` in a
-    plan of ``plan_problems``: ``problem_units``, except in a user rule's kernel on built-in
-    problems, which holds only the built-in families the plan uses. A user's kernel is
-    compiled per rule (and again after each edit), so its size matters: AdaBelief on two
-    problems compiled in 7.7 s with the plan's two families, 13.5 s with all of them."""
-    units = problem_units(problem)
+def cpu_problem_units(definitions: tuple, units: tuple, plan_units) -> tuple:
+    """The problem hooks the CPU kernel of rules ``definitions`` holds to run a problem of
+    ``problem_units`` ``units`` in a plan whose problems' classes hold ``plan_units``:
+    ``units``, except in a user rule's kernel on built-in problems, which holds only the
+    built-in families the plan uses. A user's kernel is compiled per rule (and again after
+    each edit), so its size matters: AdaBelief on two problems compiled in 7.7 s with the
+    plan's two families, 13.5 s with all of them."""
     if units != builtin_problem_units() or all(is_builtin(d) for d in definitions):
         return units
-    return tuple(sorted({_class(p).unit() for p in plan_problems} & set(units),
-                        key=definition_name))
+    return tuple(unit for unit in units if unit in plan_units)  # in ``units``' fixed order
 
 
 def kernel_for(optimizers, target: str, problems: tuple = ()) -> Kernel:

@@ -49,15 +49,16 @@ class Packed:
         rule_groups = {True: cpu_kernel_groups(definitions),  # keyed by "built-in problem"
                        False: cpu_kernel_groups(definitions, every_builtin=False)}
         owners: dict = {}
+        plan_units = {type(p).unit() for p in plan.problems}
 
         def owner(optimizer, problem) -> int:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
             if kernel:
                 return 0
-            builtin_problem = problem_units(problem) == builtin_problem_units()
-            group = next(g for g in rule_groups[builtin_problem]
+            units = problem_units(problem)
+            group = next(g for g in rule_groups[units == builtin_problem_units()]
                          if type(optimizer).definition() in g)
-            units = cpu_problem_units(group, problem, plan.problems)
+            units = cpu_problem_units(group, units, plan_units)
             key = (group, units)
             if key not in owners:
                 owners[key] = len(self.kernels)

@@ -5,10 +5,10 @@ problem alone) compiles the trajectory loop ``run_block`` for its rules. This dr
 compiled once per argument types (dtype, record layout), whatever the kernel: it takes the
 kernel's entry ``cpu_block`` (its ``run_block``: ``codegen._cpu_entry_source``) as a
 first-class function (numba's ``FunctionType``, called through its C wrapper's address)
-and runs the listed blocks in ``prange``. One indirect call per
-block costs nothing next to a block's steps, and a kernel's compile is its trajectory loop
-alone: the ``prange`` driver, compiled into every kernel, took twice as long again as the
-loop (6.7 s and 13.8 s for a user rule's kernel). Blocks are independent, so results do not
+and runs the listed blocks in ``prange``. One indirect call per block costs nothing next to
+a block's steps, and a kernel's compile is its trajectory loop alone: the ``prange`` driver,
+compiled into every kernel, took twice as long again as the loop (6.7 s and 13.8 s for a
+user rule's kernel). Blocks are independent, so results do not
 depend on how ``prange`` splits them or on the thread count.
 """
 import numpy as np
