@@ -5,7 +5,8 @@ Figures (each in fresh processes, with a cache directory of its own):
 1. ``optbench run problems/smoke.toml`` from an empty cache (every built-in family), then the
    same in a second process (kernel loaded from the disk cache);
 2. a suite of one user optimizer (the README's AdaBelief) + Adam on two problems, from the
-   cache step 1 left, then the same in a second process (wall time to the first result);
+   cache step 1 left, then the same in a second process, then after an edit to the rule's
+   file (wall time of each run);
 3. workload A (Adam + cosine, Rosenbrock d=10, N=10,000, T=1,000, float64, all threads): the
    built-in Adam against ``PlainAdam``, Adam written as a user would in the per-coordinate
    form (tests/plugin_rules.py), timed in alternating pairs in one process; the ratio of
@@ -91,6 +92,9 @@ def compile_figures() -> dict:
                   str(tmp / "plugin")]
         out["plugin_first_s"] = _timed_cli(plugin, cache, tmp)
         out["plugin_cached_s"] = _timed_cli(plugin, cache, tmp)
+        rule = tmp / "adabelief.py"  # an edit (any change to its file) recompiles the rule
+        rule.write_text(rule.read_text() + "\n# edited\n")
+        out["plugin_edited_s"] = _timed_cli(plugin, cache, tmp)
     return out
 
 

@@ -2,12 +2,17 @@
 by content.
 
 The CPU engine runs the built-in definitions on the built-in problems in one kernel, compiled
-once per machine and dtype whatever the plan (a kernel of one rule costs most of what one of
-all of them costs: the trajectory loop dominates its compile time), and each user definition
-or user problem in kernels of its own (``cpu_kernel_groups``, ``problem_units``), so a
-user's rule or problem never makes a built-in kernel recompile; CUDA compiles one kernel per
-plan over the plan's definitions and one problem group; ``VectorOptimizer`` one per
-definition; Python-side evaluation of a problem (``problem_kernel``) one per problem group.
+once per machine and dtype whatever the plan, with their dispatch inlined into its
+trajectory loop (the fastest code, and a kernel of one rule costs most of what one of all of
+them costs: the loop dominates its compile time). Each user definition, and the built-in
+ones on a user problem (``cpu_kernel_groups``, ``problem_units``), run in a kernel made of
+a rules module ("rule" target), a problems module ("problem") and one trajectory loop
+compiled once per machine for all of them ("cpu_loop"), which takes their dispatch as
+first-class functions (``LOOP_FUNCTIONS``): a new or edited rule or problem compiles its own
+module only (under a second for a rule), never a built-in kernel or the loop. CUDA compiles
+one kernel per plan over the plan's definitions and one problem group; ``VectorOptimizer``
+one per definition; Python-side evaluation of a problem (``problem_kernel``) one per problem
+group.
 
 A kernel is a Python module written into the cache directory and imported from there. It
 holds, for the definitions (``Optimizer.definition()`` classes) it was built for:
@@ -21,7 +26,8 @@ holds, for the definitions (``Optimizer.definition()`` classes) it was built for
   (``optbench.problems.Problem``), ``code`` being a class's index (``Kernel.problem_code``);
 - the kernel templates of one target (``@template`` functions of ``optbench.kernels``: the
   trajectory loop, the CUDA kernels, or the vector step), compiled there from their source,
-  so their calls to the dispatch resolve to this kernel's. The CPU target's parallel driver
+  so their calls to the dispatch resolve to this kernel's (in "cpu_loop", to its arguments).
+  The CPU target's parallel driver
   (``kernels.cpu.run_blocks``) is not among them: it takes a kernel's trajectory loop as a
   first-class function and is compiled once for all kernels.
 
@@ -57,12 +63,21 @@ from .spec import is_builtin
 #: the templates compiled into a kernel of each target, callees first
 TARGETS = {
     "cpu": ("optbench.kernels.engine:run_block",),  # + its entry, ``cpu_block``
+    # a user's rule on the CPU: its dispatch alone ("rule"), run with a problem group's
+    # dispatch by the trajectory loop that takes both as arguments (``LOOP_FUNCTIONS``),
+    # compiled once for every such pair ("cpu_loop")
+    "rule": (),
+    "cpu_loop": ("optbench.kernels.engine:run_block",),  # + its entry, ``cpu_block``
     "vector": ("optbench.kernels.vector:step_vector",),
     "cuda": ("optbench.kernels.engine:run_block", "optbench.kernels.cuda:run_lane",
              "optbench.kernels.cuda:run_grid_cuda", "optbench.kernels.cuda:_run_trajectory",
              "optbench.kernels.cuda:run_grid_cuda_blocks"),
     "problem": (),  # the problem hooks alone: Python-side evaluation (``problem_kernel``)
 }
+#: the dispatch a "cpu_loop" kernel's ``run_block`` takes as first-class functions (a rule
+#: kernel's, then a problem kernel's), in this order after the block index
+LOOP_FUNCTIONS = ("optimizer_init", "optimizer_step", "problem_block_loss_grad",
+                  "problem_sample_grad", "problem_project")
 #: per-lane step coefficients every kernel provides at least (the built-in rules use 3)
 MIN_COEF_SLOTS = 3
 _KW = "error_model='numpy'"
@@ -86,13 +101,29 @@ class Layout:
 
 
 class Kernel(Layout):
-    """A generated kernel module and the layout its arrays need."""
+    """A generated kernel module and the layout its arrays need. On the CPU, ``loop`` is the
+    module whose ``cpu_block`` runs its blocks: the kernel itself, or for a user's rule the
+    "cpu_loop" kernel called with ``functions`` (``LOOP_FUNCTIONS``: the rule module's and
+    the problem group's dispatch) as its first arguments after the block index."""
 
-    def __init__(self, module, definitions: tuple, problems: tuple):
+    def __init__(self, module, definitions: tuple, problems: tuple, loop=None,
+                 functions: tuple = ()):
         super().__init__(definitions)
         self.module = module
         self.definitions = definitions
         self.problems = problems
+        self.loop = loop or module
+        self.functions = functions
+
+    @property
+    def modules(self) -> tuple:
+        """The generated modules this kernel runs: its own, then its loop's."""
+        return (self.module,) if self.loop is self.module else (self.module, self.loop)
+
+    @property
+    def compiled(self) -> tuple:
+        """The dispatchers a CPU run compiles (or loads from disk) for this kernel."""
+        return (self.loop.cpu_block, *self.functions)
 
     def code(self, optimizer) -> int:
         """The dispatch code of ``optimizer``'s rule in this kernel."""
@@ -136,18 +167,6 @@ def problem_units(problem) -> tuple:
     return builtin_problem_units() if is_builtin(unit) else (unit,)
 
 
-def cpu_problem_units(definitions: tuple, units: tuple, plan_units) -> tuple:
-    """The problem hooks the CPU kernel of rules ``definitions`` holds to run a problem of
-    ``problem_units`` ``units`` in a plan whose problems' classes hold ``plan_units``:
-    ``units``, except in a user rule's kernel on built-in problems, which holds only the
-    built-in families the plan uses. A user's kernel is compiled per rule (and again after
-    each edit), so its size matters: AdaBelief on two problems compiled in 7.7 s with the
-    plan's two families, 13.5 s with all of them."""
-    if units != builtin_problem_units() or all(is_builtin(d) for d in definitions):
-        return units
-    return tuple(unit for unit in units if unit in plan_units)  # in ``units``' fixed order
-
-
 def kernel_for(optimizers, target: str, problems: tuple = ()) -> Kernel:
     """The kernel of ``target`` ("cpu", "vector", "cuda", "problem") for the rules of
     ``optimizers`` (specs or classes) and the problem hooks of ``problems`` (a
@@ -162,6 +181,16 @@ def problem_kernel(problem) -> Kernel:
 
 @functools.lru_cache(maxsize=None)
 def _kernel(definitions: tuple, target: str, problems: tuple) -> Kernel:
+    if target == "cpu" and not all(map(is_builtin, (*definitions, *problems))):
+        # a user's rule or problem: the rules' and the problems' dispatch compiled in modules
+        # of their own, run by one loop compiled for all of them, so that a new rule or
+        # problem, or an edit, compiles its own functions only
+        rule = _kernel(definitions, "rule", ())
+        dispatch = _kernel((), "problem", problems)
+        functions = [getattr(rule.module if name.startswith("optimizer_") else dispatch.module,
+                             name) for name in LOOP_FUNCTIONS]
+        return Kernel(rule.module, definitions, problems,
+                      loop=_kernel((), "cpu_loop", ()).module, functions=tuple(functions))
     units = (*definitions, *problems)  # whose functions it runs
     users = [unit for unit in units if not is_builtin(unit)]  # the package's are tested
     for unit in users:
@@ -444,22 +473,31 @@ def kernel_source(definitions: tuple, target: str, problems: tuple,
         for i, definition in enumerate(definitions):
             lines += _rule_source(i, definition)
         lines += _dispatch_source(definitions)
-    if dispatch is None:
+    if problems and dispatch is None:
         lines += _problems_source(problems)
-    else:
+    elif problems:
         lines += ["", f"from {dispatch} import ({', '.join(PROBLEM_DISPATCH)})"]
     for fn in templates:
-        lines += ["", "", f"@{fn.kernel_decorator}", *_body(fn)]
-    if target == "cpu":
-        lines += _cpu_entry_source(templates[0])
+        body = _body(fn)
+        if target == "cpu_loop":  # the dispatch becomes arguments after the block index
+            first = next(iter(inspect.signature(fn).parameters))
+            body[0] = body[0].replace(f"({first}, ", f"({first}, {', '.join(LOOP_FUNCTIONS)}, ",
+                                      1)
+        lines += ["", "", f"@{fn.kernel_decorator}", *body]
+    if target in ("cpu", "cpu_loop"):
+        lines += _cpu_entry_source(templates[0], target == "cpu_loop")
     return "\n".join(lines) + "\n"
 
 
-def _cpu_entry_source(loop) -> list:
-    """``cpu_block``: the CPU kernel's entry, what ``kernels.cpu.run_blocks`` calls per block.
-    It only calls the trajectory loop ``loop``, so that LLVM optimizes the loop a second
-    time, inlined here: compiled on its own, the loop ran workload A 6-7% slower."""
-    params = ", ".join(inspect.signature(loop).parameters)
+def _cpu_entry_source(loop, takes_functions: bool) -> list:
+    """``cpu_block``: the CPU kernel's entry, what ``kernels.cpu.run_blocks`` calls per block
+    (with ``takes_functions``, ``LOOP_FUNCTIONS`` after the block index). It only calls the
+    trajectory loop ``loop``, so that LLVM optimizes the loop a second time, inlined here:
+    compiled on its own, the loop ran workload A 6-7% slower."""
+    names = list(inspect.signature(loop).parameters)
+    if takes_functions:
+        names[1:1] = LOOP_FUNCTIONS
+    params = ", ".join(names)
     return ["", "", f"@njit(cache=True, {_KW})", f"def cpu_block({params}):",
             f'    """{loop.__name__}, optimized once more inlined (codegen._cpu_entry_source)."""',
             f"    {loop.__name__}({params})"]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from numba import typeof, types
 
 from . import layout
-from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, cpu_problem_units,
-                      definitions_of, kernel_for, problem_units)
+from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
+                      kernel_for, problem_units)
 from .kernels import rng
 from .kernels.cpu import run_kernel_blocks
 from .kernels.engine import empty_x_trace
@@ -49,7 +50,6 @@ class Packed:
         rule_groups = {True: cpu_kernel_groups(definitions),  # keyed by "built-in problem"
                        False: cpu_kernel_groups(definitions, every_builtin=False)}
         owners: dict = {}
-        plan_units = {type(p).unit() for p in plan.problems}
 
         def owner(optimizer, problem) -> int:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
@@ -58,7 +58,6 @@ class Packed:
             units = problem_units(problem)
             group = next(g for g in rule_groups[units == builtin_problem_units()]
                          if type(optimizer).definition() in g)
-            units = cpu_problem_units(group, units, plan_units)
             key = (group, units)
             if key not in owners:
                 owners[key] = len(self.kernels)
@@ -228,10 +227,40 @@ def run_blocks(packed: Packed) -> None:
     for k, kernel in enumerate(packed.kernels):
         blocks = np.flatnonzero(packed.block_kernel == k)
         if blocks.size:
-            run_kernel_blocks(kernel.cpu_block, blocks, *args)
+            functions = tuple(zip(kernel.functions, loop_signatures(packed)))
+            run_kernel_blocks(kernel.loop.cpu_block, blocks, *args, functions=functions)
 
 
-_WARM: dict = {}  # (dtype, kernel module) -> whether its first call here loaded it from disk
+def loop_signatures(packed: Packed) -> tuple:
+    """The numba argument types of the dispatch ``kernels.engine.run_block`` calls
+    (``codegen.LOOP_FUNCTIONS``, in order), as it calls them on ``packed``'s arrays: one
+    block's slices of them (C-contiguous, a leading axis fewer), a lane's column of a block
+    (``X[:, b]``: any layout) or a lane's scalar. What the loop that takes them as
+    first-class functions is compiled against (``kernels.cpu.run_kernel_blocks``); a wrong
+    type here is a typing error there, and a built-in problem dispatch compiled anew."""
+    def block(array, drop=1):
+        kind = typeof(array)
+        return kind.copy(ndim=kind.ndim - drop, layout="C")
+
+    def column(array):
+        return block(array).copy(ndim=1, layout="A")
+
+    code, real, flag = types.int64, types.float64, types.boolean
+    hp, S, SC, X, G, W = (block(a) for a in (packed.hp, packed.S, packed.SC, packed.X,
+                                               packed.G, packed.W))
+    data, lane_row = block(packed.prob_data, 0), block(packed.LS, 2)
+    key = typeof(packed.noise_keys).dtype
+    return ((code, hp, S, SC),  # optimizer_init(code, hp, S, SC)
+            # optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C)
+            (code, hp, lane_row, real, real, X, G, S, SC, block(packed.C)),
+            (code, data, X, G, W, lane_row, flag),  # problem_block_loss_grad(.., F, grad)
+            # problem_sample_grad(code, p, x, g, w, key, step, batch, replace)
+            (code, data, column(packed.X), column(packed.G), column(packed.W), key, code,
+             code, flag),
+            (code, data, X))  # problem_project(code, p, X)
+
+
+_WARM: dict = {}  # (dtype, kernel modules) -> whether its first call here compiled nothing
 
 
 def warm_up(plan: Plan) -> dict:
@@ -243,15 +272,21 @@ def warm_up(plan: Plan) -> dict:
     tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
                 schedules=None, seeds=[0], steps=1, record=plan.record, dtype=plan.dtype)
     packed = Packed(tiny, 0, tiny.n_trials)
-    keys = [(plan.dtype, kernel.module.__name__) for kernel in packed.kernels]
+    keys = [(plan.dtype, *(m.__name__ for m in kernel.modules)) for kernel in packed.kernels]
     if all(key in _WARM for key in keys):
         return {"jit_seconds": 0.0, "cache_hit": all(_WARM[k] for k in keys),
                 "already_loaded": True, "kernels": len(keys)}
-    hits = [sum(k.cpu_block.stats.cache_hits.values()) for k in packed.kernels]
+    misses = [_cache_misses(kernel) for kernel in packed.kernels]
     t0 = time.perf_counter()
     run_blocks(packed)
     seconds = time.perf_counter() - t0
-    for key, kernel, before in zip(keys, packed.kernels, hits):
-        _WARM.setdefault(key, sum(kernel.cpu_block.stats.cache_hits.values()) > before)
+    for key, kernel, before in zip(keys, packed.kernels, misses):
+        _WARM.setdefault(key, _cache_misses(kernel) == before)
     return {"jit_seconds": seconds, "cache_hit": all(_WARM[k] for k in keys),
             "already_loaded": False, "kernels": len(keys)}
+
+
+def _cache_misses(kernel) -> list:
+    """How often each dispatcher a CPU run of ``kernel`` calls has compiled (not found its
+    code in the disk cache)."""
+    return [sum(dispatcher.stats.cache_misses.values()) for dispatcher in kernel.compiled]

@@ -273,21 +273,23 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
     first, second = timed(), timed()
     assert not first["warm_up"]["cache_hit"] and second["warm_up"]["cache_hit"]
     assert first["x"] == second["x"]
-    modules = set((cache / "kernels").glob("optbench_cpu_kernel_*.py"))
+    modules = set((cache / "kernels").glob("optbench_*.py"))
     _suite(work, scale="0.5")
     edited = timed()
     assert not edited["warm_up"]["cache_hit"]
     assert edited["x"][:4] != first["x"][:4] and edited["x"][4:] == first["x"][4:]
-    assert len(set((cache / "kernels").glob("optbench_cpu_kernel_*.py")) - modules) == 1
+    # the edit makes a new module of the rule alone; its trajectory loop is not recompiled
+    new = set((cache / "kernels").glob("optbench_*.py")) - modules
+    assert [path.name.split("_kernel_")[0] for path in new] == ["optbench_rule"], new
     # optbench cache info / clear
     info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
-    # five kernel modules: the problem dispatch over every built-in family (the built-in
-    # rules' kernel's) and over the suite's one family (Halving's: a user rule's kernel holds
-    # only the families its plan uses), the built-in rules, Halving, the edited Halving
+    # five kernel modules: the problem dispatch over every built-in family (which the built-in
+    # rules' kernel and the user rule's loop both call), the built-in rules' kernel, the loop
+    # taking a user's rule, Halving's rule, the edited Halving's
     problem_kernels = sorted((cache / "kernels").glob("optbench_problem_kernel_*.py"))
-    headers = sorted(path.read_text().splitlines()[0].count(":") for path in problem_kernels)
-    assert len(headers) == 2 and headers[0] == 1 and headers[1] > 10, headers
+    headers = [path.read_text().splitlines()[0].count(":") for path in problem_kernels]
+    assert len(headers) == 1 and headers[0] > 10, headers
     assert info.returncode == 0 and "kernels: 5" in info.stdout, info.stdout + info.stderr
     clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
                            capture_output=True, text=True, timeout=120)
@@ -429,29 +431,46 @@ def test_whole_vector_rules_never_split_their_coordinates_on_cuda():
     assert cuda_backend.segments(plan, 0, 3, "block") == [(0, 1, "thread"), (1, 3, "block")]
 
 
-def test_user_rule_kernels_hold_the_plans_families_and_share_one_parallel_driver():
-    """The built-in rules' CPU kernel holds every built-in problem family (compiled once per
-    machine); a user rule's only those of its plan (it is compiled per rule and edit). Both
-    kernels' trajectory loops run in the one compiled parallel driver."""
-    from optbench.codegen import builtin_problem_units
+def test_user_rules_and_problems_run_in_one_loop_that_takes_their_functions():
+    """The built-in rules' CPU kernel holds every built-in problem family and rule, inlined
+    into its loop (compiled once per machine); a user rule, and the built-in rules on a user
+    problem, are modules of their own, run by one trajectory loop that takes the rules' and
+    the problems' dispatch as arguments (a new rule or problem, or an edit, compiles its own
+    module alone). All kernels' loops run in the one compiled parallel driver."""
+    from optbench.codegen import LOOP_FUNCTIONS, builtin_problem_units
     from optbench.engine import Packed
     from optbench.kernels import cpu
     from optbench.plan import Plan
 
+    mine = _user_problem()(n=10, dim=3)
     problems = [Quadratic(dim=3), Rosenbrock(dim=2), Quadratic(dim=4, kappa=3.0)]
-    plan = Plan(problems=problems, optimizers=[PlainAdam(lr=0.01), Adam(lr=0.01)],
+    plan = Plan(problems=[*problems, mine],
+                optimizers=[PlainAdam(lr=0.01), HeavyBall(), Adam(lr=0.01)],
                 schedules=None, seeds=2, steps=5, record=("loss",), dtype="float64")
     kernels = Packed(plan, 0, plan.n_trials).kernels
-    user, builtin = sorted(kernels, key=lambda k: len(k.definitions))
-    assert user.definitions == (PlainAdam.definition(),) and len(kernels) == 2
-    assert builtin.problems == builtin_problem_units()
-    assert set(user.problems) == {Quadratic.unit(), Rosenbrock.unit()} and len(user.problems) == 2
+    builtin = next(k for k in kernels if len(k.definitions) > 2)
+    assert builtin.problems == builtin_problem_units() and builtin.functions == ()
+    assert builtin.loop is builtin.module and hasattr(builtin.module, "optimizer_step")
+    others = [k for k in kernels if k is not builtin]
+    expected = {((PlainAdam.definition(),), builtin_problem_units()),
+                ((HeavyBall.definition(),), builtin_problem_units()),
+                ((PlainAdam.definition(),), (type(mine),)),
+                ((HeavyBall.definition(),), (type(mine),)),
+                ((Adam.definition(),), (type(mine),))}
+    assert {(k.definitions, k.problems) for k in others} == expected
+    for kernel in others:
+        assert [f.__name__ for f in kernel.functions] == list(LOOP_FUNCTIONS)
+        assert not hasattr(kernel.module, "run_block")  # the rules alone
+        assert not hasattr(kernel.loop, "optimizer_step")  # the loop takes them as arguments
+    assert len({kernel.loop for kernel in others}) == 1
     before = set(cpu.run_blocks.overloads)
-    res = optbench.run(problems=problems, optimizers=[PlainAdam(lr=0.01), Adam(lr=0.01)],
-                       steps=5, seeds=2, record=("loss",), progress=False)
-    assert len(set(cpu.run_blocks.overloads) - before) <= 1  # not one per kernel
+    res = optbench.run(problems=[*problems, mine],
+                       optimizers=[PlainAdam(lr=0.01), Adam(lr=0.01)], steps=5, seeds=2,
+                       record=("loss",), progress=False)
+    # at most two: the built-in kernel's loop and the loop taking its functions
+    assert len(set(cpu.run_blocks.overloads) - before) <= 2  # not one per kernel
     plain = res.trials["optimizer_type"].to_numpy() == "PlainAdam"
-    assert plain.sum() == 6  # PlainAdam is Adam, bit for bit
+    assert plain.sum() == 8  # PlainAdam is Adam, bit for bit, in either loop
     np.testing.assert_array_equal(res.trace("loss")[plain], res.trace("loss")[~plain])
 
 

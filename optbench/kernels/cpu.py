@@ -1,53 +1,73 @@
-"""CPU driver: the blocks of one kernel's rules in a shard, in parallel over blocks.
+"""CPU driver: the blocks of one kernel in a shard, in parallel over blocks.
 
-Each CPU kernel (``optbench.codegen``: the built-in rules together, each user rule or
-problem alone) compiles the trajectory loop ``run_block`` for its rules. This driver is
-compiled once per argument types (dtype, record layout), whatever the kernel: it takes the
-kernel's entry ``cpu_block`` (its ``run_block``: ``codegen._cpu_entry_source``) as a
-first-class function (numba's ``FunctionType``, called through its C wrapper's address)
-and runs the listed blocks in ``prange``. One indirect call per block costs nothing next to
-a block's steps, and a kernel's compile is its trajectory loop alone: the ``prange`` driver,
-compiled into every kernel, took twice as long again as the loop (6.7 s and 13.8 s for a
-user rule's kernel). Blocks are independent, so results do not
+Each CPU kernel (``optbench.codegen``) has a trajectory loop ``run_block``: the built-in
+rules' kernel compiles it with their dispatch and the built-in problems' inlined; a user's
+rule or problem runs in one loop compiled once for all of them, which takes the rule's and
+the problems' dispatch as first-class functions (numba's ``FunctionType``, called through
+their C wrappers' addresses), so that a new rule, a new problem or an edit compiles its own
+functions alone. This driver is compiled once per argument types (dtype, record layout),
+whatever the kernel: it takes the kernel's entry ``cpu_block`` (its ``run_block``:
+``codegen._cpu_entry_source``) as a first-class function too and runs the listed blocks in
+``prange``. One indirect call per block, or per step of a block, costs nothing next to a
+block's steps (PlainAdam in the loop taking its functions runs workload A at the built-in
+kernel's speed: median ratio 0.99), and a kernel's compile is its trajectory loop alone:
+the ``prange`` driver, compiled into every kernel, took twice as long again as the loop
+(6.7 s and 13.8 s for a user rule's kernel). Blocks are independent, so results do not
 depend on how ``prange`` splits them or on the thread count.
 """
+import warnings
+
 import numpy as np
 from numba import njit, prange, typeof
+from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.core.types.function_type import CompileResultWAP
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def run_blocks(run_block, blocks, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data,
-               xs_data, lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C,
-               PS, LS, E, out_trace, out_x, out_status, out_final):
-    """Run the blocks listed in ``blocks`` (rows of ``bmeta``) with ``run_block``, a
-    kernel's ``cpu_block`` (``engine.run_block``'s arguments after ``blocks``)."""
+def run_blocks(run_block, blocks, *args):
+    """Run the blocks listed in ``blocks`` with ``run_block``, a kernel's ``cpu_block``
+    (its arguments after the block index: ``args``)."""
     for i in prange(blocks.size):
-        run_block(blocks[i], n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data,
-                  xs_data, lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C,
-                  PS, LS, E, out_trace, out_x, out_status, out_final)
+        run_block(blocks[i], *args)
 
 
 _LOOPS: dict = {}
 
 
-def run_kernel_blocks(dispatcher, blocks, *args) -> None:
-    """``run_blocks`` over ``blocks`` with the trajectory loop ``dispatcher`` (a generated
-    kernel's ``cpu_block``), compiling or loading both for these arguments first. Later
-    calls go straight to the compiled driver: typing 28 arguments through the dispatcher
-    took 75 us a call, more than a short run's steps (0.2 ms for 1,000 steps of one lane)."""
-    key = (dispatcher, *map(_fingerprint, (blocks, *args)))
+def run_kernel_blocks(entry, blocks, *args, functions=()) -> None:
+    """``run_blocks`` over ``blocks`` with the trajectory loop ``entry`` (a generated
+    kernel's ``cpu_block``) on ``args`` (``engine.run_block``'s after the block index),
+    compiling or loading both for these arguments first; ``functions``: for a loop that
+    takes its rule's and problems' dispatch as arguments, ``(dispatcher, signature)`` of
+    each, passed compiled for that signature. Later calls go straight to the compiled driver:
+    typing 28 arguments through the dispatcher took 75 us a call, more than a short run's
+    steps (0.2 ms for 1,000 steps of one lane)."""
+    key = (entry, functions, *map(_fingerprint, (blocks, *args)))
     if key not in _LOOPS:
-        signature = tuple(typeof(a) for a in (blocks[:1].dtype.type(0), *args))
-        dispatcher.compile(signature)
-        # the compiled loop as a first-class function: run_blocks is typed by its signature
-        # alone, so every kernel shares one compiled (and disk-cached) run_blocks
-        loop = CompileResultWAP(dispatcher.overloads[signature])
-        driver = (typeof(loop), typeof(blocks), *signature[1:])
-        run_blocks.compile(driver)
-        _LOOPS[key] = loop, run_blocks.overloads[driver].entry_point
-    loop, driver_entry = _LOOPS[key]
-    driver_entry(loop, blocks, *args)
+        with warnings.catch_warnings():  # numba's note that first-class functions are new
+            warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+            _LOOPS[key] = _compile(entry, blocks, args, functions)
+    loop, compiled, driver_entry = _LOOPS[key]
+    driver_entry(loop, blocks, (*compiled, *args))
+
+
+def _compile(entry, blocks, args, functions) -> tuple:
+    """(the loop, the functions it takes, the driver's entry point) for these arguments,
+    each compiled or loaded from the disk cache."""
+    compiled = tuple(_first_class(fn, signature) for fn, signature in functions)
+    signature = tuple(typeof(a) for a in (blocks[:1].dtype.type(0), *compiled, *args))
+    # the compiled loop as a first-class function: run_blocks is typed by its signature
+    # alone, so every kernel shares one compiled (and disk-cached) run_blocks
+    loop = _first_class(entry, signature)
+    driver = (typeof(loop), typeof(blocks), typeof((*compiled, *args)))  # *args folded
+    run_blocks.compile(driver)
+    return loop, compiled, run_blocks.overloads[driver].entry_point
+
+
+def _first_class(dispatcher, signature):
+    """``dispatcher`` compiled (or loaded) for ``signature``, as a first-class function."""
+    dispatcher.compile(signature)
+    return CompileResultWAP(dispatcher.overloads[signature])
 
 
 def _fingerprint(value):
