@@ -21,10 +21,10 @@ One mechanism for every schedule, built-in or a user's:
    ChainedScheduler's in-order stepping) that calls a leaf's functions through
    ``leaf_lr`` / ``leaf_momentum`` and writes the per-step lr and momentum tables. The
    interpreter functions are templates: ``optbench.codegen.schedule_module`` writes them,
-   with the dispatch over the leaf classes a schedule uses (every built-in one together,
-   compiled once per machine, or a user's classes with the built-ins beside them), into a
+   with a dispatch over leaf classes (every built-in one together, compiled once per
+   machine, or for a schedule with a user's leaf the classes that schedule uses), into a
    module in the cache directory named by a hash of its source, compiled with
-   ``cache=True``.
+   ``cache=True``. ReduceLROnPlateau's leaf only holds the lr (the engine lowers it).
 
 Everything here is scalars and preallocated arrays in, nothing allocated, no exceptions
 (``error_model="numpy"``: a division by zero gives inf/nan instead of raising; the Python
@@ -46,7 +46,6 @@ import math
 
 from numba import njit
 
-from . import kernels  # noqa: F401  (registers the cache locator)
 from .kernels import template
 
 # composition kinds: a single schedule is a ChainedScheduler of one
