@@ -31,7 +31,10 @@ holds, for the definitions (``Optimizer.definition()`` classes) it was built for
   (``kernels.cpu.run_blocks``) is not among them: it takes a kernel's trajectory loop as a
   first-class function and is compiled once for all kernels.
 
-Built-in and user optimizers and problems go through this same door. The module's file name is a hash of
+Built-in and user optimizers and problems go through this same door, and so do schedules:
+``schedule_module`` generates, for the leaf schedule classes a schedule uses, the dispatch
+over their ``lr_at`` / ``lr_step`` / ``momentum_at`` and compiles the interpreter of torch's
+scheduler state machine (``schedule_tables``) against it. The module's file name is a hash of
 its source, whose header holds the hashes of everything it runs (the package's kernel
 sources, each plugin's source files, the numba and optbench versions): numba's on-disk cache
 (``cache=True``) of a module-level function keyed by its file then hits in every new process
@@ -201,8 +204,26 @@ def _kernel(definitions: tuple, target: str, problems: tuple) -> Kernel:
     dispatch = (_kernel((), "problem", problems).module.__name__
                 if problems and target != "problem" else None)
     source = kernel_source(definitions, target, problems, dispatch)
+    functions = {}  # the module globals naming the units' compiled functions
+    for i, definition in enumerate(definitions):  # any class: local, __main__, ...
+        functions[f"_definition_{i}"] = definition
+        for fn_name in ("update", "coefficients"):
+            if getattr(definition, fn_name, None) is not None:
+                functions[f"_{fn_name}_{i}"] = compiled_rule(definition, fn_name)
+    for i, problem in enumerate(problems if dispatch is None else ()):
+        for hook in PROBLEM_HOOKS:
+            if callable(getattr(problem, hook, None)):
+                functions[f"_{hook}_{i}"] = compiled_rule(problem, hook)
+    module = _generated_module(f"optbench_{target}_kernel", source, users, functions)
+    return Kernel(module, definitions, problems)
+
+
+def _generated_module(prefix: str, source: str, users, functions: dict):
+    """The module of ``source``, written once into the kernel directory as ``prefix`` and a
+    hash of the source, and imported with ``functions`` set as its globals first; ``users``
+    (a user's classes) pass ``check_compiles`` before a new file is written."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
-    name = f"optbench_{target}_kernel_{digest}"
+    name = f"{prefix}_{digest}"
     path = kernel_dir() / f"{name}.py"
     with _LOCK:
         if not path.exists():
@@ -215,18 +236,11 @@ def _kernel(definitions: tuple, target: str, problems: tuple) -> Kernel:
         if name not in sys.modules:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
-            for i, definition in enumerate(definitions):  # any class: local, __main__, ...
-                setattr(module, f"_definition_{i}", definition)
-                for fn_name in ("update", "coefficients"):
-                    if getattr(definition, fn_name, None) is not None:
-                        setattr(module, f"_{fn_name}_{i}", compiled_rule(definition, fn_name))
-            for i, problem in enumerate(problems if dispatch is None else ()):
-                for hook in PROBLEM_HOOKS:
-                    if callable(getattr(problem, hook, None)):
-                        setattr(module, f"_{hook}_{i}", compiled_rule(problem, hook))
+            for key, value in functions.items():
+                setattr(module, key, value)
             sys.modules[name] = module
             spec.loader.exec_module(module)
-    return Kernel(sys.modules[name], definitions, problems)
+    return sys.modules[name]
 
 
 def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
@@ -281,7 +295,7 @@ def _source_files(definition) -> set:
 
 def _rule_functions(definition) -> dict:
     return {name: getattr(definition, name)
-            for name in ("update", "coefficients", "rule", "lr_at", "momentum_at", *PROBLEM_HOOKS)
+            for name in ("update", "coefficients", "rule", *SCHEDULE_FUNCTIONS, *PROBLEM_HOOKS)
             if callable(getattr(definition, name, None))}
 
 
@@ -321,14 +335,12 @@ def _hyper_scalars(definition) -> tuple:
 
 def _rule_parts(definition) -> list:
     """(function name, names it may take, values it returns) of a per-coordinate rule, a
-    user problem's ``value_and_grad`` (and ``example_loss_grad``) or a user schedule's
-    ``lr_at`` (and ``momentum_at``)."""
-    if getattr(definition, "lr_at", None) is not None:
+    user problem's ``value_and_grad`` (and ``example_loss_grad``) or a schedule's
+    ``lr_at``, ``lr_step`` and ``momentum_at``."""
+    if is_schedule(definition):
         names = tuple(definition.param_names())
-        parts = [("lr_at", ("k", "base_lr", *names), 1)]
-        if definition.momentum_at is not None:
-            parts.append(("momentum_at", ("k", "base_momentum", *names), 1))
-        return parts
+        return [(fn_name, (*SCHEDULE_VOCABULARY[fn_name], *names), 1)
+                for fn_name in SCHEDULE_FUNCTIONS if getattr(definition, fn_name) is not None]
     if hasattr(definition, "unit"):  # a problem: its hooks (value_and_grad or rows first)
         return [(hook, names, 0 if hook in ("rows", "project") else 1)
                 for hook, names in PROBLEM_HOOKS.items()
@@ -379,8 +391,8 @@ def compiled_rule(definition: type, fn_name: str) -> Callable[..., Any]:
 
 
 #: the functions ``check_compiles`` compiles on their own (float64 arrays and scalars in)
-CHECKED = ("update", "coefficients", "lr_at", "momentum_at", "value_and_grad", "value",
-           "example_loss_grad")
+CHECKED = ("update", "coefficients", "lr_at", "lr_step", "momentum_at", "value_and_grad",
+           "value", "example_loss_grad")
 
 
 def check_compiles(definition) -> None:
@@ -415,10 +427,10 @@ def _check_signature(definition, fn_name) -> tuple:
     args = _arguments(getattr(definition, fn_name))
     if fn_name in ("value_and_grad", "value", "example_loss_grad"):
         return tuple(types.int64 if a == "i" else types.float64[:] for a in args)
-    if fn_name in ("lr_at", "momentum_at"):  # a schedule's parameters by their defaults' type
-        kinds = {bool: types.boolean, int: types.int64}
-        defaults = definition.defaults()
-        return tuple(types.int64 if a == "k" else kinds.get(type(defaults.get(a)), types.float64)
+    if fn_name in SCHEDULE_FUNCTIONS:  # the arguments as the generated dispatch passes them
+        kinds = {"bool": types.boolean, "int": types.int64, "array": types.float64[::1]}
+        own = definition.argument_kinds()
+        return tuple(types.int64 if a == "k" else kinds.get(own.get(a, "float"), types.float64)
                      for a in args)
     return tuple(types.boolean if _is_bool(definition, a) else types.float64 for a in args)
 
@@ -763,3 +775,132 @@ def cache_clear() -> dict:
     shutil.rmtree(cache_dir(), ignore_errors=True)
     _kernel.cache_clear()
     return info
+
+
+# ---- schedules: the leaves' functions and torch's state machine --------------------------
+
+#: a schedule's functions (``optbench.schedules.Schedule``)
+SCHEDULE_FUNCTIONS = ("lr_at", "lr_step", "momentum_at")
+#: the names each function may take besides the schedule's arguments
+SCHEDULE_VOCABULARY = {
+    "lr_at": ("k", "base_lr"),
+    "lr_step": ("k", "lr", "base_lr", "group_initial_lr", "group_max_lr", "group_min_lr",
+                "group_max_momentum", "group_base_momentum"),
+    "momentum_at": ("k", "base_momentum", "group_initial_lr", "group_max_lr", "group_min_lr",
+                    "group_max_momentum", "group_base_momentum"),
+}
+
+
+def is_schedule(cls) -> bool:
+    """Whether ``cls`` is a leaf schedule class (one with ``lr_at`` or ``lr_step``)."""
+    return (isinstance(cls, type) and hasattr(cls, "is_plateau")
+            and any(getattr(cls, f, None) is not None for f in ("lr_at", "lr_step")))
+
+
+@functools.lru_cache(maxsize=None)
+def builtin_schedule_classes() -> tuple:
+    """Every built-in leaf schedule class, in a fixed order."""
+    from .schedules import REGISTRY
+
+    return tuple(sorted((c for c in REGISTRY.values() if is_schedule(c)), key=definition_name))
+
+
+def schedule_classes(classes) -> tuple:
+    """The leaf classes the interpreter module running ``classes`` holds: every built-in one
+    (one module, compiled once per machine, whatever the schedule), or, for a schedule with
+    a user's leaf, the distinct classes it uses (a user's edit recompiles only those)."""
+    if all(is_builtin(c) for c in classes):
+        return builtin_schedule_classes()
+    return tuple(sorted(set(classes), key=definition_name))
+
+
+@functools.lru_cache(maxsize=None)
+def schedule_module(classes: tuple):
+    """The generated module holding torch's scheduler state machine
+    (``schedule_tables.fill_tables``) over the leaf schedule ``classes``, whose functions
+    it calls through ``leaf_lr`` and ``leaf_momentum``, ``code`` being a class's index in
+    ``classes``; imported on first use, cached on disk like the kernels."""
+    users = [cls for cls in classes if not is_builtin(cls)]
+    for cls in users:
+        check_names(cls)
+    functions = {f"_{fn_name}_{i}": compiled_rule(cls, fn_name)
+                 for i, cls in enumerate(classes) for fn_name in SCHEDULE_FUNCTIONS
+                 if getattr(cls, fn_name) is not None}
+    return _generated_module("optbench_schedule_tables", schedule_source(classes), users,
+                             functions)
+
+
+def schedule_source(classes: tuple) -> str:
+    """The text of the schedule module for the leaf ``classes``: the dispatch over their
+    functions, each argument taken by name (``schedule_arguments``), then the interpreter's
+    templates."""
+    from . import schedule_tables as st
+
+    files = {inspect.getsourcefile(st)}
+    files |= {plain_function(getattr(cls, f)).__code__.co_filename for cls in classes
+              if is_builtin(cls) for f in SCHEDULE_FUNCTIONS if getattr(cls, f) is not None}
+    lines = [
+        f'"""optbench schedule tables for {", ".join(map(definition_name, classes))}.',
+        "",
+        "Generated by optbench.codegen; never edited. Inputs:",
+        f"  optbench schedule sources {source_stamp(*sorted(files))}",
+        *(f"  {definition_name(c)} {source_hash(c)}" for c in classes if not is_builtin(c)),
+        f"  numba {_numba_version()}",
+        '"""',
+        "import math",
+        "",
+        "from numba import njit",
+        "",
+    ]
+    defined = {"leaf_lr", "leaf_momentum", "math", "njit", *(t.__name__ for t in st.INTERPRETER)}
+    imports = sorted({name for fn in st.INTERPRETER for name in _global_names(fn)
+                      if name not in defined and name in fn.__globals__})
+    lines.append(f"from optbench.schedule_tables import ({', '.join(imports)})")
+    lines.append("# _lr_at_0, _lr_step_0, _momentum_at_0, ...: the classes' functions, compiled "
+                 "(codegen.compiled_rule)")
+    lr_cases, mom_cases = {}, {}
+    for i, cls in enumerate(classes):
+        exprs = schedule_arguments(cls)
+
+        def call(fn_name, i=i, cls=cls, exprs=exprs):
+            args = ", ".join(exprs[a] for a in _arguments(getattr(cls, fn_name)))
+            return f"_{fn_name}_{i}({args})"
+
+        if cls.lr_at is not None and cls.lr_step is not None:
+            lr_cases[i] = ["        if closed:", f"            return {call('lr_at')}",
+                           f"        return {call('lr_step')}"]
+        else:
+            lr_cases[i] = [f"        return {call('lr_at' if cls.lr_step is None else 'lr_step')}"]
+        if cls.momentum_at is not None:
+            mom_cases[i] = [f"        return {call('momentum_at')}"]
+    kw = f"@njit(cache=True, {_KW})"
+    lines += ["", "", kw, "def leaf_lr(code, closed, k, lr, base_lr, base_momentum, g, p, data):",
+              '    """The lr leaf class ``code`` sets at its epoch ``k``: ``get_lr()`` (its lr_step, '
+              'else its lr_at),', "    or with ``closed`` its closed form (its lr_at, else its "
+              'lr_step)."""', *_branches(lr_cases), "    return lr"]
+    lines += ["", "", kw, "def leaf_momentum(code, k, base_lr, base_momentum, g, p, data):",
+              '    """The momentum (or beta1) leaf class ``code`` sets at its epoch ``k``."""',
+              *_branches(mom_cases), "    return math.nan"]
+    for fn in st.INTERPRETER:
+        lines += ["", "", f"@{fn.kernel_decorator}", *_body(fn)]
+    return "\n".join(lines) + "\n"
+
+
+def schedule_arguments(cls) -> dict:
+    """name -> the expression the dispatch passes for it: the vocabulary (``k``, ``lr``,
+    ``base_lr``, ``base_momentum``, the ``group_*`` values of the param group ``g``), then
+    the class's arguments (``Schedule.argument_kinds``, which take precedence) from its
+    parameter row ``p``: a float, an int, a bool or an array of ``data`` (offset, length)."""
+    from .schedule_tables import GROUP_NAMES
+
+    exprs = {"k": "k", "lr": "lr", "base_lr": "base_lr", "base_momentum": "base_momentum",
+             **{name: f"g[{col}]" for name, col in GROUP_NAMES.items()}}
+    slot = 0
+    for name, kind in cls.argument_kinds().items():
+        if kind == "array":
+            exprs[name] = f"data[int(p[{slot}]):int(p[{slot}]) + int(p[{slot + 1}])]"
+            slot += 2
+            continue
+        exprs[name] = {"int": f"int(p[{slot}])", "bool": f"p[{slot}] != 0.0"}.get(kind, f"p[{slot}]")
+        slot += 1
+    return exprs

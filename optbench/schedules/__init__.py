@@ -1,9 +1,12 @@
 """Learning-rate schedule specifications, with torch.optim.lr_scheduler's names and keywords.
 
-A spec holds parameters only; the formulas live once, in :mod:`optbench.schedule_tables`,
-shared by the CPU and CUDA engines. Every class takes torch's keywords and defaults minus
-``optimizer``, ``last_epoch`` and ``verbose``; the optimizer's own lr plays the part of
-torch's ``initial_lr`` / ``base_lrs``.
+A spec holds parameters; each leaf class defines its formulas once, as numba-compilable
+functions of the step (``lr_at``, ``lr_step``, ``momentum_at``: the door described in
+:class:`Schedule`, the same a user's schedule goes through), and
+:mod:`optbench.schedule_tables` replays torch's scheduler state machine over them into the
+per-step tables the CPU and CUDA engines read. Every class takes torch's keywords and
+defaults minus ``optimizer``, ``last_epoch`` and ``verbose``; the optimizer's own lr plays
+the part of torch's ``initial_lr`` / ``base_lrs``.
 
 Per-step convention: ``tables(optimizer, n_steps)`` returns ``(lr, momentum)``, each of
 length ``n_steps + 1``: ``lr[k]`` is torch's ``optimizer.param_groups[0]['lr']`` after k calls
@@ -25,9 +28,11 @@ A user's schedule is a subclass with parameters (a validating ``__init__`` that 
 ``self._store(locals())``) and ``lr_at``: a numba-compilable function returning the lr of
 step k, its arguments taken by name from ``k``, ``base_lr`` (the optimizer's lr) and the
 schedule's parameters; optionally ``momentum_at`` (``k``, ``base_momentum``: the optimizer's
-momentum or beta1, and the parameters). It runs on its own or inside SequentialLR and
-ChainedScheduler, as a leaf of the same state machine as the built-ins (closed-form, as
-torch's LambdaLR: it sets the lr of its epoch rather than scaling the current one); suites
+momentum or beta1, and the parameters) and ``lr_step``, a chainable form from the current
+``lr`` (see :class:`Schedule` for every name these functions may take). It runs on its own
+or inside SequentialLR and ChainedScheduler, as a leaf of the same state machine as the
+built-ins (with ``lr_at`` alone it is closed-form, as torch's LambdaLR: it sets the lr of
+its epoch rather than scaling the current one); suites
 name it ``module:object``; run directories record its source hash and reading them never
 imports it.
 """

@@ -2,6 +2,7 @@
 directory records of a user's schedule (see the package docstring)."""
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -143,8 +144,37 @@ def _n_steps(n_steps: object) -> int:
 class Schedule(Spec):
     """Base class of every schedule spec.
 
+    A leaf schedule (every built-in one but the compositions, and a user's) is defined by
+    numba-compilable functions, staticmethods of its class, whose arguments are taken by
+    name; ``tables`` runs them in one replay of torch's scheduler state machine
+    (:mod:`optbench.schedule_tables`):
+
+    - ``lr_at(k, base_lr, ...)``: the lr of epoch ``k`` in closed form (torch's
+      ``_get_closed_form_lr``, or ``get_lr`` of a schedule whose lr is a function of the
+      step, such as ``LambdaLR``); what a SequentialLR milestone restarts a schedule with;
+    - ``lr_step(k, lr, base_lr, ...)``, optional: torch's recursive, chainable ``get_lr``,
+      the lr of epoch ``k`` from ``lr``, the lr the param group holds before this step;
+      when a class has it, each step uses it, and ``lr_at`` (if any) only restarts it;
+      a class gives ``lr_at`` or ``lr_step`` or both;
+    - ``momentum_at(k, base_momentum, ...)``, optional: the momentum (or beta1) it sets.
+
+    Names they may take: ``k`` (the epoch, torch's ``last_epoch``: 0 at construction),
+    ``base_lr`` (torch's ``base_lrs[0]``: the optimizer's lr, unless an earlier scheduler
+    set ``initial_lr``), ``base_momentum`` (the optimizer's momentum or beta1), ``lr``
+    (``lr_step`` only), the param-group values ``group_initial_lr``, ``group_max_lr``,
+    ``group_min_lr``, ``group_max_momentum``, ``group_base_momentum`` (``lr_step`` and
+    ``momentum_at``; NaN until a scheduler sets them), and the schedule's own parameters:
+    floats, ints, bools, or float64 arrays for tuple-valued ones (``argument_kinds``; a
+    parameter shadows a name above). A built-in class passes derived values instead of its
+    parameters (``_door_kinds``, ``_leaf_arguments``).
+
+    ``group_at_construction()`` lists what the schedule writes into the param group when
+    constructed (keys ``lr``, ``initial_lr``, ``momentum``, ``max_lr``, ``min_lr``,
+    ``max_momentum``, ``base_momentum``; ``base_lrs`` sets its ``base_lr`` after its
+    initial step), before torch's ``group.setdefault("initial_lr", lr)``.
+
     Subclasses list their step-count parameters in ``_step_params`` (those accept relative
-    expressions of ``steps``) and implement ``_encode`` (the kernel code and parameter row).
+    expressions of ``steps``).
     """
 
     registry = REGISTRY
@@ -152,11 +182,15 @@ class Schedule(Spec):
     is_plateau = False
     #: parameters holding step counts (int or relative expression, or a list of them)
     _step_params: tuple[str, ...] = ()
-    #: a user's schedule: lr of step k from ``k``, ``base_lr`` and its parameters (module doc)
+    #: the closed-form lr of epoch k (see the class docstring)
     lr_at: Callable[..., float] | None = None
-    #: a user's schedule, optionally: momentum/beta1 of step k from ``k``, ``base_momentum``
-    #: and its parameters
+    #: optionally, torch's chainable get_lr: the lr of epoch k from the group's lr
+    lr_step: Callable[..., float] | None = None
+    #: optionally, the momentum/beta1 of epoch k
     momentum_at: Callable[..., float] | None = None
+    #: a built-in class's arguments and their kinds ("float", "int", "bool", "array"), None
+    #: for the parameters its functions take, by their defaults' types (``argument_kinds``)
+    _door_kinds: dict[str, str] | None = None
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -207,56 +241,92 @@ class Schedule(Spec):
         """``(lr, momentum)``: float64 arrays of length ``n_steps + 1`` (see module doc).
 
         Every schedule runs through one interpreter of torch's scheduler state machine
-        (``schedule_tables.fill_tables``). A user's schedule is a leaf of it like a built-in
-        one: its ``lr_at`` (and ``momentum_at``) tabulated over the epochs it reaches, with
-        ``base_lr`` the lr torch's scheduler would hold as its base (the optimizer's, unless
-        an earlier CyclicLR or OneCycleLR in a composition set ``initial_lr``): read from a
-        first pass of the interpreter that only constructs the schedules."""
+        (``schedule_tables.fill_tables``), compiled with the functions of its leaf classes
+        (``codegen.schedule_module``): a user's schedule is a leaf of it like a built-in."""
+        from ..codegen import schedule_classes, schedule_module
+
         n_steps = _n_steps(n_steps)
         self.check(optimizer, n_steps)
         bound = self.bind(n_steps)
-        users = {c: (child, max_epoch) for c, (child, max_epoch, _) in
-                 enumerate(bound._epoch_ranges(n_steps)) if child.lr_at is not None}
-        user_rows: dict[int, Any] = {}
-        if users:
-            state = bound._interpret(optimizer, 0, {c: (ks.S_HOLD, ()) for c in users})[2]
-            for c, (child, max_epoch) in users.items():
-                user_rows[c] = child._user_leaf(optimizer, float(state[c, ks.ST_BASE]),
-                                                max_epoch)
-        lr, mom, _ = bound._interpret(optimizer, n_steps, user_rows)
-        return lr, mom
-
-    def _interpret(self, optimizer: Optimizer, n_steps: int, user_leaves: dict[int, Any]
-                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """(lr, momentum, final interpreter state) of this bound schedule; ``user_leaves``:
-        child index -> ``(code, row)`` or a ``(lr_values, momentum_values | None)`` table
-        pair for the user's schedules among the children."""
-        children = self._children()
+        children = bound._children()
         data: list[float] = []
-        codes = np.zeros(len(children), dtype=np.int64)
-        params = np.zeros((len(children), ks.N_PARAMS))
+        rows = [child._argument_row(n_steps, data) for child in children]
+        built = [[(ks.CONSTRUCTION_KEYS[key], float(value))
+                  for key, value in child.group_at_construction()] for child in children]
+        classes = schedule_classes(tuple(type(child) for child in children))
+        module = schedule_module(classes)
+        n = len(children)
+        leaves = np.zeros((n, ks.N_LEAF), dtype=np.int64)
+        construct = np.zeros((n, max([1, *map(len, built)]), 2))
+        params = np.zeros((n, max([1, *map(len, rows)])))
         for c, child in enumerate(children):
-            if c not in user_leaves:
-                code, row = child._encode(n_steps, data)
-            elif isinstance(user_leaves[c][0], np.ndarray):
-                lr_values, mom_values = user_leaves[c]
-                code, row = ks.S_VALUE_TABLE, (
-                    _push(data, lr_values), len(lr_values),
-                    _push(data, lr_values if mom_values is None else mom_values),
-                    mom_values is not None)
-            else:
-                code, row = user_leaves[c]
-            codes[c] = code
-            params[c, :len(row)] = row
-        data_arr = np.array(data if data else [0.0], dtype=np.float64)
-        milestones = np.array(self._seq_milestones(), dtype=np.int64)
+            leaves[c] = classes.index(type(child)), child.sets_momentum, len(built[c])
+            if built[c]:
+                construct[c, :len(built[c])] = built[c]
+            params[c, :len(rows[c])] = rows[c]
+        momentum = (float(optimizer.hyperparams()[1]) if optimizer.momentum_keyword is not None
+                    else math.nan)
         lr = np.empty(n_steps + 1)
         mom = np.empty(n_steps + 1)
-        group = np.empty(ks.N_GROUP)
-        state = np.zeros((len(children), ks.N_STATE))
-        ks.fill_tables(self._kind(), codes, params, data_arr, milestones, float(optimizer.lr),
-                       group, state, lr, mom)
-        return lr, mom, state
+        module.fill_tables(bound._kind(), leaves, construct, params,
+                           np.array(data if data else [0.0], dtype=np.float64),
+                           np.array(bound._seq_milestones(), dtype=np.int64),
+                           float(optimizer.lr), momentum, np.empty(ks.N_GROUP),
+                           np.zeros((n, ks.N_STATE)), lr, mom)
+        return lr, mom
+
+    # -- the leaf's arguments and construction (see the class docstring)
+    @classmethod
+    def argument_kinds(cls) -> dict[str, str]:
+        """The arguments this class's functions take besides the vocabulary, in the order of
+        its parameter row, with their kinds: "float", "int", "bool" or "array" (float64);
+        a built-in's ``_door_kinds``, else its parameters the functions take, by the types
+        of their defaults (a bool, an int, a tuple or list, else a float)."""
+        if cls._door_kinds is not None:
+            return dict(cls._door_kinds)
+        names = cls.param_names()
+        defaults = cls.defaults()
+        kinds: dict[str, str] = {}
+        for fn_name in ("lr_at", "lr_step", "momentum_at"):
+            fn = getattr(cls, fn_name)
+            if fn is None:
+                continue
+            for arg in inspect.signature(getattr(fn, "py_func", fn)).parameters:
+                if arg in names and arg not in kinds:
+                    default = defaults.get(arg)
+                    kinds[arg] = ("bool" if isinstance(default, bool) else "int"
+                                  if isinstance(default, int) else "array"
+                                  if isinstance(default, (tuple, list, np.ndarray)) else "float")
+        return kinds
+
+    def _leaf_arguments(self, n_steps: int) -> dict[str, Any]:
+        """The values of ``argument_kinds()``'s names for a run of ``n_steps`` (bound)."""
+        return {name: getattr(self, name) for name in self.argument_kinds()}
+
+    def _argument_row(self, n_steps: int, data: list[float]) -> list[float]:
+        """The parameter row the interpreter passes this leaf's functions; arrays go into
+        ``data`` (the row holds their offset and length)."""
+        values = self._leaf_arguments(n_steps)
+        row: list[float] = []
+        for name, kind in self.argument_kinds().items():
+            value = values[name]
+            try:
+                if kind == "array":
+                    array = np.asarray(value, dtype=np.float64).ravel()
+                    row += [float(_push(data, array)), float(array.size)]
+                else:
+                    row.append(1.0 if kind == "bool" and value else 0.0 if kind == "bool"
+                               else float(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"{type(self).type_name()}: {name} must be a number"
+                                 f"{'s' if kind == 'array' else ''} for its functions, got "
+                                 f"{value!r}") from None
+        return row
+
+    def group_at_construction(self) -> list[tuple[str, float]]:
+        """What constructing this scheduler writes into the optimizer's param group, in
+        order (see the class docstring); none by default."""
+        return []
 
     # -- hooks (leaves use these defaults; compositions override)
     def _kind(self) -> int:
@@ -279,9 +349,11 @@ class Schedule(Spec):
                 f"or betas, and {type(optimizer).__name__} has neither "
                 f"(set cycle_momentum=False)"
             )
-        if self.lr_at is not None:
+        if not is_builtin(type(self)):
             from ..codegen import check_compiles, check_names
 
+            if self.lr_at is None and self.lr_step is None:
+                raise TypeError(f"{type(self).type_name()}: a schedule needs lr_at or lr_step")
             check_names(type(self))
             check_compiles(type(self))
             if self.momentum_at is not None and optimizer.momentum_keyword is None:
@@ -289,37 +361,13 @@ class Schedule(Spec):
                                  f"with momentum or betas, and {type(optimizer).__name__} "
                                  "has neither")
 
-    def _user_leaf(self, optimizer: Optimizer, base_lr: float, max_epoch: int
-                   ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
-        """A user schedule's (lr, momentum or None) values at epochs 0..max_epoch: its
-        compiled ``lr_at`` / ``momentum_at`` (arguments by name: ``k``, ``base_lr``,
-        ``base_momentum`` (the optimizer's) and the parameters)."""
-        from ..codegen import _arguments, compiled_rule
-
-        values = {"base_lr": base_lr, **self.params()}
-        if self.momentum_at is not None:
-            values["base_momentum"] = float(optimizer.hyperparams()[1])
-        tables: list[NDArray[np.float64] | None] = []
-        for fn_name in ("lr_at", "momentum_at"):
-            if getattr(self, fn_name) is None:
-                tables.append(None)
-                continue
-            fn = compiled_rule(type(self), fn_name)
-            names = _arguments(getattr(self, fn_name))
-            tables.append(np.array([fn(*(k if a == "k" else values[a] for a in names))
-                                    for k in range(max_epoch + 1)], dtype=np.float64))
-        return tables[0], tables[1]
-
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        raise NotImplementedError
-
     @property
     def sets_momentum(self) -> bool:
         """Whether this schedule writes the optimizer's momentum/beta1."""
         children = self._children()
         if children != (self,):
             return any(c.sets_momentum for c in children)
-        return bool(getattr(self, "cycle_momentum", False) or self.momentum_at is not None)
+        return self.momentum_at is not None
 
 
 def plugin_record(cls: type[Schedule]) -> dict[str, Any]:
@@ -356,7 +404,7 @@ def stored_schedule(type_name: str, record: Mapping[str, Any]) -> type[Schedule]
                          "and cannot run; run (or --resume) from the suite file")
 
     return stand_in(Schedule, type_name, record, {
-        "tables": cannot_run, "_encode": cannot_run,
+        "tables": cannot_run, "_leaf_arguments": cannot_run,
         "_check_leaf": lambda self, optimizer, max_epoch, reset: None,
         "sets_momentum": bool(record.get("sets_momentum", False))})
 

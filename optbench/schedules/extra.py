@@ -2,16 +2,17 @@
 (explicit per-step values) and FunctionLR (a jitted function of the step, torch's LambdaLR)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import schedule_tables as ks
+from ..schedule_tables import table_value
 from ..spec import boolean, real
 from ..spec import function_ref
-from .base import Schedule, _is_relative, _lr_value, _push, _steps
+from .base import Schedule, _is_relative, _lr_value, _steps
 from .functions import function_argument, tabulate
 
 if TYPE_CHECKING:
@@ -37,8 +38,15 @@ class InverseTimeDecay(Schedule):
         staircase = boolean(n, "staircase", staircase)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_INVERSE_TIME, (self.decay_steps, self.decay_rate, self.staircase)
+    _door_kinds = {"decay_steps": "int", "decay_rate": "float", "staircase": "bool"}
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, decay_steps: int, decay_rate: float,
+              staircase: bool) -> float:
+        p = k / decay_steps
+        if staircase:
+            p = math.floor(p)
+        return base_lr / (1.0 + decay_rate * p)
 
 
 class WarmupCosine(Schedule):
@@ -78,9 +86,25 @@ class WarmupCosine(Schedule):
         # a bound schedule's step counts are ints
         _warmup_fits(cast(int, self.warmup_steps), cast(int, self.decay_steps))
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_WARMUP_COSINE, (self.warmup_steps, self.decay_steps, self.peak_lr,
-                                    self.end_lr, self.init_value, self.exponent)
+    _door_kinds = {"warmup_steps": "int", "decay_steps": "int", "peak_lr": "float",
+                   "end_lr": "float", "init_value": "float", "exponent": "float"}
+
+    @staticmethod
+    def lr_at(k: int, warmup_steps: int, decay_steps: int, peak_lr: float, end_lr: float,
+              init_value: float, exponent: float) -> float:
+        if k < warmup_steps:
+            count = min(max(float(k), 0.0), float(warmup_steps))
+            frac = 1.0 - count / warmup_steps
+            return (init_value - peak_lr) * frac + peak_lr
+        alpha = 0.0 if peak_lr == 0.0 else end_lr / peak_lr
+        span = float(decay_steps - warmup_steps)
+        count = min(float(k - warmup_steps), span)
+        cosine_decay = 0.5 * (1.0 + math.cos(math.pi * count / span))
+        if exponent == 1.0:
+            powered = cosine_decay
+        else:
+            powered = math.pow(cosine_decay, exponent)
+        return peak_lr * ((1.0 - alpha) * powered + alpha)
 
 
 def _warmup_fits(warmup_steps: int, decay_steps: int) -> None:
@@ -120,9 +144,13 @@ class PerStepLR(Schedule):
             raise ValueError(f"PerStepLR: values has {len(self.values)} entries, fewer than "
                              f"the {max_epoch} steps of the run")
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        code = ks.S_FACTOR_TABLE if self.relative else ks.S_VALUE_TABLE
-        return code, (_push(data, self.values), len(self.values))
+    _door_kinds = {"values": "array", "relative": "bool"}
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, values: NDArray[np.float64], relative: bool) -> float:
+        if relative:
+            return float(base_lr * table_value(values, k))
+        return float(table_value(values, k))
 
     def label(self) -> str:
         kind = "factors" if self.relative else "lrs"
@@ -157,6 +185,12 @@ class FunctionLR(Schedule):
     def _factors(self, n: int) -> NDArray[np.float64]:
         return tabulate("FunctionLR", "fn", self.fn, n, self.read_back)
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        factors = self._factors(n_steps + 1)
-        return ks.S_FACTOR_TABLE, (_push(data, factors), len(factors))
+    _door_kinds = {"factors": "array"}
+
+    def _leaf_arguments(self, n_steps: int) -> dict[str, Any]:
+        return {"factors": self._factors(n_steps + 1)}
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, factors: NDArray[np.float64]) -> float:
+        """base_lr * fn(k), fn tabulated over the run."""
+        return float(base_lr * table_value(factors, k))

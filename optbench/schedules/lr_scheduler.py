@@ -1,13 +1,19 @@
 """The schedules of torch.optim.lr_scheduler, with torch's names, keywords and defaults."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .. import layout
 from .. import schedule_tables as ks
+from ..schedule_tables import (bisect_right, count_equal, cyclic_amplitude, cyclic_scale,
+                               one_cycle, py_mod)
 from ..spec import Spec, boolean, choice, integer, real
-from .base import (Schedule, _is_relative, _lr_value, _n_steps, _push, _steps, _steps_list,
+from .base import (Schedule, _is_relative, _lr_value, _n_steps, _steps, _steps_list,
                    schedule_from_dict)
 from .functions import function_argument, tabulate
 
@@ -39,8 +45,19 @@ class ConstantLR(Schedule):
         if self.factor == 0.0 and 0 < total_iters <= max_epoch:
             raise ValueError("ConstantLR: factor=0 divides by zero at total_iters (as in torch)")
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_CONSTANT, (self.factor, self.total_iters)
+    _door_kinds = {"factor": "float", "total_iters": "int"}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, factor: float, total_iters: int) -> float:
+        if k == 0:
+            return lr * factor
+        if k != total_iters:
+            return lr
+        return lr * (1.0 / factor)
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, factor: float, total_iters: int) -> float:
+        return base_lr * (factor + (1.0 if k >= total_iters else 0.0) * (1.0 - factor))
 
 
 class StepLR(Schedule):
@@ -56,8 +73,17 @@ class StepLR(Schedule):
         gamma = real(n, "gamma", gamma, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_STEP, (self.step_size, self.gamma)
+    _door_kinds = {"step_size": "int", "gamma": "float"}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, step_size: int, gamma: float) -> float:
+        if k == 0 or k % step_size != 0:
+            return lr
+        return lr * gamma
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, step_size: int, gamma: float) -> float:
+        return base_lr * math.pow(gamma, float(k // step_size))
 
 
 class MultiStepLR(Schedule):
@@ -77,9 +103,23 @@ class MultiStepLR(Schedule):
         gamma = real(n, "gamma", gamma, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        ms = sorted(cast("tuple[int, ...]", self.milestones))  # bound: ints
-        return ks.S_MULTISTEP, (self.gamma, _push(data, ms), len(ms))
+    _door_kinds = {"milestones": "array", "gamma": "float"}
+
+    def _leaf_arguments(self, n_steps: int) -> dict[str, Any]:
+        return {"milestones": sorted(cast("tuple[int, ...]", self.milestones)),  # bound: ints
+                "gamma": self.gamma}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, milestones: NDArray[np.float64], gamma: float) -> float:
+        """lr*gamma**(times k occurs among the milestones)."""
+        n: int = count_equal(milestones, float(k))
+        if n == 0:
+            return lr
+        return lr * math.pow(gamma, float(n))
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, milestones: NDArray[np.float64], gamma: float) -> float:
+        return base_lr * math.pow(gamma, float(bisect_right(milestones, float(k))))
 
 
 class ExponentialLR(Schedule):
@@ -90,8 +130,17 @@ class ExponentialLR(Schedule):
         gamma = real("ExponentialLR", "gamma", gamma, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_EXPONENTIAL, (self.gamma,)
+    _door_kinds = {"gamma": "float"}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, gamma: float) -> float:
+        if k == 0:  # torch's _is_initial
+            return lr
+        return lr * gamma
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, gamma: float) -> float:
+        return base_lr * math.pow(gamma, float(k))
 
 
 class LinearLR(Schedule):
@@ -117,8 +166,23 @@ class LinearLR(Schedule):
             raise ValueError("LinearLR: total_iters=0 inside SequentialLR divides by zero "
                              "at its milestone (as in torch)")
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_LINEAR, (self.start_factor, self.end_factor, self.total_iters)
+    _door_kinds = {"start_factor": "float", "end_factor": "float", "total_iters": "int"}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, start_factor: float, end_factor: float,
+                total_iters: int) -> float:
+        if k == 0:
+            return lr * start_factor
+        if k > total_iters:
+            return lr
+        return lr * (1.0 + (end_factor - start_factor)
+                     / (total_iters * start_factor + (k - 1) * (end_factor - start_factor)))
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, start_factor: float, end_factor: float,
+              total_iters: int) -> float:
+        return base_lr * (start_factor
+                          + (end_factor - start_factor) * min(total_iters, k) / total_iters)
 
 
 class PolynomialLR(Schedule):
@@ -141,8 +205,18 @@ class PolynomialLR(Schedule):
             raise ValueError("PolynomialLR: total_iters=0 inside SequentialLR divides by zero "
                              "at its milestone (as in torch)")
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_POLYNOMIAL, (self.total_iters, self.power)
+    _door_kinds = {"total_iters": "int", "power": "float"}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, total_iters: int, power: float) -> float:
+        if k == 0 or k > total_iters:  # k == 0: torch's _is_initial
+            return lr
+        decay = math.pow((1.0 - k / total_iters) / (1.0 - (k - 1) / total_iters), power)
+        return lr * decay
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, total_iters: int, power: float) -> float:
+        return base_lr * math.pow(1.0 - min(total_iters, k) / total_iters, power)
 
 
 class CosineAnnealingLR(Schedule):
@@ -163,8 +237,22 @@ class CosineAnnealingLR(Schedule):
         eta_min = _lr_value(n, "eta_min", eta_min)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_COSINE, (self.T_max, self.eta_min)
+    _door_kinds = {"T_max": "int", "eta_min": "float"}
+
+    @staticmethod
+    def lr_step(k: int, lr: float, base_lr: float, T_max: int, eta_min: float) -> float:
+        """torch's recursive form, valid past T_max too."""
+        if k == 0:  # torch's _is_initial
+            return lr
+        if py_mod(k - 1 - T_max, 2 * T_max) == 0:
+            return lr + (base_lr - eta_min) * (1.0 - math.cos(math.pi / T_max)) / 2.0
+        return ((1.0 + math.cos(math.pi * k / T_max))
+                / (1.0 + math.cos(math.pi * (k - 1) / T_max))
+                * (lr - eta_min) + eta_min)
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, T_max: int, eta_min: float) -> float:
+        return eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * k / T_max)) / 2.0
 
 
 class CosineAnnealingWarmRestarts(Schedule):
@@ -184,8 +272,21 @@ class CosineAnnealingWarmRestarts(Schedule):
         eta_min = _lr_value(n, "eta_min", eta_min)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_WARM_RESTARTS, (self.T_0, self.T_mult, self.eta_min)
+    _door_kinds = {"T_0": "int", "T_mult": "int", "eta_min": "float"}
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, T_0: int, T_mult: int, eta_min: float) -> float:
+        """T_cur and T_i of epoch k as torch's step() counts them (integers: exact, unlike
+        torch's step(epoch) with a logarithm), then get_lr."""
+        t_i = T_0
+        if T_mult == 1:
+            t_cur = k % T_0
+        else:
+            t_cur = k
+            while t_cur >= t_i:
+                t_cur -= t_i
+                t_i *= T_mult
+        return eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * t_cur / t_i)) / 2.0
 
 
 _CYCLIC_MODES = {"triangular": ks.CYCLIC_TRIANGULAR, "triangular2": ks.CYCLIC_TRIANGULAR2,
@@ -243,19 +344,54 @@ class CyclicLR(Schedule):
         max_momentum = real(n, "max_momentum", max_momentum, lo=0.0)
         self._store(locals())
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
+    _door_kinds = {"max_lr": "float", "total_size": "float", "step_ratio": "float",
+                   "mode": "int", "gamma": "float", "scale": "array", "base_momentum": "float",
+                   "max_momentum": "float"}
+
+    def _leaf_arguments(self, n_steps: int) -> dict[str, Any]:
         up = float(self.step_size_up)
         down = float(self.step_size_down) if self.step_size_down is not None else up
         total = up + down
-        mode, table = _CYCLIC_MODES[self.mode], 0
+        mode, table = _CYCLIC_MODES[self.mode], np.zeros(0)
         if self.scale_fn is not None:  # tabulated at every cycle (or step) the run reaches
             by_cycle = self.scale_mode == "cycle"
             n = int(1 + n_steps // total) + 1 if by_cycle else n_steps + 1
-            values = tabulate("CyclicLR", "scale_fn", self.scale_fn, n, self.read_back)
+            table = tabulate("CyclicLR", "scale_fn", self.scale_fn, n, self.read_back)
             mode = ks.CYCLIC_TABLE_CYCLE if by_cycle else ks.CYCLIC_TABLE_ITERATIONS
-            table = _push(data, values)
-        return ks.S_CYCLIC, (self.base_lr, self.max_lr, total, up / total, mode, self.gamma,
-                             self.cycle_momentum, self.base_momentum, self.max_momentum, table)
+        return {"max_lr": self.max_lr, "total_size": total, "step_ratio": up / total,
+                "mode": mode, "gamma": self.gamma, "scale": table,
+                "base_momentum": self.base_momentum, "max_momentum": self.max_momentum}
+
+    def group_at_construction(self) -> list[tuple[str, float]]:
+        """The group's lr is base_lr (and its momentum max_momentum) from construction on;
+        the scheduler's base_lrs become base_lr after its initial step."""
+        sets = [("lr", self.base_lr)]
+        if self.cycle_momentum:
+            sets += [("momentum", self.max_momentum), ("max_momentum", self.max_momentum),
+                     ("base_momentum", self.base_momentum)]
+        return sets + [("base_lrs", self.base_lr)]
+
+    @property
+    def sets_momentum(self) -> bool:
+        return self.cycle_momentum
+
+    @staticmethod
+    def lr_at(k: int, base_lr: float, max_lr: float, total_size: float, step_ratio: float,
+              mode: int, gamma: float, scale: NDArray[np.float64]) -> float:
+        """CyclicLR.get_lr (Smith, 2017): lr in [base_lr, max_lr]."""
+        cycle, scale_factor = cyclic_scale(k, total_size, step_ratio)
+        base_height = (max_lr - base_lr) * scale_factor
+        return float(base_lr + base_height * cyclic_amplitude(k, cycle, mode, gamma, scale))
+
+    @staticmethod
+    def momentum_at(k: int, base_momentum: float, max_momentum: float, total_size: float,
+                    step_ratio: float, mode: int, gamma: float,
+                    scale: NDArray[np.float64]) -> float:
+        """max_momentum - (max - base)*scale, opposite to the lr."""
+        cycle, scale_factor = cyclic_scale(k, total_size, step_ratio)
+        base_height = (max_momentum - base_momentum) * scale_factor
+        return float(max_momentum
+                     - base_height * cyclic_amplitude(k, cycle, mode, gamma, scale))
 
     def _check_leaf(self, optimizer: Optimizer, max_epoch: int, reset: bool) -> None:
         super()._check_leaf(optimizer, max_epoch, reset)
@@ -342,12 +478,45 @@ class OneCycleLR(Schedule):
                 f"of zero length (torch divides by zero)"
             )
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_ONE_CYCLE, (self.max_lr, self.steps_total, self.pct_start,
-                                ks.ANNEAL_COS if self.anneal_strategy == "cos"
-                                else ks.ANNEAL_LINEAR,
-                                self.cycle_momentum, self.base_momentum, self.max_momentum,
-                                self.div_factor, self.final_div_factor, self.three_phase)
+    _door_kinds = {"total_steps": "int", "pct_start": "float", "anneal": "int",
+                   "three_phase": "bool"}
+
+    def _leaf_arguments(self, n_steps: int) -> dict[str, Any]:
+        return {"total_steps": self.steps_total, "pct_start": self.pct_start,
+                "anneal": ks.ANNEAL_COS if self.anneal_strategy == "cos" else ks.ANNEAL_LINEAR,
+                "three_phase": self.three_phase}
+
+    def group_at_construction(self) -> list[tuple[str, float]]:
+        """torch stores initial_lr, max_lr, min_lr (and the momenta) in the group."""
+        initial_lr = self.max_lr / self.div_factor
+        sets = [("initial_lr", initial_lr), ("max_lr", self.max_lr),
+                ("min_lr", initial_lr / self.final_div_factor)]
+        if self.cycle_momentum:
+            sets += [("momentum", self.max_momentum), ("max_momentum", self.max_momentum),
+                     ("base_momentum", self.base_momentum)]
+        return sets
+
+    @property
+    def sets_momentum(self) -> bool:
+        return self.cycle_momentum
+
+    @staticmethod
+    def lr_step(k: int, total_steps: int, pct_start: float, anneal: int, three_phase: bool,
+                group_initial_lr: float, group_max_lr: float, group_min_lr: float,
+                group_max_momentum: float, group_base_momentum: float) -> float:
+        """OneCycleLR.get_lr, from the values torch keeps in the param group."""
+        return float(one_cycle(float(k), total_steps, pct_start, anneal, three_phase,
+                               group_initial_lr, group_max_lr, group_min_lr,
+                               group_max_momentum, group_base_momentum)[0])
+
+    @staticmethod
+    def momentum_at(k: int, total_steps: int, pct_start: float, anneal: int,
+                    three_phase: bool, group_initial_lr: float, group_max_lr: float,
+                    group_min_lr: float, group_max_momentum: float,
+                    group_base_momentum: float) -> float:
+        return float(one_cycle(float(k), total_steps, pct_start, anneal, three_phase,
+                               group_initial_lr, group_max_lr, group_min_lr,
+                               group_max_momentum, group_base_momentum)[1])
 
 
 class ReduceLROnPlateau(Schedule):
@@ -407,8 +576,12 @@ class ReduceLROnPlateau(Schedule):
             layout.F_PL_EMA: self.loss_ema,
         }
 
-    def _encode(self, n_steps: int, data: list[float]) -> tuple[int, tuple[float | str, ...]]:
-        return ks.S_HOLD, ()
+    _door_kinds: dict[str, str] = {}
+
+    @staticmethod
+    def lr_step(k: int, lr: float) -> float:
+        """Its table holds the optimizer's lr; the engine lowers it (``plateau_update``)."""
+        return lr
 
 
 # ---- compositions ---------------------------------------------------------------------------
