@@ -14,8 +14,8 @@ import numpy as np
 from numba import typeof, types
 
 from . import layout
-from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
-                      kernel_for, problem_units)
+from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, cpu_problem_units,
+                      definitions_of, kernel_for, problem_units)
 from .kernels import rng
 from .kernels.cpu import run_kernel_blocks
 from .kernels.engine import empty_x_trace
@@ -50,6 +50,7 @@ class Packed:
         rule_groups = {True: cpu_kernel_groups(definitions),  # keyed by "built-in problem"
                        False: cpu_kernel_groups(definitions, every_builtin=False)}
         owners: dict = {}
+        plan_units = {type(p).unit() for p in plan.problems}
 
         def owner(optimizer, problem) -> int:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
@@ -58,6 +59,7 @@ class Packed:
             units = problem_units(problem)
             group = next(g for g in rule_groups[units == builtin_problem_units()]
                          if type(optimizer).definition() in g)
+            units = cpu_problem_units(group, units, plan_units)
             key = (group, units)
             if key not in owners:
                 owners[key] = len(self.kernels)
@@ -232,32 +234,21 @@ def run_blocks(packed: Packed) -> None:
 
 
 def loop_signatures(packed: Packed) -> tuple:
-    """The numba argument types of the dispatch ``kernels.engine.run_block`` calls
-    (``codegen.LOOP_FUNCTIONS``, in order), as it calls them on ``packed``'s arrays: one
-    block's slices of them (C-contiguous, a leading axis fewer), a lane's column of a block
-    (``X[:, b]``: any layout) or a lane's scalar. What the loop that takes them as
-    first-class functions is compiled against (``kernels.cpu.run_kernel_blocks``); a wrong
-    type here is a typing error there, and a built-in problem dispatch compiled anew."""
+    """The numba argument types of the rule dispatch ``kernels.engine.run_block`` calls
+    (``codegen.LOOP_FUNCTIONS``: ``optimizer_init(code, hp, S, SC)``, ``optimizer_step(code,
+    hp, lr, mom, t, X, G, S, SC, C)``) as it calls them on ``packed``'s arrays: one block's
+    slices of them (C-contiguous, a leading axis fewer; ``lr`` a row of lane scalars),
+    ``mom`` and ``t`` float64. What a loop that takes them as first-class functions is
+    compiled against (``kernels.cpu.run_kernel_blocks``); a wrong type here is a typing
+    error there."""
     def block(array, drop=1):
         kind = typeof(array)
         return kind.copy(ndim=kind.ndim - drop, layout="C")
 
-    def column(array):
-        return block(array).copy(ndim=1, layout="A")
-
-    code, real, flag = types.int64, types.float64, types.boolean
-    hp, S, SC, X, G, W = (block(a) for a in (packed.hp, packed.S, packed.SC, packed.X,
-                                               packed.G, packed.W))
-    data, lane_row = block(packed.prob_data, 0), block(packed.LS, 2)
-    key = typeof(packed.noise_keys).dtype
-    return ((code, hp, S, SC),  # optimizer_init(code, hp, S, SC)
-            # optimizer_step(code, hp, lr, mom, t, X, G, S, SC, C)
-            (code, hp, lane_row, real, real, X, G, S, SC, block(packed.C)),
-            (code, data, X, G, W, lane_row, flag),  # problem_block_loss_grad(.., F, grad)
-            # problem_sample_grad(code, p, x, g, w, key, step, batch, replace)
-            (code, data, column(packed.X), column(packed.G), column(packed.W), key, code,
-             code, flag),
-            (code, data, X))  # problem_project(code, p, X)
+    hp, S, SC = block(packed.hp), block(packed.S), block(packed.SC)
+    return ((types.int64, hp, S, SC),
+            (types.int64, hp, block(packed.LS, 2), types.float64, types.float64,
+             block(packed.X), block(packed.G), S, SC, block(packed.C)))
 
 
 _WARM: dict = {}  # (dtype, kernel modules) -> whether its first call here compiled nothing

@@ -284,13 +284,14 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
     # optbench cache info / clear
     info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
-    # five kernel modules: the problem dispatch over every built-in family (which the built-in
-    # rules' kernel and the user rule's loop both call), the built-in rules' kernel, the loop
-    # taking a user's rule, Halving's rule, the edited Halving's
+    # six kernel modules: the problem dispatch over every built-in family (the built-in
+    # rules' kernel's) and over the suite's one family (a user rule's loop holds only the
+    # families its plan uses), the built-in rules' kernel, the loop taking a user's rule on
+    # the suite's family, Halving's rule, the edited Halving's
     problem_kernels = sorted((cache / "kernels").glob("optbench_problem_kernel_*.py"))
-    headers = [path.read_text().splitlines()[0].count(":") for path in problem_kernels]
-    assert len(headers) == 1 and headers[0] > 10, headers
-    assert info.returncode == 0 and "kernels: 5" in info.stdout, info.stdout + info.stderr
+    headers = sorted(path.read_text().splitlines()[0].count(":") for path in problem_kernels)
+    assert len(headers) == 2 and headers[0] == 1 and headers[1] > 10, headers
+    assert info.returncode == 0 and "kernels: 6" in info.stdout, info.stdout + info.stderr
     clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert clear.returncode == 0 and not cache.exists()
@@ -431,12 +432,13 @@ def test_whole_vector_rules_never_split_their_coordinates_on_cuda():
     assert cuda_backend.segments(plan, 0, 3, "block") == [(0, 1, "thread"), (1, 3, "block")]
 
 
-def test_user_rules_and_problems_run_in_one_loop_that_takes_their_functions():
+def test_user_rules_run_in_a_loop_per_problem_group_that_takes_their_functions():
     """The built-in rules' CPU kernel holds every built-in problem family and rule, inlined
     into its loop (compiled once per machine); a user rule, and the built-in rules on a user
-    problem, are modules of their own, run by one trajectory loop that takes the rules' and
-    the problems' dispatch as arguments (a new rule or problem, or an edit, compiles its own
-    module alone). All kernels' loops run in the one compiled parallel driver."""
+    problem, are modules of their own, run by a trajectory loop of the problem group (the
+    plan's built-in families, or the user problem) that takes the rules' dispatch as
+    arguments: a new rule, or an edit, compiles its own module alone. All kernels' loops run
+    in the one compiled parallel driver."""
     from optbench.codegen import LOOP_FUNCTIONS, builtin_problem_units
     from optbench.engine import Packed
     from optbench.kernels import cpu
@@ -452,8 +454,9 @@ def test_user_rules_and_problems_run_in_one_loop_that_takes_their_functions():
     assert builtin.problems == builtin_problem_units() and builtin.functions == ()
     assert builtin.loop is builtin.module and hasattr(builtin.module, "optimizer_step")
     others = [k for k in kernels if k is not builtin]
-    expected = {((PlainAdam.definition(),), builtin_problem_units()),
-                ((HeavyBall.definition(),), builtin_problem_units()),
+    families = tuple(sorted([Quadratic.unit(), Rosenbrock.unit()],
+                            key=builtin_problem_units().index))
+    expected = {((PlainAdam.definition(),), families), ((HeavyBall.definition(),), families),
                 ((PlainAdam.definition(),), (type(mine),)),
                 ((HeavyBall.definition(),), (type(mine),)),
                 ((Adam.definition(),), (type(mine),))}
@@ -462,12 +465,12 @@ def test_user_rules_and_problems_run_in_one_loop_that_takes_their_functions():
         assert [f.__name__ for f in kernel.functions] == list(LOOP_FUNCTIONS)
         assert not hasattr(kernel.module, "run_block")  # the rules alone
         assert not hasattr(kernel.loop, "optimizer_step")  # the loop takes them as arguments
-    assert len({kernel.loop for kernel in others}) == 1
+    assert len({kernel.loop for kernel in others}) == 2  # one per problem group
     before = set(cpu.run_blocks.overloads)
     res = optbench.run(problems=[*problems, mine],
                        optimizers=[PlainAdam(lr=0.01), Adam(lr=0.01)], steps=5, seeds=2,
                        record=("loss",), progress=False)
-    # at most two: the built-in kernel's loop and the loop taking its functions
+    # at most two: for the built-in kernel's loop and for the loops taking their rules
     assert len(set(cpu.run_blocks.overloads) - before) <= 2  # not one per kernel
     plain = res.trials["optimizer_type"].to_numpy() == "PlainAdam"
     assert plain.sum() == 8  # PlainAdam is Adam, bit for bit, in either loop

@@ -1,19 +1,19 @@
 """CPU driver: the blocks of one kernel in a shard, in parallel over blocks.
 
 Each CPU kernel (``optbench.codegen``) has a trajectory loop ``run_block``: the built-in
-rules' kernel compiles it with their dispatch and the built-in problems' inlined; a user's
-rule or problem runs in one loop compiled once for all of them, which takes the rule's and
-the problems' dispatch as first-class functions (numba's ``FunctionType``, called through
-their C wrappers' addresses), so that a new rule, a new problem or an edit compiles its own
-functions alone. This driver is compiled once per argument types (dtype, record layout),
-whatever the kernel: it takes the kernel's entry ``cpu_block`` (its ``run_block``:
-``codegen._cpu_entry_source``) as a first-class function too and runs the listed blocks in
-``prange``. One indirect call per block, or per step of a block, costs nothing next to a
-block's steps (PlainAdam in the loop taking its functions runs workload A at the built-in
-kernel's speed: median ratio 0.99), and a kernel's compile is its trajectory loop alone:
-the ``prange`` driver, compiled into every kernel, took twice as long again as the loop
-(6.7 s and 13.8 s for a user rule's kernel). Blocks are independent, so results do not
-depend on how ``prange`` splits them or on the thread count.
+rules' kernel compiles it with their dispatch inlined; a user's rule (or the rules on a
+user's problem) runs in a loop compiled per problem group, which takes the rules' dispatch
+as first-class functions (numba's ``FunctionType``, called through their C wrappers'
+addresses), so that a new rule or an edit compiles the rule alone. This driver is compiled
+once per argument types (dtype, record layout), whatever the kernel: it takes the kernel's
+entry ``cpu_block`` (its ``run_block``: ``codegen._cpu_entry_source``) as a first-class
+function too and runs the listed blocks in ``prange``. One indirect call per block, or per
+step of a block for the rule, costs nothing measurable next to a block's steps (PlainAdam
+in a loop taking its rule runs workload A at the built-in kernel's speed), and a kernel's
+compile is its trajectory loop alone: the ``prange`` driver, compiled into every kernel,
+took twice as long again as the loop (6.7 s and 13.8 s for a user rule's kernel). Blocks
+are independent, so results do not depend on how ``prange`` splits them or on the thread
+count.
 """
 import warnings
 
@@ -38,8 +38,8 @@ def run_kernel_blocks(entry, blocks, *args, functions=()) -> None:
     """``run_blocks`` over ``blocks`` with the trajectory loop ``entry`` (a generated
     kernel's ``cpu_block``) on ``args`` (``engine.run_block``'s after the block index),
     compiling or loading both for these arguments first; ``functions``: for a loop that
-    takes its rule's and problems' dispatch as arguments, ``(dispatcher, signature)`` of
-    each, passed compiled for that signature. Later calls go straight to the compiled driver:
+    takes its rules' dispatch as arguments, ``(dispatcher, signature)`` of each, passed
+    compiled for that signature. Later calls go straight to the compiled driver:
     typing 28 arguments through the dispatcher took 75 us a call, more than a short run's
     steps (0.2 ms for 1,000 steps of one lane)."""
     key = (entry, functions, *map(_fingerprint, (blocks, *args)))
