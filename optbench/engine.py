@@ -229,8 +229,8 @@ def run_blocks(packed: Packed) -> None:
     for k, kernel in enumerate(packed.kernels):
         blocks = np.flatnonzero(packed.block_kernel == k)
         if blocks.size:
-            functions = tuple(zip(kernel.functions, loop_signatures(packed)))
-            run_kernel_blocks(kernel.loop.cpu_block, blocks, *args, functions=functions)
+            run_kernel_blocks(kernel.loop.cpu_block, blocks, *args, functions=kernel.functions,
+                              signatures=lambda: loop_signatures(packed))
 
 
 def loop_signatures(packed: Packed) -> tuple:

@@ -251,19 +251,6 @@ def _construct(c, leaves, construct, params, data, base_momentum, group, state):
 
 
 @template(_DECORATOR)
-def _bisect_right_int(a, value):
-    lo = 0
-    hi = a.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if value < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@template(_DECORATOR)
 def fill_tables(kind, leaves, construct, params, data, milestones, base_lr, base_momentum,
                 group, state, out_lr, out_mom):
     """Fill ``out_lr``/``out_mom`` (n_steps + 1 entries) with torch's schedule trace.
@@ -287,7 +274,7 @@ def fill_tables(kind, leaves, construct, params, data, milestones, base_lr, base
         group[G_LR] = group[G_INITIAL_LR]
         for c in range(n_children):
             state[c, ST_EPOCH] -= 1.0
-        _leaf_step(_bisect_right_int(milestones, 0), leaves, params, data, base_momentum,
+        _leaf_step(bisect_right(milestones, 0), leaves, params, data, base_momentum,
                    group, state)
     out_lr[0] = group[G_LR]
     out_mom[0] = group[G_MOMENTUM]
@@ -295,7 +282,7 @@ def fill_tables(kind, leaves, construct, params, data, milestones, base_lr, base
     for k in range(1, out_lr.shape[0]):
         if kind == K_SEQUENTIAL:
             seq_epoch += 1
-            idx = _bisect_right_int(milestones, seq_epoch)
+            idx = bisect_right(milestones, seq_epoch)
             if idx > 0 and milestones[idx - 1] == seq_epoch:  # step(0): epoch 0, closed form
                 state[idx, ST_EPOCH] = 0.0
                 _leaf_set(idx, True, 0, leaves, params, data, base_momentum, group, state)
@@ -309,4 +296,4 @@ def fill_tables(kind, leaves, construct, params, data, milestones, base_lr, base
 
 
 #: the interpreter's templates, callees first (what ``codegen.schedule_module`` compiles)
-INTERPRETER = (_leaf_set, _leaf_step, _construct, _bisect_right_int, fill_tables)
+INTERPRETER = (_leaf_set, _leaf_step, _construct, fill_tables)

@@ -34,19 +34,19 @@ def run_blocks(run_block, blocks, *args):
 _LOOPS: dict = {}
 
 
-def run_kernel_blocks(entry, blocks, *args, functions=()) -> None:
+def run_kernel_blocks(entry, blocks, *args, functions=(), signatures=tuple) -> None:
     """``run_blocks`` over ``blocks`` with the trajectory loop ``entry`` (a generated
     kernel's ``cpu_block``) on ``args`` (``engine.run_block``'s after the block index),
     compiling or loading both for these arguments first; ``functions``: for a loop that
-    takes its rules' dispatch as arguments, ``(dispatcher, signature)`` of each, passed
-    compiled for that signature. Later calls go straight to the compiled driver:
-    typing 28 arguments through the dispatcher took 75 us a call, more than a short run's
-    steps (0.2 ms for 1,000 steps of one lane)."""
+    takes its rules' dispatch as arguments, those dispatchers, passed compiled for the
+    argument types ``signatures()`` returns (called only to compile). Later calls go
+    straight to the compiled driver: typing 28 arguments through the dispatcher took 75 us
+    a call, more than a short run's steps (0.2 ms for 1,000 steps of one lane)."""
     key = (entry, functions, *map(_fingerprint, (blocks, *args)))
     if key not in _LOOPS:
         with warnings.catch_warnings():  # numba's note that first-class functions are new
             warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-            _LOOPS[key] = _compile(entry, blocks, args, functions)
+            _LOOPS[key] = _compile(entry, blocks, args, zip(functions, signatures()))
     loop, compiled, driver_entry = _LOOPS[key]
     driver_entry(loop, blocks, (*compiled, *args))
 
