@@ -875,7 +875,7 @@ def schedule_source(classes: tuple) -> str:
             lr_cases[i] = [f"        return {call('lr_at' if cls.lr_step is None else 'lr_step')}"]
         if cls.momentum_at is not None:
             mom_cases[i] = [f"        return {call('momentum_at')}"]
-    kw = f"@njit(cache=True, {_KW})"
+    kw = f"@{st.INLINED}"  # the dispatch, inlined with the leaf calls
     lines += ["", "", kw, "def leaf_lr(code, closed, k, lr, base_lr, base_momentum, g, p, data):",
               '    """The lr leaf class ``code`` sets at its epoch ``k``: ``get_lr()`` (its lr_step, '
               'else its lr_at),', "    or with ``closed`` its closed form (its lr_at, else its "
