@@ -7,9 +7,11 @@ trajectory loop (the fastest code, and a kernel of one rule costs most of what o
 them costs: the loop dominates its compile time). Each user definition, and the built-in
 ones on a user problem (``cpu_kernel_groups``, ``problem_units``), run in a kernel made of
 a rules module ("rule" target) and a trajectory loop ("cpu_loop") compiled per problem group
-(for a user's rule on built-in problems, the plan's families: ``cpu_problem_units``), which
-takes the rules' dispatch as first-class functions (``LOOP_FUNCTIONS``): a new or edited
-rule compiles its own module only (under a second), never a built-in kernel or a loop. The
+(every built-in family together, or a user's problem), which takes the rules' dispatch as
+first-class functions (``LOOP_FUNCTIONS``): a new or edited rule compiles its own module only
+(under a second), never a built-in kernel or a loop. The loop over the built-in families is
+a built-in too: a process that compiles the built-in kernel compiles it in the background
+(``optbench.prebuild``), so a user's first rule finds it in the cache. The
 problems' dispatch stays inlined into the loop: called through a function pointer too, it
 made a user's Adam 20% slower than the built-in on workload A (medians of 25 pairs), where
 the rule's call costs nothing measurable. CUDA compiles one kernel per plan over the plan's
@@ -169,18 +171,6 @@ def problem_units(problem) -> tuple:
     problem alone (its own kernels: an edit recompiles only those)."""
     unit = _class(problem).unit()
     return builtin_problem_units() if is_builtin(unit) else (unit,)
-
-
-def cpu_problem_units(definitions: tuple, units: tuple, plan_units) -> tuple:
-    """The problem hooks the CPU kernel of rules ``definitions`` holds to run a problem of
-    ``problem_units`` ``units`` in a plan whose problems' classes hold ``plan_units``:
-    ``units``, except for a user's rule on built-in problems, whose loop holds only the
-    built-in families the plan uses: it is compiled per family set, and its size matters
-    (AdaBelief's kernel on two problems compiled in 7.7 s with the plan's two families,
-    13.5 s with all of them)."""
-    if units != builtin_problem_units() or all(is_builtin(d) for d in definitions):
-        return units
-    return tuple(unit for unit in units if unit in plan_units)  # in ``units``' fixed order
 
 
 def kernel_for(optimizers, target: str, problems: tuple = ()) -> Kernel:

@@ -13,9 +13,9 @@ import time
 import numpy as np
 from numba import typeof, types
 
-from . import layout
-from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, cpu_problem_units,
-                      definitions_of, kernel_for, problem_units)
+from . import layout, prebuild
+from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
+                      kernel_for, problem_units)
 from .kernels import rng
 from .kernels.cpu import run_kernel_blocks
 from .kernels.engine import empty_x_trace
@@ -50,7 +50,6 @@ class Packed:
         rule_groups = {True: cpu_kernel_groups(definitions),  # keyed by "built-in problem"
                        False: cpu_kernel_groups(definitions, every_builtin=False)}
         owners: dict = {}
-        plan_units = {type(p).unit() for p in plan.problems}
 
         def owner(optimizer, problem) -> int:
             """Index in self.kernels of the kernel running this optimizer on this problem."""
@@ -59,7 +58,6 @@ class Packed:
             units = problem_units(problem)
             group = next(g for g in rule_groups[units == builtin_problem_units()]
                          if type(optimizer).definition() in g)
-            units = cpu_problem_units(group, units, plan_units)
             key = (group, units)
             if key not in owners:
                 owners[key] = len(self.kernels)
@@ -229,6 +227,8 @@ def run_blocks(packed: Packed) -> None:
     for k, kernel in enumerate(packed.kernels):
         blocks = np.flatnonzero(packed.block_kernel == k)
         if blocks.size:
+            if kernel.functions:  # a rule's loop: compiled by a build this process started?
+                prebuild.wait()
             run_kernel_blocks(kernel.loop.cpu_block, blocks, *args, functions=kernel.functions,
                               signatures=lambda: loop_signatures(packed))
 
@@ -257,7 +257,9 @@ _WARM: dict = {}  # (dtype, kernel modules) -> whether its first call here compi
 def warm_up(plan: Plan) -> dict:
     """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
     on their own: one step of a tiny plan with one optimizer per rule and one problem per
-    family packs into the same kernels. Once per process and kernel."""
+    family packs into the same kernels. Once per process and kernel. Having compiled the
+    built-in kernel, it starts the background build of the loop a user's rule will run in
+    (``optbench.prebuild``)."""
     problems = {type(p).unit(): p for p in plan.problems}  # the plan's kernels: its families
     optimizers = {type(o).definition(): o for o in plan.optimizers}
     tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
@@ -273,8 +275,20 @@ def warm_up(plan: Plan) -> dict:
     seconds = time.perf_counter() - t0
     for key, kernel, before in zip(keys, packed.kernels, misses):
         _WARM.setdefault(key, _cache_misses(kernel) == before)
+    if _compiled_builtins(packed, misses):  # a cold cache: the rule loop is missing too
+        prebuild.start(np.dtype(plan.dtype).name)
     return {"jit_seconds": seconds, "cache_hit": all(_WARM[k] for k in keys),
             "already_loaded": False, "kernels": len(keys)}
+
+
+def _compiled_builtins(packed: Packed, misses: list) -> bool:
+    """Whether ``run_blocks(packed)`` just compiled the built-in rules' kernel on the
+    built-in problems, and ran no loop that takes a rule on them (``optbench.prebuild``)."""
+    builtin = builtin_problem_units()
+    runs_rule_loop = any(k.functions and k.problems == builtin for k in packed.kernels)
+    return not runs_rule_loop and any(
+        not kernel.functions and kernel.problems == builtin and _cache_misses(kernel) != before
+        for kernel, before in zip(packed.kernels, misses))
 
 
 def _cache_misses(kernel) -> list:

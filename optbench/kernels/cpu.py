@@ -18,7 +18,7 @@ count.
 import warnings
 
 import numpy as np
-from numba import njit, prange, typeof
+from numba import njit, prange, typeof, types
 from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.core.types.function_type import CompileResultWAP
 
@@ -46,22 +46,29 @@ def run_kernel_blocks(entry, blocks, *args, functions=(), signatures=tuple) -> N
     if key not in _LOOPS:
         with warnings.catch_warnings():  # numba's note that first-class functions are new
             warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
-            _LOOPS[key] = _compile(entry, blocks, args, zip(functions, signatures()))
-    loop, compiled, driver_entry = _LOOPS[key]
+            function_signatures = signatures() if functions else ()
+            compiled = tuple(_first_class(fn, signature)
+                             for fn, signature in zip(functions, function_signatures))
+            _LOOPS[key] = (compiled, *compile_loop(entry, blocks, args, function_signatures))
+    compiled, loop, driver_entry = _LOOPS[key]
     driver_entry(loop, blocks, (*compiled, *args))
 
 
-def _compile(entry, blocks, args, functions) -> tuple:
-    """(the loop, the functions it takes, the driver's entry point) for these arguments,
-    each compiled or loaded from the disk cache."""
-    compiled = tuple(_first_class(fn, signature) for fn, signature in functions)
-    signature = tuple(typeof(a) for a in (blocks[:1].dtype.type(0), *compiled, *args))
+def compile_loop(entry, blocks, args, function_signatures=()) -> tuple:
+    """(the trajectory loop ``entry`` as a first-class function, the entry point of the
+    driver that runs it), each compiled or loaded from the disk cache for these arguments
+    and, for a loop that takes its rules' dispatch, for functions of the argument types
+    ``function_signatures`` that return nothing (what a rule module's dispatch compiles
+    to). The types alone: a loop compiles before any rule exists (``optbench.prebuild``)."""
+    functions = tuple(types.FunctionType(types.none(*signature))
+                      for signature in function_signatures)
+    arguments = (*functions, *map(typeof, args))
     # the compiled loop as a first-class function: run_blocks is typed by its signature
     # alone, so every kernel shares one compiled (and disk-cached) run_blocks
-    loop = _first_class(entry, signature)
-    driver = (typeof(loop), typeof(blocks), typeof((*compiled, *args)))  # *args folded
+    loop = _first_class(entry, (typeof(blocks[:1].dtype.type(0)), *arguments))
+    driver = (typeof(loop), typeof(blocks), types.BaseTuple.from_types(arguments))  # *args
     run_blocks.compile(driver)
-    return loop, compiled, run_blocks.overloads[driver].entry_point
+    return loop, run_blocks.overloads[driver].entry_point
 
 
 def _first_class(dispatcher, signature):
