@@ -257,6 +257,15 @@ def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
     return groups
 
 
+def in_disk_cache(dispatcher) -> bool:
+    """Whether numba's disk cache holds code of ``dispatcher`` (its index file exists; it
+    may still lack the signature a call needs). True when that cannot be told."""
+    try:
+        return os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:  # not cached on disk, or numba's cache moved
+        return True
+
+
 def definition_name(definition) -> str:
     """``module:qualname`` of a definition (what suite files and manifests name)."""
     return f"{definition.__module__}:{definition.__qualname__}"

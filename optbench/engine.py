@@ -14,12 +14,14 @@ import numpy as np
 from numba import typeof, types
 
 from . import layout, prebuild
-from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
-                      kernel_for, problem_units)
+from .codegen import (Layout, builtin_problem_units, builtin_schedule_classes,
+                      cpu_kernel_groups, definitions_of, in_disk_cache, kernel_for,
+                      problem_units, schedule_module)
 from .kernels import rng
 from .kernels.cpu import run_kernel_blocks
 from .kernels.engine import empty_x_trace
 from .plan import Plan, config_starts
+from .spec import is_builtin
 
 
 #: lanes per block on the CPU: a multiple of the SIMD width, small enough for L1
@@ -228,7 +230,7 @@ def run_blocks(packed: Packed) -> None:
         blocks = np.flatnonzero(packed.block_kernel == k)
         if blocks.size:
             if kernel.functions:  # a rule's loop: compiled by a build this process started?
-                prebuild.wait()
+                prebuild.wait("loop")
             run_kernel_blocks(kernel.loop.cpu_block, blocks, *args, functions=kernel.functions,
                               signatures=lambda: loop_signatures(packed))
 
@@ -257,8 +259,9 @@ _WARM: dict = {}  # (dtype, kernel modules) -> whether its first call here compi
 def warm_up(plan: Plan) -> dict:
     """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
     on their own: one step of a tiny plan with one optimizer per rule and one problem per
-    family packs into the same kernels. Once per process and kernel. Having compiled the
-    built-in kernel, it starts the background build of the loop a user's rule will run in
+    family packs into the same kernels. Once per process and kernel. The interpreter of the
+    built-in schedules (when the plan uses it), and the loop a user's rule runs in once the
+    built-in kernel has compiled, compile meanwhile in background processes
     (``optbench.prebuild``)."""
     problems = {type(p).unit(): p for p in plan.problems}  # the plan's kernels: its families
     optimizers = {type(o).definition(): o for o in plan.optimizers}
@@ -270,13 +273,16 @@ def warm_up(plan: Plan) -> dict:
         return {"jit_seconds": 0.0, "cache_hit": all(_WARM[k] for k in keys),
                 "already_loaded": True, "kernels": len(keys)}
     misses = [_cache_misses(kernel) for kernel in packed.kernels]
+    if any(is_builtin(type(s)) for s in plan.schedules) and not in_disk_cache(
+            schedule_module(builtin_schedule_classes()).fill_tables):
+        prebuild.start("schedules")  # compiled while the kernels do
     t0 = time.perf_counter()
     run_blocks(packed)
     seconds = time.perf_counter() - t0
     for key, kernel, before in zip(keys, packed.kernels, misses):
         _WARM.setdefault(key, _cache_misses(kernel) == before)
     if _compiled_builtins(packed, misses):  # a cold cache: the rule loop is missing too
-        prebuild.start(np.dtype(plan.dtype).name)
+        prebuild.start("loop", np.dtype(plan.dtype).name)
     return {"jit_seconds": seconds, "cache_hit": all(_WARM[k] for k in keys),
             "already_loaded": False, "kernels": len(keys)}
 

@@ -1,16 +1,23 @@
-"""The trajectory loop a user's rule runs in, compiled in the background with the built-ins.
+"""Built-in code compiled in a background process, on the core a compiling process leaves idle.
 
-A user's rule (and only it) compiles when first run; the trajectory loop that runs it on the
-built-in problems (``codegen``: the "cpu_loop" kernel over every built-in family, which takes
-the rule's dispatch as first-class functions) holds no user code, so it is a built-in like
-the built-in rules' kernel, compiled once per machine and dtype (about 12 s). When a process
-has just compiled the built-in CPU kernel, which holds the problems' dispatch the loop
-inlines (so the cache was cold), ``start`` launches ``python -m optbench.prebuild DTYPE``
-to compile that loop and its driver from the disk cache the process filled, on a core the
-compiling process leaves idle; the process then goes on with its run, and waits for the
-build before it runs a rule's loop itself and before it exits (``wait``): no compile is
-done twice and none outlives the process that started it. ``OPTBENCH_PREBUILD=0`` turns
-this off.
+Compiling is single-threaded, and a cold cache has three large built-in pieces: the built-in
+rules' CPU kernel (with every built-in problem family inlined), the interpreter of the
+built-in schedules, and the trajectory loop a user's rule runs in on the built-in problems
+(``codegen``: the "cpu_loop" kernel over every built-in family, which takes the rule's
+dispatch as first-class functions: it holds no user code, so it is a built-in too, compiled
+once per machine and dtype, about 12 s, after which a user's first run compiles its rule
+alone). ``engine.warm_up`` compiles the kernel in its own process and hands the other two
+to ``python -m optbench.prebuild JOB``:
+
+- ``schedules``: started before the kernel compiles, when the plan has a built-in schedule
+  and the interpreter is not in the cache; ``Schedule.tables`` waits for it;
+- ``loop DTYPE``: started once the kernel has compiled (the loop inlines the problems'
+  dispatch the kernel compiled and cached, which the build then loads), when the plan does
+  not run that loop itself; a rule's run (``engine.run_blocks``) waits for it.
+
+A process waits for its builds before it exits (``wait``), so no compile is done twice,
+none outlives the process that started it, and a build that fails leaves the compile to the
+first run that needs it. ``OPTBENCH_PREBUILD=0`` turns this off.
 """
 from __future__ import annotations
 
@@ -22,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-_BUILDS: dict = {}  # dtype -> the running build's process
+_BUILDS: dict = {}  # (job, *arguments) -> the running build's process
+#: the longest a process waits for a build (the longest takes about 14 s on a quiet core)
+TIMEOUT_S = 600
 
 
 def enabled() -> bool:
@@ -30,10 +39,10 @@ def enabled() -> bool:
     return os.environ.get("OPTBENCH_PREBUILD", "1") != "0"
 
 
-def start(dtype: str) -> None:
-    """Build the rule loop over the built-in problems for ``dtype`` in a background process,
-    once per process and dtype, into this process's kernel cache."""
-    if not enabled() or dtype in _BUILDS:
+def start(*job: str) -> None:
+    """Run ``python -m optbench.prebuild JOB...`` in the background, into this process's
+    kernel cache, once per process and job."""
+    if not enabled() or job in _BUILDS:
         return
     from .kernels import cache_dir
 
@@ -42,19 +51,36 @@ def start(dtype: str) -> None:
     env = {**os.environ, "OPTBENCH_CACHE_DIR": str(cache_dir()), "PYTHONPATH": path}
     if not _BUILDS:
         atexit.register(wait)
-    _BUILDS[dtype] = subprocess.Popen(
-        [sys.executable, "-m", "optbench.prebuild", dtype], env=env,
+    _BUILDS[job] = subprocess.Popen(
+        [sys.executable, "-m", "optbench.prebuild", *job], env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait() -> None:
-    """Wait for the builds this process started (a failed one leaves the compile to the
-    first run that needs the loop)."""
-    while _BUILDS:
-        _BUILDS.popitem()[1].wait()
+def wait(job: str | None = None) -> None:
+    """Wait for the builds of ``job`` (default: all) this process started; one still
+    running after ``TIMEOUT_S``, or when the wait is interrupted, is killed: no build
+    outlives its caller."""
+    for key in [key for key in _BUILDS if job in (None, key[0])]:
+        process = _BUILDS.pop(key)
+        try:
+            process.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
-def build(dtype: str) -> None:
+def build_schedules() -> None:
+    """Compile (or load) the interpreter of the built-in schedules: one table computes it
+    for the argument types every table has."""
+    from .optimizers import SGD
+    from .schedules import CosineAnnealingLR
+
+    CosineAnnealingLR(T_max=2).tables(SGD(lr=0.1), 2)
+
+
+def build_loop(dtype: str) -> None:
     """Compile (or load) the rule loop over the built-in problems for ``dtype`` and the
     parallel driver's overload for it: for the argument types a plan of that dtype packs,
     and rules of the types ``engine.loop_signatures`` gives, so that a user's rule finds
@@ -74,4 +100,4 @@ def build(dtype: str) -> None:
 
 
 if __name__ == "__main__":
-    build(sys.argv[1])
+    {"schedules": build_schedules, "loop": build_loop}[sys.argv[1]](*sys.argv[2:])

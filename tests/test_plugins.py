@@ -266,12 +266,16 @@ dim = 2
 [[optimizers]]
 type = "SGD"
 lr = 1e-3
+[[schedules]]
+type = "CosineAnnealingLR"
+T_max = 5
 """
 
 
 def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
-    """A process that compiles the built-in kernel also builds (in the background) the loop
-    a user's rule runs in: the first run of a user rule compiles its rule alone. Second
+    """A process that compiles the built-in kernel also builds (in background processes) the
+    built-in schedules' interpreter and the loop a user's rule runs in: the first run of a
+    user rule compiles its rule alone. Second
     process: everything loads from the disk cache. An edit to the rule: a new module of the
     rule alone (never stale code), and the numbers change."""
     work, cache = tmp_path / "work", tmp_path / "cache"
@@ -292,15 +296,16 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
         return set(cache.rglob("*.nbc"))
 
     def modules_of(paths):
-        return {path.name.split(".")[0].split("_kernel_")[0] for path in paths}
+        """the generated modules (name without its hash) or package files of ``paths``"""
+        return {path.name.split(".")[0].rsplit("_", 1)[0] for path in paths}
 
     builtins = timed(work / "builtin.toml")
     assert not builtins["warm_up"]["cache_hit"]
     before = compiled()
-    assert "optbench_cpu_loop" in modules_of(before), before
+    assert {"optbench_cpu_loop_kernel", "optbench_schedule_tables"} <= modules_of(before)
     first, second = timed(suite), timed(suite)
     assert not first["warm_up"]["cache_hit"] and second["warm_up"]["cache_hit"]
-    assert modules_of(compiled() - before) == {"optbench_rule"}, compiled() - before
+    assert modules_of(compiled() - before) == {"optbench_rule_kernel"}, compiled() - before
     assert first["x"] == second["x"]
     modules = set((cache / "kernels").glob("optbench_*.py"))
     _suite(work, scale="0.5")
@@ -313,16 +318,27 @@ def test_kernel_cache_hits_in_a_new_process_and_an_edit_recompiles(tmp_path):
     # optbench cache info / clear
     info = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
-    # five kernel modules: the problem dispatch over every built-in family, the built-in
-    # rules' kernel, the loop taking a user's rule on the built-in families, Halving's rule,
-    # the edited Halving's
+    # six kernel modules: the problem dispatch over every built-in family, the built-in
+    # rules' kernel, the built-in schedules' interpreter, the loop taking a user's rule on
+    # the built-in families, Halving's rule, the edited Halving's
     problem_kernels = sorted((cache / "kernels").glob("optbench_problem_kernel_*.py"))
     headers = [path.read_text().splitlines()[0].count(":") for path in problem_kernels]
     assert len(headers) == 1 and headers[0] > 10, headers
-    assert info.returncode == 0 and "kernels: 5" in info.stdout, info.stdout + info.stderr
+    assert info.returncode == 0 and "kernels: 6" in info.stdout, info.stdout + info.stderr
     clear = subprocess.run([sys.executable, "-m", "optbench.cli", "cache", "clear"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert clear.returncode == 0 and not cache.exists()
+
+
+def test_a_background_build_never_outlives_its_caller(monkeypatch):
+    """``prebuild.wait`` (also run at exit) kills a build still running after its timeout."""
+    from optbench import prebuild
+
+    monkeypatch.setattr(prebuild, "TIMEOUT_S", 0.5)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    prebuild._BUILDS["float64"] = process
+    prebuild.wait()
+    assert process.wait(timeout=5) != 0 and not prebuild._BUILDS
 
 
 def test_examples_run(tmp_path):

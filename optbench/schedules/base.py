@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import prebuild
 from .. import schedule_tables as ks
 from ..spec import Registry, Spec, integer, is_builtin, real, stand_in
 
@@ -268,6 +269,7 @@ class Schedule(Spec):
                     else math.nan)
         lr = np.empty(n_steps + 1)
         mom = np.empty(n_steps + 1)
+        prebuild.wait("schedules")  # compiling the built-ins' interpreter in the background?
         module.fill_tables(bound._kind(), leaves, construct, params,
                            np.array(data if data else [0.0], dtype=np.float64),
                            np.array(bound._seq_milestones(), dtype=np.int64),
