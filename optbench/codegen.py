@@ -257,6 +257,13 @@ def cpu_kernel_groups(definitions, every_builtin: bool = True) -> list:
     return groups
 
 
+def problem_hooks_called(target: str) -> tuple:
+    """The problem dispatch functions (``PROBLEM_DISPATCH``) the templates of ``target``
+    call."""
+    names = {name for ref in TARGETS[target] for name in _global_names(_resolve(ref))}
+    return tuple(name for name in PROBLEM_DISPATCH if name in names)
+
+
 def in_disk_cache(dispatcher) -> bool:
     """Whether numba's disk cache holds code of ``dispatcher`` (its index file exists; it
     may still lack the signature a call needs). True when that cannot be told."""

@@ -14,14 +14,12 @@ import numpy as np
 from numba import typeof, types
 
 from . import layout, prebuild
-from .codegen import (Layout, builtin_problem_units, builtin_schedule_classes,
-                      cpu_kernel_groups, definitions_of, in_disk_cache, kernel_for,
-                      problem_units, schedule_module)
+from .codegen import (Layout, builtin_problem_units, cpu_kernel_groups, definitions_of,
+                      kernel_for, problem_units)
 from .kernels import rng
 from .kernels.cpu import run_kernel_blocks
 from .kernels.engine import empty_x_trace
 from .plan import Plan, config_starts
-from .spec import is_builtin
 
 
 #: lanes per block on the CPU: a multiple of the SIMD width, small enough for L1
@@ -259,10 +257,8 @@ _WARM: dict = {}  # (dtype, kernel modules) -> whether its first call here compi
 def warm_up(plan: Plan) -> dict:
     """Compile (or load from the disk cache) the kernels this plan runs, for its dtype, timed
     on their own: one step of a tiny plan with one optimizer per rule and one problem per
-    family packs into the same kernels. Once per process and kernel. The interpreter of the
-    built-in schedules (when the plan uses it), and the loop a user's rule runs in once the
-    built-in kernel has compiled, compile meanwhile in background processes
-    (``optbench.prebuild``)."""
+    family packs into the same kernels. Once per process and kernel. Meanwhile, background
+    processes compile what else a cold cache lacks (``optbench.prebuild.alongside``)."""
     problems = {type(p).unit(): p for p in plan.problems}  # the plan's kernels: its families
     optimizers = {type(o).definition(): o for o in plan.optimizers}
     tiny = Plan(problems=list(problems.values()), optimizers=list(optimizers.values()),
@@ -273,28 +269,14 @@ def warm_up(plan: Plan) -> dict:
         return {"jit_seconds": 0.0, "cache_hit": all(_WARM[k] for k in keys),
                 "already_loaded": True, "kernels": len(keys)}
     misses = [_cache_misses(kernel) for kernel in packed.kernels]
-    if any(is_builtin(type(s)) for s in plan.schedules) and not in_disk_cache(
-            schedule_module(builtin_schedule_classes()).fill_tables):
-        prebuild.start("schedules")  # compiled while the kernels do
     t0 = time.perf_counter()
-    run_blocks(packed)
+    with prebuild.alongside(plan, packed.kernels):
+        run_blocks(packed)
     seconds = time.perf_counter() - t0
     for key, kernel, before in zip(keys, packed.kernels, misses):
         _WARM.setdefault(key, _cache_misses(kernel) == before)
-    if _compiled_builtins(packed, misses):  # a cold cache: the rule loop is missing too
-        prebuild.start("loop", np.dtype(plan.dtype).name)
     return {"jit_seconds": seconds, "cache_hit": all(_WARM[k] for k in keys),
             "already_loaded": False, "kernels": len(keys)}
-
-
-def _compiled_builtins(packed: Packed, misses: list) -> bool:
-    """Whether ``run_blocks(packed)`` just compiled the built-in rules' kernel on the
-    built-in problems, and ran no loop that takes a rule on them (``optbench.prebuild``)."""
-    builtin = builtin_problem_units()
-    runs_rule_loop = any(k.functions and k.problems == builtin for k in packed.kernels)
-    return not runs_rule_loop and any(
-        not kernel.functions and kernel.problems == builtin and _cache_misses(kernel) != before
-        for kernel, before in zip(packed.kernels, misses))
 
 
 def _cache_misses(kernel) -> list:

@@ -1,4 +1,4 @@
-"""Built-in code compiled in a background process, on the core a compiling process leaves idle.
+"""Built-in code compiled in background processes, on the core a compiling process leaves idle.
 
 Compiling is single-threaded, and a cold cache has three large built-in pieces: the built-in
 rules' CPU kernel (with every built-in problem family inlined), the interpreter of the
@@ -6,14 +6,15 @@ built-in schedules, and the trajectory loop a user's rule runs in on the built-i
 (``codegen``: the "cpu_loop" kernel over every built-in family, which takes the rule's
 dispatch as first-class functions: it holds no user code, so it is a built-in too, compiled
 once per machine and dtype, about 12 s, after which a user's first run compiles its rule
-alone). ``engine.warm_up`` compiles the kernel in its own process and hands the other two
-to ``python -m optbench.prebuild JOB``:
+alone). While ``engine.warm_up`` compiles the kernel, ``alongside`` hands the other two to
+``python -m optbench.prebuild JOB``:
 
-- ``schedules``: started before the kernel compiles, when the plan has a built-in schedule
-  and the interpreter is not in the cache; ``Schedule.tables`` waits for it;
-- ``loop DTYPE``: started once the kernel has compiled (the loop inlines the problems'
-  dispatch the kernel compiled and cached, which the build then loads), when the plan does
-  not run that loop itself; a rule's run (``engine.run_blocks``) waits for it.
+- ``schedules``, at once, when the plan has a built-in schedule and the interpreter is not
+  in the cache; ``Schedule.tables`` waits for it;
+- ``loop DTYPE``, as soon as this process has compiled the built-in problems' dispatch for
+  the plan's dtype (the loop inlines it: the build loads it from the cache, where numba saved
+  it), unless the plan runs that loop itself; a rule's run (``engine.run_blocks``) waits for
+  it.
 
 A process waits for its builds before it exits (``wait``), so no compile is done twice,
 none outlives the process that started it, and a build that fails leaves the compile to the
@@ -22,12 +23,14 @@ first run that needs it. ``OPTBENCH_PREBUILD=0`` turns this off.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from numba.core import event
 
 _BUILDS: dict = {}  # (job, *arguments) -> the running build's process
 #: the longest a process waits for a build (the longest takes about 14 s on a quiet core)
@@ -69,6 +72,38 @@ def wait(job: str | None = None) -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+@contextlib.contextmanager
+def alongside(plan, kernels):
+    """Within the context, while this process compiles ``kernels`` (``plan``'s CPU kernels),
+    start the builds that ``plan`` makes worth having (see the module docstring)."""
+    from .codegen import (builtin_problem_units, builtin_schedule_classes, in_disk_cache,
+                          kernel_for, problem_hooks_called, schedule_module)
+    from .spec import is_builtin
+
+    if any(is_builtin(type(s)) for s in plan.schedules) and not in_disk_cache(
+            schedule_module(builtin_schedule_classes()).fill_tables):
+        start("schedules")
+    builtin = builtin_problem_units()
+    if {bool(k.functions) for k in kernels if k.problems == builtin} != {False}:
+        yield  # no built-in problems, or a rule's loop on them compiles here
+        return
+    dispatch = kernel_for((), "problem", builtin).module
+    pending = {getattr(dispatch, name) for name in problem_hooks_called("cpu_loop")}
+    dtype = np.dtype(plan.dtype).name
+
+    class ProblemsCompiled(event.Listener):
+        def on_start(self, ev):
+            pass
+
+        def on_end(self, ev):
+            pending.discard(ev.data["dispatcher"])
+            if not pending:
+                start("loop", dtype)
+
+    with event.install_listener("numba:compile", ProblemsCompiled()):
+        yield
 
 
 def build_schedules() -> None:
