@@ -26,7 +26,8 @@ from numba.core.types.function_type import CompileResultWAP
 @njit(parallel=True, cache=True, error_model="numpy")
 def run_blocks(run_block, blocks, *args):
     """Run the blocks listed in ``blocks`` with ``run_block``, a kernel's ``cpu_block``
-    (its arguments after the block index: ``args``)."""
+    (its arguments after the block index: ``args``, the rules' dispatch when the loop takes
+    it, then the fields of the bundles ``layout.Inputs``, ``Lanes``, ``Outputs``)."""
     for i in prange(blocks.size):
         run_block(blocks[i], *args)
 
@@ -34,14 +35,17 @@ def run_blocks(run_block, blocks, *args):
 _LOOPS: dict = {}
 
 
-def run_kernel_blocks(entry, blocks, *args, functions=(), signatures=tuple) -> None:
+def run_kernel_blocks(entry, blocks, *bundles, functions=(), signatures=tuple) -> None:
     """``run_blocks`` over ``blocks`` with the trajectory loop ``entry`` (a generated
-    kernel's ``cpu_block``) on ``args`` (``engine.run_block``'s after the block index),
-    compiling or loading both for these arguments first; ``functions``: for a loop that
-    takes its rules' dispatch as arguments, those dispatchers, passed compiled for the
+    kernel's ``cpu_block``) on ``bundles`` (``engine.run_block``'s arguments after the block
+    index, ``Packed.kernel_args``), passed as their fields one after the other (numba's
+    ``prange`` cannot pass a tuple of arrays into its loop body; ``cpu_block`` bundles them
+    again), compiling or loading both for these arguments first; ``functions``: for a loop
+    that takes its rules' dispatch as arguments, those dispatchers, passed compiled for the
     argument types ``signatures()`` returns (called only to compile). Later calls go
     straight to the compiled driver: typing 28 arguments through the dispatcher took 75 us
     a call, more than a short run's steps (0.2 ms for 1,000 steps of one lane)."""
+    args = tuple(field for bundle in bundles for field in bundle)
     key = (entry, functions, *map(_fingerprint, (blocks, *args)))
     if key not in _LOOPS:
         with warnings.catch_warnings():  # numba's note that first-class functions are new
