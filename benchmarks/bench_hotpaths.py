@@ -85,7 +85,8 @@ def test_shard_adam_rosenbrock(benchmark, adam_plan):
 def test_packing(benchmark, mixed_plan):
     """Packing a mixed grid (every optimizer x schedules x problems x seeds) into arrays."""
     packed = benchmark(engine.Packed, mixed_plan, 0, mixed_plan.n_trials)
-    assert packed.kernel_args()
+    inputs, lanes, outputs = packed.kernel_args()
+    assert lanes.X.shape[0] == inputs.bmeta.shape[0] and outputs.out_status.shape[0] > 0
 
 
 def test_shard_mixed_grid(benchmark, mixed_plan):

@@ -84,8 +84,8 @@ def main():
     del res
     plan = Plan(**workload(), shard_size=N)
     packed = Packed(plan, 0, N)
-    state = sum(v.nbytes for k, v in vars(packed).items()
-                if isinstance(v, np.ndarray) and not k.startswith("out_"))
+    state = sum(a.nbytes for a in (*packed.inputs, *packed.lanes, packed.block_kernel)
+                if isinstance(a, np.ndarray))  # all but the outputs (packed.out)
     del packed, plan
     gc.collect()
     reference = recorded + state

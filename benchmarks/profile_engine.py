@@ -91,7 +91,7 @@ def main():
                 schedules=CosineAnnealingLR(T_max=T), steps=T, seeds=N, record=("loss",),
                 record_every=T, shard_size=N)
     packed = Packed(plan, 0, N)
-    nb = packed.X.shape[0]
+    nb = packed.lanes.X.shape[0]
     rng = np.random.default_rng(0)
     X = rng.uniform(-2.0, 2.0, (nb, D, CPU_LANES))
     G = rng.standard_normal((nb, D, CPU_LANES))

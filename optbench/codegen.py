@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from .kernels import cache_dir, source_stamp
+from .layout import BUNDLES
 from .problems.base import HOOKS as PROBLEM_HOOKS
 from .spec import is_builtin
 
@@ -525,16 +526,20 @@ def _template_imports(templates, defined) -> list:
 
 def _cpu_entry_source(loop, takes_functions: bool) -> list:
     """``cpu_block``: the CPU kernel's entry, what ``kernels.cpu.run_blocks`` calls per block
-    (with ``takes_functions``, ``LOOP_FUNCTIONS`` after the block index). It only calls the
+    (with ``takes_functions``, ``LOOP_FUNCTIONS`` after the block index), then the fields of
+    the loop's argument bundles (``layout.BUNDLES``) flat: numba's ``prange`` cannot pass a
+    tuple of arrays into its loop body, so the bundles are built here. It only calls the
     trajectory loop ``loop``, so that LLVM optimizes the loop a second time, inlined here:
     compiled on its own, the loop ran workload A 6-7% slower."""
-    names = list(inspect.signature(loop).parameters)
-    if takes_functions:
-        names[1:1] = LOOP_FUNCTIONS
-    params = ", ".join(names)
-    return ["", "", f"@njit(cache=True, {_KW})", f"def cpu_block({params}):",
+    first = next(iter(inspect.signature(loop).parameters))
+    leading = [first, *(LOOP_FUNCTIONS if takes_functions else ())]
+    fields = [name for bundle in BUNDLES for name in bundle._fields]
+    bundles = [f"{bundle.__name__}({', '.join(bundle._fields)})" for bundle in BUNDLES]
+    return ["", "", f"from optbench.layout import {', '.join(b.__name__ for b in BUNDLES)}",
+            "", "", f"@njit(cache=True, {_KW})",
+            f"def cpu_block({', '.join(leading + fields)}):",
             f'    """{loop.__name__}, optimized once more inlined (codegen._cpu_entry_source)."""',
-            f"    {loop.__name__}({params})"]
+            f"    {loop.__name__}({', '.join(leading + bundles)})"]
 
 
 def kernel_stamp(templates, definitions, problems=()) -> str:

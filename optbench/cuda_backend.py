@@ -50,10 +50,6 @@ SIMULATOR_BLOCK_THREADS = 8
 #: trajectory would hold d-long state vectors per thread
 BLOCK_MODE_MIN_DIM = 256
 MODES = ("auto", "thread", "block")
-#: the kernel arguments copied back after a run
-_OUTPUTS = ("out_trace", "out_x", "out_status", "out_final")
-
-
 @functools.lru_cache(maxsize=1)
 def gpu_unavailable_reason() -> str | None:
     """None when a CUDA GPU (or numba's CUDA simulator) can run the kernels, else why not,
@@ -151,18 +147,19 @@ def pack(plan: Plan, start: int, stop: int, mode: str, rules: Plan | None = None
                   kernel=kernel_for((rules or plan).optimizers, "cuda", units))
 
 
-def kernel_args(packed: Packed, mode: str = "thread") -> list:
-    """``packed.kernel_args()`` as the ``mode`` kernel takes them. Thread mode: per-lane
-    scalar state ``SC`` of shape (blocks, lanes, SCALAR_SLOTS), since lanes run in separate
-    threads. Block mode: no ``SC`` and ``C`` (thread-local in the kernel)."""
-    args = list(packed.kernel_args())
-    (i,) = [i for i, a in enumerate(args) if a is packed.SC]
+def kernel_args(packed: Packed, mode: str = "thread") -> tuple:
+    """``packed.kernel_args()`` (the bundles inputs, per_lane, outputs) as the ``mode``
+    kernel takes them. Thread mode: per-lane scalar state ``SC`` of shape (blocks, lanes,
+    SCALAR_SLOTS), since lanes run in separate threads. Block mode: ``SC`` and ``C`` empty
+    (the kernel keeps them per thread), so that nothing is copied for them."""
+    inputs, lanes, outputs = packed.kernel_args()
     if mode == "block":
-        (c,) = [c for c, a in enumerate(args) if a is packed.C]
-        return args[:i] + args[c + 1:]
-    nb, width = packed.lane_traj.shape
-    args[i] = np.zeros((nb, width, packed.kernels[0].scalar_slots))
-    return args
+        lanes = lanes._replace(SC=np.zeros((0,) * lanes.SC.ndim, lanes.SC.dtype),
+                               C=np.zeros((0,) * lanes.C.ndim, lanes.C.dtype))
+    else:
+        nb, width = inputs.lane_traj.shape
+        lanes = lanes._replace(SC=np.zeros((nb, width, packed.kernels[0].scalar_slots)))
+    return inputs, lanes, outputs
 
 
 def block_threads() -> int:
@@ -173,8 +170,8 @@ def launch_config(packed: Packed, mode: str = "thread") -> tuple[int, int]:
     """(blocks, threads per block): thread mode covers one thread per lane of every block;
     block mode gives every packed block (one trajectory) a thread block."""
     if mode == "block":
-        return packed.lane_traj.shape[0], block_threads()
-    n_threads = packed.lane_traj.size
+        return packed.inputs.lane_traj.shape[0], block_threads()
+    n_threads = packed.inputs.lane_traj.size
     return max(1, math.ceil(n_threads / THREADS_PER_BLOCK)), THREADS_PER_BLOCK
 
 
@@ -234,23 +231,22 @@ def run_packed(packed: Packed, mode: str = "thread") -> float:
     from numba import cuda
 
     args = kernel_args(packed, mode)
-    outputs = {i: name for i, a in enumerate(args) for name in _OUTPUTS
-               if a is getattr(packed, name)}
     compile_kernel(packed, args, mode)
     stream = cuda.stream()
-    dev = [cuda.to_device(a, stream=stream) if isinstance(a, np.ndarray) else a for a in args]
+    inputs, lanes, outputs = (
+        bundle._make(cuda.to_device(a, stream=stream) if isinstance(a, np.ndarray) else a
+                     for a in bundle) for bundle in args)
     stream.synchronize()
     grid, block = launch_config(packed, mode)
     t0 = time.perf_counter()
-    kernel(packed, mode)[grid, block, stream](*dev)
+    kernel(packed, mode)[grid, block, stream](inputs, lanes, outputs)
     stream.synchronize()
     seconds = time.perf_counter() - t0
-    for i, name in outputs.items():
-        host = getattr(packed, name)
+    for name, host in packed.out._asdict().items():  # only the outputs come back
         if host.size:
-            dev[i].copy_to_host(host, stream=stream)
+            getattr(outputs, name).copy_to_host(host, stream=stream)
     stream.synchronize()
-    del dev  # device memory goes back before the next segment
+    del inputs, lanes, outputs  # device memory goes back before the next segment
     return seconds
 
 

@@ -38,7 +38,9 @@ def blocks_of(config: np.ndarray, lanes: int) -> list[np.ndarray]:
 
 
 class Packed:
-    """The kernel's inputs and outputs for trials [start, stop) of a plan, in blocks."""
+    """The kernel's inputs and outputs for trials [start, stop) of a plan, in blocks: the
+    trajectory loop's argument bundles ``inputs`` (``layout.Inputs``), ``lanes``
+    (``layout.Lanes``) and ``out`` (``layout.Outputs``)."""
 
     def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES, kernel=None):
         """``kernel``: one compiled kernel holding every rule of the plan (CUDA); default the
@@ -86,17 +88,17 @@ class Packed:
             xs_blocks.append(problem.minimizers.ravel())
             offset += data.size
             xs_offset += problem.minimizers.size
-        self.prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
-        self.xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
+        prob_data = np.concatenate(blocks) if blocks else np.zeros(1)
+        xs_data = np.concatenate(xs_blocks + [np.zeros(1)])
 
         work = max(plan.problems[p].work_size for p in used)
-        self.bmeta = np.zeros((nb, layout.N_IMETA), dtype=np.int64)
-        self.bfmeta = np.zeros((nb, layout.N_FMETA))
-        self.hp = np.zeros((nb, sizes.hp_size))
+        bmeta = np.zeros((nb, layout.N_IMETA), dtype=np.int64)
+        bfmeta = np.zeros((nb, layout.N_FMETA))
+        hp_all = np.zeros((nb, sizes.hp_size))
         self.block_kernel = np.zeros(nb, dtype=np.int64)
-        self.lane_traj = np.full((nb, width), -1, dtype=np.int64)
-        self.noise_keys = np.zeros((nb, width), dtype=np.uint64)
-        self.X = np.zeros((nb, dmax, width), dtype=dtype)
+        lane_traj = np.full((nb, width), -1, dtype=np.int64)
+        noise_keys = np.zeros((nb, width), dtype=np.uint64)
+        X = np.zeros((nb, dmax, width), dtype=dtype)
         x0 = start_points(plan, start, stop)
         seeds = plan.trial_ids[start:stop, 3]
         # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
@@ -112,7 +114,7 @@ class Packed:
                 mom_rows.append(mom)
             problem = plan.problems[t.problem]
             optimizer = plan.optimizers[t.optimizer]
-            im = self.bmeta[blk]
+            im = bmeta[blk]
             k = self.block_kernel[blk] = owner(optimizer, problem)
             im[layout.I_OPT] = self.kernels[k].code(optimizer)
             im[layout.I_SCHED_ROW] = rows[pair]
@@ -124,7 +126,7 @@ class Packed:
             im[layout.I_XS_COUNT] = problem.minimizers.shape[0]
             im[layout.I_BATCH] = problem.batch_size
             im[layout.I_REPLACE] = problem.with_replacement
-            fm = self.bfmeta[blk]
+            fm = bfmeta[blk]
             fm[layout.F_FSTAR] = problem.f_star
             fm[layout.F_TARGET] = np.nan if plan.target is None else plan.target
             (im[layout.I_NOISE_KIND], fm[layout.F_NOISE_SCALE],
@@ -134,58 +136,58 @@ class Packed:
                 for column, value in plan.schedules[t.schedule].plateau_fmeta().items():
                     fm[column] = value
             hp = optimizer.hyperparams()
-            self.hp[blk, :hp.size] = hp
+            hp_all[blk, :hp.size] = hp
             lanes_used = len(members)
-            self.lane_traj[blk, :lanes_used] = members
+            lane_traj[blk, :lanes_used] = members
             rng.fill_stream_keys(seeds[members], problem.stream_id ^ 0x0153,
-                                 self.noise_keys[blk, :lanes_used])
-            self.X[blk, : problem.dim, :lanes_used] = x0[members, : problem.dim].T
+                                 noise_keys[blk, :lanes_used])
+            X[blk, : problem.dim, :lanes_used] = x0[members, : problem.dim].T
 
-        self.lr_table = np.ascontiguousarray(np.stack(lr_rows))
-        self.mom_table = np.ascontiguousarray(np.stack(mom_rows))
-        self.blowup = float(plan.blowup)
-        self.rec_steps = plan.record_steps
-        n_rec = self.rec_steps.size
-        self.G = np.zeros((nb, dmax, width), dtype=dtype)
-        self.W = np.zeros((nb, work, width))
-        self.S = np.zeros((nb, sizes.state_slots, dmax, width), dtype=dtype)
-        self.SC = np.zeros((nb, sizes.scalar_slots))
-        self.C = np.zeros((nb, sizes.coef_slots, width), dtype=dtype)
-        self.PS = np.zeros((nb, layout.N_PLATEAU_STATE, width))
-        self.LS = np.zeros((nb, layout.N_LANE_SCALARS, width))
+        n_rec = plan.record_steps.size
         recorded = [c for c in layout.CHANNELS if c in plan.record]
-        self.slots = np.array([recorded.index(c) if c in recorded else -1 for c in layout.CHANNELS],
-                              dtype=np.int64)
         # scratch of the step channels: x_k, then the ratios (empty when none is recorded)
         step_recorded = any(c not in layout.ITERATE_CHANNELS for c in recorded)
-        self.E = np.zeros((nb, dmax if step_recorded else 0, width))
-        self.out_trace = np.zeros((n, n_rec, len(recorded)))
-        if "x" in plan.record:
-            self.out_x = np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype)
-        else:
-            self.out_x = empty_x_trace(n, dtype)
-        self.out_status = np.zeros((n, 2), dtype=np.int64)
-        self.out_final = np.zeros((n, len(layout.ITERATE_CHANNELS)))
-        self.steps = steps
+        self.inputs = layout.Inputs(
+            n_steps=steps, bmeta=bmeta, bfmeta=bfmeta, hp=hp_all,
+            lr_table=np.ascontiguousarray(np.stack(lr_rows)),
+            mom_table=np.ascontiguousarray(np.stack(mom_rows)), prob_data=prob_data,
+            xs_data=xs_data, lane_traj=lane_traj, noise_keys=noise_keys,
+            blowup=float(plan.blowup), rec_steps=plan.record_steps,
+            slots=np.array([recorded.index(c) if c in recorded else -1
+                            for c in layout.CHANNELS], dtype=np.int64))
+        self.lanes = layout.Lanes(
+            X=X, G=np.zeros((nb, dmax, width), dtype=dtype), W=np.zeros((nb, work, width)),
+            S=np.zeros((nb, sizes.state_slots, dmax, width), dtype=dtype),
+            SC=np.zeros((nb, sizes.scalar_slots)),
+            C=np.zeros((nb, sizes.coef_slots, width), dtype=dtype),
+            PS=np.zeros((nb, layout.N_PLATEAU_STATE, width)),
+            LS=np.zeros((nb, layout.N_LANE_SCALARS, width)),
+            E=np.zeros((nb, dmax if step_recorded else 0, width)))
+        self.out = layout.Outputs(
+            out_trace=np.zeros((n, n_rec, len(recorded))),
+            out_x=(np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype) if "x" in plan.record
+                   else empty_x_trace(n, dtype)),
+            out_status=np.zeros((n, 2), dtype=np.int64),
+            out_final=np.zeros((n, len(layout.ITERATE_CHANNELS))))
 
-    def kernel_args(self):
-        return (self.steps, self.bmeta, self.bfmeta, self.hp, self.lr_table, self.mom_table,
-                self.prob_data, self.xs_data, self.lane_traj, self.noise_keys, self.blowup,
-                self.rec_steps, self.slots, self.X, self.G, self.W, self.S, self.SC, self.C,
-                self.PS, self.LS, self.E, self.out_trace, self.out_x, self.out_status,
-                self.out_final)
+    def kernel_args(self) -> tuple:
+        """The trajectory loop's arguments after the block index: (inputs, per_lane, outputs),
+        the bundles ``layout.Inputs``, ``layout.Lanes``, ``layout.Outputs``."""
+        return self.inputs, self.lanes, self.out
 
     def outputs(self, record) -> dict:
         """The shard's stored arrays: requested traces, statuses, final values."""
-        out = {"status": self.out_status[:, 0].copy(), "status_step": self.out_status[:, 1].copy()}
+        out, slots = self.out, self.inputs.slots
+        stored = {"status": out.out_status[:, 0].copy(),
+                  "status_step": out.out_status[:, 1].copy()}
         for c, name in enumerate(layout.CHANNELS):
             if name in layout.ITERATE_CHANNELS:
-                out[f"final_{name}"] = self.out_final[:, c].copy()
-            if self.slots[c] >= 0:
-                out[name] = self.out_trace[:, :, self.slots[c]].copy()
+                stored[f"final_{name}"] = out.out_final[:, c].copy()
+            if slots[c] >= 0:
+                stored[name] = out.out_trace[:, :, slots[c]].copy()
         if "x" in record:
-            out["x"] = self.out_x.copy()
-        return out
+            stored["x"] = out.out_x.copy()
+        return stored
 
 
 def _tables(plan: Plan, schedule_index: int, optimizer_index: int, steps: int):
@@ -245,10 +247,11 @@ def loop_signatures(packed: Packed) -> tuple:
         kind = typeof(array)
         return kind.copy(ndim=kind.ndim - drop, layout="C")
 
-    hp, S, SC = block(packed.hp), block(packed.S), block(packed.SC)
+    lanes = packed.lanes
+    hp, S, SC = block(packed.inputs.hp), block(lanes.S), block(lanes.SC)
     return ((types.int64, hp, S, SC),
-            (types.int64, hp, block(packed.LS, 2), types.float64, types.float64,
-             block(packed.X), block(packed.G), S, SC, block(packed.C)))
+            (types.int64, hp, block(lanes.LS, 2), types.float64, types.float64,
+             block(lanes.X), block(lanes.G), S, SC, block(lanes.C)))
 
 
 _WARM: dict = {}  # (dtype, kernel modules) -> whether its first call here compiled nothing

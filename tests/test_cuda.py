@@ -337,8 +337,8 @@ def _main_compare(backend, rtol, specs):
     run_packed = cuda_backend.run_packed
 
     def counted(packed, mode="thread"):  # proof that a CUDA kernel ran, not a CPU fallback
-        launches.append((mode, packed.lane_traj.shape[0] * cuda_backend.block_threads()
-                         if mode == "block" else packed.lane_traj.size))
+        launches.append((mode, packed.inputs.lane_traj.shape[0] * cuda_backend.block_threads()
+                         if mode == "block" else packed.inputs.lane_traj.size))
         return run_packed(packed, mode)
 
     cuda_backend.run_packed = counted
@@ -586,18 +586,19 @@ def test_cuda_kernel_arguments_per_mode():
     plan = Plan(problems=[Booth()], optimizers=[NAdam()], schedules=None, seeds=40, steps=2,
                 record=("loss",), dtype="float64")
     packed = cuda_backend.pack(plan, 0, 40, "thread")
-    args = cuda_backend.kernel_args(packed, "thread")
+    inputs, lanes, outputs = cuda_backend.kernel_args(packed, "thread")
     slots = packed.kernels[0].scalar_slots
     assert slots == len(NAdam.step_state) == 1
-    sc = [a for a in args if isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[-1] == slots
-          and a.dtype == np.float64 and a.shape[:2] == (2, 32)]
-    assert [a.shape for a in sc] == [(2, 32, slots)]
+    assert lanes.SC.shape == (2, 32, slots) and lanes.SC.dtype == np.float64
+    assert packed.lanes.SC.shape == (2, slots)  # the CPU's, shared by a block's lanes
+    assert inputs is packed.inputs and outputs is packed.out
+    assert all(a is b for a, b in zip(lanes, packed.lanes) if a is not lanes.SC)
     assert cuda_backend.launch_config(packed, "thread") == (1, cuda_backend.THREADS_PER_BLOCK)
     packed = cuda_backend.pack(plan, 0, 40, "block")
-    args = cuda_backend.kernel_args(packed, "block")
-    assert len(args) == len(packed.kernel_args()) - 2
-    assert not any(a is packed.SC or a is packed.C for a in args)
-    assert packed.X.shape == (40, 2, 1)
+    inputs, lanes, outputs = cuda_backend.kernel_args(packed, "block")
+    assert lanes.SC.size == 0 and lanes.C.size == 0
+    assert lanes.C.dtype == packed.lanes.C.dtype and lanes.C.ndim == packed.lanes.C.ndim
+    assert lanes.X is packed.lanes.X and packed.lanes.X.shape == (40, 2, 1)
     assert cuda_backend.launch_config(packed, "block") == (40, cuda_backend.block_threads())
 
 

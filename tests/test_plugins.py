@@ -538,8 +538,8 @@ def test_user_problems_get_their_own_cuda_kernels():
     assert modules[0] is modules[2] and modules[1] is not modules[0]
     assert packed[1].kernels[0].problems == (type(user),)
     assert packed[0].kernels[0].problems == builtin_problem_units()
-    assert packed[1].bmeta[0, layout.I_PROB] == 0
-    assert packed[2].bmeta[0, layout.I_PROB] == builtin_problem_units().index(Rosenbrock)
+    assert packed[1].inputs.bmeta[0, layout.I_PROB] == 0
+    assert packed[2].inputs.bmeta[0, layout.I_PROB] == builtin_problem_units().index(Rosenbrock)
 
 
 def test_user_problem_in_a_suite_reads_back_without_its_code(tmp_path):

@@ -26,7 +26,8 @@ from numba.core.types.function_type import CompileResultWAP
 @njit(parallel=True, cache=True, error_model="numpy")
 def run_blocks(run_block, blocks, *args):
     """Run the blocks listed in ``blocks`` with ``run_block``, a kernel's ``cpu_block``
-    (its arguments after the block index: ``args``)."""
+    (its arguments after the block index: ``args``, the rules' dispatch when the loop takes
+    it, then the fields of the bundles ``layout.Inputs``, ``Lanes``, ``Outputs``)."""
     for i in prange(blocks.size):
         run_block(blocks[i], *args)
 
@@ -34,14 +35,17 @@ def run_blocks(run_block, blocks, *args):
 _LOOPS: dict = {}
 
 
-def run_kernel_blocks(entry, blocks, *args, functions=(), signatures=tuple) -> None:
+def run_kernel_blocks(entry, blocks, *bundles, functions=(), signatures=tuple) -> None:
     """``run_blocks`` over ``blocks`` with the trajectory loop ``entry`` (a generated
-    kernel's ``cpu_block``) on ``args`` (``engine.run_block``'s after the block index),
-    compiling or loading both for these arguments first; ``functions``: for a loop that
-    takes its rules' dispatch as arguments, those dispatchers, passed compiled for the
+    kernel's ``cpu_block``) on ``bundles`` (``engine.run_block``'s arguments after the block
+    index, ``Packed.kernel_args``), passed as their fields one after the other (numba's
+    ``prange`` cannot pass a tuple of arrays into its loop body; ``cpu_block`` bundles them
+    again), compiling or loading both for these arguments first; ``functions``: for a loop
+    that takes its rules' dispatch as arguments, those dispatchers, passed compiled for the
     argument types ``signatures()`` returns (called only to compile). Later calls go
     straight to the compiled driver: typing 28 arguments through the dispatcher took 75 us
     a call, more than a short run's steps (0.2 ms for 1,000 steps of one lane)."""
+    args = _fields(bundles)
     key = (entry, functions, *map(_fingerprint, (blocks, *args)))
     if key not in _LOOPS:
         with warnings.catch_warnings():  # numba's note that first-class functions are new
@@ -49,26 +53,31 @@ def run_kernel_blocks(entry, blocks, *args, functions=(), signatures=tuple) -> N
             function_signatures = signatures() if functions else ()
             compiled = tuple(_first_class(fn, signature)
                              for fn, signature in zip(functions, function_signatures))
-            _LOOPS[key] = (compiled, *compile_loop(entry, blocks, args, function_signatures))
+            _LOOPS[key] = (compiled, *compile_loop(entry, blocks, bundles, function_signatures))
     compiled, loop, driver_entry = _LOOPS[key]
     driver_entry(loop, blocks, (*compiled, *args))
 
 
-def compile_loop(entry, blocks, args, function_signatures=()) -> tuple:
+def compile_loop(entry, blocks, bundles, function_signatures=()) -> tuple:
     """(the trajectory loop ``entry`` as a first-class function, the entry point of the
     driver that runs it), each compiled or loaded from the disk cache for these arguments
-    and, for a loop that takes its rules' dispatch, for functions of the argument types
+    (``bundles``, as ``run_kernel_blocks`` takes them) and, for a loop that takes its rules' dispatch, for functions of the argument types
     ``function_signatures`` that return nothing (what a rule module's dispatch compiles
     to). The types alone: a loop compiles before any rule exists (``optbench.prebuild``)."""
     functions = tuple(types.FunctionType(types.none(*signature))
                       for signature in function_signatures)
-    arguments = (*functions, *map(typeof, args))
+    arguments = (*functions, *map(typeof, _fields(bundles)))
     # the compiled loop as a first-class function: run_blocks is typed by its signature
     # alone, so every kernel shares one compiled (and disk-cached) run_blocks
     loop = _first_class(entry, (typeof(blocks[:1].dtype.type(0)), *arguments))
     driver = (typeof(loop), typeof(blocks), types.BaseTuple.from_types(arguments))  # *args
     run_blocks.compile(driver)
     return loop, run_blocks.overloads[driver].entry_point
+
+
+def _fields(bundles) -> tuple:
+    """The fields of ``bundles``, one after the other."""
+    return tuple(field for bundle in bundles for field in bundle)
 
 
 def _first_class(dispatcher, signature):

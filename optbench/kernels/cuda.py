@@ -1,18 +1,24 @@
 """CUDA engine: two kernels over the CPU's own ``@njit`` math (no formula exists here).
 
-Thread mode, ``run_grid_cuda``: one GPU thread per trajectory. It takes the CPU kernel's
-argument list (``Packed(...).kernel_args()``) with one change: ``SC``, the optimizer's scalar
-state, gets a lane axis, shape (blocks, lanes, SCALAR_SLOTS), because the lanes of a block now
-run in different threads and must not share it (NAdam's running product, SGD's first-step
-flag). Thread ``t`` calls ``run_lane(t, ...)``, which runs lane ``b = t % lanes`` of block
-``blk = t // lanes`` as ``run_block(blk, ...)`` on one-lane *views* of the packed arrays
-(``X[:, :, b:b+1]`` ...): every update rule, schedule value, problem gradient, noise draw and
-plateau step is the ``@njit`` function the CPU engine runs, compiled by numba-cuda as a device
-function. The lanes of a block share a configuration, so a warp takes the same branches, and
-lane ``b`` is the fastest axis of every per-lane array, so a warp's accesses are coalesced.
+Both kernels take the CPU kernel's arguments, the bundles ``(inputs, per_lane, outputs)`` of
+``Packed(...).kernel_args()`` (``layout.Inputs``, ``Lanes``, ``Outputs``; numba-cuda passes a
+tuple's fields as separate kernel parameters), adapted per mode by
+``cuda_backend.kernel_args``.
+
+Thread mode, ``run_grid_cuda``: one GPU thread per trajectory. One change to the bundles:
+``SC``, the optimizer's scalar state, gets a lane axis, shape (blocks, lanes, SCALAR_SLOTS),
+because the lanes of a block now run in different threads and must not share it (NAdam's
+running product, SGD's first-step flag). Thread ``t`` calls ``run_lane(t, ...)``, which runs
+lane ``b = t % lanes`` of block ``blk = t // lanes`` as ``run_block(blk, ...)`` on one-lane
+*views* of the packed arrays (``one_lane``: ``X[:, :, b:b+1]`` ...): every update rule,
+schedule value, problem gradient, noise draw and plateau step is the ``@njit`` function the CPU
+engine runs, compiled by numba-cuda as a device function. The lanes of a block share a
+configuration, so a warp takes the same branches, and lane ``b`` is the fastest axis of every
+per-lane array, so a warp's accesses are coalesced.
 
 Block mode, ``run_grid_cuda_blocks``: one thread block per trajectory (a packing with one lane
-per block), for large problems. Thread ``tid`` of ``nt`` owns coordinates tid, tid + nt, ...
+per block), for large problems; its ``Lanes`` bundle has ``SC`` and ``C`` empty (each thread
+keeps its own copies). Thread ``tid`` of ``nt`` owns coordinates tid, tid + nt, ...
 (consecutive threads, consecutive addresses). Per step k:
 
   1. f_k, grad f(x_k): families with a rows form (``problems.problem_rows``) run it on each
@@ -37,14 +43,15 @@ Block mode sums f, |g|^2 and |x - x*|^2 in a different order than the CPU (per t
 tree), so it agrees with the CPU to round-off (relative 1e-15 or so for sums of nonnegative
 terms; more where terms cancel), not bit for bit; everything elementwise is bitwise the same.
 
-Under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) the kernel bodies run as Python and the
-``@njit`` functions they call are the CPU-compiled ones (cached on disk like the CPU kernel),
-so the simulator checks the kernels' wiring and barriers, not the CUDA compilation of the
-math; compiling the kernels to PTX checks that (tests/test_cuda.py says which check proves
-what). Numerics on a real GPU: NVVM contracts a*b + c into fused multiply-adds (its default;
-numba-cuda only changes it with fastmath, which stays off) and takes exp/log/sin/cos/pow from
-libdevice, so GPU numbers agree with the CPU's to round-off; the integer random streams
-(SplitMix64 on uint64) are bitwise identical, the normal draws built on them to round-off.
+Under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) the kernel bodies run as Python (``_arr``
+gives the bundles their NumPy arrays back) and the ``@njit`` functions they call are the
+CPU-compiled ones (cached on disk like the CPU kernel), so the simulator checks the kernels'
+wiring and barriers, not the CUDA compilation of the math; compiling the kernels to PTX checks
+that (tests/test_cuda.py says which check proves what). Numerics on a real GPU: NVVM contracts
+a*b + c into fused multiply-adds (its default; numba-cuda only changes it with fastmath, which
+stays off) and takes exp/log/sin/cos/pow from libdevice, so GPU numbers agree with the CPU's to
+round-off; the integer random streams (SplitMix64 on uint64) are bitwise identical, the normal
+draws built on them to round-off.
 
 Both kernels are cached on disk (``cache=True``) under the package's kernel-source stamp (see
 ``optbench.kernels``). This module imports ``numba.cuda``; ``optbench.cuda_backend`` imports it
@@ -52,13 +59,13 @@ only when the CUDA backend is asked for.
 """
 import math
 
-from numba import config, cuda, float64, int64
+from numba import config, cuda, float64, int64, njit
 from numba.cuda.core import caching as cuda_caching
 
 from ..layout import (F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, FINISHED, I_BATCH,
                       I_DIM, I_NOISE_KIND, I_OPT, I_PLATEAU, I_PROB, I_PROB_LEN, I_PROB_OFF,
                       I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF, L_ACTIVE, L_GNORM, L_LOSS,
-                      L_LR, L_SAMPLED)
+                      L_LR, L_SAMPLED, Inputs, Lanes)
 from . import register_locator, template
 from .engine import (check_lane, init_lane, plateau_lane, record_step_sizes,
                      records_step_channels, report_lane, run_block, schedule_values, sq_dist_rows)
@@ -72,22 +79,42 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 MAX_BLOCK_THREADS = 128
 
 if SIMULATOR:
-    def _arr(a):
-        """The simulator hands a kernel wrapped NumPy arrays, which compiled (@njit) code
-        cannot take; unwrap them. (On the device this is the identity below.)"""
-        return a._item._ary
+    def _host(a):
+        """A NumPy array for a simulator device array (``cuda.to_device``'s, possibly wrapped
+        for the kernel); anything else as it is."""
+        return getattr(getattr(a, "_item", a), "_ary", a)
+
+    def _arr(bundle):
+        """The simulator runs a kernel's body as Python and passes a tuple argument as it
+        is, holding simulator device arrays, which compiled (@njit) code cannot take; the
+        bundle with their NumPy arrays. (On the device this is the identity below.)"""
+        return type(bundle)._make(map(_host, bundle))
 else:
     @cuda.jit(device=True, forceinline=True)
-    def _arr(a):
-        return a
+    def _arr(bundle):
+        return bundle
+
+
+@njit(cache=True, error_model="numpy")
+def one_lane(inputs, per_lane, b):
+    """The ``layout.Inputs`` and ``layout.Lanes`` bundles of lane ``b`` alone: one-lane views
+    of the per-lane arrays (thread mode's ``SC`` has a lane axis: (blocks, lanes, slots))."""
+    i, p = inputs, per_lane
+    return (Inputs(n_steps=i.n_steps, bmeta=i.bmeta, bfmeta=i.bfmeta, hp=i.hp,
+                   lr_table=i.lr_table, mom_table=i.mom_table, prob_data=i.prob_data,
+                   xs_data=i.xs_data, lane_traj=i.lane_traj[:, b:b + 1],
+                   noise_keys=i.noise_keys[:, b:b + 1], blowup=i.blowup,
+                   rec_steps=i.rec_steps, slots=i.slots),
+            Lanes(X=p.X[:, :, b:b + 1], G=p.G[:, :, b:b + 1], W=p.W[:, :, b:b + 1],
+                  S=p.S[:, :, :, b:b + 1], SC=p.SC[:, b, :], C=p.C[:, :, b:b + 1],
+                  PS=p.PS[:, :, b:b + 1], LS=p.LS[:, :, b:b + 1], E=p.E[:, :, b:b + 1]))
 
 
 @template("njit(cache=True, error_model='numpy')")
-def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-             lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
-             out_trace, out_x, out_status, out_final):
+def run_lane(t, inputs, per_lane, outputs):
     """Thread ``t``'s work: lane ``t % lanes`` of block ``t // lanes`` (nothing for a thread
     past the grid or an empty lane), as ``run_block`` on one-lane views of the block."""
+    lane_traj = inputs.lane_traj
     lanes = lane_traj.shape[1]
     blk = t // lanes
     if blk >= lane_traj.shape[0]:
@@ -95,23 +122,14 @@ def run_lane(t, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_d
     b = t - blk * lanes
     if lane_traj[blk, b] < 0:
         return
-    run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-              lane_traj[:, b:b + 1], noise_keys[:, b:b + 1], blowup, rec_steps, slots,
-              X[:, :, b:b + 1], G[:, :, b:b + 1], W[:, :, b:b + 1], S[:, :, :, b:b + 1],
-              SC[:, b, :], C[:, :, b:b + 1], PS[:, :, b:b + 1], LS[:, :, b:b + 1],
-              E[:, :, b:b + 1], out_trace, out_x, out_status, out_final)
+    lane_inputs, lane_arrays = one_lane(inputs, per_lane, b)
+    run_block(blk, lane_inputs, lane_arrays, outputs)
 
 
 @template("cuda.jit(cache=True)")
-def run_grid_cuda(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-                  lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, SC, C, PS, LS, E,
-                  out_trace, out_x, out_status, out_final):
+def run_grid_cuda(inputs, per_lane, outputs):
     """Thread mode: thread t runs ``run_lane(t, ...)``."""
-    run_lane(cuda.grid(1), n_steps, _arr(bmeta), _arr(bfmeta), _arr(hp), _arr(lr_table),
-             _arr(mom_table), _arr(prob_data), _arr(xs_data), _arr(lane_traj),
-             _arr(noise_keys), blowup, _arr(rec_steps), _arr(slots), _arr(X), _arr(G),
-             _arr(W), _arr(S), _arr(SC), _arr(C), _arr(PS), _arr(LS), _arr(E),
-             _arr(out_trace), _arr(out_x), _arr(out_status), _arr(out_final))
+    run_lane(cuda.grid(1), _arr(inputs), _arr(per_lane), _arr(outputs))
 
 
 @cuda.jit(device=True)
@@ -136,12 +154,16 @@ def _block_sums(buf, a, b):
 
 
 @template("cuda.jit(device=True)")
-def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, hp, lr_table,
-                    mom_table, prob_data, xs_data, lane_traj, noise_keys, blowup, rec_steps,
-                    slots, X_all, G_all, W_all, S_all, PS_all, LS_all, E_all, out_trace, out_x,
-                    out_status, out_final):
+def _run_trajectory(blk, red, verdict, sc, coef, part, inputs, per_lane, outputs):
     """Trajectory ``blk`` (one-lane block ``blk`` of the packing) run by this thread block;
-    the steps are listed in the module docstring."""
+    the steps are listed in the module docstring. ``sc`` and ``coef`` stand for the bundle's
+    ``SC`` and ``C`` (empty in block mode)."""
+    # in the bundles' field order (layout.py)
+    (n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data, lane_traj, noise_keys,
+     blowup, rec_steps, slots) = inputs
+    X_all, G_all, W_all, S_all, PS_all, LS_all, E_all = (
+        per_lane.X, per_lane.G, per_lane.W, per_lane.S, per_lane.PS, per_lane.LS, per_lane.E)
+    out_trace, out_x, out_status, out_final = outputs
     j = lane_traj[blk, 0]
     if j < 0:
         return
@@ -242,18 +264,13 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, n_steps, bmeta, bfmeta, h
 
 
 @template("cuda.jit(cache=True)")
-def run_grid_cuda_blocks(n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-                         lane_traj, noise_keys, blowup, rec_steps, slots, X, G, W, S, PS, LS, E,
-                         out_trace, out_x, out_status, out_final):
-    """Block mode: thread block ``blk`` runs trajectory ``blk`` (the CPU kernel's arguments,
-    packed one lane per block, without ``SC`` and ``C``: those are per thread here)."""
+def run_grid_cuda_blocks(inputs, per_lane, outputs):
+    """Block mode: thread block ``blk`` runs trajectory ``blk`` (the CPU kernel's bundles,
+    packed one lane per block, with ``SC`` and ``C`` empty: those are per thread here)."""
     red = cuda.shared.array((2, MAX_BLOCK_THREADS), float64)
     verdict = cuda.shared.array(1, int64)
     sc = cuda.local.array(SCALAR_SLOTS, float64)
-    coef = cuda.local.array((COEF_SLOTS, 1), X.dtype)
+    coef = cuda.local.array((COEF_SLOTS, 1), per_lane.X.dtype)
     part = cuda.local.array(1, float64)
-    _run_trajectory(cuda.blockIdx.x, red, verdict, sc, coef, part, n_steps, _arr(bmeta),
-                    _arr(bfmeta), _arr(hp), _arr(lr_table), _arr(mom_table), _arr(prob_data),
-                    _arr(xs_data), _arr(lane_traj), _arr(noise_keys), blowup, _arr(rec_steps),
-                    _arr(slots), _arr(X), _arr(G), _arr(W), _arr(S), _arr(PS), _arr(LS),
-                    _arr(E), _arr(out_trace), _arr(out_x), _arr(out_status), _arr(out_final))
+    _run_trajectory(cuda.blockIdx.x, red, verdict, sc, coef, part, _arr(inputs), _arr(per_lane),
+                    _arr(outputs))

@@ -1,10 +1,11 @@
 """The trajectory loop, shared by the CPU engine and the CUDA kernels.
 
 Trajectories that share a configuration (problem, optimizer, schedule; seeds differ) are
-grouped into blocks of B lanes stored as (d, B) arrays. ``run_block(blk, ...)`` runs block
-``blk`` for ``n_steps`` optimizer steps; the per-step scalars of the rule (bias corrections,
-schedule values) are computed once per block and the inner loops run over lanes, so they
-vectorise. It is device-safe (no allocation, no exceptions): the CPU driver
+grouped into blocks of B lanes stored as (d, B) arrays. ``run_block(blk, inputs, per_lane,
+outputs)`` runs block ``blk`` for ``n_steps`` optimizer steps; its arguments are three
+bundles, ``layout.Inputs``, ``layout.Lanes`` and ``layout.Outputs``. The per-step scalars of
+the rule (bias corrections, schedule values) are computed once per block and the inner loops
+run over lanes, so they vectorise. It is device-safe (no allocation, no exceptions): the CPU driver
 (``cpu.run_blocks``) calls it inside ``prange`` over blocks, the CUDA thread-per-trajectory
 kernel once per thread on one-lane blocks. Its per-lane pieces (``init_lane``, ``schedule_values``, ``check_lane``,
 ``report_lane``, ``plateau_lane``) are what thread 0 of the CUDA block-per-trajectory kernel
@@ -305,14 +306,15 @@ def plateau_lane(b, fm, ema, PS, LS):
 
 
 @template("njit(error_model='numpy')")
-def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data,
-              lane_traj, noise_keys, blowup, rec_steps, slots, X_all, G_all, W_all, S_all,
-              SC_all, C_all, PS_all, LS_all, E_all, out_trace, out_x, out_status, out_final):
+def run_block(blk, inputs, per_lane, outputs):
     """Run block ``blk``: lanes sharing one configuration (problem, optimizer, schedule).
 
     A template (``optbench.codegen``): ``optimizer_init`` / ``optimizer_step`` are the
     generated module's dispatch over its optimizer rules (``I_OPT`` is the rule's index there).
 
+    ``inputs``, ``per_lane``, ``outputs``: the bundles ``layout.Inputs``, ``layout.Lanes``
+    and ``layout.Outputs`` (their fields are described there), unpacked here once (the lane
+    arrays as ``X_all``, ``G_all``, ...; ``X`` is block ``blk``'s slice of ``X_all``).
     ``X_all[blk]`` (d, B) holds the lanes' start points on entry. ``lane_traj[blk, b]`` is
     the shard row of lane b (-1: empty lane). ``E_all[blk]`` (d, B) float64 is scratch for
     the step channels (its coordinate axis may be empty when none is recorded). Writes, per
@@ -320,6 +322,11 @@ def run_block(blk, n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, x
     (when its record axis is non-empty), out_status[j] = (status, step), out_final[j] = the
     final value of every channel of the iterate.
     """
+    # in the bundles' field order (layout.py)
+    (n_steps, bmeta, bfmeta, hp, lr_table, mom_table, prob_data, xs_data, lane_traj, noise_keys,
+     blowup, rec_steps, slots) = inputs
+    X_all, G_all, W_all, S_all, SC_all, C_all, PS_all, LS_all, E_all = per_lane
+    out_trace, out_x, out_status, out_final = outputs
     im = bmeta[blk]
     fm = bfmeta[blk]
     hpb = hp[blk]
