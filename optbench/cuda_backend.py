@@ -50,6 +50,8 @@ SIMULATOR_BLOCK_THREADS = 8
 #: trajectory would hold d-long state vectors per thread
 BLOCK_MODE_MIN_DIM = 256
 MODES = ("auto", "thread", "block")
+
+
 @functools.lru_cache(maxsize=1)
 def gpu_unavailable_reason() -> str | None:
     """None when a CUDA GPU (or numba's CUDA simulator) can run the kernels, else why not,
