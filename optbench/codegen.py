@@ -710,10 +710,11 @@ def _initial(definition, value) -> str:
 
 def _rule_source(i, definition) -> list:
     """``_step_i``: the definition's rule as a whole-block function. A per-coordinate
-    ``update`` gets the loop: coefficients per lane into rows of C (then the lane's lr, in the
-    element type), then every coordinate of every lane. Generated names carry a prefix
-    (h_ hyper-parameter, e_ its element-type copy, ss_ step state, s_ state row, c_
-    coefficient row, r_ other rows) so no user name can shadow them."""
+    ``update`` gets the loop: the coefficients, in the element type, once per block (scalars)
+    or per lane (rows of C), and the lanes' lr (a row of C), then every coordinate of every
+    lane. Generated names carry a prefix (h_ hyper-parameter, e_ its element-type copy, ss_
+    step state, s_ state row, u_ coefficient scalar, c_ coefficient row, r_ other rows) so no
+    user name can shadow them."""
     if definition.update is None:
         return [f"_step_{i} = _definition_{i}.rule", ""]
     state = list(definition.state)
@@ -732,30 +733,6 @@ def _rule_source(i, definition) -> list:
     for j, name in enumerate(step_state):
         lines.append(f"    ss_{name} = SC[{j}]")
     lr_row = len(coefs)
-    if definition.coefficients is not None:
-        # once per block when every lane has the same lr (all but ReduceLROnPlateau's blocks:
-        # the per-lane calls, pow included, cost more than a small block's update), else per
-        # lane; the same values either way
-        names = {"t": "t", **{n: f"ss_{n}" for n in step_state}}
-
-        def call(lr):
-            args = (lr if a == "lr" else names.get(a, f"h_{a}")
-                    for a in _arguments(definition.coefficients))
-            return f"_coefficients_{i}({', '.join(args)})"
-
-        lines += ["    uniform = True", "    for b in range(1, nb):",
-                  "        uniform = uniform and lr[b] == lr[0]",
-                  "    if uniform and nb > 0:", f"        _c = {call('lr[0]')}"]
-        n_out = len(coefs) + len(step_state)
-        outs = ["_c" if n_out == 1 else f"_c[{j}]" for j in range(n_out)]
-        for j, got in enumerate(outs):
-            lines += (["        for b in range(nb):", f"            C[{j}, b] = {got}"]
-                      if j < len(coefs) else [f"        SC[{j - len(coefs)}] = {got}"])
-        lines += ["    else:", "        for b in range(nb):", f"            _c = {call('lr[b]')}"]
-        for j, got in enumerate(outs):
-            target = f"C[{j}, b]" if j < len(coefs) else f"SC[{j - len(coefs)}]"
-            lines.append(f"            {target} = {got}")
-    lines += ["    for b in range(nb):", f"        C[{lr_row}, b] = lr[b]"]
     args = _arguments(definition.update)
     names = {"x": "r_x[b]", "g": "r_g[b]", "lr": "r_lr[b]", "t": "t",
              **{n: f"s_{n}[b]" for n in state}, **{n: f"c_{n}[b]" for n in coefs}}
@@ -765,18 +742,47 @@ def _rule_source(i, definition) -> list:
             names[name] = f"h_{name}" if boolean else f"e_{name}"
             if not boolean:
                 lines.append(f"    e_{name} = X.dtype.type(h_{name})")
-    lines.append(f"    r_lr = C[{lr_row}]")
-    lines += [f"    c_{name} = C[{j}]" for j, name in enumerate(coefs)]
-    lines += ["    for i in range(d):", "        r_x = X[i]", "        r_g = G[i]"]
-    lines += [f"        s_{name} = S[{j}, i]" for j, name in enumerate(state)]
-    call = ", ".join(names[a] for a in args)
-    lines += ["        for b in range(nb):", f"            _r = _update_{i}({call})"]
-    if state:
-        lines.append("            r_x[b] = _r[0]")
-        lines += [f"            s_{name}[b] = _r[{j + 1}]" for j, name in enumerate(state)]
-    else:
-        lines.append("            r_x[b] = _r")
-    return lines + [""]
+    lines += ["    for b in range(nb):", f"        C[{lr_row}, b] = lr[b]", f"    r_lr = C[{lr_row}]"]
+
+    def update_loop(indent, names):
+        """Every coordinate of every lane, the update's arguments named by ``names``."""
+        pad = " " * indent
+        out = [f"{pad}for i in range(d):", f"{pad}    r_x = X[i]", f"{pad}    r_g = G[i]"]
+        out += [f"{pad}    s_{name} = S[{j}, i]" for j, name in enumerate(state)]
+        out += [f"{pad}    for b in range(nb):",
+                f"{pad}        _r = _update_{i}({', '.join(names[a] for a in args)})"]
+        if not state:
+            return out + [f"{pad}        r_x[b] = _r"]
+        return out + [f"{pad}        r_x[b] = _r[0]", *(f"{pad}        s_{name}[b] = _r[{j + 1}]"
+                                                      for j, name in enumerate(state))]
+
+    if definition.coefficients is None:
+        return lines + update_loop(4, names) + [""]
+    # once per block when every lane has the same lr (all but ReduceLROnPlateau's blocks:
+    # the per-lane calls, pow included, cost more than a small block's update), the inner
+    # loop then reading them as scalars (per-lane loads of equal values cost PlainAdam 5-10%
+    # on workload A); else per lane, into rows of C; the same values either way
+    arg_names = {"t": "t", **{n: f"ss_{n}" for n in step_state}}
+
+    def call(lr):
+        values = (lr if a == "lr" else arg_names.get(a, f"h_{a}")
+                  for a in _arguments(definition.coefficients))
+        return f"_coefficients_{i}({', '.join(values)})"
+
+    n_out = len(coefs) + len(step_state)
+    outs = ["_c" if n_out == 1 else f"_c[{j}]" for j in range(n_out)]
+    lines += ["    uniform = True", "    for b in range(1, nb):",
+              "        uniform = uniform and lr[b] == lr[0]",
+              "    if uniform and nb > 0:", f"        _c = {call('lr[0]')}"]
+    lines += [f"        u_{name} = X.dtype.type({got})" for name, got in zip(coefs, outs)]
+    lines += [f"        SC[{j}] = {got}" for j, got in enumerate(outs[len(coefs):])]
+    lines += update_loop(8, {**names, **{n: f"u_{n}" for n in coefs}})
+    lines += ["    else:", "        for b in range(nb):", f"            _c = {call('lr[b]')}"]
+    for j, got in enumerate(outs):
+        target = f"C[{j}, b]" if j < len(coefs) else f"SC[{j - len(coefs)}]"
+        lines.append(f"            {target} = {got}")
+    lines += [f"        c_{name} = C[{j}]" for j, name in enumerate(coefs)]
+    return lines + update_loop(8, names) + [""]
 
 
 def plain_function(fn):
