@@ -11,12 +11,12 @@ a rules module ("rule" target) and a trajectory loop ("cpu_loop") compiled per p
 first-class functions (``LOOP_FUNCTIONS``): a new or edited rule compiles its own module only
 (under a second), never a built-in kernel or a loop. The loop over the built-in families is
 a built-in too: a process that compiles the built-in kernel compiles it in the background
-(``optbench.prebuild``), so a user's first rule finds it in the cache. The
-problems' dispatch stays inlined into the loop: called through a function pointer too, it
-made a user's Adam 20% slower than the built-in on workload A (medians of 25 pairs), where
-the rule's call costs nothing measurable. CUDA compiles one kernel per plan over the plan's
-definitions and one problem group; ``VectorOptimizer`` one per definition; Python-side
-evaluation of a problem (``problem_kernel``) one per problem group.
+(``optbench.prebuild``), so a user's first rule finds it in the cache. The problems'
+dispatch stays inlined into the loop: called through a function pointer too, it made a
+user's Adam 20% slower than the built-in on workload A (medians of 25 pairs). CUDA compiles
+one kernel per plan over the plan's definitions and one problem group; ``VectorOptimizer``
+one per definition; Python-side evaluation of a problem (``problem_kernel``) one per problem
+group.
 
 A kernel is a Python module written into the cache directory and imported from there. It
 holds, for the definitions (``Optimizer.definition()`` classes) it was built for:
@@ -742,7 +742,8 @@ def _rule_source(i, definition) -> list:
             names[name] = f"h_{name}" if boolean else f"e_{name}"
             if not boolean:
                 lines.append(f"    e_{name} = X.dtype.type(h_{name})")
-    lines += ["    for b in range(nb):", f"        C[{lr_row}, b] = lr[b]", f"    r_lr = C[{lr_row}]"]
+    lines += ["    for b in range(nb):", f"        C[{lr_row}, b] = lr[b]",
+              f"    r_lr = C[{lr_row}]"]
 
     def update_loop(indent, names):
         """Every coordinate of every lane, the update's arguments named by ``names``."""

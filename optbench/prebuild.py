@@ -56,8 +56,6 @@ def start(*job: str) -> None:
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "OPTBENCH_CACHE_DIR": str(cache_dir()), "PYTHONPATH": path}
-    if not _BUILDS:
-        atexit.register(wait)
     _BUILDS[job] = subprocess.Popen(
         [sys.executable, "-m", "optbench.prebuild", *job], env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,6 +109,9 @@ def alongside(plan, kernels):
 
     with event.install_listener("numba:compile", ProblemsCompiled()):
         yield
+
+
+atexit.register(wait)  # no build outlives the process that started it
 
 
 def build_schedules() -> None:

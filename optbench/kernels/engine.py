@@ -5,11 +5,12 @@ grouped into blocks of B lanes stored as (d, B) arrays. ``run_block(blk, inputs,
 outputs)`` runs block ``blk`` for ``n_steps`` optimizer steps; its arguments are three
 bundles, ``layout.Inputs``, ``layout.Lanes`` and ``layout.Outputs``. The per-step scalars of
 the rule (bias corrections, schedule values) are computed once per block and the inner loops
-run over lanes, so they vectorise. It is device-safe (no allocation, no exceptions): the CPU driver
-(``cpu.run_blocks``) calls it inside ``prange`` over blocks, the CUDA thread-per-trajectory
-kernel once per thread on one-lane blocks. Its per-lane pieces (``init_lane``, ``schedule_values``, ``check_lane``,
-``report_lane``, ``plateau_lane``) are what thread 0 of the CUDA block-per-trajectory kernel
-runs, so the status, record and plateau logic exists once.
+run over lanes, so they vectorise. It is device-safe (no allocation, no exceptions): the CPU
+driver (``cpu.run_blocks``) calls it inside ``prange`` over blocks, the CUDA
+thread-per-trajectory kernel once per thread on one-lane blocks. Its per-lane pieces
+(``init_lane``, ``schedule_values``, ``check_lane``, ``report_lane``, ``plateau_lane``) are
+what thread 0 of the CUDA block-per-trajectory kernel runs, so the status, record and plateau
+logic exists once.
 
 Per step k = 0, 1, ..., n_steps:
   1. f_k, grad f(x_k) (exact, noise-free) -> recorded channels at k;
