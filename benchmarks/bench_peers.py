@@ -193,7 +193,7 @@ def _limit_kernel():
     @njit(parallel=True, error_model="numpy")
     def adam_limit(X, G, M, V, steps):
         """Adam's unavoidable arithmetic per element-update and nothing else: the two moment
-        updates, one square root and one division, on blocks of (d, 32) elements (the
+        updates, one square root and one division, on blocks of (d, lanes) elements (the
         engine's layout), parallel over blocks, T steps each; no gradient (a fixed G is
         read), no schedule, no status checks, no records."""
         for blk in prange(X.shape[0]):
@@ -212,15 +212,19 @@ def _limit_kernel():
 
 
 def make_limit(n, d, steps):
-    """The limit kernel over N*d elements (blocks of 32 lanes, as the engine packs A)."""
-    from optbench.engine import CPU_LANES
+    """The limit kernel over N*d elements, in blocks of lanes and with rows aligned as the
+    engine packs A (``engine.cpu_lanes``, ``engine.aligned_zeros``)."""
+    import numba
+
+    from optbench.engine import aligned_zeros, cpu_lanes
 
     kernel = _limit_kernel()
-    nb = -(-n // CPU_LANES)
+    lanes = cpu_lanes(n, numba.get_num_threads())
+    nb = -(-n // lanes)
     rng = np.random.default_rng(0)
-    X = rng.uniform(-2.0, 2.0, (nb, d, CPU_LANES))
-    G = rng.standard_normal((nb, d, CPU_LANES))
-    M, V = np.zeros_like(X), np.zeros_like(X)
+    X, G, M, V = (aligned_zeros((nb, d, lanes)) for _ in range(4))
+    X[...] = rng.uniform(-2.0, 2.0, X.shape)
+    G[...] = rng.standard_normal(G.shape)
     kernel(X, G, M, V, 1)  # compile outside the timings
     return lambda: kernel(X, G, M, V, steps)
 

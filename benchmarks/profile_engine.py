@@ -1,7 +1,7 @@
 """Where workload A's time goes: the engine's phases timed one by one on the same blocks.
 
-Workload A (Adam + cosine, Rosenbrock d=10, N=10,000, T=1,000, float64) runs as 313 blocks of
-(10, 32). Each phase below runs alone over every block for T steps, in parallel over blocks,
+Workload A (Adam + cosine, Rosenbrock d=10, N=10,000, T=1,000, float64) runs as 79 blocks of
+(10, 128) on 2 threads. Each phase below runs alone over every block for T steps, in parallel over blocks,
 exactly as inside the engine's kernel; the last rows give the whole kernel and a floor: the
 one division and one square root per coordinate that Adam cannot avoid in IEEE arithmetic
 (x <- x - s * m / (sqrt(v) * c + eps)), with no other work.
@@ -17,7 +17,7 @@ import time
 import numpy as np
 from numba import njit, prange
 
-from optbench.engine import CPU_LANES, Packed
+from optbench.engine import Packed, aligned_zeros
 from optbench.engine import run_blocks
 from optbench.kernels.optimizers import adam_step
 from optbench.kernels.problems import rosenbrock_rows
@@ -91,21 +91,28 @@ def main():
                 schedules=CosineAnnealingLR(T_max=T), steps=T, seeds=N, record=("loss",),
                 record_every=T, shard_size=N)
     packed = Packed(plan, 0, N)
-    nb = packed.lanes.X.shape[0]
+    nb, _, lanes = packed.lanes.X.shape  # the engine's blocks, rows aligned as it packs them
+
+    def aligned(values):
+        out = aligned_zeros(values.shape)
+        out[...] = values
+        return out
+
     rng = np.random.default_rng(0)
-    X = rng.uniform(-2.0, 2.0, (nb, D, CPU_LANES))
-    G = rng.standard_normal((nb, D, CPU_LANES))
-    F = np.zeros((nb, CPU_LANES))
+    X = aligned(rng.uniform(-2.0, 2.0, (nb, D, lanes)))
+    G = aligned(rng.standard_normal((nb, D, lanes)))
+    F = aligned_zeros((nb, lanes))
     layout = packed.kernels[0]
-    S = np.zeros((nb, layout.state_slots, D, CPU_LANES))
+    S = aligned_zeros((nb, layout.state_slots, D, lanes))
     hp = Adam(lr=1e-3).hyperparams()
-    lr = np.full((nb, CPU_LANES), 1e-3)
+    lr = np.full((nb, lanes), 1e-3)
     rows = [
-        ("Rosenbrock loss + gradient", timed(problem_only, np.array([100.0]), X.copy(), G, F, T)),
+        ("Rosenbrock loss + gradient", timed(problem_only, np.array([100.0]), aligned(X), G, F,
+                                             T)),
         ("gradient norm", timed(grad_norm_only, G, F, T)),
-        ("Adam step", timed(adam_only, hp, lr, X.copy(), G, S,
+        ("Adam step", timed(adam_only, hp, lr, aligned(X), G, S,
                             np.zeros((nb, layout.scalar_slots)),
-                            np.zeros((nb, layout.coef_slots, CPU_LANES)), T)),
+                            aligned_zeros((nb, layout.coef_slots, lanes)), T)),
     ]
     run_blocks(Packed(plan, 0, N))  # compile or load
     kernel = math.inf
@@ -116,10 +123,11 @@ def main():
         kernel = min(kernel, time.perf_counter() - t0)
     rows.append(("whole kernel (all phases, status checks, records)", kernel))
     rows.append(("floor: one division + one square root per coordinate",
-                 timed(divide_and_root_floor, X.copy(), G * 0.1, np.abs(G) + 1.0, T)))
+                 timed(divide_and_root_floor, aligned(X), aligned(G * 0.1),
+                       aligned(np.abs(G) + 1.0), T)))
     updates = N * D * T
     print(f"workload A phases: Rosenbrock d={D}, N={N}, T={T}, float64, "
-          f"{numba.get_num_threads()} threads, {nb} blocks of {CPU_LANES} lanes")
+          f"{numba.get_num_threads()} threads, {nb} blocks of {lanes} lanes")
     print(f"{'phase':<55} {'seconds':>8} {'ns/coordinate-step':>19} {'of kernel':>10}")
     for label, seconds in rows:
         print(f"{label:<55} {seconds:8.3f} {seconds / updates * 1e9:19.2f} "

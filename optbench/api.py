@@ -264,8 +264,9 @@ def _threads_for_blocks(plan: Plan) -> Iterator[None]:
     thread alone. Results do not depend on the thread count."""
     before = numba.get_num_threads()
     cap = before
-    if plan.n_trials < before * engine.CPU_LANES:  # else there are at least ``before`` blocks
-        cap = min(before, len(engine.blocks_of(plan.trial_ids[:, :3], engine.CPU_LANES)))
+    lanes = engine.cpu_lanes(plan.n_trials, before)
+    if plan.n_trials < before * lanes:  # else there are at least ``before`` blocks
+        cap = min(before, len(engine.blocks_of(plan.trial_ids[:, :3], lanes)))
     if cap == before:
         yield
         return
@@ -280,12 +281,12 @@ def in_memory_shard_size(plan: Plan) -> int:
     """Shard size of a local run kept in memory (no ``out``) when none is given. Besides the
     run's arrays, a shard's exist twice at the peak (the kernel's output arrays and their
     copies from ``Packed.outputs``), so with large traces shards of an eighth of the run
-    keep the peak near 1.25 times the run's arrays; never under 32 blocks a thread (each
-    kernel call must keep numba's threads busy) nor over ``LOCAL_SHARD_SIZE``. Runs with at
+    keep the peak near 1.25 times the run's arrays; never under eight full blocks a thread
+    (each kernel call must keep numba's threads busy) nor over ``LOCAL_SHARD_SIZE``. Runs with at
     most ``SMALL_TRACES_BYTES`` of recorded arrays keep ``LOCAL_SHARD_SIZE``."""
     if _per_trial_bytes(plan) * plan.n_trials <= SMALL_TRACES_BYTES:
         return LOCAL_SHARD_SIZE
-    floor = 32 * engine.CPU_LANES * numba.get_num_threads()
+    floor = 8 * engine.CPU_LANES * numba.get_num_threads()
     return max(min(floor, LOCAL_SHARD_SIZE), min(LOCAL_SHARD_SIZE, -(-plan.n_trials // 8)))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 from numba import typeof, types
 
@@ -22,8 +23,35 @@ from .kernels.engine import empty_x_trace
 from .plan import Plan, config_starts
 
 
-#: lanes per block on the CPU: a multiple of the SIMD width, small enough for L1
-CPU_LANES = 32
+#: most lanes per block on the CPU, a multiple of the SIMD width. A block's per-step work
+#: (schedule, bias corrections, calls) is shared by its lanes, and its (d, lanes) rows stream
+#: through the cache, so wide blocks win: workload A's kernel took 95, 81, 77 and 78 ms with
+#: 32, 64, 128 and 256 lanes (aligned rows; 36 and 35 ms at d = 1000 with 32 and 128 lanes)
+CPU_LANES = 128
+#: fewest lanes a block is narrowed to for parallelism (8 lanes ran workload A 4x slower)
+MIN_CPU_LANES = 16
+#: alignment of the lane arrays' rows in bytes: numpy guarantees 16, and a vector load that
+#: straddles a cache line cost workload A's kernel 17-20% (113 ms against 94 ms, 32 lanes)
+ALIGN_BYTES = 64
+
+
+def cpu_lanes(n_trials: int, threads: int) -> int:
+    """Lanes per block for ``n_trials`` on ``threads`` threads: ``CPU_LANES``, halved (not
+    under ``MIN_CPU_LANES``) while that would leave fewer than four blocks a thread."""
+    lanes = CPU_LANES
+    while lanes > MIN_CPU_LANES and n_trials < 4 * threads * lanes:
+        lanes //= 2
+    return lanes
+
+
+def aligned_zeros(shape: tuple, dtype=np.float64) -> np.ndarray:
+    """``np.zeros(shape, dtype)`` starting on an ``ALIGN_BYTES`` boundary (rows of a multiple
+    of 64 bytes then stay aligned for the vector loops)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + ALIGN_BYTES, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN_BYTES
+    return raw[start:start + size].view(dtype).reshape(shape)
 
 
 def blocks_of(config: np.ndarray, lanes: int) -> list[np.ndarray]:
@@ -42,8 +70,10 @@ class Packed:
     trajectory loop's argument bundles ``inputs`` (``layout.Inputs``), ``lanes``
     (``layout.Lanes``) and ``out`` (``layout.Outputs``)."""
 
-    def __init__(self, plan: Plan, start: int, stop: int, lanes: int = CPU_LANES, kernel=None):
-        """``kernel``: one compiled kernel holding every rule of the plan (CUDA); default the
+    def __init__(self, plan: Plan, start: int, stop: int, lanes: int | None = None,
+                 kernel=None):
+        """``lanes``: most lanes a block (default ``cpu_lanes`` for numba's threads).
+        ``kernel``: one compiled kernel holding every rule of the plan (CUDA); default the
         CPU kernels of ``codegen.cpu_kernel_groups``, one more per user problem
         (``self.kernels``): block blk runs in ``self.kernels[self.block_kernel[blk]]``, with
         its rule's and its problem's codes in that kernel in I_OPT and I_PROB."""
@@ -71,6 +101,8 @@ class Packed:
         n = len(trials)
         dtype = np.dtype(plan.dtype)
         steps = plan.steps
+        if lanes is None:
+            lanes = cpu_lanes(stop - start, numba.get_num_threads())
         groups = blocks_of(plan.trial_ids[start:stop, :3], lanes)
         nb = len(groups)
         width = max(len(g) for g in groups)
@@ -98,7 +130,7 @@ class Packed:
         self.block_kernel = np.zeros(nb, dtype=np.int64)
         lane_traj = np.full((nb, width), -1, dtype=np.int64)
         noise_keys = np.zeros((nb, width), dtype=np.uint64)
-        X = np.zeros((nb, dmax, width), dtype=dtype)
+        X = aligned_zeros((nb, dmax, width), dtype)
         x0 = start_points(plan, start, stop)
         seeds = plan.trial_ids[start:stop, 3]
         # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
@@ -156,13 +188,13 @@ class Packed:
             slots=np.array([recorded.index(c) if c in recorded else -1
                             for c in layout.CHANNELS], dtype=np.int64))
         self.lanes = layout.Lanes(
-            X=X, G=np.zeros((nb, dmax, width), dtype=dtype), W=np.zeros((nb, work, width)),
-            S=np.zeros((nb, sizes.state_slots, dmax, width), dtype=dtype),
+            X=X, G=aligned_zeros((nb, dmax, width), dtype), W=aligned_zeros((nb, work, width)),
+            S=aligned_zeros((nb, sizes.state_slots, dmax, width), dtype),
             SC=np.zeros((nb, sizes.scalar_slots)),
-            C=np.zeros((nb, sizes.coef_slots, width), dtype=dtype),
-            PS=np.zeros((nb, layout.N_PLATEAU_STATE, width)),
-            LS=np.zeros((nb, layout.N_LANE_SCALARS, width)),
-            E=np.zeros((nb, dmax if step_recorded else 0, width)))
+            C=aligned_zeros((nb, sizes.coef_slots, width), dtype),
+            PS=aligned_zeros((nb, layout.N_PLATEAU_STATE, width)),
+            LS=aligned_zeros((nb, layout.N_LANE_SCALARS, width)),
+            E=aligned_zeros((nb, dmax if step_recorded else 0, width)))
         self.out = layout.Outputs(
             out_trace=np.zeros((n, n_rec, len(recorded))),
             out_x=(np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype) if "x" in plan.record
