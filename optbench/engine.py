@@ -141,6 +141,9 @@ class Packed:
             pair = (t.schedule, t.optimizer)
             if pair not in rows:
                 lr, mom = _tables(plan, t.schedule, t.optimizer, steps)
+                # NaN: the schedule sets no momentum, the rule's own (hp[1]) applies
+                mom = np.where(np.isnan(mom), plan.optimizers[t.optimizer].hyperparams()[1],
+                               mom)
                 rows[pair] = len(lr_rows)
                 lr_rows.append(lr)
                 mom_rows.append(mom)

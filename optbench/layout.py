@@ -51,7 +51,7 @@ class Inputs(NamedTuple):
     bfmeta: Any  # (blocks, N_FMETA) float64: the F_* columns
     hp: Any  # (blocks, hp slots): the rule's hyper-parameters
     lr_table: Any  # (schedule rows, n_steps + 1): lr of step k
-    mom_table: Any  # (schedule rows, n_steps + 1): momentum of step k (NaN: the rule's)
+    mom_table: Any  # (schedule rows, n_steps + 1): momentum of step k
     prob_data: Any  # every problem's data, concatenated (I_PROB_OFF, I_PROB_LEN)
     xs_data: Any  # every problem's known minimizers, concatenated (I_XS_OFF, I_XS_COUNT)
     lane_traj: Any  # (blocks, lanes) int64: the shard row of each lane, -1 when empty

@@ -216,7 +216,7 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, inputs, per_lane, outputs
         for i in range(tid, d, nt):
             g2 += G[i, 0] * G[i, 0]
         f_sum, g2_sum = _block_sums(red, part[0], g2)
-        lr_k, mom = schedule_values(row, k, lr_table, mom_table, hpb)
+        lr_k, mom = schedule_values(row, k, lr_table, mom_table)
         if tid == 0:
             LS[L_LOSS, 0] = problem_rows_loss(prob, f_sum) if phases > 0 else f_sum
             LS[L_GNORM, 0] = math.sqrt(g2_sum)

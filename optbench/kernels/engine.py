@@ -244,13 +244,12 @@ def init_lane(b, traj, plateau, fm, hpb, PS, LS):
         PS[P_EMA, b] = math.nan
 
 
-@njit(cache=True, **_KW)
-def schedule_values(row, k, lr_table, mom_table, hpb):
-    """(lr, momentum) of step k from the schedule tables (momentum NaN: the optimizer's)."""
-    mom = mom_table[row, k]
-    if math.isnan(mom):
-        mom = hpb[1]
-    return lr_table[row, k], mom
+@njit(cache=True, inline="always", **_KW)
+def schedule_values(row, k, lr_table, mom_table):
+    """(lr, momentum) of step k from the schedule tables (the momentum table holds the rule's
+    own where the schedule sets none: ``engine.Packed``). Branch-free, so numba prunes the
+    tables' reference counting from the step loop."""
+    return lr_table[row, k], mom_table[row, k]
 
 
 @njit(cache=True, **_KW)
@@ -377,7 +376,7 @@ def run_block(blk, inputs, per_lane, outputs):
     r = 0
     for k in range(n_steps + 1):
         recording = r < n_rec and rec_steps[r] == k
-        lr_k, mom = schedule_values(row, k, lr_table, mom_table, hpb)
+        lr_k, mom = schedule_values(row, k, lr_table, mom_table)
         # fast path: one branch-free pass over the lanes finds whether any lane needs attention
         attention = recording or k == 0 or k == n_steps
         exact = attention or batch <= 0  # minibatch runs: see "Minibatch runs" above
