@@ -2,9 +2,14 @@
 
 Workload A (Adam + cosine, Rosenbrock d=10, N=10,000, T=1,000, float64) runs as 79 blocks of
 (10, 128) on 2 threads. Each phase below runs alone over every block for T steps, in parallel over blocks,
-exactly as inside the engine's kernel; the last rows give the whole kernel and a floor: the
-one division and one square root per coordinate that Adam cannot avoid in IEEE arithmetic
-(x <- x - s * m / (sqrt(v) * c + eps)), with no other work.
+exactly as inside the engine's kernel; then the whole kernel and a floor: the one division
+and one square root per coordinate that Adam cannot avoid in IEEE arithmetic
+(x <- x - s * m / (sqrt(v) * c + eps)), with no other work. The two "ideal step" rows bound
+what fusing could gain: gradient, loss, gradient norm and Adam's update with nothing else (no
+schedule table, status checks, records or calls), first phase after phase as the engine runs
+them, then with each gradient row followed at once by the update of the row before it (the
+last row Rosenbrock's gradient reads), so that the gradient's arithmetic can overlap the
+divider's.
 
     python benchmarks/profile_engine.py        # BENCH_N, BENCH_T to scale; NUMBA_NUM_THREADS
 """
@@ -61,6 +66,45 @@ def adam_only(hp, lr, X, G, S, SC, C, steps):
     for blk in prange(X.shape[0]):
         for k in range(steps):
             adam_step(hp, lr[blk], hp[1], k + 1.0, X[blk], G[blk], S[blk], SC[blk], C[blk])
+
+
+@njit(inline="always", error_model="numpy")
+def _update_row(X, G, M, V, norm, i, step_size, c):
+    """Adam's update of row i of a block (moments, then x), its gradient's squares summed."""
+    x, g, m, v = X[i], G[i], M[i], V[i]
+    for b in range(x.shape[0]):
+        gi = g[b]
+        norm[b] += gi * gi
+        mi = m[b] + 0.1 * (gi - m[b])
+        vi = 0.999 * v[b] + 0.001 * gi * gi
+        m[b] = mi
+        v[b] = vi
+        x[b] = x[b] - step_size * (mi / (math.sqrt(vi) * c + 1e-8))
+
+
+@njit(parallel=True, error_model="numpy")
+def ideal_step(p, X, G, M, V, F, interleave, steps):
+    """Rosenbrock's loss and gradient, the gradient norm and Adam's update, nothing else:
+    phase after phase, or (``interleave``) row i's gradient followed by row i-1's update."""
+    for blk in prange(X.shape[0]):
+        x, g, m, v, f = X[blk], G[blk], M[blk], V[blk], F[blk]
+        d = x.shape[0]
+        norm = np.zeros(f.shape[0])
+        for k in range(steps):
+            c = 1.0 / math.sqrt(1.0 - 0.999 ** (k + 1.0))
+            for b in range(f.shape[0]):
+                f[b] = 0.0
+                norm[b] = 0.0
+            if interleave:
+                rosenbrock_rows(x, g, g, f, p, 0, 0, 1, 1)
+                for i in range(1, d):
+                    rosenbrock_rows(x, g, g, f, p, 0, i, i + 1, 1)
+                    _update_row(x, g, m, v, norm, i - 1, 1e-3, c)
+                _update_row(x, g, m, v, norm, d - 1, 1e-3, c)
+            else:
+                rosenbrock_rows(x, g, g, f, p, 0, 0, d, 1)
+                for i in range(d):
+                    _update_row(x, g, m, v, norm, i, 1e-3, c)
 
 
 @njit(parallel=True, error_model="numpy")
@@ -122,6 +166,10 @@ def main():
         run_blocks(packed)
         kernel = min(kernel, time.perf_counter() - t0)
     rows.append(("whole kernel (all phases, status checks, records)", kernel))
+    for label, interleave in (("phases apart", False), ("gradient rows interleaved", True)):
+        rows.append((f"ideal step, {label}",
+                     timed(ideal_step, np.array([100.0]), aligned(X), G.copy(),
+                           aligned_zeros(X.shape), aligned_zeros(X.shape), F, interleave, T)))
     rows.append(("floor: one division + one square root per coordinate",
                  timed(divide_and_root_floor, aligned(X), aligned(G * 0.1),
                        aligned(np.abs(G) + 1.0), T)))
