@@ -118,18 +118,18 @@ def _distance_to_opt(x, xs, count):
 
 
 @njit(**_KW)
-def _grad_norms(G, gnorm, exact):
-    """gnorm[b] = ||G[:, b]||; 0 when ``exact`` is False (G holds no full-data gradient)."""
-    nb = gnorm.shape[0]
+def _grad_sq_norms(G, sq, exact):
+    """sq[b] = ||G[:, b]||^2; 0 when ``exact`` is False (G holds no full-data gradient). Its
+    root is taken only at the steps that read it (``run_block``): finite exactly when the
+    norm is, and a square root per lane added a tenth to the divider's work in workload A."""
+    nb = sq.shape[0]
     for b in range(nb):
-        gnorm[b] = 0.0
+        sq[b] = 0.0
     if exact:
         for i in range(G.shape[0]):
             gi = G[i]
             for b in range(nb):
-                gnorm[b] += gi[b] * gi[b]
-        for b in range(nb):
-            gnorm[b] = math.sqrt(gnorm[b])
+                sq[b] += gi[b] * gi[b]
 
 
 @njit(**_KW)
@@ -381,7 +381,7 @@ def run_block(blk, inputs, per_lane, outputs):
         attention = recording or k == 0 or k == n_steps
         exact = attention or batch <= 0  # minibatch runs: see "Minibatch runs" above
         problem_block_loss_grad(prob, pdata, X, G, W, loss, exact)
-        _grad_norms(G, gnorm, exact)
+        _grad_sq_norms(G, gnorm, exact)  # its root where read, below
         if not attention:  # a boolean or-reduction (vectorises; a float sum would not)
             flagged = False
             for b in range(nb):
@@ -394,7 +394,7 @@ def run_block(blk, inputs, per_lane, outputs):
                 # (``not exact``, True here, is a run-time bool: a literal True would compile
                 # every problem's code a second time, for Literal[bool])
                 problem_block_loss_grad(prob, pdata, X, G, W, loss, not exact)
-                _grad_norms(G, gnorm, not exact)
+                _grad_sq_norms(G, gnorm, not exact)
         for b in range(nb):
             sampled[b] = loss[b]
         if batch > 0 and k < n_steps:  # minibatch gradients replace the exact ones
@@ -406,6 +406,8 @@ def run_block(blk, inputs, per_lane, outputs):
             for b in range(nb):
                 lr[b] = (PS[P_LR, b] if plateau else lr_k) * active[b]
         else:
+            for b in range(nb):
+                gnorm[b] = math.sqrt(gnorm[b])
             for b in range(nb):
                 if active[b] == 0.0:
                     lr[b] = 0.0  # frozen lanes: the update leaves them in place

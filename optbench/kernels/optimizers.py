@@ -102,6 +102,27 @@ def _lanes_as_elem(values, out):
 
 
 @njit(inline="always", **_KW)
+def _lanes_over(lr, divisor, out):
+    """out[b] = lr[b] / divisor (rounded to out's element type), with one division for the
+    block when its lanes share their lr (stopped lanes' lr is 0, and 0 / divisor = 0 for a
+    positive divisor): a division per lane added a tenth to the divider's work in workload
+    A (ten coordinates a lane, one division and one square root each). Blocks of under 8
+    lanes divide per lane (the test costs more there than it saves)."""
+    shared = lr[0]
+    uniform = lr.shape[0] >= 8 and divisor > 0.0 and shared != 0.0
+    for b in range(lr.shape[0]):
+        uniform &= (lr[b] == shared) | (lr[b] == 0.0)
+    if uniform:
+        quotient = shared / divisor
+        for b in range(lr.shape[0]):
+            out[b] = quotient if lr[b] != 0.0 else lr[b]
+    else:
+        for b in range(lr.shape[0]):
+            out[b] = lr[b] / divisor
+    return out
+
+
+@njit(inline="always", **_KW)
 def _adam_coefs(A, beta1, beta2, eps, wd):
     """The Adam family's loop constants in A's element type: (w1, 1 - w1) for the first
     moment's lerp (w1 = 1 - b1), b2, 1 - b2, eps and the coupled weight decay."""
@@ -185,10 +206,8 @@ def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
     # reciprocal (within an ulp of torch's order; the divider is this loop's bottleneck)
     inv_bias_correction2 = as_elem(X, 1.0 / bias_correction2)
     inv_bias_correction2_sqrt = as_elem(X, 1.0 / math.sqrt(bias_correction2))
-    step_size = C[0]
+    step_size = _lanes_over(lr, bias_correction1, C[0])
     decay = C[1]
-    for b in range(X.shape[1]):
-        step_size[b] = lr[b] / bias_correction1
     _decay_factors(lr, wd, decoupled, decay)
     w1, w1_rest, b2, b2_rest, eps_e, wd_e = _adam_coefs(X, beta1, beta2, eps, wd)
     # one loop per denominator form, and one for plain Adam whose flags are constants: no
@@ -274,9 +293,7 @@ def adamax_step(hp, lr, beta1, t, X, G, S, SC, C):
     bias_correction = 1.0 - beta1**t
     w1, w1_rest = lerp_weights(X, 1.0 - beta1)
     d, nb = X.shape
-    clr = C[0]
-    for b in range(nb):
-        clr[b] = lr[b] / bias_correction
+    clr = _lanes_over(lr, bias_correction, C[0])
     for i in range(d):
         x = X[i]
         g = G[i]
@@ -421,9 +438,7 @@ def adagrad_step(hp, lr, mom, t, X, G, S, SC, C):
     maximize = hp[5] != 0.0
     one = as_elem(X, 1.0)
     d, nb = X.shape
-    clr = C[0]
-    for b in range(nb):
-        clr[b] = lr[b] / (1.0 + (t - 1.0) * lr_decay)
+    clr = _lanes_over(lr, 1.0 + (t - 1.0) * lr_decay, C[0])
     for i in range(d):
         x = X[i]
         g = G[i]
