@@ -8,6 +8,7 @@ because it reacts to each trajectory's own loss.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numba
@@ -48,7 +49,7 @@ def aligned_zeros(shape: tuple, dtype=np.float64) -> np.ndarray:
     """``np.zeros(shape, dtype)`` starting on an ``ALIGN_BYTES`` boundary (rows of a multiple
     of 64 bytes then stay aligned for the vector loops)."""
     dtype = np.dtype(dtype)
-    size = int(np.prod(shape)) * dtype.itemsize
+    size = math.prod(shape) * dtype.itemsize
     raw = np.zeros(size + ALIGN_BYTES, dtype=np.uint8)
     start = -raw.ctypes.data % ALIGN_BYTES
     return raw[start:start + size].view(dtype).reshape(shape)
