@@ -98,8 +98,7 @@ class Packed:
             return owners[key]
 
         sizes = kernel or Layout(definitions)  # the rules' array sizes
-        trials = plan.trials[start:stop]
-        n = len(trials)
+        n = stop - start
         dtype = np.dtype(plan.dtype)
         steps = plan.steps
         if lanes is None:
@@ -138,7 +137,7 @@ class Packed:
         rows: dict = {}
         lr_rows, mom_rows = [], []
         for blk, members in enumerate(groups):
-            t = trials[members[0]]
+            t = plan.trials[start + members[0]]
             pair = (t.schedule, t.optimizer)
             if pair not in rows:
                 lr, mom = _tables(plan, t.schedule, t.optimizer, steps)

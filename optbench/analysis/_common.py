@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..plan import Trials
+
 #: metrics that are >= 0 and go to 0 at a solution (rates and targets use these)
 ERROR_METRICS = ("suboptimality", "dist_to_opt", "grad_norm")
 #: metric name meaning "per problem: suboptimality where its f* is known, else loss"
@@ -229,7 +231,7 @@ def select_seeds(results, seeds):
     sub = copy.copy(plan)
     sub.seeds = [s for s in plan.seeds if s in keep]
     sub.trial_ids = plan.trial_ids[mask]
-    sub.trials = [t for t, m in zip(plan.trials, mask) if m]
+    sub.trials = Trials(sub.trial_ids)
     if plan.x0 is not None and np.ndim(plan.x0) == 2:
         sub.x0 = plan.x0[mask]
     n = plan.n_trials
