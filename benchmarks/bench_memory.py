@@ -93,7 +93,7 @@ def main():
     del res
     gc.collect()
     traced, res = traced_peak(call)
-    trials = sum(c.nbytes for c in res.trials.columns.values())
+    trials = int(res.trials.memory_usage(deep=True).sum())  # a pandas DataFrame
     mib = 2**20
     print(f"workload A, record_every='log': Adam + cosine, Rosenbrock d={D}, N={N}, T={T}, "
           f"{n_rec} recorded steps x {len(res.recorded)} channels, float64, in memory")
