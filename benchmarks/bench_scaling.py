@@ -8,7 +8,7 @@ at least BENCH_REPEATS calls (3; up to 25 for the small points) after one warm-u
 docs/figures/scaling.png (BENCH_SCALING_PNG to write elsewhere). A flat line is a constant
 cost per element-update; the table printed below explains each knee with a measured figure.
 
-    python benchmarks/bench_scaling.py          # about 2-3 minutes on 2 cores
+    python benchmarks/bench_scaling.py          # about 30 s on 2 cores
     BENCH_SCALING_QUICK=1 ...                   # three sizes a sweep (a smoke check)
 
 Sizes: N = 10^2..10^6 at d=10, T=100; d = 2..10^4 at N=1,000, T=100; T = 10^2..10^5 at

@@ -21,7 +21,7 @@ These are the built-in optimizers' rules in the whole-block form of an optimizer
 the rules a plan uses, as for a user's.
 
 Every rule is elementwise over coordinates, so any subset of rows is a valid block. The CPU
-engine passes C-contiguous blocks of up to 32 lanes, so the inner loop over lanes vectorises;
+engine passes C-contiguous blocks of up to 128 lanes, so the inner loop over lanes vectorises;
 the CUDA thread-mode kernel passes one-lane column views, the block-mode kernel each thread's
 rows (X[tid::nt]) with its own copies of ``SC`` and ``C``. Nothing allocates. Semantics follow
 torch.optim 2.x single-tensor implementations (float64), including the order of
