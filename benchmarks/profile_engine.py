@@ -1,11 +1,11 @@
 """Where workload A's time goes: the engine's phases timed one by one on the same blocks.
 
 Workload A (Adam + cosine, Rosenbrock d=10, N=10,000, T=1,000, float64) runs as 79 blocks of
-(10, 128) on 2 threads. Each phase below runs alone over every block for T steps, in parallel over blocks,
-exactly as inside the engine's kernel; then the whole kernel and a floor: the one division
-and one square root per coordinate that Adam cannot avoid in IEEE arithmetic
-(x <- x - s * m / (sqrt(v) * c + eps)), with no other work. The two "ideal step" rows bound
-what fusing could gain: gradient, loss, gradient norm and Adam's update with nothing else (no
+(10, 128) on 2 threads. Each phase below runs alone over every block for T steps, in parallel
+over blocks, exactly as inside the engine's kernel; then the whole kernel and a floor: the one
+division and one square root per coordinate that Adam cannot avoid in IEEE arithmetic
+(x <- x - s * m / (sqrt(v) * c + eps)), with no other work. The two "ideal step" rows bound what
+fusing could gain: gradient, loss, gradient norm and Adam's update with nothing else (no
 schedule table, status checks, records or calls), first phase after phase as the engine runs
 them, then with each gradient row followed at once by the update of the row before it (the
 last row Rosenbrock's gradient reads), so that the gradient's arithmetic can overlap the

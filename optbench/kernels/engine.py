@@ -247,8 +247,7 @@ def init_lane(b, traj, plateau, fm, hpb, PS, LS):
 @njit(cache=True, inline="always", **_KW)
 def schedule_values(row, k, lr_table, mom_table):
     """(lr, momentum) of step k from the schedule tables (the momentum table holds the rule's
-    own where the schedule sets none: ``engine.Packed``). Branch-free, so numba prunes the
-    tables' reference counting from the step loop."""
+    own where the schedule sets none: ``engine.Packed``)."""
     return lr_table[row, k], mom_table[row, k]
 
 
