@@ -138,7 +138,7 @@ def _moments(m, v, g, w1, w1_rest, beta2, beta2_rest):
     return lerp(m, g, w1, w1_rest), v * beta2 + beta2_rest * g * g
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
     """SGD with heavy-ball or Nesterov momentum (torch.optim.SGD).
 
@@ -175,7 +175,7 @@ def sgd_step(hp, lr, mom, t, X, G, S, SC, C):
             x[b] = x[b] - lr_e[b] * gi
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def adam_step(hp, lr, beta1, t, X, G, S, SC, C):
     """Adam / AdamW / AMSGrad and the literature's variants (torch.optim.Adam, AdamW).
 
@@ -279,7 +279,7 @@ def _adam_family_rows(form, X, G, S, lane_a, lane_b, decay, w1, w1_rest, beta2, 
                     x[b] = xi - corrected * lane_a[b]
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def adamax_step(hp, lr, beta1, t, X, G, S, SC, C):
     """Adamax, Adam with the infinity norm (torch.optim.Adamax).
 
@@ -310,7 +310,7 @@ def adamax_step(hp, lr, beta1, t, X, G, S, SC, C):
             x[b] = x[b] - clr[b] * (mi / ui)
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
     """NAdam, Adam with Nesterov momentum and momentum decay (torch.optim.NAdam).
 
@@ -345,7 +345,7 @@ def nadam_step(hp, lr, beta1, t, X, G, S, SC, C):
                       inv_bias_correction2, inv_bias_correction2, eps_e)
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
     """RAdam, Adam with a variance-rectified step (torch.optim.RAdam).
 
@@ -381,7 +381,7 @@ def radam_step(hp, lr, beta1, t, X, G, S, SC, C):
                       bias_correction2_sqrt, rect_e)
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
     """RMSprop, optionally centered and with momentum (torch.optim.RMSprop).
 
@@ -424,7 +424,7 @@ def rmsprop_step(hp, lr, mom, t, X, G, S, SC, C):
                 x[b] = x[b] - lr_e[b] * (gi / avg)
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def adagrad_step(hp, lr, mom, t, X, G, S, SC, C):
     """AdaGrad (torch.optim.Adagrad).
 
@@ -451,7 +451,7 @@ def adagrad_step(hp, lr, mom, t, X, G, S, SC, C):
             x[b] = x[b] - clr[b] * (gi / std)
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def adadelta_step(hp, lr, mom, t, X, G, S, SC, C):
     """Adadelta (torch.optim.Adadelta).
 
@@ -482,7 +482,7 @@ def adadelta_step(hp, lr, mom, t, X, G, S, SC, C):
             x[b] = x[b] - lr_e[b] * delta
 
 
-@njit(**_KW)
+@njit(cache=True, **_KW)
 def lion_step(hp, lr, beta1, t, X, G, S, SC, C):
     """Lion, sign of an interpolated momentum (optax.lion semantics; torch has no Lion).
 
