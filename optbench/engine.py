@@ -102,7 +102,7 @@ class Packed:
         dtype = np.dtype(plan.dtype)
         steps = plan.steps
         if lanes is None:
-            lanes = cpu_lanes(stop - start, numba.get_num_threads())
+            lanes = cpu_lanes(n, numba.get_num_threads())
         groups = blocks_of(plan.trial_ids[start:stop, :3], lanes)
         nb = len(groups)
         width = max(len(g) for g in groups)
@@ -141,9 +141,6 @@ class Packed:
             pair = (t.schedule, t.optimizer)
             if pair not in rows:
                 lr, mom = _tables(plan, t.schedule, t.optimizer, steps)
-                # NaN: the schedule sets no momentum, the rule's own (hp[1]) applies
-                mom = np.where(np.isnan(mom), plan.optimizers[t.optimizer].hyperparams()[1],
-                               mom)
                 rows[pair] = len(lr_rows)
                 lr_rows.append(lr)
                 mom_rows.append(mom)
@@ -226,11 +223,16 @@ class Packed:
 
 
 def _tables(plan: Plan, schedule_index: int, optimizer_index: int, steps: int):
+    """(lr, momentum) of steps 0..steps for one (schedule, optimizer) pair; the momentum is
+    the rule's own (``hp[1]``) where the schedule sets none (NaN in its table)."""
     optimizer = plan.optimizers[optimizer_index]
+    own_momentum = optimizer.hyperparams()[1]
     if schedule_index < 0:
-        return np.full(steps + 1, optimizer.lr, dtype=np.float64), np.full(steps + 1, np.nan)
+        return (np.full(steps + 1, optimizer.lr, dtype=np.float64),
+                np.full(steps + 1, own_momentum, dtype=np.float64))
     lr, mom = plan.schedules[schedule_index].tables(optimizer, steps)
-    return np.asarray(lr, dtype=np.float64), np.asarray(mom, dtype=np.float64)
+    mom = np.asarray(mom, dtype=np.float64)
+    return np.asarray(lr, dtype=np.float64), np.where(np.isnan(mom), own_momentum, mom)
 
 
 def start_points(plan: Plan, start: int, stop: int) -> np.ndarray:
