@@ -630,13 +630,14 @@ def _problems_source(problems) -> list:
     whose data ends with n: ``Problem.kernel_data``), the projection and, for the CUDA
     block kernel, the rows form by phase."""
     kw = f"@njit(cache=True, {_KW})"
+    kw_inline = f"@njit(cache=True, {_KW}, inline='always')"  # one call site each
     lines = ["", "", "# _value_and_grad_0, _rows_0, ...: the problems' hooks, compiled "
              "(codegen.compiled_rule)"]
     block, sample, project, phases, rows, rows_loss = {}, {}, {}, {}, {}, {}  # code -> body
     for i, unit in enumerate(problems):
         n_suffix = unit.example_loss_grad is not None and unit.sample_grad is None
         data = "p[:p.size - 1]" if n_suffix else "p"
-        lines += ["", "", kw, f"def _block_{i}(p, X, G, W, F, grad):",
+        lines += ["", "", kw_inline, f"def _block_{i}(p, X, G, W, F, grad):",
                   f'    """{unit.__qualname__}: f and grad f of every lane."""',
                   f"    data = {data}"]
         if unit.rows is not None:
