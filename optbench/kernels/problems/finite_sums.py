@@ -64,20 +64,22 @@ def sample_index(key, step, j, batch, n, replace):
 @njit(error_model="numpy")
 def finite_sum_value_and_grad(x, g, data, work):
     """f(x) of a built-in finite sum, grad f(x) into g (the problem door's value_and_grad)."""
-    return finite_sum_loss_grad(data, x, g, work, _U0, 0, 0, False, True)
+    return finite_sum_loss_grad(data, x, g, work, _U0, np.int64(0), np.int64(0),
+                                np.bool_(False), np.bool_(True))
 
 
 @njit(error_model="numpy")
 def finite_sum_loss(x, data, work):
     """f(x) of a built-in finite sum alone: the terms skip their gradient work."""
-    return finite_sum_loss_grad(data, x, x, work, _U0, 0, 0, False, False)
+    return finite_sum_loss_grad(data, x, x, work, _U0, np.int64(0), np.int64(0),
+                                np.bool_(False), np.bool_(False))
 
 
 @njit(error_model="numpy")
 def finite_sum_sample_grad(x, g, data, work, key, step, batch, replace):
     """The minibatch estimate of step ``step`` into g; returns its loss (the door's
     sample_grad)."""
-    return finite_sum_loss_grad(data, x, g, work, key, step, batch, replace, True)
+    return finite_sum_loss_grad(data, x, g, work, key, step, batch, replace, np.bool_(True))
 
 
 @njit(error_model="numpy")
@@ -90,7 +92,10 @@ def finite_sum_loss_grad(p, x, g, w, key, step, batch, replace, grad):
     (``problems.convex.FiniteSum.kernel_data``).
 
     One loop serves both (and dispatches per term): every njit level that holds the term
-    code is compiled to machine code on its own, so fewer levels compile faster.
+    code is compiled to machine code on its own, so fewer levels compile faster. Its callers
+    pass run-time values (``np.int64(0)``, ``np.bool_``), never literal constants: each
+    literal signature (``Literal[int](0)``, ``Literal[bool](True)``) compiled the loop and
+    every term once more.
     """
     code = int(p[p.size - 1])
     n = int(p[0])
