@@ -1,6 +1,7 @@
 """Results of a run: the trials table (one row per trajectory) and the traces."""
 from __future__ import annotations
 
+import functools
 import html
 import os
 from collections.abc import Mapping
@@ -41,7 +42,12 @@ class Results:
         self.manifest = manifest or {}
         self.path = path
         self.steps = plan.record_steps
-        self.trials = build_trials(plan, arrays)
+
+    @functools.cached_property
+    def trials(self) -> pd.DataFrame:
+        """The trials table, built on first read (a pandas table of some 30 columns takes
+        0.4 ms, most of a short run's call besides its kernel)."""
+        return build_trials(self.plan, self.arrays)
 
     def __len__(self) -> int:
         return self.plan.n_trials
