@@ -57,6 +57,10 @@ from . import template
 from .noise import perturb_gradient
 
 _KW = dict(error_model="numpy")  # IEEE division: inf/nan mark divergence, loops vectorise
+#: 0 for a counter or index that reaches a call: numba types a literal 0 as Literal[int](0)
+#: on its first pass over a loop and compiles the callee once more for it (0.8 s of a cold
+#: compile for the record and step-size helpers)
+ZERO = np.int64(0)
 
 
 
@@ -175,7 +179,7 @@ def _heapsort(a, m):
         _sift_down(a, i, m)
     for n in range(m - 1, 0, -1):
         a[0], a[n] = a[n], a[0]
-        _sift_down(a, 0, n)
+        _sift_down(a, ZERO, n)
 
 
 @njit(**_KW)
@@ -196,7 +200,7 @@ def record_step_sizes(out_trace, r, slots, lanes, active, X, G, E):
         if active[b] == 0.0:
             continue
         col = E[:, b]
-        m = 0
+        m = ZERO
         bad = False
         for i in range(d):
             g = abs(G[i, b])
@@ -372,7 +376,7 @@ def run_block(blk, inputs, per_lane, outputs):
         init_lane(b, lanes[b], plateau, fm, hpb, PS, LS)
         n_active += lanes[b] >= 0
 
-    r = 0
+    r = ZERO
     for k in range(n_steps + 1):
         recording = r < n_rec and rec_steps[r] == k
         lr_k, mom = schedule_values(row, k, lr_table, mom_table)
