@@ -34,6 +34,12 @@ MIN_CPU_LANES = 16
 #: alignment of the lane arrays' rows in bytes: numpy guarantees 16, and a vector load that
 #: straddles a cache line cost workload A's kernel 17-20% (113 ms against 94 ms, 32 lanes)
 ALIGN_BYTES = 64
+#: where each lane array starts within a 4 KiB page. A load whose address matches a pending
+#: store's in its low 12 bits waits for that store (4K aliasing); numpy placed the iterate,
+#: the gradient and the moments anywhere, sometimes a few hundred bytes apart in those bits,
+#: and workload A's kernel moved between 74 and 78 ms with the process's allocation history
+PAGE_BYTES = 4096
+LANE_PAGE_OFFSETS = {"X": 0, "G": 2048, "S": 1024, "C": 3072, "W": 3072, "E": 3072}
 
 
 def cpu_lanes(n_trials: int, threads: int) -> int:
@@ -45,13 +51,15 @@ def cpu_lanes(n_trials: int, threads: int) -> int:
     return lanes
 
 
-def aligned_zeros(shape: tuple, dtype=np.float64) -> np.ndarray:
-    """``np.zeros(shape, dtype)`` starting on an ``ALIGN_BYTES`` boundary (rows of a multiple
-    of 64 bytes then stay aligned for the vector loops)."""
+def aligned_zeros(shape: tuple, dtype=np.float64, page_offset: int = 0) -> np.ndarray:
+    """``np.zeros(shape, dtype)`` starting ``page_offset`` bytes (a multiple of
+    ``ALIGN_BYTES``) past a ``PAGE_BYTES`` boundary: rows of a multiple of 64 bytes stay
+    aligned for the vector loops, and arrays read and written in one loop get distinct
+    offsets (``LANE_PAGE_OFFSETS``)."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
-    raw = np.zeros(size + ALIGN_BYTES, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGN_BYTES
+    raw = np.zeros(size + PAGE_BYTES, dtype=np.uint8)
+    start = (page_offset - raw.ctypes.data) % PAGE_BYTES
     return raw[start:start + size].view(dtype).reshape(shape)
 
 
@@ -130,7 +138,7 @@ class Packed:
         self.block_kernel = np.zeros(nb, dtype=np.int64)
         lane_traj = np.full((nb, width), -1, dtype=np.int64)
         noise_keys = np.zeros((nb, width), dtype=np.uint64)
-        X = aligned_zeros((nb, dmax, width), dtype)
+        X = aligned_zeros((nb, dmax, width), dtype, LANE_PAGE_OFFSETS["X"])
         x0 = start_points(plan, start, stop)
         seeds = plan.trial_ids[start:stop, 3]
         # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
@@ -188,13 +196,15 @@ class Packed:
             slots=np.array([recorded.index(c) if c in recorded else -1
                             for c in layout.CHANNELS], dtype=np.int64))
         self.lanes = layout.Lanes(
-            X=X, G=aligned_zeros((nb, dmax, width), dtype), W=aligned_zeros((nb, work, width)),
-            S=aligned_zeros((nb, sizes.state_slots, dmax, width), dtype),
+            X=X, G=aligned_zeros((nb, dmax, width), dtype, LANE_PAGE_OFFSETS["G"]),
+            W=aligned_zeros((nb, work, width), np.float64, LANE_PAGE_OFFSETS["W"]),
+            S=aligned_zeros((nb, sizes.state_slots, dmax, width), dtype, LANE_PAGE_OFFSETS["S"]),
             SC=np.zeros((nb, sizes.scalar_slots)),
-            C=aligned_zeros((nb, sizes.coef_slots, width), dtype),
+            C=aligned_zeros((nb, sizes.coef_slots, width), dtype, LANE_PAGE_OFFSETS["C"]),
             PS=aligned_zeros((nb, layout.N_PLATEAU_STATE, width)),
             LS=aligned_zeros((nb, layout.N_LANE_SCALARS, width)),
-            E=aligned_zeros((nb, dmax if step_recorded else 0, width)))
+            E=aligned_zeros((nb, dmax if step_recorded else 0, width), np.float64,
+                            LANE_PAGE_OFFSETS["E"]))
         self.out = layout.Outputs(
             out_trace=np.zeros((n, n_rec, len(recorded))),
             out_x=(np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype) if "x" in plan.record

@@ -163,7 +163,8 @@ def test_bitwise_reproducible_across_threads_shards_and_runs():
 
 def test_block_width_and_alignment_leave_every_value_unchanged():
     """Blocks of 16 and 128 lanes, and a plan's default, give bitwise the same records; the
-    lane arrays start on 64-byte boundaries (unaligned rows cost workload A 17-20%)."""
+    lane arrays start on 64-byte boundaries (unaligned rows cost workload A 17-20%), the
+    iterate, gradient, moments and coefficients each at its own offset in a 4 KiB page."""
     from optbench import engine
     from optbench.plan import Plan
 
@@ -175,6 +176,8 @@ def test_block_width_and_alignment_leave_every_value_unchanged():
         packed = engine.Packed(plan, 0, plan.n_trials, lanes=lanes)
         assert all(a.ctypes.data % engine.ALIGN_BYTES == 0
                    for name, a in packed.lanes._asdict().items() if name != "SC" and a.size)
+        assert {name: getattr(packed.lanes, name).ctypes.data % engine.PAGE_BYTES
+                for name in ("X", "G", "S", "C")} == {"X": 0, "G": 2048, "S": 1024, "C": 3072}
         engine.run_blocks(packed)
         outputs.append(packed.outputs(plan.record))
     for other in outputs[1:]:
