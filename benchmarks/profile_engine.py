@@ -22,7 +22,7 @@ import time
 import numpy as np
 from numba import njit, prange
 
-from optbench.engine import Packed, aligned_zeros
+from optbench.engine import LANE_PAGE_OFFSETS, Packed, aligned_zeros
 from optbench.engine import run_blocks
 from optbench.kernels.optimizers import adam_step
 from optbench.kernels.problems import rosenbrock_rows
@@ -137,17 +137,18 @@ def main():
     packed = Packed(plan, 0, N)
     nb, _, lanes = packed.lanes.X.shape  # the engine's blocks, rows aligned as it packs them
 
-    def aligned(values):
-        out = aligned_zeros(values.shape)
+    def aligned(values, lane_array="X"):
+        """values in an array placed as the engine places its lane array ``lane_array``."""
+        out = aligned_zeros(values.shape, np.float64, LANE_PAGE_OFFSETS[lane_array])
         out[...] = values
         return out
 
     rng = np.random.default_rng(0)
     X = aligned(rng.uniform(-2.0, 2.0, (nb, D, lanes)))
-    G = aligned(rng.standard_normal((nb, D, lanes)))
+    G = aligned(rng.standard_normal((nb, D, lanes)), "G")
     F = aligned_zeros((nb, lanes))
     layout = packed.kernels[0]
-    S = aligned_zeros((nb, layout.state_slots, D, lanes))
+    S = aligned_zeros((nb, layout.state_slots, D, lanes), np.float64, LANE_PAGE_OFFSETS["S"])
     hp = Adam(lr=1e-3).hyperparams()
     lr = np.full((nb, lanes), 1e-3)
     rows = [
@@ -156,7 +157,8 @@ def main():
         ("gradient norm", timed(grad_norm_only, G, F, T)),
         ("Adam step", timed(adam_only, hp, lr, aligned(X), G, S,
                             np.zeros((nb, layout.scalar_slots)),
-                            aligned_zeros((nb, layout.coef_slots, lanes)), T)),
+                            aligned_zeros((nb, layout.coef_slots, lanes), np.float64,
+                                          LANE_PAGE_OFFSETS["C"]), T)),
     ]
     run_blocks(Packed(plan, 0, N))  # compile or load
     kernel = math.inf
@@ -167,12 +169,13 @@ def main():
         kernel = min(kernel, time.perf_counter() - t0)
     rows.append(("whole kernel (all phases, status checks, records)", kernel))
     for label, interleave in (("phases apart", False), ("gradient rows interleaved", True)):
+        moments = aligned_zeros((2, *X.shape), np.float64, LANE_PAGE_OFFSETS["S"])
         rows.append((f"ideal step, {label}",
-                     timed(ideal_step, np.array([100.0]), aligned(X), G.copy(),
-                           aligned_zeros(X.shape), aligned_zeros(X.shape), F, interleave, T)))
+                     timed(ideal_step, np.array([100.0]), aligned(X), aligned(G, "G"),
+                           moments[0], moments[1], F, interleave, T)))
     rows.append(("floor: one division + one square root per coordinate",
-                 timed(divide_and_root_floor, aligned(X), aligned(G * 0.1),
-                       aligned(np.abs(G) + 1.0), T)))
+                 timed(divide_and_root_floor, aligned(X), aligned(G * 0.1, "G"),
+                       aligned(np.abs(G) + 1.0, "S"), T)))
     updates = N * D * T
     print(f"workload A phases: Rosenbrock d={D}, N={N}, T={T}, float64, "
           f"{numba.get_num_threads()} threads, {nb} blocks of {lanes} lanes")
