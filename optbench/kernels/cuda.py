@@ -67,7 +67,7 @@ from ..layout import (F_FSTAR, F_NOISE_DOF, F_NOISE_SCALE, F_PL_EMA, F_TARGET, F
                       I_REPLACE, I_SCHED_ROW, I_XS_COUNT, I_XS_OFF, L_ACTIVE, L_GNORM, L_LOSS,
                       L_LR, L_SAMPLED, Inputs, Lanes)
 from . import register_locator, template
-from .engine import (check_lane, init_lane, plateau_lane, record_step_sizes,
+from .engine import (ZERO, check_lane, init_lane, plateau_lane, record_step_sizes,
                      records_step_channels, report_lane, run_block, schedule_values, sq_dist_rows)
 from .noise import perturb_gradient_rows
 
@@ -199,7 +199,7 @@ def _run_trajectory(blk, red, verdict, sc, coef, part, inputs, per_lane, outputs
     optimizer_init(code, hpb, S_rows, sc)
     if tid == 0:
         init_lane(0, j, plateau, fm, hpb, PS, LS)
-    r = 0
+    r = ZERO
     for k in range(n_steps + 1):
         cuda.syncthreads()  # x_k is complete: every thread's update, thread 0's projection
         part[0] = 0.0
