@@ -214,18 +214,17 @@ def _limit_kernel():
 def make_limit(n, d, steps):
     """The limit kernel over N*d elements, in blocks of lanes and with rows aligned and
     placed in their pages as the engine packs A (``engine.cpu_lanes``,
-    ``engine.aligned_zeros``, ``engine.LANE_PAGE_OFFSETS``: both moments in one array, as the rules' state slots)."""
+    ``engine.lane_zeros``; both moments in one array, as the rules' state slots)."""
     import numba
 
-    from optbench.engine import LANE_PAGE_OFFSETS, aligned_zeros, cpu_lanes
+    from optbench.engine import cpu_lanes, lane_zeros
 
     kernel = _limit_kernel()
     lanes = cpu_lanes(n, numba.get_num_threads())
     nb = -(-n // lanes)
     rng = np.random.default_rng(0)
-    X, G = (aligned_zeros((nb, d, lanes), np.float64, LANE_PAGE_OFFSETS[name])
-            for name in ("X", "G"))
-    S = aligned_zeros((2, nb, d, lanes), np.float64, LANE_PAGE_OFFSETS["S"])
+    X, G = (lane_zeros(name, (nb, d, lanes)) for name in ("X", "G"))
+    S = lane_zeros("S", (2, nb, d, lanes))
     M, V = S[0], S[1]
     X[...] = rng.uniform(-2.0, 2.0, X.shape)
     G[...] = rng.standard_normal(G.shape)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from numba import njit, prange
 
-from optbench.engine import LANE_PAGE_OFFSETS, Packed, aligned_zeros
+from optbench.engine import Packed, aligned_zeros, lane_zeros
 from optbench.engine import run_blocks
 from optbench.kernels.optimizers import adam_step
 from optbench.kernels.problems import rosenbrock_rows
@@ -139,7 +139,7 @@ def main():
 
     def aligned(values, lane_array="X"):
         """values in an array placed as the engine places its lane array ``lane_array``."""
-        out = aligned_zeros(values.shape, np.float64, LANE_PAGE_OFFSETS[lane_array])
+        out = lane_zeros(lane_array, values.shape)
         out[...] = values
         return out
 
@@ -148,7 +148,7 @@ def main():
     G = aligned(rng.standard_normal((nb, D, lanes)), "G")
     F = aligned_zeros((nb, lanes))
     layout = packed.kernels[0]
-    S = aligned_zeros((nb, layout.state_slots, D, lanes), np.float64, LANE_PAGE_OFFSETS["S"])
+    S = lane_zeros("S", (nb, layout.state_slots, D, lanes))
     hp = Adam(lr=1e-3).hyperparams()
     lr = np.full((nb, lanes), 1e-3)
     rows = [
@@ -157,8 +157,7 @@ def main():
         ("gradient norm", timed(grad_norm_only, G, F, T)),
         ("Adam step", timed(adam_only, hp, lr, aligned(X), G, S,
                             np.zeros((nb, layout.scalar_slots)),
-                            aligned_zeros((nb, layout.coef_slots, lanes), np.float64,
-                                          LANE_PAGE_OFFSETS["C"]), T)),
+                            lane_zeros("C", (nb, layout.coef_slots, lanes)), T)),
     ]
     run_blocks(Packed(plan, 0, N))  # compile or load
     kernel = math.inf
@@ -169,7 +168,7 @@ def main():
         kernel = min(kernel, time.perf_counter() - t0)
     rows.append(("whole kernel (all phases, status checks, records)", kernel))
     for label, interleave in (("phases apart", False), ("gradient rows interleaved", True)):
-        moments = aligned_zeros((2, *X.shape), np.float64, LANE_PAGE_OFFSETS["S"])
+        moments = lane_zeros("S", (2, *X.shape))
         rows.append((f"ideal step, {label}",
                      timed(ideal_step, np.array([100.0]), aligned(X), aligned(G, "G"),
                            moments[0], moments[1], F, interleave, T)))

@@ -63,6 +63,12 @@ def aligned_zeros(shape: tuple, dtype=np.float64, page_offset: int = 0) -> np.nd
     return raw[start:start + size].view(dtype).reshape(shape)
 
 
+def lane_zeros(name: str, shape: tuple, dtype=np.float64) -> np.ndarray:
+    """Lane array ``name`` (a field of ``layout.Lanes``), zeroed and placed in its page as
+    ``LANE_PAGE_OFFSETS`` says."""
+    return aligned_zeros(shape, dtype, LANE_PAGE_OFFSETS[name])
+
+
 def blocks_of(config: np.ndarray, lanes: int) -> list[np.ndarray]:
     """Consecutive trials of one configuration (rows of ``config``: problem, optimizer,
     schedule), chunked into blocks of at most ``lanes`` (grid order puts the seeds of a
@@ -138,7 +144,7 @@ class Packed:
         self.block_kernel = np.zeros(nb, dtype=np.int64)
         lane_traj = np.full((nb, width), -1, dtype=np.int64)
         noise_keys = np.zeros((nb, width), dtype=np.uint64)
-        X = aligned_zeros((nb, dmax, width), dtype, LANE_PAGE_OFFSETS["X"])
+        X = lane_zeros("X", (nb, dmax, width), dtype)
         x0 = start_points(plan, start, stop)
         seeds = plan.trial_ids[start:stop, 3]
         # schedules: one lr/momentum table row per distinct (schedule, optimizer) pair
@@ -196,15 +202,14 @@ class Packed:
             slots=np.array([recorded.index(c) if c in recorded else -1
                             for c in layout.CHANNELS], dtype=np.int64))
         self.lanes = layout.Lanes(
-            X=X, G=aligned_zeros((nb, dmax, width), dtype, LANE_PAGE_OFFSETS["G"]),
-            W=aligned_zeros((nb, work, width), np.float64, LANE_PAGE_OFFSETS["W"]),
-            S=aligned_zeros((nb, sizes.state_slots, dmax, width), dtype, LANE_PAGE_OFFSETS["S"]),
+            X=X, G=lane_zeros("G", (nb, dmax, width), dtype),
+            W=lane_zeros("W", (nb, work, width)),
+            S=lane_zeros("S", (nb, sizes.state_slots, dmax, width), dtype),
             SC=np.zeros((nb, sizes.scalar_slots)),
-            C=aligned_zeros((nb, sizes.coef_slots, width), dtype, LANE_PAGE_OFFSETS["C"]),
+            C=lane_zeros("C", (nb, sizes.coef_slots, width), dtype),
             PS=aligned_zeros((nb, layout.N_PLATEAU_STATE, width)),
             LS=aligned_zeros((nb, layout.N_LANE_SCALARS, width)),
-            E=aligned_zeros((nb, dmax if step_recorded else 0, width), np.float64,
-                            LANE_PAGE_OFFSETS["E"]))
+            E=lane_zeros("E", (nb, dmax if step_recorded else 0, width)))
         self.out = layout.Outputs(
             out_trace=np.zeros((n, n_rec, len(recorded))),
             out_x=(np.full((n, n_rec, plan.max_dim), np.nan, dtype=dtype) if "x" in plan.record

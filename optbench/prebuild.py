@@ -14,7 +14,7 @@ hands parts of that work to ``python -m optbench.prebuild JOB``:
 - ``rules DTYPE``, at once, when the kernel is not in the cache: the built-in rules'
   dispatch (about 8 s), for the argument types the loop passes (``engine.loop_signatures``);
   the rules it compiles are cached on their own, so the kernel's compile, busy with the
-  problems' dispatch first (about 19 s) and inlining that dispatch, then finds them there;
+  problems' dispatch first (about 11 s) and inlining that dispatch, then finds them there;
 - ``loop DTYPE``, as soon as this process has compiled the built-in problems' dispatch for
   the plan's dtype (the loop inlines it: the build loads it from the cache, where numba saved
   it), unless the plan runs that loop itself; a rule's run (``engine.run_blocks``) waits for

@@ -9,7 +9,7 @@ once per argument types (dtype, record layout), whatever the kernel: it takes th
 entry ``cpu_block`` (its ``run_block``: ``codegen._cpu_entry_source``) as a first-class
 function too and runs the listed blocks in ``prange``. One indirect call per block, or per
 step of a block for the rule, costs little next to a block's steps (PlainAdam in a loop
-taking its rule runs workload A at 1.04x the built-in kernel's time on 2 threads: README,
+taking its rule runs workload A at 1.01x the built-in kernel's time on 2 threads: README,
 "Speed"), and a kernel's
 compile is its trajectory loop alone: the ``prange`` driver, compiled into every kernel,
 took twice as long again as the loop (6.7 s and 13.8 s for a user rule's kernel). Blocks
